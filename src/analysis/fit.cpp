@@ -1,0 +1,53 @@
+#include "analysis/fit.h"
+
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "analysis/stats.h"
+#include "common/error.h"
+
+namespace eco::analysis {
+
+PowerLawFit fit_power_law(std::span<const double> batch, std::span<const double> energy) {
+  if (batch.size() != energy.size())
+    fail("power-law fit: {} batch sizes but {} energies", batch.size(), energy.size());
+  const size_t n = batch.size();
+  std::vector<double> x(n), y(n);
+  for (size_t i = 0; i < n; ++i) {
+    if (!(batch[i] > 0) || !(energy[i] > 0))
+      fail("power-law fit: batch size and energy must be positive (point {}: B={}, E={})", i,
+           batch[i], energy[i]);
+    x[i] = std::log(batch[i]);
+    y[i] = std::log(energy[i]);
+  }
+  const double mx = mean(x), my = mean(y);
+  double sxx = 0, sxy = 0, syy = 0;
+  for (size_t i = 0; i < n; ++i) {
+    sxx += (x[i] - mx) * (x[i] - mx);
+    sxy += (x[i] - mx) * (y[i] - my);
+    syy += (y[i] - my) * (y[i] - my);
+  }
+  if (n < 2 || sxx == 0) fail("power-law fit: needs at least two distinct batch sizes");
+  PowerLawFit f;
+  f.n = int(n);
+  f.b = sxy / sxx;
+  f.a = std::exp(my - f.b * mx);
+  double sse = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const double r = y[i] - (my + f.b * (x[i] - mx));
+    sse += r * r;
+  }
+  f.r_squared = syy == 0 ? 1.0 : 1.0 - sse / syy;
+  if (n < 3) {
+    f.b_se = f.b_ci_low = f.b_ci_high = std::numeric_limits<double>::quiet_NaN();
+  } else {
+    f.b_se = std::sqrt(sse / double(n - 2) / sxx);
+    const double tq = student_t_quantile(0.975, double(n - 2));
+    f.b_ci_low = f.b - tq * f.b_se;
+    f.b_ci_high = f.b + tq * f.b_se;
+  }
+  return f;
+}
+
+}  // namespace eco::analysis

@@ -1,0 +1,23 @@
+#pragma once
+// Power-law fit E = a * B^b of energy per request against batch size, by ordinary least squares
+// of ln E on ln B. The exponent b says how energy per request scales: b = -1 would mean the
+// whole batch costs what one request costs; b = 0 that batching saves nothing.
+#include <span>
+
+namespace eco::analysis {
+
+struct PowerLawFit {
+  double a = 0;         // prefactor (energy per request at B = 1, in the unit of E)
+  double b = 0;         // exponent
+  double b_se = 0;      // standard error of b (NaN with fewer than three points)
+  double b_ci_low = 0;  // 95 % CI of b, Student t with n - 2 df (NaN with < 3 points)
+  double b_ci_high = 0;
+  double r_squared = 0;  // of the log-log regression
+  int n = 0;             // points used
+};
+
+// `batch` and `energy` are paired observations (repeats of a batch size allowed). Needs at
+// least two distinct batch sizes; every value must be positive.
+PowerLawFit fit_power_law(std::span<const double> batch, std::span<const double> energy);
+
+}  // namespace eco::analysis
