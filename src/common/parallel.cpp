@@ -16,7 +16,7 @@ int thread_count() {
       const int v = std::atoi(env);
       if (v > 0) return v;
     }
-    return std::max(1u, std::thread::hardware_concurrency());
+    return int(std::max(1u, std::thread::hardware_concurrency()));
   }();
   return n;
 }
