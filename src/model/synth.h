@@ -26,4 +26,26 @@ ModelConfig write_synthetic_model(const SynthOptions& opts, const std::filesyste
 // Parses "K:SCALE" (e.g. "16:20") for --outliers.
 void parse_outliers(const std::string& spec, SynthOptions& opts);
 
+// ---- What the writer puts in each tensor (exposed so tests can check the files) -------------
+
+// Standard deviation of the random weights. Values are uniform on [-a, a], a = std * sqrt(3):
+// the same variance as N(0, 0.02^2), cheaper to draw, and bounded (no rare huge values that
+// would plant outliers we did not ask for).
+inline constexpr float kSynthWeightStd = 0.02f;
+
+struct SynthTensor {
+  enum class Kind { Random, Ones, LayerNorm };  // LayerNorm: ones, SCALE at the outlier dims
+  std::string name;
+  std::vector<int64_t> shape;
+  Kind kind = Kind::Random;
+};
+// Tensors of the Hugging Face layout of `config`, in file order (Phi-3: fused qkv/gate_up).
+std::vector<SynthTensor> synth_tensors(const ModelConfig& config);
+// The value (before rounding to the storage dtype) of element i of random tensor number
+// `tensor_index` in synth_tensors order: a counter-based hash of (seed, tensor, i), so the
+// output does not depend on the thread count.
+float synth_random_value(uint64_t seed, uint64_t tensor_index, uint64_t i);
+// The K hidden dimensions given outlier weights, ascending, chosen from the seed.
+std::vector<int> synth_outlier_dims(uint64_t seed, int hidden_size, int k);
+
 }  // namespace eco::model

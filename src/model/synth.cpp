@@ -1,0 +1,358 @@
+// Synthetic models: published shapes, seeded weights, written in large parallel pwrites.
+//
+// Outliers. Dettmers et al. (LLM.int8(), 2022) found that from ~6.7B parameters on, a handful
+// of hidden dimensions carry activations far larger than the rest (|x| >= 6, up to ~20x), in
+// the same dimensions in almost every layer and for most tokens. LLM.int8() splits exactly
+// those input columns of each linear layer out into fp16. A synthetic model reproduces that
+// structure where it matters: every linear layer's input is an RMSNorm output, whose entries
+// have unit RMS before the norm's weight multiplies them. Setting the input_layernorm and
+// post_attention_layernorm weights of K chosen dimensions to SCALE makes those activation
+// columns SCALE times larger in every layer and every token, i.e. systematic per-dimension
+// outliers for the q/k/v and gate/up projections, as in real models.
+#include "model/synth.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "common/error.h"
+#include "common/half.h"
+#include "common/parallel.h"
+
+namespace eco::model {
+
+namespace {
+
+ModelConfig make(Arch arch, int hidden, int inter, int layers, int heads, int kv, int vocab,
+                 int max_pos, float theta, float eps, bool tied, int bos, std::vector<int> eos,
+                 int window = 0) {
+  ModelConfig c;
+  c.arch = arch;
+  c.model_type = std::string(arch_name(arch));
+  c.hidden_size = hidden;
+  c.intermediate_size = inter;
+  c.num_layers = layers;
+  c.num_heads = heads;
+  c.num_kv_heads = kv;
+  c.head_dim = hidden / heads;
+  c.vocab_size = vocab;
+  c.max_position_embeddings = max_pos;
+  c.rope_theta = theta;
+  c.rms_norm_eps = eps;
+  c.tie_word_embeddings = tied;
+  c.qkv_bias = arch == Arch::Qwen2;
+  c.bos_token_id = bos;
+  c.eos_token_ids = std::move(eos);
+  c.sliding_window = window;
+  return c;
+}
+
+struct NamedShape {
+  const char* name;
+  const char* source;
+  ModelConfig (*build)();
+};
+
+// Values from each model's published config.json (source named beside it).
+const NamedShape kShapes[] = {
+    {"tiny", "small llama for tests",
+     [] { return make(Arch::Llama, 128, 352, 4, 4, 2, 512, 2048, 10000.f, 1e-5f, false, 1, {2}); }},
+    {"tiny-qwen2", "small qwen2 for tests (q/k/v bias, tied embeddings)",
+     [] { return make(Arch::Qwen2, 128, 352, 4, 4, 2, 512, 2048, 1e6f, 1e-6f, true, 1, {2}); }},
+    {"tiny-phi3", "small phi3 for tests (fused qkv_proj and gate_up_proj)",
+     [] { return make(Arch::Phi3, 128, 352, 4, 4, 4, 512, 2048, 10000.f, 1e-5f, false, 1, {2}); }},
+    {"qwen2-1.5b", "Qwen/Qwen2-1.5B", [] {
+       return make(Arch::Qwen2, 1536, 8960, 28, 12, 2, 151936, 131072, 1e6f, 1e-6f, true, 151643,
+                   {151643});
+     }},
+    {"phi3-mini", "microsoft/Phi-3-mini-4k-instruct", [] {
+       return make(Arch::Phi3, 3072, 8192, 32, 32, 32, 32064, 4096, 10000.f, 1e-5f, false, 1,
+                   {32000}, 2047);
+     }},
+    {"yi-6b", "01-ai/Yi-6B", [] {
+       return make(Arch::Llama, 4096, 11008, 32, 32, 4, 64000, 4096, 5e6f, 1e-5f, false, 1, {2});
+     }},
+    {"mistral-7b", "mistralai/Mistral-7B-v0.1", [] {
+       return make(Arch::Mistral, 4096, 14336, 32, 32, 8, 32000, 32768, 10000.f, 1e-5f, false, 1,
+                   {2}, 4096);
+     }},
+    {"qwen2.5-7b", "Qwen/Qwen2.5-7B", [] {
+       return make(Arch::Qwen2, 3584, 18944, 28, 28, 4, 152064, 131072, 1e6f, 1e-6f, false,
+                   151643, {151643});
+     }},
+};
+
+// splitmix64's output function: a strong 64-bit mix, the basis of the counter-based RNG.
+uint64_t mix64(uint64_t z) {
+  z += 0x9e3779b97f4a7c15ull;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+uint64_t tensor_key(uint64_t seed, uint64_t tensor_index) {
+  return mix64(mix64(seed) ^ (tensor_index * 0xd1b54a32d192ed03ull + 0x632be59bd9b4e019ull));
+}
+
+float random_value(uint64_t key, uint64_t i) {
+  constexpr float kHalfWidth = kSynthWeightStd * 1.7320508075688772f;  // std * sqrt(3)
+  // One hash per pair of elements; each takes 24 bits of its 32-bit half.
+  const uint64_t r = mix64(key + (i >> 1) * 0x9e3779b97f4a7c15ull);
+  const uint32_t bits = uint32_t(i & 1 ? r >> 32 : r) >> 8;
+  const float u = float(bits) * (1.0f / 16777216.0f);  // [0, 1)
+  return (2.0f * u - 1.0f) * kHalfWidth;
+}
+
+void write_all(int fd, const void* data, size_t n, uint64_t offset, const std::string& path) {
+  const auto* p = static_cast<const char*>(data);
+  while (n > 0) {
+    const ssize_t w = ::pwrite(fd, p, n, off_t(offset));
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      fail("{}: write failed ({}); is the disk full?", path, std::strerror(errno));
+    }
+    p += w;
+    n -= size_t(w);
+    offset += uint64_t(w);
+  }
+}
+
+void write_text_file(const std::filesystem::path& path, const std::string& text) {
+  const auto tmp = path.string() + fmt::format(".tmp-{}", ::getpid());
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) fail("{}: cannot create", tmp);
+    out << text;
+    out.flush();
+    if (!out) fail("{}: write failed", tmp);
+  }
+  std::filesystem::rename(tmp, path);
+}
+
+std::string scale_str(float s) { return fmt::format("{}", s); }
+
+}  // namespace
+
+std::vector<std::string> synth_shape_names() {
+  std::vector<std::string> names;
+  for (const auto& s : kShapes) names.emplace_back(s.name);
+  return names;
+}
+
+ModelConfig synth_shape(const std::string& name) {
+  for (const auto& s : kShapes)
+    if (name == s.name) return s.build();
+  std::string known;
+  for (const auto& s : kShapes) known += std::string(known.empty() ? "" : ", ") + s.name;
+  fail("unknown synthetic shape '{}' (known: {})", name, known);
+}
+
+void parse_outliers(const std::string& spec, SynthOptions& opts) {
+  const auto colon = spec.find(':');
+  int k = -1;
+  float scale = 0.0f;
+  try {
+    if (colon == std::string::npos) throw std::invalid_argument("no colon");
+    size_t used = 0;
+    k = std::stoi(spec.substr(0, colon), &used);
+    if (used != colon) throw std::invalid_argument("K");
+    const std::string s = spec.substr(colon + 1);
+    scale = std::stof(s, &used);
+    if (used != s.size()) throw std::invalid_argument("SCALE");
+  } catch (const std::exception&) {
+    fail("--outliers '{}': expected K:SCALE, e.g. 16:20 (16 dimensions, 20x larger)", spec);
+  }
+  if (k < 0) fail("--outliers '{}': K must be 0 or more", spec);
+  if (!(scale > 0.0f) || !std::isfinite(scale))
+    fail("--outliers '{}': SCALE must be a positive number", spec);
+  opts.outlier_dims = k;
+  opts.outlier_scale = scale;
+}
+
+std::vector<SynthTensor> synth_tensors(const ModelConfig& c) {
+  using K = SynthTensor::Kind;
+  const int64_t h = c.hidden_size, inter = c.intermediate_size, q = c.q_dim(), kv = c.kv_dim();
+  std::vector<SynthTensor> t;
+  t.push_back({"model.embed_tokens.weight", {c.vocab_size, h}, K::Random});
+  for (int i = 0; i < c.num_layers; ++i) {
+    const std::string p = fmt::format("model.layers.{}.", i);
+    t.push_back({p + "input_layernorm.weight", {h}, K::LayerNorm});
+    if (c.arch == Arch::Phi3) {
+      t.push_back({p + "self_attn.qkv_proj.weight", {q + 2 * kv, h}, K::Random});
+    } else {
+      t.push_back({p + "self_attn.q_proj.weight", {q, h}, K::Random});
+      t.push_back({p + "self_attn.k_proj.weight", {kv, h}, K::Random});
+      t.push_back({p + "self_attn.v_proj.weight", {kv, h}, K::Random});
+    }
+    if (c.qkv_bias) {
+      t.push_back({p + "self_attn.q_proj.bias", {q}, K::Random});
+      t.push_back({p + "self_attn.k_proj.bias", {kv}, K::Random});
+      t.push_back({p + "self_attn.v_proj.bias", {kv}, K::Random});
+    }
+    t.push_back({p + "self_attn.o_proj.weight", {h, q}, K::Random});
+    if (c.o_bias) t.push_back({p + "self_attn.o_proj.bias", {h}, K::Random});
+    t.push_back({p + "post_attention_layernorm.weight", {h}, K::LayerNorm});
+    if (c.arch == Arch::Phi3) {
+      t.push_back({p + "mlp.gate_up_proj.weight", {2 * inter, h}, K::Random});
+    } else {
+      t.push_back({p + "mlp.gate_proj.weight", {inter, h}, K::Random});
+      t.push_back({p + "mlp.up_proj.weight", {inter, h}, K::Random});
+    }
+    t.push_back({p + "mlp.down_proj.weight", {h, inter}, K::Random});
+  }
+  t.push_back({"model.norm.weight", {h}, K::Ones});
+  if (!c.tie_word_embeddings) t.push_back({"lm_head.weight", {c.vocab_size, h}, K::Random});
+  return t;
+}
+
+float synth_random_value(uint64_t seed, uint64_t tensor_index, uint64_t i) {
+  return random_value(tensor_key(seed, tensor_index), i);
+}
+
+std::vector<int> synth_outlier_dims(uint64_t seed, int hidden_size, int k) {
+  if (k < 0 || k > hidden_size)
+    fail("--outliers: K = {} must be between 0 and hidden_size ({})", k, hidden_size);
+  // Partial Fisher-Yates shuffle driven by the seed.
+  std::vector<int> dims(static_cast<size_t>(hidden_size));
+  for (int i = 0; i < hidden_size; ++i) dims[size_t(i)] = i;
+  const uint64_t key = mix64(seed ^ 0x6f75746c69657273ull);  // "outliers"
+  for (int i = 0; i < k; ++i) {
+    const uint64_t j = uint64_t(i) + mix64(key + uint64_t(i)) % uint64_t(hidden_size - i);
+    std::swap(dims[size_t(i)], dims[size_t(j)]);
+  }
+  dims.resize(size_t(k));
+  std::sort(dims.begin(), dims.end());
+  return dims;
+}
+
+ModelConfig write_synthetic_model(const SynthOptions& opts, const std::filesystem::path& out_dir) {
+  namespace fs = std::filesystem;
+  if (opts.dtype != DType::F16 && opts.dtype != DType::BF16 && opts.dtype != DType::F32)
+    fail("synthetic model dtype must be f16, bf16 or f32 (got {})", dtype_name(opts.dtype));
+  if (!(opts.outlier_scale > 0.0f) || !std::isfinite(opts.outlier_scale))
+    fail("--outliers: SCALE must be a positive number (got {})", opts.outlier_scale);
+  ModelConfig c = synth_shape(opts.shape);
+  c.dtype = opts.dtype;
+  const std::vector<int> outliers = synth_outlier_dims(opts.seed, c.hidden_size, opts.outlier_dims);
+  const std::vector<SynthTensor> tensors = synth_tensors(c);
+  const size_t elem = dtype_size(opts.dtype);
+
+  // Header: tensors laid out back to back in file order.
+  nlohmann::ordered_json header;
+  nlohmann::ordered_json meta;
+  meta["format"] = "pt";  // transformers refuses safetensors files without it
+  meta["generator"] = "ecocompute synth";
+  meta["shape"] = opts.shape;
+  meta["seed"] = std::to_string(opts.seed);
+  meta["outliers"] = opts.outlier_dims > 0
+                         ? fmt::format("{}:{}", opts.outlier_dims, scale_str(opts.outlier_scale))
+                         : "none";
+  meta["outlier_dims"] = fmt::format("{}", fmt::join(outliers, ","));
+  meta["init"] = fmt::format("uniform, std {}", kSynthWeightStd);
+  header["__metadata__"] = meta;
+  std::vector<uint64_t> offsets;
+  uint64_t data_size = 0;
+  for (const auto& t : tensors) {
+    uint64_t numel = 1;
+    for (int64_t d : t.shape) numel *= uint64_t(d);
+    offsets.push_back(data_size);
+    header[t.name] = {{"dtype", dtype_name(opts.dtype)},
+                      {"shape", t.shape},
+                      {"data_offsets", {data_size, data_size + numel * elem}}};
+    data_size += numel * elem;
+  }
+  offsets.push_back(data_size);
+  std::string header_text = header.dump();
+  header_text.resize((header_text.size() + 7) / 8 * 8, ' ');  // data section 8-byte aligned
+  const uint64_t data_start = 8 + header_text.size();
+
+  std::error_code ec;
+  fs::create_directories(out_dir, ec);
+  if (ec) fail("{}: cannot create directory ({})", out_dir.string(), ec.message());
+  // synthetic.json is written last and removed first: while it is absent, the directory is not
+  // a complete synthetic model (resolve_model rewrites it).
+  fs::remove(out_dir / "synthetic.json", ec);
+
+  const fs::path final_path = out_dir / "model.safetensors";
+  const std::string tmp_path = final_path.string() + fmt::format(".tmp-{}", ::getpid());
+  const int fd = ::open(tmp_path.c_str(), O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644);
+  if (fd < 0) fail("{}: cannot create ({})", tmp_path, std::strerror(errno));
+  try {
+    uint8_t len_bytes[8];
+    for (int i = 0; i < 8; ++i) len_bytes[i] = uint8_t(uint64_t(header_text.size()) >> (8 * i));
+    write_all(fd, len_bytes, 8, 0, tmp_path);
+    write_all(fd, header_text.data(), header_text.size(), 8, tmp_path);
+
+    // Work units of at most 2^20 elements (an even count, so element pairs never straddle).
+    struct Unit {
+      size_t tensor;
+      uint64_t begin, end;
+    };
+    constexpr uint64_t kUnit = uint64_t(1) << 20;
+    std::vector<Unit> units;
+    for (size_t t = 0; t < tensors.size(); ++t) {
+      const uint64_t numel = (offsets[t + 1] - offsets[t]) / elem;
+      for (uint64_t b = 0; b < numel; b += kUnit) units.push_back({t, b, std::min(numel, b + kUnit)});
+    }
+    const float scale = opts.outlier_scale;
+    parallel_for(units.size(), [&](size_t ub, size_t ue) {
+      std::vector<std::byte> buf;
+      for (size_t u = ub; u < ue; ++u) {
+        const Unit& unit = units[u];
+        const SynthTensor& t = tensors[unit.tensor];
+        const uint64_t key = tensor_key(opts.seed, unit.tensor);
+        const size_t n = size_t(unit.end - unit.begin);
+        buf.resize(n * elem);
+        for (size_t k = 0; k < n; ++k) {
+          const uint64_t i = unit.begin + k;
+          float v = 1.0f;
+          if (t.kind == SynthTensor::Kind::Random) {
+            v = random_value(key, i);
+          } else if (t.kind == SynthTensor::Kind::LayerNorm &&
+                     std::binary_search(outliers.begin(), outliers.end(), int(i))) {
+            v = scale;
+          }
+          if (elem == 4) {
+            std::memcpy(&buf[k * 4], &v, 4);
+          } else {
+            const uint16_t b = opts.dtype == DType::F16 ? float_to_half(v) : float_to_bf16(v);
+            std::memcpy(&buf[k * 2], &b, 2);
+          }
+        }
+        write_all(fd, buf.data(), buf.size(), data_start + offsets[unit.tensor] + unit.begin * elem,
+                  tmp_path);
+      }
+    });
+    if (::close(fd) != 0) fail("{}: close failed ({})", tmp_path, std::strerror(errno));
+  } catch (...) {
+    ::close(fd);
+    fs::remove(tmp_path, ec);
+    throw;
+  }
+  fs::rename(tmp_path, final_path);
+
+  write_text_file(out_dir / "config.json", config_to_json(c));
+  nlohmann::ordered_json record;
+  record["generator"] = "ecocompute synth";
+  record["shape"] = opts.shape;
+  record["seed"] = opts.seed;
+  record["dtype"] = dtype_name(opts.dtype);
+  record["outlier_count"] = opts.outlier_dims;
+  record["outlier_scale"] = opts.outlier_dims > 0 ? opts.outlier_scale : 1.0f;
+  record["outlier_dims"] = outliers;
+  record["weight_init"] = fmt::format("uniform(-a, a), a = {} * sqrt(3) (std {}); norms 1",
+                                      kSynthWeightStd, kSynthWeightStd);
+  record["parameter_count"] = c.parameter_count();
+  record["file_bytes"] = data_start + data_size;
+  write_text_file(out_dir / "synthetic.json", record.dump(2) + "\n");
+  return c;
+}
+
+}  // namespace eco::model
