@@ -1,0 +1,133 @@
+#include "meter/energy_math.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace eco::meter {
+
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+// First and last finite value of a field, for "at start" / "at end" readings.
+template <typename Field>
+void first_last(std::span<const Sample> samples, Field field, double& first, double& last) {
+  first = last = kNaN;
+  for (const Sample& s : samples) {
+    if (std::isfinite(field(s))) {
+      if (!std::isfinite(first)) first = field(s);
+      last = field(s);
+    }
+  }
+}
+
+}  // namespace
+
+double trapezoid_j(std::span<const Sample> samples) {
+  double joules = 0;
+  const Sample* previous = nullptr;
+  int valid = 0;
+  for (const Sample& s : samples) {
+    if (!std::isfinite(s.watts)) continue;
+    if (previous) joules += 0.5 * (previous->watts + s.watts) * (s.t - previous->t);
+    previous = &s;
+    ++valid;
+  }
+  return valid >= 2 ? joules : kNaN;
+}
+
+double wrapped_delta(double previous, double current, double range) {
+  if (current >= previous) return current - previous;
+  if (range > 0) return (range - previous) + current;
+  return kNaN;
+}
+
+CounterEnergy counter_energy(std::span<const Sample> samples) {
+  CounterEnergy out;
+  double millijoules = 0;
+  size_t previous = samples.size();  // index of the previous sample with a counter value
+  int readings = 0;
+  for (size_t i = 0; i < samples.size(); ++i) {
+    const double value = samples[i].energy_mj;
+    if (!std::isfinite(value)) continue;
+    ++readings;
+    if (previous != samples.size()) {
+      const double before = samples[previous].energy_mj;
+      if (value != before) ++out.updates;
+      if (value >= before) {
+        millijoules += value - before;
+      } else {
+        // Reset (driver reload, GPU reset): what happened between the two readings is only
+        // known from the power samples there.
+        out.reset = true;
+        const double bridge = trapezoid_j(samples.subspan(previous, i - previous + 1));
+        if (std::isfinite(bridge)) millijoules += 1000.0 * bridge;
+      }
+    }
+    previous = i;
+  }
+  out.joules = readings >= 2 ? millijoules / 1000.0 : kNaN;
+  return out;
+}
+
+DeviceEnergy summarize_device(std::span<const Sample> samples, double duration_s,
+                              double idle_power_w, const WindowPolicy& policy) {
+  DeviceEnergy d;
+  d.samples = static_cast<int>(samples.size());
+  d.integrated_j = trapezoid_j(samples);
+  d.counter_j = kNaN;
+  if (policy.has_counter) {
+    const CounterEnergy c = counter_energy(samples);
+    d.counter_j = c.joules;
+    d.counter_updates = c.updates;
+    d.counter_reset = c.reset;
+    if (c.reset) {
+      d.notes.push_back(
+          "energy counter went down inside the window (counter reset); energy before and after "
+          "the reset summed, the gap bridged with the power timeline");
+    }
+  }
+  if (std::isfinite(d.counter_j)) {
+    d.gross_j = d.counter_j;
+    d.source = "counter";
+  } else if (std::isfinite(d.integrated_j)) {
+    d.gross_j = d.integrated_j;
+    d.source = "timeline";
+    d.fallback_used = true;
+    d.notes.push_back(policy.has_counter
+                          ? "energy counter unreadable in this window; energy integrated from the "
+                            "power timeline"
+                          : "no energy counter on this device; energy integrated from the power "
+                            "timeline");
+  } else {
+    d.gross_j = kNaN;
+    d.source = "none";
+    d.notes.push_back("neither the energy counter nor power readings were available");
+  }
+
+  d.mean_power_w = duration_s > 0 ? d.gross_j / duration_s : kNaN;
+  d.peak_power_w = kNaN;
+  for (const Sample& s : samples) {
+    if (std::isfinite(s.watts) && !(s.watts <= d.peak_power_w)) d.peak_power_w = s.watts;
+  }
+  d.idle_power_w = idle_power_w;
+  d.net_j = d.gross_j - idle_power_w * duration_s;  // NaN propagates from a missing baseline
+
+  first_last(samples, [](const Sample& s) { return s.temperature_c; }, d.temp_start_c,
+             d.temp_end_c);
+  first_last(samples, [](const Sample& s) { return s.sm_clock_mhz; }, d.sm_clock_start_mhz,
+             d.sm_clock_end_mhz);
+  first_last(samples, [](const Sample& s) { return s.mem_clock_mhz; }, d.mem_clock_start_mhz,
+             d.mem_clock_end_mhz);
+
+  // Without a counter the resolution is that of the power samples, so they stand in for updates.
+  const int resolution = d.source == "counter" ? d.counter_updates : d.samples;
+  d.too_short = resolution < policy.min_counter_updates;
+  if (std::isfinite(d.counter_j) && std::isfinite(d.integrated_j) && d.counter_j > 0) {
+    d.disagreement = std::fabs(d.counter_j - d.integrated_j) / d.counter_j > policy.tolerance;
+  }
+  return d;
+}
+
+}  // namespace eco::meter

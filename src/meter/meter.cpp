@@ -1,0 +1,243 @@
+// The public window API (include/ecocompute/meter.h): sensors + sampler + named windows.
+#include "ecocompute/meter.h"
+
+#include <chrono>
+#include <cmath>
+#include <limits>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "common/error.h"
+#include "meter/energy_math.h"
+#include "meter/nvml_sensor.h"
+#include "meter/rapl.h"
+#include "meter/sampler.h"
+#include "meter/sensor.h"
+
+namespace eco::meter {
+
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+void validate(const MeterOptions& o) {
+  if (!(o.interval_s >= 0 && o.interval_s <= 60)) {
+    eco::fail("meter interval {} s is out of range: use 0 (no sampling) to 60 s", o.interval_s);
+  }
+  if (!(o.tolerance > 0 && o.tolerance < 1)) {
+    eco::fail("meter tolerance {} is out of range: use a fraction in (0, 1), e.g. 0.05",
+              o.tolerance);
+  }
+  if (o.min_counter_updates < 0) {
+    eco::fail("meter min_counter_updates {} must not be negative", o.min_counter_updates);
+  }
+}
+
+struct OpenWindow {
+  double start_s = 0;
+  std::vector<double> device_start_t;  // timestamp of each device's boundary sample
+  std::vector<double> host_j;
+};
+
+}  // namespace
+
+double WindowResult::gross_j() const {
+  if (devices.empty()) return kNaN;
+  double sum = 0;
+  bool any = false;
+  for (const auto& d : devices) {
+    if (std::isfinite(d.gross_j)) {
+      sum += d.gross_j;
+      any = true;
+    }
+  }
+  return any ? sum : kNaN;
+}
+
+double WindowResult::net_j() const {
+  if (devices.empty()) return kNaN;
+  double sum = 0;
+  for (const auto& d : devices) sum += d.net_j;  // NaN when any baseline is missing
+  return sum;
+}
+
+struct Meter::Impl {
+  MeterOptions options;
+  std::unique_ptr<GpuSensor> gpu;
+  std::optional<RaplSensor> rapl;
+  std::string unavailable;
+  std::string driver;
+  std::vector<DeviceInfo> devices;
+  std::vector<HostDomainInfo> host_domains;
+  std::vector<double> idle_w;
+  std::unique_ptr<Sampler> sampler;
+  mutable std::mutex windows_mu;
+  std::map<std::string, OpenWindow> windows;
+
+  void init(std::unique_ptr<GpuSensor> sensor) {
+    validate(options);
+    if (sensor) {
+      unavailable = sensor->unavailable_reason();
+      driver = sensor->driver_version();
+      if (unavailable.empty()) {
+        gpu = std::move(sensor);
+        devices = gpu->devices();
+      }
+    } else {
+      unavailable = "disabled (MeterOptions::use_gpu = false)";
+    }
+    if (options.use_host) {
+      rapl.emplace(options.rapl_root);
+      host_domains = rapl->domains();
+    }
+    idle_w.assign(devices.size(), kNaN);
+    sampler = std::make_unique<Sampler>(gpu.get(), static_cast<int>(devices.size()),
+                                        rapl ? &*rapl : nullptr, options.interval_s);
+    if (options.start_sampling) sampler->start();
+  }
+};
+
+Meter::Meter(MeterOptions options) : impl_(std::make_unique<Impl>()) {
+  impl_->options = std::move(options);
+  std::unique_ptr<GpuSensor> sensor;
+  if (impl_->options.use_gpu) {
+    sensor = std::make_unique<NvmlSensor>(nvml_library_path(impl_->options.nvml_library));
+  }
+  impl_->init(std::move(sensor));
+}
+
+Meter::Meter(MeterOptions options, std::unique_ptr<GpuSensor> sensor)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->options = std::move(options);
+  impl_->init(std::move(sensor));
+}
+
+Meter::~Meter() {
+  if (impl_ && impl_->sampler) impl_->sampler->stop();
+}
+
+bool Meter::gpu_available() const { return impl_->gpu != nullptr; }
+const std::string& Meter::gpu_unavailable_reason() const { return impl_->unavailable; }
+const std::string& Meter::driver_version() const { return impl_->driver; }
+const std::vector<DeviceInfo>& Meter::devices() const { return impl_->devices; }
+const std::vector<HostDomainInfo>& Meter::host_domains() const { return impl_->host_domains; }
+const MeterOptions& Meter::options() const { return impl_->options; }
+void Meter::start() { impl_->sampler->start(); }
+void Meter::stop() { impl_->sampler->stop(); }
+double Meter::now() const { return steady_seconds(); }
+
+std::vector<double> Meter::measure_idle(double seconds) {
+  if (!(seconds > 0 && seconds <= 3600)) {
+    eco::fail("idle measurement of {} s is out of range: use 0 < seconds <= 3600", seconds);
+  }
+  const std::string name = "ecocompute:idle-baseline";
+  begin(name);
+  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+  const WindowResult r = end(name);
+  std::vector<double> watts(impl_->devices.size(), kNaN);
+  for (const auto& d : r.devices) watts[static_cast<size_t>(d.device)] = d.mean_power_w;
+  impl_->idle_w = watts;
+  return watts;
+}
+
+void Meter::set_idle_power(const std::vector<double>& watts_per_device) {
+  if (watts_per_device.size() != impl_->devices.size()) {
+    eco::fail("idle power given for {} device(s) but the meter sees {}", watts_per_device.size(),
+              impl_->devices.size());
+  }
+  impl_->idle_w = watts_per_device;
+}
+
+const std::vector<double>& Meter::idle_power() const { return impl_->idle_w; }
+
+std::vector<Sample> Meter::sample_now() { return impl_->sampler->sample_now().samples; }
+
+std::vector<Sample> Meter::timeline() const {
+  return impl_->sampler->all_samples(-std::numeric_limits<double>::infinity(),
+                                     std::numeric_limits<double>::infinity());
+}
+
+std::vector<Sample> Meter::timeline(double from_s, double to_s) const {
+  return impl_->sampler->all_samples(from_s, to_s);
+}
+
+bool Meter::is_open(const std::string& name) const {
+  std::lock_guard lock(impl_->windows_mu);
+  return impl_->windows.count(name) > 0;
+}
+
+void Meter::begin(const std::string& name) {
+  {
+    std::lock_guard lock(impl_->windows_mu);
+    if (impl_->windows.count(name)) {
+      eco::fail("meter window '{}' is already open: end it first or use another name", name);
+    }
+  }
+  const Sampler::Boundary b = impl_->sampler->sample_now();
+  OpenWindow w;
+  w.start_s = b.t;
+  for (const Sample& s : b.samples) w.device_start_t.push_back(s.t);
+  w.host_j = b.host_j;
+  std::lock_guard lock(impl_->windows_mu);
+  impl_->windows.emplace(name, std::move(w));
+}
+
+WindowResult Meter::end(const std::string& name) {
+  OpenWindow w;
+  {
+    std::lock_guard lock(impl_->windows_mu);
+    auto it = impl_->windows.find(name);
+    if (it == impl_->windows.end()) {
+      eco::fail("meter window '{}' was never begun (or already ended)", name);
+    }
+    w = std::move(it->second);
+    impl_->windows.erase(it);
+  }
+  const Sampler::Boundary b = impl_->sampler->sample_now();
+  WindowResult r;
+  r.name = name;
+  r.start_s = w.start_s;
+  r.end_s = b.t;
+  r.duration_s = r.end_s - r.start_s;
+  r.gpu_available = gpu_available();
+  r.gpu_unavailable_reason = impl_->unavailable;
+
+  for (size_t d = 0; d < impl_->devices.size(); ++d) {
+    const DeviceInfo& info = impl_->devices[d];
+    const double t0 = w.device_start_t[d], t1 = b.samples[d].t;
+    const std::vector<Sample> samples = impl_->sampler->device_samples(static_cast<int>(d), t0, t1);
+    WindowPolicy policy;
+    policy.tolerance = impl_->options.tolerance;
+    policy.min_counter_updates = impl_->options.min_counter_updates;
+    policy.has_counter = info.has_energy_counter;
+    DeviceEnergy e = summarize_device(samples, r.duration_s, impl_->idle_w[d], policy);
+    e.device = static_cast<int>(d);
+    e.name = info.name;
+    e.uuid = info.uuid;
+    if (!info.error.empty()) e.notes.insert(e.notes.begin(), info.error);
+    for (const SensorEvent& ev : impl_->sampler->events(static_cast<int>(d), t0, t1)) {
+      e.notes.push_back(ev.count > 1 ? fmt::format("{} (x{})", ev.message, ev.count) : ev.message);
+    }
+    r.devices.push_back(std::move(e));
+  }
+
+  for (size_t i = 0; i < impl_->host_domains.size(); ++i) {
+    HostEnergy h;
+    h.domain = impl_->host_domains[i].name;
+    const double j0 = i < w.host_j.size() ? w.host_j[i] : kNaN;
+    const double j1 = i < b.host_j.size() ? b.host_j[i] : kNaN;
+    h.available = std::isfinite(j0) && std::isfinite(j1);
+    h.joules = h.available ? j1 - j0 : kNaN;
+    if (!h.available) {
+      h.reason = impl_->host_domains[i].reason.empty() ? "read failed during the window"
+                                                       : impl_->host_domains[i].reason;
+    }
+    r.host.push_back(std::move(h));
+  }
+  return r;
+}
+
+}  // namespace eco::meter

@@ -1,0 +1,117 @@
+#include "meter/sampler.h"
+
+#include <algorithm>
+#include <chrono>
+
+namespace eco::meter {
+
+Sampler::Sampler(GpuSensor* gpu, int device_count, const RaplSensor* rapl, double interval_s)
+    : gpu_(gpu), device_count_(gpu ? device_count : 0), rapl_(rapl), interval_s_(interval_s) {
+  timeline_.resize(static_cast<size_t>(device_count_));
+  if (rapl_) host_.emplace(*rapl_);
+}
+
+Sampler::~Sampler() { stop(); }
+
+void Sampler::start() {
+  if (thread_.joinable() || interval_s_ <= 0) return;
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = false;
+  }
+  thread_ = std::thread([this] { loop(); });
+}
+
+void Sampler::stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Sampler::take_locked(std::vector<Sample>* out) {
+  std::vector<std::string> errors;
+  for (int d = 0; d < device_count_; ++d) {
+    errors.clear();
+    Sample s = gpu_->read(d, errors);
+    s.device = d;
+    timeline_[static_cast<size_t>(d)].push_back(s);
+    if (out) out->push_back(s);
+    for (const std::string& message : errors) {
+      auto last = std::find_if(events_.rbegin(), events_.rend(),
+                               [d](const SensorEvent& e) { return e.device == d; });
+      if (last != events_.rend() && last->message == message) {
+        last->last_t = s.t;
+        ++last->count;
+      } else {
+        events_.push_back({s.t, s.t, d, message, 1});
+      }
+    }
+  }
+  if (host_) host_->update(rapl_->read_uj());
+}
+
+void Sampler::loop() {
+  using clock = std::chrono::steady_clock;
+  const auto period = std::chrono::duration_cast<clock::duration>(
+      std::chrono::duration<double>(interval_s_));
+  auto next = clock::now();
+  std::unique_lock lock(mu_);
+  while (!stopping_) {
+    take_locked(nullptr);
+    next += period;
+    const auto now = clock::now();
+    if (next < now) next = now;  // fell behind (slow sensor): skip, never burst
+    wake_.wait_until(lock, next, [this] { return stopping_; });
+  }
+}
+
+Sampler::Boundary Sampler::sample_now() {
+  std::lock_guard lock(mu_);
+  Boundary b;
+  b.t = steady_seconds();
+  take_locked(&b.samples);
+  if (host_) b.host_j = host_->joules();
+  return b;
+}
+
+std::vector<Sample> Sampler::device_samples(int device, double from, double to) const {
+  std::lock_guard lock(mu_);
+  const auto& v = timeline_.at(static_cast<size_t>(device));
+  auto lo = std::lower_bound(v.begin(), v.end(), from,
+                             [](const Sample& s, double t) { return s.t < t; });
+  auto hi = std::upper_bound(v.begin(), v.end(), to,
+                             [](double t, const Sample& s) { return t < s.t; });
+  return lo < hi ? std::vector<Sample>(lo, hi) : std::vector<Sample>{};
+}
+
+std::vector<Sample> Sampler::all_samples(double from, double to) const {
+  std::vector<Sample> out;
+  for (int d = 0; d < device_count_; ++d) {
+    auto part = device_samples(d, from, to);
+    out.insert(out.end(), part.begin(), part.end());
+  }
+  std::stable_sort(out.begin(), out.end(),
+                   [](const Sample& a, const Sample& b) { return a.t < b.t; });
+  return out;
+}
+
+std::vector<SensorEvent> Sampler::events(int device, double from, double to) const {
+  std::lock_guard lock(mu_);
+  std::vector<SensorEvent> out;
+  for (const SensorEvent& e : events_) {
+    if (e.device == device && e.last_t >= from && e.first_t <= to) out.push_back(e);
+  }
+  return out;
+}
+
+size_t Sampler::sample_count() const {
+  std::lock_guard lock(mu_);
+  size_t n = 0;
+  for (const auto& v : timeline_) n += v.size();
+  return n;
+}
+
+}  // namespace eco::meter

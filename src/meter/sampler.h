@@ -1,0 +1,70 @@
+#pragma once
+// One background thread that polls every GPU and host sensor at a fixed period into the
+// timeline. Boundary samples (window begin/end) go through the same lock, so each device's
+// samples stay in time order. Sensor failures are kept as events, not thrown, so a lost GPU
+// cannot kill the thread.
+#include <condition_variable>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "meter/rapl.h"
+#include "meter/sensor.h"
+
+namespace eco::meter {
+
+struct SensorEvent {
+  double first_t = 0, last_t = 0;  // the same message repeating is one event
+  int device = -1;
+  std::string message;
+  int count = 0;
+};
+
+class Sampler {
+ public:
+  // gpu and rapl may be null (not available); both must outlive the sampler.
+  Sampler(GpuSensor* gpu, int device_count, const RaplSensor* rapl, double interval_s);
+  ~Sampler();
+  Sampler(const Sampler&) = delete;
+  Sampler& operator=(const Sampler&) = delete;
+
+  void start();
+  void stop();
+  bool running() const { return thread_.joinable(); }
+
+  struct Boundary {
+    double t = 0;                  // steady clock when the boundary was taken
+    std::vector<Sample> samples;   // one per device
+    std::vector<double> host_j;    // cumulative joules per RAPL domain (NaN: unavailable)
+  };
+  Boundary sample_now();
+
+  // Samples of one device with from <= t <= to, in time order.
+  std::vector<Sample> device_samples(int device, double from, double to) const;
+  // Every device, merged in time order.
+  std::vector<Sample> all_samples(double from, double to) const;
+  // Events of one device overlapping [from, to].
+  std::vector<SensorEvent> events(int device, double from, double to) const;
+  size_t sample_count() const;
+
+ private:
+  void take_locked(std::vector<Sample>* out);  // requires mu_
+  void loop();
+
+  GpuSensor* gpu_;
+  int device_count_;
+  const RaplSensor* rapl_;
+  std::optional<RaplAccumulator> host_;
+  double interval_s_;
+
+  mutable std::mutex mu_;
+  std::vector<std::vector<Sample>> timeline_;  // per device
+  std::vector<SensorEvent> events_;
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace eco::meter
