@@ -2,9 +2,9 @@
 // ecocompute meter: GPU (NVML) and host (RAPL) energy, a sampled power timeline, and named
 // measurement windows. Embeddable: plain C++20, no third-party headers, link eco_meter.
 //
-//   eco::meter::Meter meter;                 // loads libnvidia-ml.so.1 with dlopen, starts sampling
-//   meter.measure_idle(5.0);                 // idle baseline, subtracted from every later window
-//   meter.begin("decode");
+//   eco::meter::Meter meter;                 // loads libnvidia-ml.so.1 with dlopen, starts
+//   sampling meter.measure_idle(5.0);                 // idle baseline, subtracted from every later
+//   window meter.begin("decode");
 //   ... work ...
 //   eco::meter::WindowResult r = meter.end("decode");
 //
@@ -22,20 +22,20 @@ namespace eco::meter {
 class GpuSensor;  // src/meter/sensor.h: NVML, or a scripted sensor in tests
 
 struct MeterOptions {
-  double interval_s = 0.1;          // sampler period; 0 = no background sampling
-  double tolerance = 0.05;          // |counter - integrated| / counter above this -> disagreement
-  int min_counter_updates = 10;     // fewer counter updates in a window -> too_short
-  std::string nvml_library;         // empty: $ECO_NVML_LIBRARY, else "libnvidia-ml.so.1"
-  std::string rapl_root;            // empty: "/sys/class/powercap"
-  bool use_gpu = true;              // false: do not load NVML at all
-  bool use_host = true;             // false: do not read RAPL
-  bool start_sampling = true;       // false: call Meter::start() yourself
+  double interval_s = 0.1;       // sampler period; 0 = no background sampling
+  double tolerance = 0.05;       // |counter - integrated| / counter above this -> disagreement
+  int min_counter_updates = 10;  // fewer counter updates in a window -> too_short
+  std::string nvml_library;      // empty: $ECO_NVML_LIBRARY, else "libnvidia-ml.so.1"
+  std::string rapl_root;         // empty: "/sys/class/powercap"
+  bool use_gpu = true;           // false: do not load NVML at all
+  bool use_host = true;          // false: do not read RAPL
+  bool start_sampling = true;    // false: call Meter::start() yourself
 };
 
 // What one GPU is and what it supports (probed once when the meter is built).
 struct DeviceInfo {
-  int index = 0;                    // position among the visible devices (CUDA_VISIBLE_DEVICES)
-  int nvml_index = 0;               // NVML's own index (PCI bus order)
+  int index = 0;       // position among the visible devices (CUDA_VISIBLE_DEVICES)
+  int nvml_index = 0;  // NVML's own index (PCI bus order)
   std::string name;
   std::string uuid;
   double power_limit_w = 0;         // enforced limit; NaN when not readable
@@ -47,60 +47,60 @@ struct DeviceInfo {
   bool has_power_usage = false;     // nvmlDeviceGetPowerUsage
   bool has_temperature = false;
   bool has_clocks = false;
-  std::string power_source;         // which reading the timeline uses; empty when none works
-  std::string energy_source;        // "counter" or "timeline" (the fallback)
-  std::vector<std::string> notes;   // each unsupported reading or fallback, with the NVML message
-  std::string error;                // non-empty: the device failed (e.g. GPU is lost)
+  std::string power_source;        // which reading the timeline uses; empty when none works
+  std::string energy_source;       // "counter" or "timeline" (the fallback)
+  std::vector<std::string> notes;  // each unsupported reading or fallback, with the NVML message
+  std::string error;               // non-empty: the device failed (e.g. GPU is lost)
 };
 
 // One host energy domain (RAPL package-N or dram).
 struct HostDomainInfo {
-  std::string name;                 // "package-0", "dram-0", ...
-  std::string path;                 // sysfs directory
+  std::string name;  // "package-0", "dram-0", ...
+  std::string path;  // sysfs directory
   bool available = false;
-  std::string reason;               // why unavailable ("permission denied reading ...")
+  std::string reason;  // why unavailable ("permission denied reading ...")
 };
 
 // One timeline entry. Readings that a device does not support, or that failed, are NaN.
 struct Sample {
-  double t = 0;                     // steady clock, seconds
-  int device = 0;                   // visible index
-  double watts = 0;                 // from DeviceInfo::power_source
-  double avg_watts = 0;             // NVML's 1 s average field, when supported (else NaN)
+  double t = 0;          // steady clock, seconds
+  int device = 0;        // visible index
+  double watts = 0;      // from DeviceInfo::power_source
+  double avg_watts = 0;  // NVML's 1 s average field, when supported (else NaN)
   double temperature_c = 0;
   double sm_clock_mhz = 0;
   double mem_clock_mhz = 0;
-  double energy_mj = 0;             // energy counter, mJ since driver load (NaN without counter)
+  double energy_mj = 0;  // energy counter, mJ since driver load (NaN without counter)
 };
 
 struct DeviceEnergy {
   int device = 0;
   std::string name;
   std::string uuid;
-  double counter_j = 0;             // from the energy counter; NaN without one
-  double integrated_j = 0;          // trapezoid over the power timeline; NaN without power
-  double gross_j = 0;               // the reported figure: counter_j, else integrated_j
-  std::string source;               // "counter" | "timeline" | "none"
-  double mean_power_w = 0;          // gross_j / duration
-  double peak_power_w = 0;          // highest timeline sample in the window
-  double idle_power_w = 0;          // from measure_idle(); NaN when no baseline
-  double net_j = 0;                 // gross_j - idle_power_w * duration; NaN without baseline
+  double counter_j = 0;     // from the energy counter; NaN without one
+  double integrated_j = 0;  // trapezoid over the power timeline; NaN without power
+  double gross_j = 0;       // the reported figure: counter_j, else integrated_j
+  std::string source;       // "counter" | "timeline" | "none"
+  double mean_power_w = 0;  // gross_j / duration
+  double peak_power_w = 0;  // highest timeline sample in the window
+  double idle_power_w = 0;  // from measure_idle(); NaN when no baseline
+  double net_j = 0;         // gross_j - idle_power_w * duration; NaN without baseline
   double temp_start_c = 0, temp_end_c = 0;
   double sm_clock_start_mhz = 0, sm_clock_end_mhz = 0;
   double mem_clock_start_mhz = 0, mem_clock_end_mhz = 0;
-  int samples = 0;                  // timeline samples inside the window (boundaries included)
-  int counter_updates = 0;          // changes of the counter value seen inside the window
-  bool too_short = false;           // fewer than min_counter_updates updates (samples w/o counter)
-  bool disagreement = false;        // counter and integrated differ by more than the tolerance
-  bool fallback_used = false;       // no counter: gross_j is the integrated timeline
-  bool counter_reset = false;       // the counter went down inside the window; segments summed
-  std::vector<std::string> notes;   // errors and fallbacks seen during the window
+  int samples = 0;                 // timeline samples inside the window (boundaries included)
+  int counter_updates = 0;         // changes of the counter value seen inside the window
+  bool too_short = false;          // fewer than min_counter_updates updates (samples w/o counter)
+  bool disagreement = false;       // counter and integrated differ by more than the tolerance
+  bool fallback_used = false;      // no counter: gross_j is the integrated timeline
+  bool counter_reset = false;      // the counter went down inside the window; segments summed
+  std::vector<std::string> notes;  // errors and fallbacks seen during the window
 };
 
 struct HostEnergy {
   std::string domain;
   bool available = false;
-  std::string reason;               // when unavailable
+  std::string reason;  // when unavailable
   double joules = 0;
 };
 
@@ -111,8 +111,8 @@ struct WindowResult {
   std::string gpu_unavailable_reason;
   std::vector<DeviceEnergy> devices;
   std::vector<HostEnergy> host;
-  double gross_j() const;           // sum over devices (NaN when no device has energy)
-  double net_j() const;             // sum over devices (NaN when any baseline is missing)
+  double gross_j() const;  // sum over devices (NaN when no device has energy)
+  double net_j() const;    // sum over devices (NaN when any baseline is missing)
 };
 
 class Meter {
@@ -131,8 +131,8 @@ class Meter {
   const std::vector<HostDomainInfo>& host_domains() const;
   const MeterOptions& options() const;
 
-  void start();                     // start the sampler thread (idempotent)
-  void stop();                      // stop it (idempotent); windows still work, from boundaries
+  void start();  // start the sampler thread (idempotent)
+  void stop();   // stop it (idempotent); windows still work, from boundaries
 
   // Meters `seconds` of idleness (sleeping) and keeps the mean power per device as the baseline.
   std::vector<double> measure_idle(double seconds);
@@ -147,9 +147,9 @@ class Meter {
 
   // Samples one boundary right now (as begin/end do) and returns the latest sample per device.
   std::vector<Sample> sample_now();
-  std::vector<Sample> timeline() const;            // every device, time order per device
+  std::vector<Sample> timeline() const;  // every device, time order per device
   std::vector<Sample> timeline(double from_s, double to_s) const;
-  double now() const;                               // steady clock seconds, the timeline's clock
+  double now() const;  // steady clock seconds, the timeline's clock
 
  private:
   struct Impl;

@@ -114,12 +114,14 @@ DeviceEnergy summarize_device(std::span<const Sample> samples, double duration_s
   d.idle_power_w = idle_power_w;
   d.net_j = d.gross_j - idle_power_w * duration_s;  // NaN propagates from a missing baseline
 
-  first_last(samples, [](const Sample& s) { return s.temperature_c; }, d.temp_start_c,
-             d.temp_end_c);
-  first_last(samples, [](const Sample& s) { return s.sm_clock_mhz; }, d.sm_clock_start_mhz,
-             d.sm_clock_end_mhz);
-  first_last(samples, [](const Sample& s) { return s.mem_clock_mhz; }, d.mem_clock_start_mhz,
-             d.mem_clock_end_mhz);
+  first_last(
+      samples, [](const Sample& s) { return s.temperature_c; }, d.temp_start_c, d.temp_end_c);
+  first_last(
+      samples, [](const Sample& s) { return s.sm_clock_mhz; }, d.sm_clock_start_mhz,
+      d.sm_clock_end_mhz);
+  first_last(
+      samples, [](const Sample& s) { return s.mem_clock_mhz; }, d.mem_clock_start_mhz,
+      d.mem_clock_end_mhz);
 
   // Without a counter the resolution is that of the power samples, so they stand in for updates.
   const int resolution = d.source == "counter" ? d.counter_updates : d.samples;

@@ -19,9 +19,9 @@ double trapezoid_j(std::span<const Sample> samples);
 double wrapped_delta(double previous, double current, double range);
 
 struct CounterEnergy {
-  double joules = 0;    // NaN when fewer than two counter readings
-  int updates = 0;      // times the value changed between consecutive readings
-  bool reset = false;   // the value went down at least once
+  double joules = 0;   // NaN when fewer than two counter readings
+  int updates = 0;     // times the value changed between consecutive readings
+  bool reset = false;  // the value went down at least once
 };
 
 // Energy from the NVML counter (mJ) over samples in time order. A value going down is a reset:

@@ -119,15 +119,33 @@ Meter::~Meter() {
   if (impl_ && impl_->sampler) impl_->sampler->stop();
 }
 
-bool Meter::gpu_available() const { return impl_->gpu != nullptr; }
-const std::string& Meter::gpu_unavailable_reason() const { return impl_->unavailable; }
-const std::string& Meter::driver_version() const { return impl_->driver; }
-const std::vector<DeviceInfo>& Meter::devices() const { return impl_->devices; }
-const std::vector<HostDomainInfo>& Meter::host_domains() const { return impl_->host_domains; }
-const MeterOptions& Meter::options() const { return impl_->options; }
-void Meter::start() { impl_->sampler->start(); }
-void Meter::stop() { impl_->sampler->stop(); }
-double Meter::now() const { return steady_seconds(); }
+bool Meter::gpu_available() const {
+  return impl_->gpu != nullptr;
+}
+const std::string& Meter::gpu_unavailable_reason() const {
+  return impl_->unavailable;
+}
+const std::string& Meter::driver_version() const {
+  return impl_->driver;
+}
+const std::vector<DeviceInfo>& Meter::devices() const {
+  return impl_->devices;
+}
+const std::vector<HostDomainInfo>& Meter::host_domains() const {
+  return impl_->host_domains;
+}
+const MeterOptions& Meter::options() const {
+  return impl_->options;
+}
+void Meter::start() {
+  impl_->sampler->start();
+}
+void Meter::stop() {
+  impl_->sampler->stop();
+}
+double Meter::now() const {
+  return steady_seconds();
+}
 
 std::vector<double> Meter::measure_idle(double seconds) {
   if (!(seconds > 0 && seconds <= 3600)) {
@@ -151,9 +169,13 @@ void Meter::set_idle_power(const std::vector<double>& watts_per_device) {
   impl_->idle_w = watts_per_device;
 }
 
-const std::vector<double>& Meter::idle_power() const { return impl_->idle_w; }
+const std::vector<double>& Meter::idle_power() const {
+  return impl_->idle_w;
+}
 
-std::vector<Sample> Meter::sample_now() { return impl_->sampler->sample_now().samples; }
+std::vector<Sample> Meter::sample_now() {
+  return impl_->sampler->sample_now().samples;
+}
 
 std::vector<Sample> Meter::timeline() const {
   return impl_->sampler->all_samples(-std::numeric_limits<double>::infinity(),

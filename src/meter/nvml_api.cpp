@@ -9,14 +9,22 @@ namespace eco::meter::nvml {
 
 double field_as_double(const FieldValue& f) {
   switch (f.valueType) {
-    case kDouble: return f.value.dVal;
-    case kUnsignedInt: return f.value.uiVal;
-    case kUnsignedLong: return static_cast<double>(f.value.ulVal);
-    case kUnsignedLongLong: return static_cast<double>(f.value.ullVal);
-    case kSignedLongLong: return static_cast<double>(f.value.sllVal);
-    case kSignedInt: return f.value.siVal;
-    case kUnsignedShort: return f.value.usVal;
-    default: return f.value.uiVal;  // power fields are documented as unsigned int
+    case kDouble:
+      return f.value.dVal;
+    case kUnsignedInt:
+      return f.value.uiVal;
+    case kUnsignedLong:
+      return static_cast<double>(f.value.ulVal);
+    case kUnsignedLongLong:
+      return static_cast<double>(f.value.ullVal);
+    case kSignedLongLong:
+      return static_cast<double>(f.value.sllVal);
+    case kSignedInt:
+      return f.value.siVal;
+    case kUnsignedShort:
+      return f.value.usVal;
+    default:
+      return f.value.uiVal;  // power fields are documented as unsigned int
   }
 }
 
@@ -26,12 +34,12 @@ std::unique_ptr<Library> Library::open(const std::string& path, std::string& why
   if (!handle) {
     const char* err = dlerror();
     const std::string detail = err ? err : "unknown dlopen error";
-    struct stat st{};
+    struct stat st {};
     const bool has_slash = path.find('/') != std::string::npos;
-    const bool missing = has_slash ? ::stat(path.c_str(), &st) != 0
-                                   : detail.find("No such file") != std::string::npos ||
-                                         detail.find("cannot open shared object") !=
-                                             std::string::npos;
+    const bool missing = has_slash
+                             ? ::stat(path.c_str(), &st) != 0
+                             : detail.find("No such file") != std::string::npos ||
+                                   detail.find("cannot open shared object") != std::string::npos;
     why_not = missing ? fmt::format("{} not found", path)
                       : fmt::format("cannot load {}: {}", path, detail);
     return nullptr;

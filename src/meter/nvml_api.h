@@ -21,7 +21,7 @@ constexpr unsigned kFieldPowerInstant = 186;  // NVML_FI_DEV_POWER_INSTANT, mW
 constexpr int kTemperatureGpu = 0;            // NVML_TEMPERATURE_GPU
 constexpr int kClockSm = 1;                   // NVML_CLOCK_SM
 constexpr int kClockMem = 2;                  // NVML_CLOCK_MEM
-constexpr unsigned kStringBuffer = 96;        // >= NVML_DEVICE_{NAME,UUID}_V2_BUFFER_SIZE, driver 81
+constexpr unsigned kStringBuffer = 96;  // >= NVML_DEVICE_{NAME,UUID}_V2_BUFFER_SIZE, driver 81
 
 enum ValueType : int {  // nvmlValueType_t
   kDouble = 0,

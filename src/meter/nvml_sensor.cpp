@@ -38,7 +38,9 @@ NvmlSensor::NvmlSensor(const std::string& library_path) {
   initialised_ = true;
   char text[nvml::kStringBuffer] = {};
   rc = lib_->system_get_driver_version(text, sizeof text);
-  driver_ = rc == nvml::kSuccess ? text : "unknown (" + lib_->describe("nvmlSystemGetDriverVersion", rc) + ")";
+  driver_ = rc == nvml::kSuccess
+                ? text
+                : "unknown (" + lib_->describe("nvmlSystemGetDriverVersion", rc) + ")";
 
   unsigned count = 0;
   rc = lib_->device_get_count(&count);
@@ -63,10 +65,10 @@ NvmlSensor::NvmlSensor(const std::string& library_path) {
     if (!visible.note.empty()) infos_.back().notes.push_back(visible.note);
   }
   if (infos_.empty()) {
-    unavailable_ = count == 0 ? "NVML reports no NVIDIA GPU"
-                              : fmt::format("no NVIDIA GPU visible (CUDA_VISIBLE_DEVICES='{}'{})",
-                                            env ? env : "",
-                                            visible.note.empty() ? "" : "; " + visible.note);
+    unavailable_ =
+        count == 0 ? "NVML reports no NVIDIA GPU"
+                   : fmt::format("no NVIDIA GPU visible (CUDA_VISIBLE_DEVICES='{}'{})",
+                                 env ? env : "", visible.note.empty() ? "" : "; " + visible.note);
   }
 }
 
@@ -123,10 +125,10 @@ void NvmlSensor::probe(int visible_index, int nvml_index) {
   fields[0].fieldId = nvml::kFieldPowerInstant;
   fields[1].fieldId = nvml::kFieldPowerAverage;
   if (check("nvmlDeviceGetFieldValues", lib_->device_get_field_values(h, 2, fields))) {
-    info.has_power_instant = check("nvmlDeviceGetFieldValues(NVML_FI_DEV_POWER_INSTANT)",
-                                   fields[0].nvmlReturn);
-    info.has_power_average = check("nvmlDeviceGetFieldValues(NVML_FI_DEV_POWER_AVERAGE)",
-                                   fields[1].nvmlReturn);
+    info.has_power_instant =
+        check("nvmlDeviceGetFieldValues(NVML_FI_DEV_POWER_INSTANT)", fields[0].nvmlReturn);
+    info.has_power_average =
+        check("nvmlDeviceGetFieldValues(NVML_FI_DEV_POWER_AVERAGE)", fields[1].nvmlReturn);
   }
   info.has_power_usage =
       check("nvmlDeviceGetPowerUsage", lib_->device_get_power_usage(h, &milliwatts));

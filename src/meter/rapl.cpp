@@ -132,6 +132,8 @@ void RaplAccumulator::update(const std::vector<std::optional<double>>& readings_
   }
 }
 
-std::vector<double> RaplAccumulator::joules() const { return total_j_; }
+std::vector<double> RaplAccumulator::joules() const {
+  return total_j_;
+}
 
 }  // namespace eco::meter

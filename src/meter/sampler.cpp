@@ -11,7 +11,9 @@ Sampler::Sampler(GpuSensor* gpu, int device_count, const RaplSensor* rapl, doubl
   if (rapl_) host_.emplace(*rapl_);
 }
 
-Sampler::~Sampler() { stop(); }
+Sampler::~Sampler() {
+  stop();
+}
 
 void Sampler::start() {
   if (thread_.joinable() || interval_s_ <= 0) return;
@@ -55,8 +57,8 @@ void Sampler::take_locked(std::vector<Sample>* out) {
 
 void Sampler::loop() {
   using clock = std::chrono::steady_clock;
-  const auto period = std::chrono::duration_cast<clock::duration>(
-      std::chrono::duration<double>(interval_s_));
+  const auto period =
+      std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(interval_s_));
   auto next = clock::now();
   std::unique_lock lock(mu_);
   while (!stopping_) {
@@ -80,10 +82,10 @@ Sampler::Boundary Sampler::sample_now() {
 std::vector<Sample> Sampler::device_samples(int device, double from, double to) const {
   std::lock_guard lock(mu_);
   const auto& v = timeline_.at(static_cast<size_t>(device));
-  auto lo = std::lower_bound(v.begin(), v.end(), from,
-                             [](const Sample& s, double t) { return s.t < t; });
-  auto hi = std::upper_bound(v.begin(), v.end(), to,
-                             [](double t, const Sample& s) { return t < s.t; });
+  auto lo =
+      std::lower_bound(v.begin(), v.end(), from, [](const Sample& s, double t) { return s.t < t; });
+  auto hi =
+      std::upper_bound(v.begin(), v.end(), to, [](double t, const Sample& s) { return t < s.t; });
   return lo < hi ? std::vector<Sample>(lo, hi) : std::vector<Sample>{};
 }
 

@@ -35,9 +35,9 @@ class Sampler {
   bool running() const { return thread_.joinable(); }
 
   struct Boundary {
-    double t = 0;                  // steady clock when the boundary was taken
-    std::vector<Sample> samples;   // one per device
-    std::vector<double> host_j;    // cumulative joules per RAPL domain (NaN: unavailable)
+    double t = 0;                 // steady clock when the boundary was taken
+    std::vector<Sample> samples;  // one per device
+    std::vector<double> host_j;   // cumulative joules per RAPL domain (NaN: unavailable)
   };
   Boundary sample_now();
 

@@ -77,8 +77,8 @@ VisibleDevices map_visible_devices(const std::optional<std::string>& env,
       out.nvml_indices.push_back(index);
       continue;
     }
-    out.note = fmt::format("CUDA_VISIBLE_DEVICES: {}; it and later entries ignored, as CUDA does",
-                           why);
+    out.note =
+        fmt::format("CUDA_VISIBLE_DEVICES: {}; it and later entries ignored, as CUDA does", why);
     break;
   }
   return out;

@@ -1,0 +1,105 @@
+#include "meter/scripted_sensor.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace eco::meter {
+
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+double power_at(const std::vector<std::pair<double, double>>& p, double t) {
+  if (p.empty()) return 0;
+  if (t <= p.front().first) return p.front().second;
+  for (size_t i = 1; i < p.size(); ++i) {
+    if (t <= p[i].first) {
+      const auto [t0, w0] = p[i - 1];
+      const auto [t1, w1] = p[i];
+      return t1 > t0 ? w0 + (w1 - w0) * (t - t0) / (t1 - t0) : w1;
+    }
+  }
+  return p.back().second;
+}
+
+// Exact integral of the piecewise-linear power from script time 0 (or earlier) to t.
+double integral_to(const std::vector<std::pair<double, double>>& p, double t) {
+  if (p.empty()) return 0;
+  double joules = 0;
+  double a = std::min(0.0, p.front().first);
+  std::vector<double> knots;
+  for (const auto& [tk, w] : p) {
+    if (tk > a && tk < t) knots.push_back(tk);
+  }
+  knots.push_back(t);
+  for (double b : knots) {
+    if (b <= a) continue;
+    joules += 0.5 * (power_at(p, a) + power_at(p, b)) * (b - a);
+    a = b;
+  }
+  return joules;
+}
+
+}  // namespace
+
+ScriptedSensor::ScriptedSensor(std::vector<ScriptedDevice> devices, double origin_s)
+    : devices_(std::move(devices)), origin_(origin_s >= 0 ? origin_s : steady_seconds()) {}
+
+std::vector<DeviceInfo> ScriptedSensor::devices() const {
+  std::vector<DeviceInfo> out;
+  for (size_t i = 0; i < devices_.size(); ++i) {
+    DeviceInfo d;
+    d.index = d.nvml_index = static_cast<int>(i);
+    d.name = devices_[i].name;
+    d.uuid = "SCRIPTED-" + std::to_string(i);
+    d.power_limit_w = 700;
+    d.memory_total_mib = d.memory_used_mib = kNaN;
+    d.has_energy_counter = devices_[i].has_counter;
+    d.has_power_instant = d.has_temperature = d.has_clocks = true;
+    d.power_source = "scripted";
+    d.energy_source = d.has_energy_counter ? "counter" : "timeline";
+    out.push_back(d);
+  }
+  return out;
+}
+
+double ScriptedSensor::cumulative_j(const ScriptedDevice& d, double script_t) const {
+  double j = integral_to(d.power, script_t);
+  if (d.reset_at_s >= 0 && script_t >= d.reset_at_s) j -= integral_to(d.power, d.reset_at_s);
+  return j;
+}
+
+double ScriptedSensor::power_w(int device, double t_s) const {
+  return power_at(devices_.at(static_cast<size_t>(device)).power, t_s - origin_);
+}
+
+double ScriptedSensor::energy_j(int device, double from_s, double to_s) const {
+  const auto& p = devices_.at(static_cast<size_t>(device)).power;
+  return integral_to(p, to_s - origin_) - integral_to(p, from_s - origin_);
+}
+
+Sample ScriptedSensor::read(int device, std::vector<std::string>& /*errors*/) {
+  const ScriptedDevice& d = devices_.at(static_cast<size_t>(device));
+  Sample s;
+  s.device = device;
+  s.t = steady_seconds();
+  const double script_t = s.t - origin_;
+  s.watts = power_at(d.power, script_t);
+  s.avg_watts = kNaN;
+  s.temperature_c = d.temperature_c;
+  s.sm_clock_mhz = 1980;
+  s.mem_clock_mhz = 2619;
+  if (d.has_counter) {
+    // The counter shows the energy at its last refresh, like NVML's.
+    const double refreshed = d.counter_period_s > 0
+                                 ? std::floor(script_t / d.counter_period_s) * d.counter_period_s
+                                 : script_t;
+    s.energy_mj = std::floor(1000.0 * cumulative_j(d, refreshed));
+  } else {
+    s.energy_mj = kNaN;
+  }
+  return s;
+}
+
+}  // namespace eco::meter
