@@ -1,0 +1,151 @@
+#include "meter/child_process.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "common/error.h"
+
+namespace eco::meter {
+
+namespace {
+
+volatile sig_atomic_t g_child = 0;
+volatile sig_atomic_t g_interrupted = 0;
+
+// A terminal's Ctrl-C already reaches the child (same process group; si_code SI_KERNEL), so only
+// signals sent to ecocompute itself (kill, timeout, a CI runner: SI_USER and friends) are
+// forwarded; forwarding the terminal's too would deliver it twice.
+void forward(int sig, siginfo_t* info, void*) {
+  g_interrupted = 1;
+  const bool from_terminal = info && info->si_code == SI_KERNEL;
+  if (g_child > 0 && !from_terminal) ::kill(static_cast<pid_t>(g_child), sig);
+}
+
+struct SignalGuard {
+  struct sigaction old_int{}, old_term{};
+  SignalGuard() {
+    struct sigaction sa{};
+    sa.sa_sigaction = forward;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+  }
+  ~SignalGuard() {
+    g_child = 0;
+    sigaction(SIGINT, &old_int, nullptr);
+    sigaction(SIGTERM, &old_term, nullptr);
+  }
+};
+
+void write_all(int fd, const char* data, size_t n) {
+  while (n > 0) {
+    const ssize_t w = ::write(fd, data, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return;  // our own stdout closed: keep draining the child regardless
+    data += w;
+    n -= static_cast<size_t>(w);
+  }
+}
+
+// Copies the child's stdout/stderr to ours and into `out` until both pipes close.
+void tee(int child_out, int child_err, std::string& out, size_t limit) {
+  pollfd fds[2] = {{child_out, POLLIN, 0}, {child_err, POLLIN, 0}};
+  const int ours[2] = {STDOUT_FILENO, STDERR_FILENO};
+  int open = 2;
+  char buffer[65536];
+  while (open > 0) {
+    if (::poll(fds, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      const ssize_t n = ::read(fds[i].fd, buffer, sizeof buffer);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        ::close(fds[i].fd);
+        fds[i].fd = -1;
+        --open;
+        continue;
+      }
+      write_all(ours[i], buffer, static_cast<size_t>(n));
+      out.append(buffer, static_cast<size_t>(n));
+      if (out.size() > limit) out.erase(0, out.size() - limit);
+    }
+  }
+}
+
+}  // namespace
+
+ChildResult run_child(const ChildOptions& options) {
+  if (options.argv.empty()) eco::fail("no command to run: put it after '--'");
+  std::vector<char*> argv;
+  for (const std::string& a : options.argv) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+
+  int status_pipe[2], out_pipe[2] = {-1, -1}, err_pipe[2] = {-1, -1};
+  if (::pipe2(status_pipe, O_CLOEXEC) != 0) eco::fail("cannot create a pipe: {}", std::strerror(errno));
+  if (options.capture_output &&
+      (::pipe2(out_pipe, O_CLOEXEC) != 0 || ::pipe2(err_pipe, O_CLOEXEC) != 0)) {
+    eco::fail("cannot create a pipe: {}", std::strerror(errno));
+  }
+  std::fflush(nullptr);
+  SignalGuard guard;
+  g_interrupted = 0;
+  const pid_t pid = ::fork();
+  if (pid < 0) eco::fail("cannot start '{}': fork failed: {}", options.argv[0], std::strerror(errno));
+  if (pid == 0) {
+    // Child: only async-signal-safe calls until exec.
+    struct sigaction dfl{};
+    dfl.sa_handler = SIG_DFL;
+    sigaction(SIGINT, &dfl, nullptr);
+    sigaction(SIGTERM, &dfl, nullptr);
+    if (options.capture_output) {
+      ::dup2(out_pipe[1], STDOUT_FILENO);
+      ::dup2(err_pipe[1], STDERR_FILENO);
+    }
+    ::execvp(argv[0], argv.data());
+    const int e = errno;
+    (void)!::write(status_pipe[1], &e, sizeof e);
+    ::_exit(127);
+  }
+  g_child = pid;
+  ::close(status_pipe[1]);
+  ChildResult result;
+  if (options.capture_output) {
+    ::close(out_pipe[1]);
+    ::close(err_pipe[1]);
+    tee(out_pipe[0], err_pipe[0], result.output, options.capture_limit);
+  }
+  int exec_errno = 0;
+  ssize_t n;
+  do {
+    n = ::read(status_pipe[0], &exec_errno, sizeof exec_errno);
+  } while (n < 0 && errno == EINTR);
+  ::close(status_pipe[0]);
+
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  result.interrupted = g_interrupted != 0;
+  if (n == sizeof exec_errno) {
+    result.exec_error = std::strerror(exec_errno);
+    result.exit_code = exec_errno == ENOENT ? 127 : 126;
+  } else if (WIFSIGNALED(status)) {
+    result.signal = WTERMSIG(status);
+    result.exit_code = 128 + result.signal;
+  } else {
+    result.exit_code = WEXITSTATUS(status);
+  }
+  return result;
+}
+
+}  // namespace eco::meter
