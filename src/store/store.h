@@ -1,0 +1,57 @@
+#pragma once
+// One SQLite file per study. Opening checks, before anything is written, that the file is an
+// ecocompute database (PRAGMA application_id) of a schema this build understands; a foreign or
+// corrupt file is reported and left untouched. Each run is written in one transaction.
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "store/records.h"
+#include "store/sqlite.h"
+
+namespace eco::store {
+
+class Store {
+ public:
+  // Opens an existing study or creates a new one (the directory must exist and be writable).
+  static Store open(const std::filesystem::path& path);
+  // Opens an existing study for reading only (export, report).
+  static Store open_read_only(const std::filesystem::path& path);
+
+  Database& db() { return db_; }
+  const std::filesystem::path& path() const { return path_; }
+
+  int64_t add_session(const Session& s);
+  int64_t upsert_model(const ModelRecord& m);
+  int64_t upsert_format(const FormatRecord& f);
+
+  std::optional<ConfigRecord> find_config(const ConfigKey& key);
+  std::vector<ConfigRecord> configs();
+  // Creates a pending configuration, returning its id.
+  int64_t create_config(const ConfigKey& key, const std::string& protocol_json);
+  // In one transaction: deletes every run, statistic, timeline and event of the configuration
+  // (a half-done attempt) and marks it running under `session_id`.
+  void start_config(int64_t config_id, int64_t session_id, const std::string& engine,
+                    const std::string& protocol_json, const std::string& energy_note);
+  // Writes the run with its phases and timeline in one transaction; returns the run id.
+  int64_t insert_run(const RunRecord& run);
+  void finish_config(int64_t config_id, const std::string& status, const std::string& gate,
+                     const std::string& gate_json, int rounds,
+                     const std::vector<StatRecord>& stats);
+  void fail_config(int64_t config_id, const std::string& stage, const std::string& error);
+  void add_event(int64_t session_id, const ProtocolEvent& e);
+
+  std::vector<RunRecord> runs(int64_t config_id, bool with_phases = true);
+  std::vector<StatRecord> stats(int64_t config_id);
+
+ private:
+  Store(Database db, std::filesystem::path path) : db_(std::move(db)), path_(std::move(path)) {}
+  Database db_;
+  std::filesystem::path path_;
+};
+
+// Current time as ISO 8601 UTC with milliseconds.
+std::string utc_now();
+
+}  // namespace eco::store
