@@ -154,6 +154,13 @@ ModelConfig synth_shape(const std::string& name) {
   fail("unknown synthetic shape '{}' (known: {})", name, known);
 }
 
+DType parse_synth_dtype(std::string_view name) {
+  if (name == "f16" || name == "fp16" || name == "float16") return DType::F16;
+  if (name == "bf16" || name == "bfloat16") return DType::BF16;
+  if (name == "f32" || name == "fp32" || name == "float32") return DType::F32;
+  fail("--dtype '{}': use f16, bf16 or f32", name);
+}
+
 void parse_outliers(const std::string& spec, SynthOptions& opts) {
   const auto colon = spec.find(':');
   int k = -1;

@@ -23,6 +23,8 @@ std::vector<std::string> synth_shape_names();
 ModelConfig synth_shape(const std::string& name);
 // Writes the directory; returns the written config. Overwrites files it owns, nothing else.
 ModelConfig write_synthetic_model(const SynthOptions& opts, const std::filesystem::path& out_dir);
+// Parses a storage dtype name for --dtype: f16, bf16 or f32 (float16, bfloat16, float32 too).
+DType parse_synth_dtype(std::string_view name);
 // Parses "K:SCALE" (e.g. "16:20") for --outliers.
 void parse_outliers(const std::string& spec, SynthOptions& opts);
 

@@ -1,0 +1,74 @@
+// `ecocompute synth`: writes a synthetic Hugging Face model directory for a named shape.
+#include <chrono>
+#include <filesystem>
+
+#include <fmt/format.h>
+
+#include "cli/command.h"
+#include "common/error.h"
+#include "model/synth.h"
+
+namespace {
+
+struct SynthArgs {
+  std::string shape;
+  std::string out;
+  uint64_t seed = 0;
+  std::string outliers;
+  std::string dtype = "f16";
+  bool list = false;
+};
+
+void list_shapes() {
+  fmt::print("{:<12} {:>8} {:>7} {:>6} {:>6} {:>4} {:>8} {:>16}\n", "shape", "type", "hidden",
+             "inter", "layers", "kv", "vocab", "parameters");
+  for (const auto& name : eco::model::synth_shape_names()) {
+    const auto c = eco::model::synth_shape(name);
+    fmt::print("{:<12} {:>8} {:>7} {:>6} {:>6} {:>4} {:>8} {:>16L}\n", name, c.model_type,
+               c.hidden_size, c.intermediate_size, c.num_layers, c.num_kv_heads, c.vocab_size,
+               c.parameter_count());
+  }
+}
+
+void run(const SynthArgs& a) {
+  if (a.list) {
+    list_shapes();
+    return;
+  }
+  if (a.shape.empty() || a.out.empty())
+    eco::fail("synth: --shape and --out are required (or --list to see the shapes)");
+  eco::model::SynthOptions opts;
+  opts.shape = a.shape;
+  opts.seed = a.seed;
+  opts.dtype = eco::model::parse_synth_dtype(a.dtype);
+  if (!a.outliers.empty()) eco::model::parse_outliers(a.outliers, opts);
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto config = eco::model::write_synthetic_model(opts, a.out);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const auto file = std::filesystem::path(a.out) / "model.safetensors";
+  const auto bytes = std::filesystem::file_size(file);
+  fmt::print("wrote {} ({} {}, {} parameters, seed {}", a.out, a.shape, config.model_type,
+             config.parameter_count(), opts.seed);
+  if (opts.outlier_dims > 0)
+    fmt::print(", outliers {} dims x {}", opts.outlier_dims, opts.outlier_scale);
+  fmt::print(")\n  {}: {} bytes ({:.2f} GB) in {:.2f} s ({:.2f} GB/s)\n", file.string(), bytes,
+             double(bytes) / 1e9, seconds, double(bytes) / 1e9 / std::max(seconds, 1e-9));
+  fmt::print("  config.json, synthetic.json\n");
+}
+
+void setup(CLI::App& sub) {
+  auto args = std::make_shared<SynthArgs>();
+  sub.add_option("--shape", args->shape, "Named shape (see --list)");
+  sub.add_option("--out", args->out, "Output directory (created; files it writes are replaced)");
+  sub.add_option("--seed", args->seed, "Seed of the random weights")->default_val(0);
+  sub.add_option("--outliers", args->outliers,
+                 "K:SCALE: K hidden dimensions whose activations are SCALE times larger");
+  sub.add_option("--dtype", args->dtype, "Storage dtype: f16, bf16 or f32")->default_val("f16");
+  sub.add_flag("--list", args->list, "List the shapes with their parameter counts");
+  sub.callback([args] { run(*args); });
+}
+
+}  // namespace
+
+ECO_COMMAND("synth", "Write a synthetic Hugging Face model (config.json + safetensors)", setup);
