@@ -1,5 +1,6 @@
 #include "model/config.h"
 
+#include <cfloat>
 #include <climits>
 #include <cmath>
 #include <fstream>
@@ -48,7 +49,10 @@ class FieldReader {
     const json& v = at(key);
     if (!v.is_number())
       fail("{}: field '{}' must be a number, found {}", source_, key, json_type(v));
-    return float(v.get<double>());
+    const double d = v.get<double>();
+    if (!std::isfinite(d) || std::fabs(d) > double(FLT_MAX))
+      fail("{}: field '{}' is out of range ({})", source_, key, d);
+    return float(d);
   }
   bool get_bool(const char* key, bool fallback) const {
     if (!has(key)) return fallback;
@@ -153,7 +157,7 @@ void check_rope(const FieldReader& f, const json& root, ModelConfig& c, const st
          src, f.get_float("partial_rotary_factor", 1.0f));
 }
 
-std::vector<int> token_ids(const FieldReader& f, const char* key) {
+std::vector<int> token_ids(const FieldReader& f, const char* key, const std::string& source) {
   std::vector<int> ids;
   if (!f.has(key)) return ids;
   const json& v = f.at(key);
@@ -162,6 +166,8 @@ std::vector<int> token_ids(const FieldReader& f, const char* key) {
   } else {
     ids.push_back(f.to_int(v, key));
   }
+  for (int id : ids)
+    if (id < 0) fail("{}: field '{}' holds a negative token id ({})", source, key, id);
   return ids;
 }
 
@@ -274,10 +280,10 @@ ModelConfig parse_config(const std::string& json_text, const std::string& source
   if (c.sliding_window < 0)
     fail("{}: sliding_window must be positive or null, found {}", source, c.sliding_window);
 
-  const std::vector<int> bos = token_ids(f, "bos_token_id");
+  const std::vector<int> bos = token_ids(f, "bos_token_id", source);
   if (bos.size() > 1) fail("{}: bos_token_id must be one integer, found a list", source);
   c.bos_token_id = bos.empty() ? -1 : bos[0];
-  c.eos_token_ids = token_ids(f, "eos_token_id");
+  c.eos_token_ids = token_ids(f, "eos_token_id", source);
 
   if (f.has("torch_dtype")) {
     c.dtype = parse_torch_dtype(f.get_string("torch_dtype"), source, "torch_dtype");
