@@ -13,6 +13,14 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 }
 }  // namespace
 
+double GenerationResult::prefill_tokens_per_second() const {
+  return prefill_seconds > 0 ? double(prompt_tokens) / prefill_seconds : 0.0;
+}
+
+double GenerationResult::decode_tokens_per_second() const {
+  return decode_seconds > 0 ? double(decode_tokens) / decode_seconds : 0.0;
+}
+
 GenerationResult generate(Engine& engine, const std::vector<std::vector<int32_t>>& prompts,
                           int max_new_tokens, bool stop_at_eos) {
   if (max_new_tokens < 1) fail("--max-new-tokens must be at least 1 (got {})", max_new_tokens);
@@ -33,6 +41,7 @@ GenerationResult generate(Engine& engine, const std::vector<std::vector<int32_t>
   for (const auto& step : steps)
     for (size_t i = 0; i < prompts.size(); ++i) r.tokens[i].push_back(step[i]);
   r.generated_tokens = int64_t(steps.size() * prompts.size());
+  r.decode_tokens = int64_t(steps.empty() ? 0 : (steps.size() - 1) * prompts.size());
 
   if (stop_at_eos) {
     const auto& eos = engine.config().eos_token_ids;

@@ -13,6 +13,13 @@ struct GenerationResult {
   double decode_seconds = 0;
   int64_t prompt_tokens = 0;     // summed over sequences
   int64_t generated_tokens = 0;  // summed over sequences, before EOS trimming
+  // Tokens that went through the model in decode steps: (max_new_tokens - 1) per sequence, as
+  // the first new token comes from prefill's logits.
+  int64_t decode_tokens = 0;
+
+  // Throughputs in tokens per second; 0 when the phase took no measurable time or had no tokens.
+  double prefill_tokens_per_second() const;
+  double decode_tokens_per_second() const;
 };
 
 // Prefill, then max_new_tokens - 1 decode steps (the first new token comes from prefill's
