@@ -9,6 +9,8 @@
 #include <fstream>
 #include <sstream>
 
+#include <unistd.h>
+
 #include <nlohmann/json.hpp>
 
 #include "engine/cpu/cpu_engine.h"
@@ -99,10 +101,7 @@ TEST(FixtureParity, CpuEngineMatchesTransformers) {
 // The checker itself, on a fixture made here from the double-precision reference forward of a
 // synthetic fp32 model: it must load the directory, parse expected.json and pass.
 TEST(FixtureParity, CheckerAcceptsAReferenceFixture) {
-  const fs::path dir =
-      fs::temp_directory_path() /
-      ("eco-fixture-" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) + "-" +
-       std::to_string(reinterpret_cast<uintptr_t>(&dir) & 0xffff));
+  const fs::path dir = fs::temp_directory_path() / ("eco-fixture-test-" + std::to_string(getpid()));
   fs::remove_all(dir);
   model::SynthOptions so;
   so.shape = "tiny";
