@@ -1,6 +1,7 @@
 #pragma once
 // The CUDA engine (compiled only when the CUDA toolkit is found). Plain C++ header: no CUDA
 // types leak into the rest of the program.
+#include <cstddef>
 #include <memory>
 
 #include "engine/engine.h"
@@ -10,5 +11,21 @@ namespace eco::engine::cuda {
 int device_count();  // 0 when no driver or no visible device; never throws
 std::unique_ptr<Engine> create_cuda_engine(const model::ModelWeights& weights,
                                            const EngineOptions& opts);
+
+// Memory traffic accounting for the bandwidth roofline of a decode step.
+struct TrafficModel {
+  size_t weight_bytes = 0;        // every weight a decode step reads once (lm_head included;
+                                  // the embedding table only for the gathered rows: excluded)
+  size_t kv_bytes_per_token = 0;  // K and V of one cached position, all layers
+  size_t kv_cache_bytes = 0;      // allocated KV cache (max_batch x max_context)
+  size_t weights_resident_bytes = 0;  // all weights on the device (embedding table included)
+};
+// Throws eco::Error when `engine` is not a CUDA engine.
+TrafficModel traffic_model(const Engine& engine);
+// Bytes a decode step reads when the sequences hold `total_cached_positions` tokens together
+// before the step (each reads its cache, writes one position).
+inline double decode_step_bytes(const TrafficModel& t, double total_cached_positions, int batch) {
+  return double(t.weight_bytes) + double(t.kv_bytes_per_token) * (total_cached_positions + batch);
+}
 
 }  // namespace eco::engine::cuda

@@ -1,0 +1,109 @@
+#pragma once
+// Internals of the CUDA engine, shared by cuda_engine.cpp (forward passes, graphs, the Engine
+// interface) and weights_upload.cpp (weights from TensorViews to the device).
+#include <cuda_runtime_api.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/cuda/cuda_engine.h"
+#include "engine/cuda/device_buffer.h"
+#include "engine/cuda/linear.h"
+
+namespace eco::engine::cuda {
+
+struct DeviceLayer {
+  DeviceBuffer attn_norm, mlp_norm;  // [hidden] T
+  LinearWeight qkv;                  // [q_dim + 2 kv_dim, hidden]: q | k | v rows
+  DeviceBuffer qkv_bias;             // [q_dim + 2 kv_dim] T, or empty
+  LinearWeight o;                    // [hidden, q_dim]
+  LinearWeight gate_up;              // [2 intermediate, hidden], gate/up interleaved by 8 rows
+  LinearWeight down;                 // [hidden, intermediate]
+};
+
+struct DeviceModel {
+  DevType type = DevType::F16;
+  quant::WeightFormat format = quant::WeightFormat::FP16;
+  DeviceBuffer embed;  // [vocab, hidden] T
+  DeviceBuffer final_norm;
+  LinearWeight lm_head;  // shares embed's memory when tied
+  std::vector<DeviceLayer> layers;
+  size_t resident_bytes = 0;
+};
+
+// Picks the engine's element type for a format and the stored dtype (throws for formats the
+// CUDA engine does not run).
+DevType resolve_devtype(const quant::FormatSpec& fmt, model::DType stored);
+// Bytes the weights will take on the device (checked against free memory before uploading).
+size_t device_weight_bytes(const model::ModelWeights& w);
+void upload_model(const model::ModelWeights& w, DevType t, quant::WeightFormat fmt,
+                  DeviceModel& out, cudaStream_t stream);
+
+// Activation buffers for up to `rows` token rows.
+struct Activations {
+  int rows = 0;
+  DeviceBuffer resid, xn, qkv, q, attn, gu, act;
+  DeviceBuffer tok, seq, pos;  // per-token ids, sequence, position (prefill)
+};
+
+class CudaEngine final : public Engine {
+ public:
+  CudaEngine(const model::ModelWeights& weights, const EngineOptions& opts);
+  ~CudaEngine() override;
+
+  const model::ModelConfig& config() const override { return cfg_; }
+  const EngineOptions& options() const override { return opts_; }
+  std::string describe() const override;
+  void prefill(const std::vector<std::vector<int32_t>>& prompts, bool all_logits) override;
+  void decode(const std::vector<int32_t>& tokens) override;
+  std::vector<int32_t> argmax() override;
+  std::vector<std::vector<int32_t>> decode_greedy(int steps) override;
+  std::vector<float> logits() override;
+  void synchronize() override;
+  int sequence_length(int i) const override;
+
+  TrafficModel traffic() const;
+
+ private:
+  void set_device() const;
+  void ensure_rows(int rows);
+  void ensure_logit_rows(int rows);
+  void ensure_hist(int steps);
+  bool gemv_ok(int m) const;
+  int decode_splits(int batch) const;
+  // The layers for m token rows described by device arrays tok/seq/pos (indexed by row).
+  void forward_layers(int m, const int* tok, const int* seq, const int* pos, int splits,
+                      bool gemv, const std::string& phase);
+  void decode_step(int batch);  // enqueue one decode step (what the graph captures)
+  void run_decode_graph(int batch);
+  void drop_graphs();
+  void check_room(int steps) const;
+
+  model::ModelConfig cfg_;
+  EngineOptions opts_;
+  DeviceModel model_;
+  cudaStream_t stream_ = nullptr;
+  std::unique_ptr<Blas> blas_;
+  int sm_count_ = 0;
+  std::string device_name_;
+
+  DeviceBuffer k_cache_, v_cache_;  // [layers][max_batch][nkv][ctx][d] T
+  size_t layer_cache_elems_ = 0;
+  DeviceBuffer inv_freq_;
+  Activations act_;
+  DeviceBuffer logits_;
+  int logit_rows_cap_ = 0;
+  DeviceBuffer sumsq_;  // [(2 layers + 1)][16] fp32 (GEMV path's fused RMSNorm)
+  DeviceBuffer attn_partial_, attn_counters_;
+  DeviceBuffer d_pos_, d_iota_, d_tokens_, d_hist_, d_hist_base_, d_last_rows_;
+  int hist_cap_ = 0;
+
+  int batch_ = 0;            // sequences in the current batch
+  int logit_rows_ = 0;       // rows of logits_ currently valid
+  std::vector<int> lengths_;  // host copy of the sequence lengths
+  std::map<int, cudaGraphExec_t> graphs_;
+};
+
+}  // namespace eco::engine::cuda
