@@ -49,9 +49,7 @@ void BM_LinearForward(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations() * rows * kRows * kCols);  // multiply-adds per second
 }
-BENCHMARK(BM_LinearForward)
-    ->ArgsProduct({{0, 1, 2, 3, 4}, {1, 8}})
-    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_LinearForward)->ArgsProduct({{0, 1, 2, 3, 4}, {1, 8}})->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

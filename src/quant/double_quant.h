@@ -28,8 +28,7 @@ void double_quantize_absmax(const float* absmax, int64_t n, uint8_t* codes, floa
 
 // The absmax the NF4 dequantizer uses for 64-block i: fp32(fp32(code[q] * scale) + offset),
 // two separately rounded operations (bitsandbytes: dequantize_blockwise, then += offset).
-inline float dequantize_absmax(const uint8_t* codes, const float* scales, float offset,
-                               int64_t i) {
+inline float dequantize_absmax(const uint8_t* codes, const float* scales, float offset, int64_t i) {
   const float scaled = dynamic_map_signed()[codes[i]] * scales[i / kDoubleQuantBlockSize];
   return scaled + offset;
 }

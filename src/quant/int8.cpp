@@ -20,7 +20,9 @@ void check_threshold(float threshold) {
 
 // 127 / absmax, or 0 for an all-zero row (bitsandbytes divides by 0 and relies on
 // __float2int_rn(NaN) == 0; the codes are the same).
-float int8_inverse_scale(float absmax) { return absmax > 0.0f ? 127.0f / absmax : 0.0f; }
+float int8_inverse_scale(float absmax) {
+  return absmax > 0.0f ? 127.0f / absmax : 0.0f;
+}
 
 int32_t dot_int8(const int8_t* a, const int8_t* b, int64_t n) {
   int32_t acc = 0;
@@ -94,9 +96,10 @@ void int8_linear_forward(const float* x, int rows, int64_t in, const int8_t* wei
                          const float* weight_row_absmax, int64_t out, float threshold, float* y) {
   check_threshold(threshold);
   if (in > kInt8MaxInner) {
-    fail("int8 matmul with {} input features could overflow its int32 accumulator (limit {}): "
-         "use nf4 or fp16 for this model",
-         in, kInt8MaxInner);
+    fail(
+        "int8 matmul with {} input features could overflow its int32 accumulator (limit {}): "
+        "use nf4 or fp16 for this model",
+        in, kInt8MaxInner);
   }
   if (rows <= 0 || out <= 0) return;
   const Int8Activations a = quantize_activations(x, rows, in, threshold);

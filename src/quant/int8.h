@@ -34,8 +34,8 @@ void dequantize_int8_rows(const int8_t* q, const float* row_absmax, int64_t rows
 struct Int8Activations {
   int rows = 0;
   int64_t cols = 0;
-  std::vector<int8_t> q;             // [rows, cols]; every outlier column holds 0
-  std::vector<float> row_absmax;     // [rows], max |x| over the NON-outlier columns
+  std::vector<int8_t> q;              // [rows, cols]; every outlier column holds 0
+  std::vector<float> row_absmax;      // [rows], max |x| over the NON-outlier columns
   std::vector<int32_t> outlier_cols;  // ascending; empty when threshold is 0
 };
 
@@ -49,7 +49,8 @@ Int8Activations quantize_activations(const float* x, int rows, int64_t cols, flo
 // W [out, in] with row_absmax [out]:
 //   acc[r][o] = sum_k qx[r][k] * qw[o][k]                     (int32, exact)
 //   y[r][o]   = fp32(fp32(fp32(acc) * sx[r]) * sw[o]) * kInv127Squared
-//             + sum over outlier columns c, ascending, in fp32, of x[r][c] * dequantize_int8(qw[o][c])
+//             + sum over outlier columns c, ascending, in fp32, of x[r][c] *
+//             dequantize_int8(qw[o][c])
 // y is [rows, out] and is overwritten. The outlier part uses fp32 inputs here; the CUDA path
 // uses fp16 activations and fp16 dequantized weight columns with fp32 accumulation.
 // Throws eco::Error when in > kInt8MaxInner or the threshold is invalid.

@@ -34,10 +34,10 @@ inline constexpr std::array<float, 16> kNF4Codes = {
 // fp32 literals of bitsandbytes' dQuantizeNF4 decision tree. They are the midpoints of adjacent
 // codes rounded to fp32.
 inline constexpr std::array<float, 15> kNF4Thresholds = {
-    -0.8480964004993439f,  -0.6106329262256622f, -0.4599952697753906f,  -0.33967943489551544f,
+    -0.8480964004993439f,  -0.6106329262256622f,  -0.4599952697753906f,   -0.33967943489551544f,
     -0.23460740596055984f, -0.13791173323988914f, -0.045525018125772476f, 0.03979014977812767f,
-    0.1202552504837513f,   0.2035212516784668f,  0.2920137718319893f,   0.3893125355243683f,
-    0.5016634166240692f,   0.6427869200706482f,  0.8614784181118011f,
+    0.1202552504837513f,   0.2035212516784668f,   0.2920137718319893f,    0.3893125355243683f,
+    0.5016634166240692f,   0.6427869200706482f,   0.8614784181118011f,
 };
 
 // Code of a normalised value x (= w * (1/absmax)): the number of thresholds strictly below x.
@@ -49,12 +49,18 @@ inline uint8_t nf4_encode(float x) {
   return code;
 }
 
-inline float nf4_decode(uint8_t code, float absmax) { return kNF4Codes[code & 0xf] * absmax; }
+inline float nf4_decode(uint8_t code, float absmax) {
+  return kNF4Codes[code & 0xf] * absmax;
+}
 
 // Bytes of the packed codes of n elements: ceil(n / 2).
-inline int64_t nf4_packed_bytes(int64_t n) { return (n + 1) / 2; }
+inline int64_t nf4_packed_bytes(int64_t n) {
+  return (n + 1) / 2;
+}
 // Number of 64-blocks (= absmax values) of n elements: ceil(n / 64).
-inline int64_t nf4_block_count(int64_t n) { return (n + kNF4BlockSize - 1) / kNF4BlockSize; }
+inline int64_t nf4_block_count(int64_t n) {
+  return (n + kNF4BlockSize - 1) / kNF4BlockSize;
+}
 
 // Quantizes n values (the flattened tensor) in blocks of 64 consecutive elements; the last
 // block may be shorter. absmax[b] = max |w| over block b (fp32); each element's code is

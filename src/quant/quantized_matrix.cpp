@@ -22,18 +22,27 @@ namespace {
 
 std::string_view format_label(WeightFormat f) {
   switch (f) {
-    case WeightFormat::Native: return "native";
-    case WeightFormat::F32: return "fp32";
-    case WeightFormat::FP16: return "fp16";
-    case WeightFormat::BF16: return "bf16";
-    case WeightFormat::Int8: return "int8";
-    case WeightFormat::NF4: return "nf4";
-    case WeightFormat::NF4DQ: return "nf4-dq";
+    case WeightFormat::Native:
+      return "native";
+    case WeightFormat::F32:
+      return "fp32";
+    case WeightFormat::FP16:
+      return "fp16";
+    case WeightFormat::BF16:
+      return "bf16";
+    case WeightFormat::Int8:
+      return "int8";
+    case WeightFormat::NF4:
+      return "nf4";
+    case WeightFormat::NF4DQ:
+      return "nf4-dq";
   }
   return "?";
 }
 
-bool is_nf4(WeightFormat f) { return f == WeightFormat::NF4 || f == WeightFormat::NF4DQ; }
+bool is_nf4(WeightFormat f) {
+  return f == WeightFormat::NF4 || f == WeightFormat::NF4DQ;
+}
 
 // Rows per parallel chunk so that each chunk has at least ~64k elements of work.
 size_t rows_per_chunk(int64_t cols) {
@@ -58,9 +67,10 @@ void check_finite(const float* w, int64_t rows, int64_t cols, std::string_view n
       rows_per_chunk(cols));
   const int64_t bad = first_bad.load();
   if (bad < rows * cols) {
-    fail("{} [{} x {}] holds a non-finite value ({}) at row {}, column {}: the model file is "
-         "corrupt or was saved after a diverged run; re-export it",
-         name, rows, cols, w[bad], bad / cols, bad % cols);
+    fail(
+        "{} [{} x {}] holds a non-finite value ({}) at row {}, column {}: the model file is "
+        "corrupt or was saved after a diverged run; re-export it",
+        name, rows, cols, w[bad], bad / cols, bad % cols);
   }
 }
 
@@ -71,10 +81,16 @@ void check_consistent(const QuantizedMatrix& m) {
   size_t want = 0;
   bool ok = m.rows > 0 && m.cols > 0;
   switch (m.format) {
-    case WeightFormat::Native: ok = false; break;
-    case WeightFormat::F32: want = size_t(n) * 4; break;
+    case WeightFormat::Native:
+      ok = false;
+      break;
+    case WeightFormat::F32:
+      want = size_t(n) * 4;
+      break;
     case WeightFormat::FP16:
-    case WeightFormat::BF16: want = size_t(n) * 2; break;
+    case WeightFormat::BF16:
+      want = size_t(n) * 2;
+      break;
     case WeightFormat::Int8:
       want = size_t(n);
       ok = ok && m.row_absmax.size() == size_t(m.rows);
@@ -90,9 +106,10 @@ void check_consistent(const QuantizedMatrix& m) {
       break;
   }
   if (!ok || m.data.size() != want) {
-    fail("quantized matrix ({}, {} x {}) has buffers that do not match its shape: build it with "
-         "quant::quantize_matrix",
-         format_label(m.format), m.rows, m.cols);
+    fail(
+        "quantized matrix ({}, {} x {}) has buffers that do not match its shape: build it with "
+        "quant::quantize_matrix",
+        format_label(m.format), m.rows, m.cols);
   }
 }
 
@@ -126,11 +143,15 @@ size_t quantized_bytes(WeightFormat format, int64_t rows, int64_t cols) {
   const int64_t n = rows * cols;
   switch (format) {
     case WeightFormat::Native:
-    case WeightFormat::F32: return size_t(n) * 4;
+    case WeightFormat::F32:
+      return size_t(n) * 4;
     case WeightFormat::FP16:
-    case WeightFormat::BF16: return size_t(n) * 2;
-    case WeightFormat::Int8: return size_t(n) + size_t(rows) * 4;
-    case WeightFormat::NF4: return size_t(nf4_packed_bytes(n) + 4 * nf4_block_count(n));
+    case WeightFormat::BF16:
+      return size_t(n) * 2;
+    case WeightFormat::Int8:
+      return size_t(n) + size_t(rows) * 4;
+    case WeightFormat::NF4:
+      return size_t(nf4_packed_bytes(n) + 4 * nf4_block_count(n));
     case WeightFormat::NF4DQ: {
       const int64_t blocks = nf4_block_count(n);
       return size_t(nf4_packed_bytes(n) + blocks + 4 * double_quant_block_count(blocks) + 4);
@@ -217,7 +238,9 @@ void dequantize_rows(const QuantizedMatrix& m, int64_t first, int64_t count, flo
   const uint8_t* data = m.data.data();
   switch (m.format) {
     case WeightFormat::Native:
-    case WeightFormat::F32: std::memcpy(out, data + begin * 4, size_t(end - begin) * 4); break;
+    case WeightFormat::F32:
+      std::memcpy(out, data + begin * 4, size_t(end - begin) * 4);
+      break;
     case WeightFormat::FP16:
     case WeightFormat::BF16: {
       const bool bf16 = m.format == WeightFormat::BF16;

@@ -26,11 +26,11 @@ struct QuantizedMatrix {
   //   NF4, NF4DQ 4-bit codes of the flattened matrix, element 2k in the HIGH nibble of byte k,
   //              element 2k+1 in the low nibble; ceil(rows*cols/2) bytes (odd tail: low nibble 0)
   std::vector<uint8_t> data;
-  std::vector<float> row_absmax;       // Int8: [rows], max |w| of each row (scale = absmax/127)
-  std::vector<float> block_absmax;     // NF4: [ceil(rows*cols/64)], max |w| of each 64-block
-  std::vector<uint8_t> absmax_codes;   // NF4DQ: [ceil(rows*cols/64)], 8-bit dynamic-map codes
-  std::vector<float> absmax_scales;    // NF4DQ: [ceil(blocks/256)], absmax of each 256 centred absmax
-  float absmax_offset = 0.0f;          // NF4DQ: mean absmax, added back after dequantizing
+  std::vector<float> row_absmax;      // Int8: [rows], max |w| of each row (scale = absmax/127)
+  std::vector<float> block_absmax;    // NF4: [ceil(rows*cols/64)], max |w| of each 64-block
+  std::vector<uint8_t> absmax_codes;  // NF4DQ: [ceil(rows*cols/64)], 8-bit dynamic-map codes
+  std::vector<float> absmax_scales;  // NF4DQ: [ceil(blocks/256)], absmax of each 256 centred absmax
+  float absmax_offset = 0.0f;        // NF4DQ: mean absmax, added back after dequantizing
 
   int64_t numel() const { return rows * cols; }
   // Bytes of every buffer above, plus 4 for absmax_offset in NF4DQ: what the format costs.

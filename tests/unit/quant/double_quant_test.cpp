@@ -65,10 +65,10 @@ TEST(DoubleQuant, AbsmaxErrorIsBoundedByHalfTheDynamicGap) {
   const float half_gap = 0.5f * largest_dynamic_gap();
   for (int64_t i = 0; i < n; ++i) {
     const float s = scales[size_t(i / 256)];
-    const float err = std::fabs(dequantize_absmax(codes.data(), scales.data(), offset, i) - a[size_t(i)]);
+    const float err =
+        std::fabs(dequantize_absmax(codes.data(), scales.data(), offset, i) - a[size_t(i)]);
     // Step of the 8-bit code, plus the fp32 roundings of (a - offset) and (+ offset).
-    ASSERT_LE(err, half_gap * s * (1.0f + 1e-4f) + 4e-7f * (offset + std::fabs(a[size_t(i)])))
-        << i;
+    ASSERT_LE(err, half_gap * s * (1.0f + 1e-4f) + 4e-7f * (offset + std::fabs(a[size_t(i)]))) << i;
   }
   // The big value's block has a coarse scale; the others keep a fine one.
   EXPECT_GT(scales[1000 / 256], 2.5f);
@@ -88,7 +88,8 @@ TEST(DoubleQuant, Nf4DqWeightsStayWithinTheNf4StepPlusTheAbsmaxError) {
   EXPECT_TRUE(dq.block_absmax.empty());
   const std::vector<float> back = dequantize_matrix(dq);
   float nf4_gap = 0.0f;
-  for (size_t i = 0; i + 1 < kNF4Codes.size(); ++i) nf4_gap = std::max(nf4_gap, kNF4Codes[i + 1] - kNF4Codes[i]);
+  for (size_t i = 0; i + 1 < kNF4Codes.size(); ++i)
+    nf4_gap = std::max(nf4_gap, kNF4Codes[i + 1] - kNF4Codes[i]);
   for (int64_t i = 0; i < rows * cols; ++i) {
     const int64_t b = i / 64;
     const float absmax = plain.block_absmax[size_t(b)];

@@ -53,6 +53,21 @@ TEST(DynamicMap, HandComputedValues) {
   EXPECT_NEAR(largest_gap(code), 0.9 / 64, 1e-6);
 }
 
+TEST(DynamicMap, MatchesTheTablePublishedInFormatsMd) {
+  // docs/FORMATS.md lists the table as the contract the CUDA engine relies on; a change to the
+  // construction must show up here and in the document together.
+  const DynamicMap& code = dynamic_map_signed();
+  EXPECT_EQ(code[0], -0.992968738f);
+  EXPECT_EQ(code[63], -0.107031256f);
+  EXPECT_EQ(code[64], -0.0985937491f);
+  EXPECT_EQ(code[120], -8.87499991e-05f);
+  EXPECT_EQ(code[126], -5.50000038e-07f);
+  EXPECT_EQ(code[159], 0.0114062503f);
+  EXPECT_EQ(code[191], 0.107031256f);
+  EXPECT_EQ(code[219], 0.500781238f);
+  EXPECT_EQ(code[254], 0.992968738f);
+}
+
 TEST(DynamicMap, EveryCodeValueEncodesToItself) {
   const DynamicMap& code = dynamic_map_signed();
   for (size_t k = 0; k < code.size(); ++k) EXPECT_EQ(dynamic_encode(code, code[k]), k) << k;

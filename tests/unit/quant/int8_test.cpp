@@ -47,8 +47,8 @@ TEST(Int8, HandComputedRowsWithTies) {
   // Row 0: absmax 127 -> 127/127 = 1 exactly, so ties are visible: 2.5 -> 2, 3.5 -> 4,
   // -63.5 -> -64 (half to even). Row 1: absmax 2 -> inv 63.5: 1 * 63.5 = 63.5 -> 64,
   // -0.5 * 63.5 = -31.75 -> -32. Row 2: all zero.
-  const std::vector<float> w = {127.0f, 2.5f, 3.5f, -63.5f,  //
-                                2.0f,   1.0f, -0.5f, 0.0f,   //
+  const std::vector<float> w = {127.0f, 2.5f, 3.5f,  -63.5f,  //
+                                2.0f,   1.0f, -0.5f, 0.0f,    //
                                 0.0f,   0.0f, 0.0f,  0.0f};
   const Rows r = quantize_rows(w, 3, 4);
   EXPECT_EQ(r.absmax, (std::vector<float>{127.0f, 2.0f, 0.0f}));
@@ -77,7 +77,7 @@ TEST(Int8, RandomRowsErrorIsBoundedByHalfAStep) {
 }
 
 TEST(Int8Activations, ThresholdExactlyAtAValueMakesAnOutlierColumn) {
-  const std::vector<float> x = {1.0f, 6.0f, 2.0f,  //
+  const std::vector<float> x = {1.0f, 6.0f,  2.0f,  //
                                 0.5f, -5.0f, -3.0f};
   const Int8Activations a = quantize_activations(x.data(), 2, 3, 6.0f);
   EXPECT_EQ(a.outlier_cols, (std::vector<int32_t>{1}));
@@ -97,7 +97,7 @@ TEST(Int8Activations, ThresholdExactlyAtAValueMakesAnOutlierColumn) {
 }
 
 TEST(Int8Activations, NegativeOutlierAndAllZeroRow) {
-  const std::vector<float> x = {0.0f, 0.0f, 0.0f, 0.0f,  //
+  const std::vector<float> x = {0.0f, 0.0f,  0.0f, 0.0f,  //
                                 0.1f, -7.0f, 0.2f, 0.0f};
   const Int8Activations a = quantize_activations(x.data(), 2, 4, 6.0f);
   EXPECT_EQ(a.outlier_cols, (std::vector<int32_t>{1}));
@@ -148,7 +148,8 @@ TEST(Int8Matmul, MatchesFp32MatmulOfDequantizedWeightsWithinActivationError) {
       // Each activation moves by at most half a step (sx / 254); weights are identical.
       double w_l1 = 0;
       for (int64_t k = 0; k < in; ++k) w_l1 += std::fabs(w_deq[size_t(o * in + k)]);
-      const double bound = w_l1 * sx / 254.0 * (1 + 1e-4) + 1e-5 * std::fabs(ref[size_t(i * out + o)]);
+      const double bound =
+          w_l1 * sx / 254.0 * (1 + 1e-4) + 1e-5 * std::fabs(ref[size_t(i * out + o)]);
       ASSERT_LE(std::fabs(y[size_t(i * out + o)] - ref[size_t(i * out + o)]), bound)
           << "row " << i << " out " << o;
     }
@@ -188,7 +189,8 @@ TEST(Int8Matmul, OutlierDecompositionFindsPlantedColumnsAndCutsTheError) {
   const double err_pure = rms_error(0.0f);
   const double err_decomposed = rms_error(6.0f);
   EXPECT_GT(err_pure, 0.0);
-  EXPECT_LT(err_decomposed, err_pure / 5.0) << "pure " << err_pure << " decomposed " << err_decomposed;
+  EXPECT_LT(err_decomposed, err_pure / 5.0)
+      << "pure " << err_pure << " decomposed " << err_decomposed;
 }
 
 TEST(Int8Matmul, RejectsAnInnerDimensionThatCouldOverflow) {

@@ -33,7 +33,8 @@ std::vector<float> dequantize(const Nf4& q, size_t n) {
 
 float largest_code_gap() {
   float gap = 0.0f;
-  for (size_t i = 0; i + 1 < kNF4Codes.size(); ++i) gap = std::max(gap, kNF4Codes[i + 1] - kNF4Codes[i]);
+  for (size_t i = 0; i + 1 < kNF4Codes.size(); ++i)
+    gap = std::max(gap, kNF4Codes[i + 1] - kNF4Codes[i]);
   return gap;
 }
 
@@ -58,7 +59,8 @@ TEST(Nf4, AllSixteenCodesRoundTripExactly) {
     const Nf4 q = quantize(w);
     ASSERT_EQ(q.absmax.size(), 1u);
     EXPECT_EQ(q.absmax[0], absmax);
-    for (size_t i = 0; i < w.size(); ++i) EXPECT_EQ(nf4_code_at(q.packed.data(), int64_t(i)), i % 16);
+    for (size_t i = 0; i < w.size(); ++i)
+      EXPECT_EQ(nf4_code_at(q.packed.data(), int64_t(i)), i % 16);
     EXPECT_EQ(dequantize(q, w.size()), w);
   }
 }
@@ -135,8 +137,8 @@ TEST(Nf4, BlocksRunOverTheFlattenedMatrixAcrossRows) {
   EXPECT_EQ(m.block_absmax[0], 1000.0f);
   EXPECT_EQ(m.block_absmax[1], 0.25f);
   const std::vector<float> back = dequantize_matrix(m);
-  EXPECT_EQ(back[0], 0.0f);          // row 0 shares the huge block
-  EXPECT_EQ(back[40 + 30], 0.25f);   // row 1, column 30: element 70, block 1
+  EXPECT_EQ(back[0], 0.0f);         // row 0 shares the huge block
+  EXPECT_EQ(back[40 + 30], 0.25f);  // row 1, column 30: element 70, block 1
   EXPECT_EQ(back[80 + 39], 0.25f);
 }
 

@@ -43,10 +43,14 @@ TEST(QuantizedMatrix, FloatFormatsStoreRoundedValues) {
   const uint64_t seed = testing::fresh_seed();
   SCOPED_TRACE(seed);
   const std::vector<float> w = testing::normal_values(6 * 10, 3.0f, seed);
-  const std::vector<float> f32 = dequantize_matrix(quantize_matrix(w.data(), 6, 10, parse_format("fp32")));
-  const std::vector<float> native = dequantize_matrix(quantize_matrix(w.data(), 6, 10, parse_format("native")));
-  const std::vector<float> f16 = dequantize_matrix(quantize_matrix(w.data(), 6, 10, parse_format("fp16")));
-  const std::vector<float> b16 = dequantize_matrix(quantize_matrix(w.data(), 6, 10, parse_format("bf16")));
+  const std::vector<float> f32 =
+      dequantize_matrix(quantize_matrix(w.data(), 6, 10, parse_format("fp32")));
+  const std::vector<float> native =
+      dequantize_matrix(quantize_matrix(w.data(), 6, 10, parse_format("native")));
+  const std::vector<float> f16 =
+      dequantize_matrix(quantize_matrix(w.data(), 6, 10, parse_format("fp16")));
+  const std::vector<float> b16 =
+      dequantize_matrix(quantize_matrix(w.data(), 6, 10, parse_format("bf16")));
   EXPECT_EQ(f32, w);
   EXPECT_EQ(native, w);
   for (size_t i = 0; i < w.size(); ++i) {
