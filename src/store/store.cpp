@@ -273,6 +273,12 @@ void Store::start_config(int64_t config_id, int64_t session_id, const std::strin
   tx.commit();
 }
 
+void Store::set_config_engine(int64_t config_id, const std::string& engine) {
+  auto st = db_.prepare("UPDATE configurations SET engine = ? WHERE id = ?");
+  st.bind(1, engine).bind(2, config_id);
+  st.run();
+}
+
 int64_t Store::insert_run(const RunRecord& r) {
   Transaction tx(db_);
   auto st = db_.prepare(

@@ -34,6 +34,7 @@ class Store {
   // (a half-done attempt) and marks it running under `session_id`.
   void start_config(int64_t config_id, int64_t session_id, const std::string& engine,
                     const std::string& protocol_json, const std::string& energy_note);
+  void set_config_engine(int64_t config_id, const std::string& engine);
   // Writes the run with its phases and timeline in one transaction; returns the run id.
   int64_t insert_run(const RunRecord& run);
   void finish_config(int64_t config_id, const std::string& status, const std::string& gate,

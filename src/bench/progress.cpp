@@ -1,0 +1,90 @@
+#include "bench/progress.h"
+
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+namespace eco::bench {
+
+TerminalProgress::TerminalProgress(std::FILE* out, bool tty)
+    : out_(out), tty_(tty), start_(std::chrono::steady_clock::now()) {}
+
+bool TerminalProgress::is_tty(std::FILE* f) {
+  return ::isatty(::fileno(f)) == 1;
+}
+
+std::string TerminalProgress::eta() const {
+  if (done_ == 0 || total_ <= done_) return "";
+  const double elapsed =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  const double left = elapsed / done_ * (total_ - done_);
+  const int s = int(left);
+  return fmt::format(" ETA {}:{:02d}:{:02d}", s / 3600, s / 60 % 60, s % 60);
+}
+
+void TerminalProgress::draw(const std::string& text) {
+  if (tty_) {
+    const int width = 24;
+    const int filled = total_ > 0 ? width * done_ / total_ : 0;
+    fmt::print(out_, "\r\033[K[{}{}] {}/{}{} {}", std::string(size_t(filled), '#'),
+               std::string(size_t(width - filled), '.'), done_, total_, eta(), text);
+    line_open_ = true;
+  } else {
+    fmt::print(out_, "{}\n", text);
+  }
+  std::fflush(out_);
+}
+
+void TerminalProgress::sweep_started(int total, int skipped) {
+  total_ = total;
+  done_ = skipped;
+  start_ = std::chrono::steady_clock::now();
+  if (skipped > 0)
+    draw(fmt::format("bench: {} configurations, {} already complete (resumed)", total, skipped));
+  else
+    draw(fmt::format("bench: {} configurations", total));
+}
+
+void TerminalProgress::config_started(int position, int total, const std::string& label) {
+  position_ = position;
+  label_ = label;
+  draw(fmt::format("bench: [{}/{}] {}", position, total, label));
+}
+
+void TerminalProgress::step(const std::string& name, const std::string& outcome) {
+  draw(fmt::format("bench: {} {}: {}", label_, name, outcome));
+}
+
+void TerminalProgress::run_started(const RunLabel& label, int planned) {
+  if (tty_)
+    draw(fmt::format("{} {} {}/{}{}", label_, label.warmup ? "warm-up" : "run", label.index + 1,
+                     planned, label.round > 0 ? fmt::format(" (re-run {})", label.round) : ""));
+}
+
+void TerminalProgress::run_finished(const store::RunRecord&) {}
+
+void TerminalProgress::config_finished(const std::string& label, const std::string& status,
+                                       const std::string& detail) {
+  ++done_;
+  if (tty_ && line_open_) {
+    fmt::print(out_, "\r\033[K");
+    line_open_ = false;
+  }
+  const std::string text =
+      fmt::format("bench: {} {}{}", label, status, detail.empty() ? "" : " (" + detail + ")");
+  if (tty_) {
+    fmt::print(out_, "{}\n", text);
+    std::fflush(out_);
+  } else {
+    draw(fmt::format("{} [{}/{}]{}", text, done_, total_, eta()));
+  }
+}
+
+void TerminalProgress::warning(const std::string& text) {
+  if (tty_ && line_open_) fmt::print(out_, "\r\033[K");
+  line_open_ = false;
+  fmt::print(out_, "bench: warning: {}\n", text);
+  std::fflush(out_);
+}
+
+}  // namespace eco::bench

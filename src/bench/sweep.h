@@ -1,0 +1,55 @@
+#pragma once
+// A sweep: models x formats x batch sizes x prompt lengths x generation lengths, each
+// configuration measured with the protocol and stored as it completes. run_sweep() is what
+// `ecocompute bench` and `ecocompute run` call.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bench/progress.h"
+#include "bench/protocol.h"
+#include "store/store.h"
+
+namespace eco::meter {
+class Meter;
+}
+
+namespace eco::bench {
+
+struct SweepSpec {
+  std::vector<std::string> models;   // model directories or "synthetic:SHAPE[?...]"
+  std::vector<std::string> formats;  // format names (quant::parse_format)
+  std::vector<int> batches;
+  std::vector<int> prompt_lens;
+  std::vector<int> gen_lens;  // >= 2: the first token comes from prefill, the rest from decode
+  std::string device = "auto";
+  ProtocolOptions protocol;
+  bool resume = false;  // skip completed configurations, redo half-done ones
+  std::string command;  // the command line, for provenance
+
+  void validate() const;
+  int configuration_count() const;
+};
+
+// Reads a JSON sweep file (format in docs/METHODOLOGY.md): keys models, formats, batches,
+// prompt_lens, gen_lens, device, protocol {...}. Unknown keys are errors.
+SweepSpec load_sweep_file(const std::string& path);
+SweepSpec parse_sweep_json(const std::string& text, const std::string& source);
+
+struct SweepResult {
+  int configurations = 0;
+  int skipped = 0;  // already complete (resume)
+  int done = 0;
+  int failed = 0;
+  int gates_passed = 0, gates_passed_after_rerun = 0, gates_failed = 0;
+  std::string energy_note;  // why energy was not measured; empty when it was
+};
+
+// Runs the sweep into `store`. `meter` may be supplied (tests, embedders); otherwise one is
+// built from the protocol options. Without --resume, a configuration already in the store is
+// an error (the user chooses: --resume or a new --db). Failures of one configuration (out of
+// memory, kernel errors, unsupported format) are recorded and the sweep continues.
+SweepResult run_sweep(const SweepSpec& spec, store::Store& store, ProgressSink& progress,
+                      meter::Meter* meter = nullptr);
+
+}  // namespace eco::bench
