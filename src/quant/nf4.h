@@ -31,8 +31,8 @@ inline constexpr std::array<float, 16> kNF4Codes = {
 };
 
 // Decision thresholds between adjacent codes (threshold i separates code i and code i+1), the
-// fp32 literals of bitsandbytes' dQuantizeNF4 decision tree. They are the midpoints of adjacent
-// codes rounded to fp32.
+// fp32 literals of bitsandbytes' dQuantizeNF4 decision tree; each equals the midpoint of its two
+// codes to within 1e-7 (tested).
 inline constexpr std::array<float, 15> kNF4Thresholds = {
     -0.8480964004993439f,  -0.6106329262256622f,  -0.4599952697753906f,   -0.33967943489551544f,
     -0.23460740596055984f, -0.13791173323988914f, -0.045525018125772476f, 0.03979014977812767f,
