@@ -125,6 +125,18 @@ BpeModel::BpeModel(const json& model, const std::string& where, bool byte_level)
     if (unk_id_ < 0) fail("{}.unk_token: \"{}\" is not in the vocabulary", where, unk);
   }
   load_merges(field(model, "merges", where), where + ".merges");
+  if (!byte_level_ && continuing_subword_prefix_.empty() && end_of_word_suffix_.empty()) {
+    cut_before_marker_ = std::none_of(id_to_token_.begin(), id_to_token_.end(), [](const auto& t) {
+      // Does the token hold a "▁" right after some other character?
+      for (std::size_t p = t.find(kMarker, 1); p != std::string::npos;
+           p = t.find(kMarker, p + 1)) {
+        if (p < kMarker.size() || t.compare(p - kMarker.size(), kMarker.size(), kMarker) != 0) {
+          return true;
+        }
+      }
+      return false;
+    });
+  }
 }
 
 void BpeModel::load_merges(const json& merges, const std::string& where) {
@@ -283,6 +295,15 @@ void BpeModel::merge(std::vector<Symbol>& symbols) const {
   }
 }
 
+void BpeModel::encode_word(std::string_view word, std::vector<int32_t>& out) const {
+  thread_local std::vector<Symbol> symbols;
+  symbols.clear();
+  initial_symbols(word, symbols);
+  if (symbols.empty()) return;
+  merge(symbols);
+  for (int32_t i = 0; i >= 0; i = symbols[i].next) out.push_back(symbols[i].id);
+}
+
 void BpeModel::encode(std::string_view piece, std::vector<int32_t>& out) const {
   if (piece.empty()) return;
   if (ignore_merges_) {
@@ -292,12 +313,21 @@ void BpeModel::encode(std::string_view piece, std::vector<int32_t>& out) const {
       return;
     }
   }
-  thread_local std::vector<Symbol> symbols;
-  symbols.clear();
-  initial_symbols(piece, symbols);
-  if (symbols.empty()) return;
-  merge(symbols);
-  for (int32_t i = 0; i >= 0; i = symbols[i].next) out.push_back(symbols[i].id);
+  if (!cut_before_marker_) return encode_word(piece, out);
+  // SentencePiece-style text without a pre-tokenizer is one long word; cutting it before each
+  // "▁" that follows another character gives the same tokens (no token spans such a point, so
+  // no merge can) at a fraction of the cost.
+  std::size_t start = 0;
+  for (std::size_t pos = piece.find(kMarker, 1); pos != std::string_view::npos;
+       pos = piece.find(kMarker, pos + kMarker.size())) {
+    const bool after_marker = pos >= kMarker.size() &&
+                              piece.compare(pos - kMarker.size(), kMarker.size(), kMarker) == 0;
+    if (!after_marker) {
+      encode_word(piece.substr(start, pos - start), out);
+      start = pos;
+    }
+  }
+  encode_word(piece.substr(start), out);
 }
 
 }  // namespace eco::model::tok

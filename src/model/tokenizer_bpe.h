@@ -71,6 +71,8 @@ class BpeModel {
   };
   void initial_symbols(std::string_view piece, std::vector<Symbol>& symbols) const;
   void merge(std::vector<Symbol>& symbols) const;
+  void encode_word(std::string_view word, std::vector<int32_t>& out) const;
+  static constexpr std::string_view kMarker = "\u2581";  // SentencePiece's space, "▁"
   void load_merges(const json& merges, const std::string& where);
 
   TokenMap vocab_;  // keys in the encoding domain (raw bytes for byte-level tokenizers)
@@ -81,6 +83,7 @@ class BpeModel {
   bool byte_fallback_ = false;
   bool fuse_unk_ = false;
   bool ignore_merges_ = false;
+  bool cut_before_marker_ = false;  // see encode()
   int32_t unk_id_ = -1;
   std::string continuing_subword_prefix_;
   std::string end_of_word_suffix_;
