@@ -79,6 +79,9 @@ Tokenizer load_tokenizer_for_model(const std::filesystem::path& model_dir);
 // exactly `vocab_size` ids (256 byte tokens, deterministic merges, and "<|bos|>" / "<|eos|>"
 // as the last two ids) for a synthetic model. Requires vocab_size >= 258.
 void write_byte_level_tokenizer(const std::filesystem::path& dir, int vocab_size);
+// The texts of those two files.
+std::string byte_level_tokenizer_json(int vocab_size);
+std::string byte_level_tokenizer_config_json();
 // Copies tokenizer.json (and tokenizer_config.json when present) from a real model directory
 // into DIR, after checking that it loads and that its ids fit a model of `vocab_size` rows.
 void copy_tokenizer(const std::filesystem::path& from_dir, const std::filesystem::path& dir,
