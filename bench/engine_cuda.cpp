@@ -1,0 +1,196 @@
+// GPU engine benchmark (run by tools/gpu/bench_engine.sh on a lent GPU machine; not by ctest).
+//
+//   bench_engine_cuda synth SHAPE DIR                 write a synthetic model (fp16)
+//   bench_engine_cuda decode DIR B1,B2,.. PROMPT NEW  decode tok/s, bytes/step, GB/s, host CPU %
+//   bench_engine_cuda prefill DIR TOKENS               prefill time and TFLOP/s
+//   bench_engine_cuda greedy DIR OUT.json N           N greedy tokens + first logits for the
+//                                                     transformers cross-check
+// Every result is one JSON line on stdout (prefixed "RESULT "), read by the shell script.
+// Without CUDA this program only says so.
+#include <cstdio>
+
+#ifndef ECO_HAVE_CUDA
+int main() {
+  std::puts("bench_engine_cuda: built without CUDA");
+  return 0;
+}
+#else
+#include <time.h>
+
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "common/error.h"
+#include "engine/cuda/cuda_engine.h"
+#include "engine/engine.h"
+#include "model/synth.h"
+#include "model/weights.h"
+
+namespace {
+
+using namespace eco;
+using Clock = std::chrono::steady_clock;
+
+double cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+}
+double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+std::vector<std::vector<int32_t>> prompts(int batch, int len, int vocab, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int> tok(3, vocab - 1);
+  std::vector<std::vector<int32_t>> p(static_cast<size_t>(batch), std::vector<int32_t>(static_cast<size_t>(len)));
+  for (auto& s : p)
+    for (auto& t : s) t = tok(rng);
+  return p;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+std::vector<int> parse_list(const std::string& s) {
+  std::vector<int> out;
+  size_t p = 0;
+  while (p < s.size()) {
+    size_t q = s.find(',', p);
+    if (q == std::string::npos) q = s.size();
+    out.push_back(std::stoi(s.substr(p, q - p)));
+    p = q + 1;
+  }
+  return out;
+}
+
+int run_decode(const std::string& dir, const std::vector<int>& batches, int prompt, int steps) {
+  const auto w = model::load_model(dir);
+  const int maxb = *std::max_element(batches.begin(), batches.end());
+  engine::EngineOptions o;
+  o.device = engine::DeviceKind::Cuda;
+  o.format = quant::parse_format("fp16");
+  o.max_batch = maxb;
+  o.max_context = prompt + steps + 8;
+  auto t_load = Clock::now();
+  auto e = engine::create_engine(w, o);
+  const double load_s = since(t_load);
+  const auto tm = engine::cuda::traffic_model(*e);
+  fmt::print(stderr, "{}\nloaded in {:.1f} s; weights read per step {:.3f} GB\n", e->describe(), load_s,
+             double(tm.weight_bytes) / 1e9);
+  for (int b : batches) {
+    const auto p = prompts(b, prompt, w.config.vocab_size, uint32_t(b));
+    // Warm-up: captures this batch size's graph and brings clocks up.
+    e->prefill(p);
+    e->decode_greedy(std::min(steps, 32));
+    std::vector<double> times, cpus;
+    for (int rep = 0; rep < 3; ++rep) {
+      e->prefill(p);
+      e->synchronize();
+      const double c0 = cpu_seconds();
+      const auto t0 = Clock::now();
+      const auto toks = e->decode_greedy(steps);
+      e->synchronize();
+      times.push_back(since(t0));
+      cpus.push_back(cpu_seconds() - c0);
+      if (int(toks.size()) != steps) eco::fail("decode_greedy returned {} steps", toks.size());
+    }
+    const double t = median(times), cpu = median(cpus);
+    const int dsteps = steps - 1;  // the first token comes from prefill's logits
+    // Average cached positions per sequence before a step: prompt + (dsteps - 1) / 2.
+    const double bytes = engine::cuda::decode_step_bytes(tm, double(b) * (prompt + (dsteps - 1) / 2.0), b);
+    const double step_s = t / dsteps;
+    fmt::print("RESULT {{\"kind\":\"decode\",\"batch\":{},\"prompt\":{},\"steps\":{},\"seconds\":{:.6f},"
+               "\"tok_s\":{:.2f},\"step_ms\":{:.4f},\"bytes_per_step\":{:.0f},\"weight_bytes\":{},"
+               "\"gb_s\":{:.2f},\"host_cpu_frac\":{:.4f}}}\n",
+               b, prompt, dsteps, t, double(b) * dsteps / t, step_s * 1e3, bytes, tm.weight_bytes,
+               bytes / step_s / 1e9, cpu / t);
+    std::fflush(stdout);
+  }
+  return 0;
+}
+
+int run_prefill(const std::string& dir, int tokens) {
+  const auto w = model::load_model(dir);
+  engine::EngineOptions o;
+  o.device = engine::DeviceKind::Cuda;
+  o.format = quant::parse_format("fp16");
+  o.max_batch = 1;
+  o.max_context = tokens + 8;
+  auto e = engine::create_engine(w, o);
+  const auto p = prompts(1, tokens, w.config.vocab_size, 77);
+  for (int i = 0; i < 3; ++i) e->prefill(p);
+  std::vector<double> times;
+  for (int rep = 0; rep < 7; ++rep) {
+    const auto t0 = Clock::now();
+    e->prefill(p);
+    e->synchronize();
+    times.push_back(since(t0));
+  }
+  const auto& c = w.config;
+  const double lin = double(c.num_layers) * (double(c.hidden_size) * (c.q_dim() + 2 * c.kv_dim()) +
+                                             double(c.q_dim()) * c.hidden_size +
+                                             3.0 * c.hidden_size * c.intermediate_size);
+  const double matmul_flops = 2.0 * tokens * lin + 2.0 * double(c.vocab_size) * c.hidden_size;
+  // Causal attention: QK^T and PV over tokens*(tokens+1)/2 pairs per head.
+  const double attn_flops = 4.0 * c.num_layers * c.num_heads * double(c.head_dim) * tokens * (tokens + 1) / 2.0;
+  const double t = median(times);
+  fmt::print("RESULT {{\"kind\":\"prefill\",\"tokens\":{},\"seconds\":{:.6f},\"tok_s\":{:.1f},"
+             "\"matmul_tflops\":{:.2f},\"total_tflops\":{:.2f}}}\n",
+             tokens, t, tokens / t, matmul_flops / t / 1e12, (matmul_flops + attn_flops) / t / 1e12);
+  return 0;
+}
+
+int run_greedy(const std::string& dir, const std::string& out, int n) {
+  const auto w = model::load_model(dir);
+  engine::EngineOptions o;
+  o.device = engine::DeviceKind::Cuda;
+  o.format = quant::parse_format("fp16");
+  o.max_batch = 1;
+  o.max_context = 64 + n;
+  auto e = engine::create_engine(w, o);
+  std::vector<int32_t> prompt;
+  for (int i = 0; i < 16; ++i) prompt.push_back(int32_t((i * 7919 + 17) % w.config.vocab_size));
+  e->prefill({prompt});
+  const auto logits = e->logits();
+  const auto steps = e->decode_greedy(n);
+  std::vector<int> toks;
+  for (const auto& s : steps) toks.push_back(s[0]);
+  std::ofstream f(out);
+  f << fmt::format("{{\"prompt\":[{}],\"tokens\":[{}],\"logits\":[{}]}}\n", fmt::join(prompt, ","),
+                   fmt::join(toks, ","), fmt::join(logits, ","));
+  fmt::print("RESULT {{\"kind\":\"greedy\",\"tokens\":[{}]}}\n", fmt::join(toks, ","));
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    const std::vector<std::string> a(argv + 1, argv + argc);
+    if (a.size() == 3 && a[0] == "synth") {
+      model::SynthOptions so;
+      so.shape = a[1];
+      const auto t0 = Clock::now();
+      model::write_synthetic_model(so, a[2]);
+      fmt::print(stderr, "synthetic {} written to {} in {:.1f} s\n", a[1], a[2], since(t0));
+      return 0;
+    }
+    if (a.size() == 5 && a[0] == "decode") return run_decode(a[1], parse_list(a[2]), std::stoi(a[3]), std::stoi(a[4]));
+    if (a.size() == 3 && a[0] == "prefill") return run_prefill(a[1], std::stoi(a[2]));
+    if (a.size() == 4 && a[0] == "greedy") return run_greedy(a[1], a[2], std::stoi(a[3]));
+    std::fputs("usage: bench_engine_cuda synth SHAPE DIR | decode DIR B1,B2 PROMPT NEW | prefill DIR TOKENS | greedy DIR OUT N\n", stderr);
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_engine_cuda: %s\n", e.what());
+    return 1;
+  }
+}
+#endif
