@@ -129,6 +129,7 @@ class Meter {
   const std::string& driver_version() const;
   const std::vector<DeviceInfo>& devices() const;
   const std::vector<HostDomainInfo>& host_domains() const;
+  const std::string& host_unavailable_reason() const;  // empty when any host domain is readable
   const MeterOptions& options() const;
 
   void start();  // start the sampler thread (idempotent)

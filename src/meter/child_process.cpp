@@ -29,9 +29,10 @@ void forward(int sig, siginfo_t* info, void*) {
 }
 
 struct SignalGuard {
-  struct sigaction old_int{}, old_term{};
+  struct sigaction old_int {
+  }, old_term{};
   SignalGuard() {
-    struct sigaction sa{};
+    struct sigaction sa {};
     sa.sa_sigaction = forward;
     sa.sa_flags = SA_SIGINFO | SA_RESTART;
     sigemptyset(&sa.sa_mask);
@@ -92,7 +93,8 @@ ChildResult run_child(const ChildOptions& options) {
   argv.push_back(nullptr);
 
   int status_pipe[2], out_pipe[2] = {-1, -1}, err_pipe[2] = {-1, -1};
-  if (::pipe2(status_pipe, O_CLOEXEC) != 0) eco::fail("cannot create a pipe: {}", std::strerror(errno));
+  if (::pipe2(status_pipe, O_CLOEXEC) != 0)
+    eco::fail("cannot create a pipe: {}", std::strerror(errno));
   if (options.capture_output &&
       (::pipe2(out_pipe, O_CLOEXEC) != 0 || ::pipe2(err_pipe, O_CLOEXEC) != 0)) {
     eco::fail("cannot create a pipe: {}", std::strerror(errno));
@@ -101,10 +103,11 @@ ChildResult run_child(const ChildOptions& options) {
   SignalGuard guard;
   g_interrupted = 0;
   const pid_t pid = ::fork();
-  if (pid < 0) eco::fail("cannot start '{}': fork failed: {}", options.argv[0], std::strerror(errno));
+  if (pid < 0)
+    eco::fail("cannot start '{}': fork failed: {}", options.argv[0], std::strerror(errno));
   if (pid == 0) {
     // Child: only async-signal-safe calls until exec.
-    struct sigaction dfl{};
+    struct sigaction dfl {};
     dfl.sa_handler = SIG_DFL;
     sigaction(SIGINT, &dfl, nullptr);
     sigaction(SIGTERM, &dfl, nullptr);

@@ -72,6 +72,7 @@ struct Meter::Impl {
   std::string driver;
   std::vector<DeviceInfo> devices;
   std::vector<HostDomainInfo> host_domains;
+  std::string host_unavailable = "disabled (MeterOptions::use_host = false)";
   std::vector<double> idle_w;
   std::unique_ptr<Sampler> sampler;
   mutable std::mutex windows_mu;
@@ -92,6 +93,7 @@ struct Meter::Impl {
     if (options.use_host) {
       rapl.emplace(options.rapl_root);
       host_domains = rapl->domains();
+      host_unavailable = rapl->unavailable_reason();
     }
     idle_w.assign(devices.size(), kNaN);
     sampler = std::make_unique<Sampler>(gpu.get(), static_cast<int>(devices.size()),
@@ -133,6 +135,9 @@ const std::vector<DeviceInfo>& Meter::devices() const {
 }
 const std::vector<HostDomainInfo>& Meter::host_domains() const {
   return impl_->host_domains;
+}
+const std::string& Meter::host_unavailable_reason() const {
+  return impl_->host_unavailable;
 }
 const MeterOptions& Meter::options() const {
   return impl_->options;
