@@ -1,7 +1,9 @@
 // Parity with Hugging Face transformers: each tests/fixtures/<arch>/ holds a tiny random model
 // (config.json + safetensors) and expected.json, written by tools/fixtures/make_fixtures.py on a
-// host with torch and transformers, with the fp32 logits of a fixed prompt at every position
-// and the 32-token greedy continuation. The CPU engine in native format must reproduce both.
+// host with torch and transformers, with the fp32 logits of a fixed prompt at every position,
+// the 32-token greedy continuation and the logits each greedy token was chosen from. The CPU
+// engine in native format must match every logit row (max relative error < 1e-4, relative to
+// the row's largest |logit|) and every token.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -11,6 +13,7 @@
 
 #include <unistd.h>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "engine/cpu/cpu_engine.h"
@@ -43,16 +46,31 @@ nlohmann::json read_json(const fs::path& p) {
   return nlohmann::json::parse(ss.str());
 }
 
+// max |a - b| / max |b| over one row of `vocab` logits.
+double relative_error(const float* got, const std::vector<double>& want) {
+  double diff = 0, mag = 0;
+  for (size_t v = 0; v < want.size(); ++v) {
+    diff = std::max(diff, std::abs(double(got[v]) - want[v]));
+    mag = std::max(mag, std::abs(want[v]));
+  }
+  return diff / std::max(mag, 1e-30);
+}
+
+// Keys as written by tools/fixtures/make_fixtures.py (write_expected).
 void check_fixture(const fs::path& dir) {
   const auto expected = read_json(dir / "expected.json");
   const auto prompt = expected.at("prompt_ids").get<std::vector<int32_t>>();
   const auto want_logits = expected.at("logits").get<std::vector<std::vector<double>>>();
-  const auto want_greedy = expected.at("greedy").get<std::vector<int32_t>>();
+  const auto want_greedy = expected.at("greedy_tokens").get<std::vector<int32_t>>();
+  const auto want_step_logits =
+      expected.at("greedy_logits").get<std::vector<std::vector<double>>>();
   ASSERT_FALSE(prompt.empty());
   ASSERT_EQ(want_logits.size(), prompt.size()) << "expected.json: one logits row per position";
   ASSERT_FALSE(want_greedy.empty());
+  ASSERT_EQ(want_step_logits.size(), want_greedy.size());
 
   const auto weights = model::load_model(dir);
+  const size_t vocab = size_t(weights.config.vocab_size);
   EngineOptions opts;
   opts.device = DeviceKind::Cpu;
   opts.format = quant::parse_format("native");
@@ -60,31 +78,36 @@ void check_fixture(const fs::path& dir) {
   opts.max_context = int(prompt.size() + want_greedy.size());
   auto engine = cpu::create_cpu_engine(weights, opts);
 
+  // Logits at every prompt position (prefill).
   engine->prefill({prompt}, /*all_logits=*/true);
   const auto got = engine->logits();
-  const size_t vocab = size_t(weights.config.vocab_size);
   ASSERT_EQ(got.size(), prompt.size() * vocab);
   double worst = 0;
-  size_t worst_pos = 0;
   for (size_t t = 0; t < prompt.size(); ++t) {
     ASSERT_EQ(want_logits[t].size(), vocab) << "position " << t;
-    double diff = 0, mag = 0;
-    for (size_t v = 0; v < vocab; ++v) {
-      diff = std::max(diff, std::abs(double(got[t * vocab + v]) - want_logits[t][v]));
-      mag = std::max(mag, std::abs(want_logits[t][v]));
-    }
-    const double rel = diff / std::max(mag, 1e-30);
-    if (rel > worst) {
-      worst = rel;
-      worst_pos = t;
-    }
+    const double rel = relative_error(got.data() + t * vocab, want_logits[t]);
+    EXPECT_LT(rel, 1e-4) << "prompt position " << t;
+    worst = std::max(worst, rel);
   }
-  EXPECT_LT(worst, 1e-4) << "max relative logit error at position " << worst_pos;
-  ::testing::Test::RecordProperty(dir.filename().string() + "_max_rel_logit_error",
-                                  std::to_string(worst));
 
-  const auto r = generate(*engine, {prompt}, int(want_greedy.size()));
-  EXPECT_EQ(r.tokens[0], want_greedy) << "greedy continuation differs from transformers";
+  // The greedy continuation through the KV cache (decode), and the logits of every step.
+  engine->prefill({prompt});
+  std::vector<int32_t> tokens;
+  for (size_t s = 0; s < want_greedy.size(); ++s) {
+    if (s > 0) engine->decode({tokens.back()});
+    const auto step = engine->logits();
+    ASSERT_EQ(want_step_logits[s].size(), vocab) << "greedy step " << s;
+    const double rel = relative_error(step.data(), want_step_logits[s]);
+    EXPECT_LT(rel, 1e-4) << "greedy step " << s;
+    worst = std::max(worst, rel);
+    tokens.push_back(engine->argmax()[0]);
+  }
+  EXPECT_EQ(tokens, want_greedy) << "greedy continuation differs from transformers";
+  ::testing::Test::RecordProperty(dir.filename().string() + "_max_rel_logit_error",
+                                  fmt::format("{:.3g}", worst));
+
+  // The same tokens through generate() (the path the CLI uses).
+  EXPECT_EQ(generate(*engine, {prompt}, int(want_greedy.size())).tokens[0], want_greedy);
 }
 
 TEST(FixtureParity, CpuEngineMatchesTransformers) {
@@ -116,14 +139,17 @@ TEST(FixtureParity, CheckerAcceptsAReferenceFixture) {
   const auto logits = test::reference_logits(weights, seq);
   expected["logits"] = logits;
   std::vector<int32_t> greedy;
+  std::vector<std::vector<double>> step_logits;
   auto last = logits.back();
   for (int step = 0; step < 6; ++step) {
     const auto best = int32_t(std::max_element(last.begin(), last.end()) - last.begin());
     greedy.push_back(best);
+    step_logits.push_back(last);
     seq.push_back(best);
     last = test::reference_logits(weights, seq).back();
   }
-  expected["greedy"] = greedy;
+  expected["greedy_tokens"] = greedy;
+  expected["greedy_logits"] = step_logits;
   std::ofstream(dir / "expected.json") << expected.dump();
   check_fixture(dir);
   fs::remove_all(dir);
