@@ -16,7 +16,8 @@
 
 namespace {
 
-const std::filesystem::path kSourceDir = std::filesystem::path(__FILE__).parent_path().parent_path();
+const std::filesystem::path kSourceDir =
+    std::filesystem::path(__FILE__).parent_path().parent_path();
 
 const std::string& english_text() {
   static const std::string text = [] {
@@ -59,7 +60,8 @@ void encode_english(benchmark::State& state, const std::string& family) {
   }
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * text.size()));
   state.counters["tokens"] = static_cast<double>(tokens);
-  state.counters["bytes_per_token"] = static_cast<double>(text.size()) / static_cast<double>(tokens);
+  state.counters["bytes_per_token"] =
+      static_cast<double>(text.size()) / static_cast<double>(tokens);
 }
 
 void decode_english(benchmark::State& state, const std::string& family) {

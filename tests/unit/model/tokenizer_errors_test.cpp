@@ -24,11 +24,13 @@ std::string load_error(const std::string& text, const std::string& config = {}) 
   }
   return "no error";
 }
-std::string load_error(const json& j) { return load_error(j.dump(), std::string()); }
+std::string load_error(const json& j) {
+  return load_error(j.dump(), std::string());
+}
 
 TEST(TokenizerErrors, NotJson) {
-  EXPECT_THAT(load_error(std::string("{\"model\": ")), AllOf(HasSubstr("dir/tokenizer.json"),
-                                               HasSubstr("not valid JSON")));
+  EXPECT_THAT(load_error(std::string("{\"model\": ")),
+              AllOf(HasSubstr("dir/tokenizer.json"), HasSubstr("not valid JSON")));
   EXPECT_THAT(load_error(std::string("[1, 2]")), HasSubstr("expected a JSON object"));
 }
 
@@ -75,8 +77,8 @@ TEST(TokenizerErrors, MergesWithUnknownTokens) {
                                    HasSubstr("not in the vocabulary")));
   j = test::sentencepiece_json();
   j["model"]["merges"].push_back("c a");  // "ca" is not a token
-  EXPECT_THAT(load_error(j), AllOf(HasSubstr("merged token \"ca\""),
-                                   HasSubstr("not in the vocabulary")));
+  EXPECT_THAT(load_error(j),
+              AllOf(HasSubstr("merged token \"ca\""), HasSubstr("not in the vocabulary")));
   j = test::sentencepiece_json();
   j["model"]["vocab"]["\u2581abc"] = 263;  // id of "▁a" too
   EXPECT_THAT(load_error(j), HasSubstr("id 263 is given to both"));
@@ -110,16 +112,14 @@ TEST(TokenizerErrors, UnsupportedComponentsAreNamed) {
   EXPECT_THAT(load_error(j), HasSubstr("dropout"));
   j = test::sentencepiece_json();
   j["pre_tokenizer"] = {{"type", "Sequence"},
-                        {"pretokenizers",
-                         {{{"type", "ByteLevel"}}, {{"type", "Digits"}}}}};
+                        {"pretokenizers", {{{"type", "ByteLevel"}}, {{"type", "Digits"}}}}};
   EXPECT_THAT(load_error(j), HasSubstr("ByteLevel"));
 }
 
 TEST(TokenizerErrors, BadRegexAndTemplates) {
   json j = test::sentencepiece_json();
-  j["pre_tokenizer"] = {{"type", "Split"},
-                        {"pattern", {{"Regex", "(unclosed"}}},
-                        {"behavior", "Isolated"}};
+  j["pre_tokenizer"] = {
+      {"type", "Split"}, {"pattern", {{"Regex", "(unclosed"}}}, {"behavior", "Isolated"}};
   EXPECT_THAT(load_error(j), AllOf(HasSubstr("pre_tokenizer.pattern"),
                                    HasSubstr("does not compile"), HasSubstr("(unclosed")));
   j["pre_tokenizer"]["pattern"] = {{"Regex", "a"}};
@@ -133,8 +133,8 @@ TEST(TokenizerErrors, BadRegexAndTemplates) {
 
 TEST(TokenizerErrors, ConfigProblems) {
   const std::string tj = test::sentencepiece_json().dump();
-  EXPECT_THAT(load_error(tj, "{oops"), AllOf(HasSubstr("tokenizer_config.json"),
-                                             HasSubstr("not valid JSON")));
+  EXPECT_THAT(load_error(tj, "{oops"),
+              AllOf(HasSubstr("tokenizer_config.json"), HasSubstr("not valid JSON")));
   EXPECT_THAT(load_error(tj, R"({"tokenizer_class": "LlamaTokenizerFast", "add_bos_token": true,
                                  "bos_token": "<nope>"})"),
               HasSubstr("bos_token is not a token"));
@@ -156,14 +156,12 @@ TEST(TokenizerErrors, MissingFilesSayWhatToDo) {
 }
 
 TEST(TokenizerErrors, HugeInputsEncodeWithoutFailing) {
-  const Tokenizer byte_level =
-      Tokenizer::from_json(byte_level_tokenizer_json(1000), "synthetic");
+  const Tokenizer byte_level = Tokenizer::from_json(byte_level_tokenizer_json(1000), "synthetic");
   const Tokenizer sp = Tokenizer::from_json(test::sentencepiece_json().dump(), "sp");
   // 2 MiB of spaces (the regex backtracks over whole runs), a 1 MiB "word" with no break,
   // and 1 MiB of newlines and tabs.
-  for (const std::string& text :
-       {std::string(2u << 20, ' '), std::string(1u << 20, 'x'), std::string(1u << 19, '\n') +
-                                                                       std::string(1u << 19, '\t')}) {
+  for (const std::string& text : {std::string(2u << 20, ' '), std::string(1u << 20, 'x'),
+                                  std::string(1u << 19, '\n') + std::string(1u << 19, '\t')}) {
     const auto ids = byte_level.encode(text, false);
     EXPECT_FALSE(ids.empty());
     EXPECT_EQ(byte_level.decode(ids), text);

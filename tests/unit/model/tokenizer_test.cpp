@@ -45,7 +45,9 @@ TEST(Tokenizer, ByteFallbackForUnknownCharactersAndInvalidBytes) {
   EXPECT_EQ(tok.encode("\u00e9", false), (Ids{259, 3 + 0xC3, 3 + 0xA9}));
   EXPECT_EQ(tok.decode(tok.encode("\u00e9 abc", false)), "\u00e9 abc");
   // An invalid byte goes the same way and decodes back to the same byte.
-  const std::string bad = "a\xFF" "b";
+  const std::string bad =
+      "a\xFF"
+      "b";
   EXPECT_EQ(tok.encode(bad, false), (Ids{263, 3 + 0xFF, 261}));
   EXPECT_EQ(tok.decode(tok.encode(bad, false)), bad);
 }
@@ -78,10 +80,14 @@ TEST(Tokenizer, SpecialTokensAreMatchedBeforeNormalization) {
 
 TEST(Tokenizer, AddedTokensLeftmostLongestWithStripping) {
   json j = test::sentencepiece_json();
-  j["added_tokens"].push_back({{"id", 267}, {"content", "<x>"}, {"special", true},
-                               {"normalized", false}, {"lstrip", true}, {"rstrip", true}});
-  j["added_tokens"].push_back({{"id", 268}, {"content", "<x><y>"}, {"special", false},
-                               {"normalized", false}});
+  j["added_tokens"].push_back({{"id", 267},
+                               {"content", "<x>"},
+                               {"special", true},
+                               {"normalized", false},
+                               {"lstrip", true},
+                               {"rstrip", true}});
+  j["added_tokens"].push_back(
+      {{"id", 268}, {"content", "<x><y>"}, {"special", false}, {"normalized", false}});
   const Tokenizer tok = make(j);
   // Longest match wins at the same start.
   EXPECT_EQ(tok.encode("<x><y>", false), (Ids{268}));
@@ -93,8 +99,11 @@ TEST(Tokenizer, AddedTokensLeftmostLongestWithStripping) {
 
 TEST(Tokenizer, SingleWordAddedTokensNeedWordBoundaries) {
   json j = test::sentencepiece_json();
-  j["added_tokens"].push_back({{"id", 267}, {"content", "ab"}, {"special", false},
-                               {"normalized", false}, {"single_word", true}});
+  j["added_tokens"].push_back({{"id", 267},
+                               {"content", "ab"},
+                               {"special", false},
+                               {"normalized", false},
+                               {"single_word", true}});
   const Tokenizer tok = make(j);
   // The text after the token is a segment of its own: " c" becomes "▁▁c".
   EXPECT_EQ(tok.encode("c ab c", false), (Ids{259, 262, 259, 267, 259, 259, 262}));
@@ -142,7 +151,9 @@ std::vector<std::string> pre_tokenize(const json& j, const std::string& text, bo
 }
 
 json split(const char* behavior, bool invert = false) {
-  return {{"type", "Split"}, {"pattern", {{"String", "-"}}}, {"behavior", behavior},
+  return {{"type", "Split"},
+          {"pattern", {{"String", "-"}}},
+          {"behavior", behavior},
           {"invert", invert}};
 }
 
@@ -151,8 +162,7 @@ TEST(TokenizerPreTokenizer, SplitBehaviorsAsDocumentedByHuggingFace) {
   const std::string s = "the-final--countdown";
   EXPECT_EQ(pre_tokenize(split("Removed"), s), (V{"the", "final", "countdown"}));
   EXPECT_EQ(pre_tokenize(split("Isolated"), s), (V{"the", "-", "final", "-", "-", "countdown"}));
-  EXPECT_EQ(pre_tokenize(split("MergedWithPrevious"), s),
-            (V{"the-", "final-", "-", "countdown"}));
+  EXPECT_EQ(pre_tokenize(split("MergedWithPrevious"), s), (V{"the-", "final-", "-", "countdown"}));
   EXPECT_EQ(pre_tokenize(split("MergedWithNext"), s), (V{"the", "-final", "-", "-countdown"}));
   EXPECT_EQ(pre_tokenize(split("Contiguous"), s), (V{"the", "-", "final", "--", "countdown"}));
   EXPECT_EQ(pre_tokenize(split("Removed", true), s), (V{"-", "-", "-"}));
@@ -160,19 +170,22 @@ TEST(TokenizerPreTokenizer, SplitBehaviorsAsDocumentedByHuggingFace) {
 
 TEST(TokenizerPreTokenizer, Llama3RegexSplitsLikeTheReference) {
   using V = std::vector<std::string>;
-  const json j = {{"type", "Split"},
-                  {"pattern",
-                   {{"Regex",
-                     R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)"}}},
-                  {"behavior", "Isolated"},
-                  {"invert", false}};
+  const json j = {
+      {"type", "Split"},
+      {"pattern",
+       {{"Regex",
+         R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)"}}},
+      {"behavior", "Isolated"},
+      {"invert", false}};
   EXPECT_EQ(pre_tokenize(j, "I'M here  12345!\n\n x"),
             (V{"I", "'M", " here", " ", " ", "123", "45", "!\n\n", " x"}));
 }
 
 TEST(TokenizerPreTokenizer, MetaspaceSchemes) {
   using V = std::vector<std::string>;
-  json j = {{"type", "Metaspace"}, {"replacement", "\u2581"}, {"prepend_scheme", "always"},
+  json j = {{"type", "Metaspace"},
+            {"replacement", "\u2581"},
+            {"prepend_scheme", "always"},
             {"split", true}};
   EXPECT_EQ(pre_tokenize(j, "Hey friend"), (V{"\u2581Hey", "\u2581friend"}));
   j["prepend_scheme"] = "first";
@@ -194,8 +207,8 @@ TEST(TokenizerPreTokenizer, DigitsAndByteLevelPrefixSpace) {
 }
 
 TEST(TokenizerDecoder, StripAndMetaspace) {
-  auto strip = tok::make_decoder({{"type", "Strip"}, {"content", " "}, {"start", 2}, {"stop", 1}},
-                                 "test");
+  auto strip =
+      tok::make_decoder({{"type", "Strip"}, {"content", " "}, {"start", 2}, {"stop", 1}}, "test");
   std::vector<std::string> t{"   a  ", " b"};
   strip->decode_chain(t);
   EXPECT_EQ(t, (std::vector<std::string>{" a ", "b"}));

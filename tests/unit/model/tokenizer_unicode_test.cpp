@@ -20,8 +20,8 @@ TEST(TokenizerUtf8, DecodesValidSequences) {
 }
 
 TEST(TokenizerUtf8, InvalidBytesComeBackOneByOne) {
-  for (const std::string bad : {"\xC0\xAF", "\xED\xA0\x80", "\xE2\x82", "\xF5\x80\x80\x80",
-                                "\x80", "\xF4\x90\x80\x80", "\xE0\x80\xAF"}) {
+  for (const std::string bad : {"\xC0\xAF", "\xED\xA0\x80", "\xE2\x82", "\xF5\x80\x80\x80", "\x80",
+                                "\xF4\x90\x80\x80", "\xE0\x80\xAF"}) {
     const Unit u = decode(bad, 0);
     EXPECT_FALSE(u.valid) << "input " << testing::PrintToString(bad);
     EXPECT_EQ(u.length, 1);
@@ -52,7 +52,9 @@ TEST(TokenizerUtf8, NfcComposes) {
 
 TEST(TokenizerUtf8, NfcKeepsInvalidBytesAndDoesNotComposeAcrossThem) {
   EXPECT_EQ(nfc("e\xFF\u0301"), "e\xFF\u0301");
-  EXPECT_EQ(nfc("\xC3" "e\u0301"), "\xC3\u00e9");
+  EXPECT_EQ(nfc("\xC3"
+                "e\u0301"),
+            "\xC3\u00e9");
 }
 
 TEST(TokenizerUtf8, NfdDecomposes) {
@@ -63,7 +65,7 @@ TEST(TokenizerUtf8, NfdDecomposes) {
 }
 
 TEST(TokenizerUtf8, ByteCharactersRoundTrip) {
-  EXPECT_EQ(byte_to_char(' '), U'\u0120');  // "Ġ"
+  EXPECT_EQ(byte_to_char(' '), U'\u0120');   // "Ġ"
   EXPECT_EQ(byte_to_char('\n'), U'\u010A');  // "Ċ"
   EXPECT_EQ(byte_to_char('A'), U'A');
   EXPECT_EQ(char_to_byte(U'\u0120'), ' ');
