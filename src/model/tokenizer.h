@@ -76,11 +76,13 @@ bool has_tokenizer(const std::filesystem::path& model_dir);
 Tokenizer load_tokenizer_for_model(const std::filesystem::path& model_dir);
 
 // Writes DIR/tokenizer.json and DIR/tokenizer_config.json: a byte-level BPE tokenizer with
-// exactly `vocab_size` ids (256 byte tokens, deterministic merges, and "<|bos|>" / "<|eos|>"
-// as the last two ids) for a synthetic model. Requires vocab_size >= 258.
-void write_byte_level_tokenizer(const std::filesystem::path& dir, int vocab_size);
+// exactly `vocab_size` ids for a synthetic model: "<|bos|>" and "<|eos|>" at the model's
+// bos_id / eos_id (config.json's bos_token_id / eos_token_id; -1: the last two ids), the 256
+// byte tokens and deterministic merges on the other ids. Requires vocab_size >= 258.
+void write_byte_level_tokenizer(const std::filesystem::path& dir, int vocab_size, int bos_id = -1,
+                                int eos_id = -1);
 // The texts of those two files.
-std::string byte_level_tokenizer_json(int vocab_size);
+std::string byte_level_tokenizer_json(int vocab_size, int bos_id = -1, int eos_id = -1);
 std::string byte_level_tokenizer_config_json();
 // Copies tokenizer.json (and tokenizer_config.json when present) from a real model directory
 // into DIR, after checking that it loads and that its ids fit a model of `vocab_size` rows.

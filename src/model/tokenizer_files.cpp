@@ -107,7 +107,15 @@ Tokenizer load_tokenizer_for_model(const std::filesystem::path& model_dir) {
   return Tokenizer::load(model_dir);
 }
 
-std::string byte_level_tokenizer_json(int vocab_size) {
+std::string byte_level_tokenizer_json(int vocab_size, int bos_id, int eos_id) {
+  const int bos = bos_id >= 0 ? bos_id : vocab_size - 2;
+  const int eos = eos_id >= 0 ? eos_id : vocab_size - 1;
+  if (bos >= vocab_size || eos >= vocab_size || bos == eos) {
+    fail(
+        "synthetic tokenizer: BOS id {} and EOS id {} must differ and lie below the vocabulary "
+        "size {}",
+        bos, eos, vocab_size);
+  }
   if (vocab_size < 258) {
     fail(
         "a synthetic byte-level tokenizer needs a vocabulary of at least 258 ids (256 bytes, "
@@ -127,15 +135,17 @@ std::string byte_level_tokenizer_json(int vocab_size) {
       v.add_merge(static_cast<int>(base), letter);
     }
   }
+  // The tokens take the ids in order, stepping over the two the model gives BOS and EOS.
   nlohmann::json vocab = nlohmann::json::object();
-  for (std::size_t id = 0; id < v.tokens.size(); ++id)
-    vocab[utf8::bytes_to_chars(v.tokens[id])] = id;
+  int next_id = 0;
+  for (const std::string& token : v.tokens) {
+    while (next_id == bos || next_id == eos) ++next_id;
+    vocab[utf8::bytes_to_chars(token)] = next_id++;
+  }
   nlohmann::json merges = nlohmann::json::array();
   for (const auto& [a, b] : v.merges) {
     merges.push_back({utf8::bytes_to_chars(v.tokens[a]), utf8::bytes_to_chars(v.tokens[b])});
   }
-  const int bos = vocab_size - 2;
-  const int eos = vocab_size - 1;
   auto special = [](int id, const char* content) {
     return nlohmann::json{{"id", id},        {"content", content}, {"single_word", false},
                           {"lstrip", false}, {"rstrip", false},    {"normalized", false},
@@ -194,8 +204,9 @@ std::string byte_level_tokenizer_config_json() {
   return config.dump(1);
 }
 
-void write_byte_level_tokenizer(const std::filesystem::path& dir, int vocab_size) {
-  const std::string tokenizer = byte_level_tokenizer_json(vocab_size);
+void write_byte_level_tokenizer(const std::filesystem::path& dir, int vocab_size, int bos_id,
+                                int eos_id) {
+  const std::string tokenizer = byte_level_tokenizer_json(vocab_size, bos_id, eos_id);
   std::filesystem::create_directories(dir);
   write_text(dir / "tokenizer.json", tokenizer);
   write_text(dir / "tokenizer_config.json", byte_level_tokenizer_config_json());

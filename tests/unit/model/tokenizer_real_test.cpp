@@ -174,6 +174,16 @@ TEST(TokenizerSynthetic, ByteLevelTokenizerHasExactlyTheModelsIds) {
       EXPECT_LT(ids.size(), text.size() / 2) << "merges should shorten English";
     }
   }
+  // Special ids where the model's config.json puts them (the "tiny" shape: BOS 1, EOS 2).
+  write_byte_level_tokenizer(dir, 512, 1, 2);
+  const Tokenizer tiny = load_tokenizer_for_model(dir);
+  EXPECT_EQ(tiny.vocab_size(), 512);
+  EXPECT_EQ(tiny.bos_id(), 1);
+  EXPECT_EQ(tiny.eos_id(), 2);
+  EXPECT_EQ(tiny.encode("hi").front(), 1);
+  EXPECT_EQ(tiny.decode(tiny.encode("hi <|eos|>"), true), "hi ");
+  for (int32_t id = 0; id < 512; ++id) ASSERT_TRUE(tiny.id_to_token(id).has_value()) << id;
+  EXPECT_THROW(write_byte_level_tokenizer(dir, 512, 3, 3), eco::Error);
   // The same call writes the same files.
   write_byte_level_tokenizer(dir, 700);
   EXPECT_EQ(byte_level_tokenizer_json(700), byte_level_tokenizer_json(700));
