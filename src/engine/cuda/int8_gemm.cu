@@ -1,0 +1,85 @@
+// Large-batch LLM.int8(): the int8 x int8 -> int32 product itself runs in cuBLAS (IMMA tensor
+// cores, CUBLAS_COMPUTE_32I; see quant_linear.cpp); this file is its epilogue: dequantize with
+// both scales in bitsandbytes' order, add the outlier columns (from the reference-bnb fp16
+// GEMM's output, or computed here from the device-side column list), apply the output mode.
+#include "engine/cuda/quant_common.cuh"
+
+namespace eco::engine::cuda {
+namespace {
+
+__device__ __forceinline__ float int8_value(const int32_t* acc, int n, int b, int o,
+                                            const QMatView& w, const Int8Act& act,
+                                            const float* outlier_f32, bool device_outliers) {
+  float v = __fmul_rn(__fmul_rn(__fmul_rn(float(acc[size_t(b) * n + o]), act.sx[b]), w.absmax[o]),
+                      kQInv127Sq);
+  if (outlier_f32 != nullptr) {
+    v += outlier_f32[size_t(b) * n + o];
+  } else if (device_outliers) {
+    const int n_out = *act.n_outliers;
+    const int8_t* wr = reinterpret_cast<const int8_t*>(w.data) + size_t(o) * w.k;
+    const __half* xr = static_cast<const __half*>(act.xh) + size_t(b) * w.k;
+    const float sw = w.absmax[o];
+    float s = 0.0f;
+    for (int j = 0; j < n_out; ++j) {
+      const int col = act.cols[j];
+      const float d = __half2float(__float2half_rn(__fmul_rn(__fmul_rn(float(wr[col]), sw), kQInv127)));
+      s += __half2float(xr[col]) * d;
+    }
+    v += s;
+  }
+  return v;
+}
+
+// grid (ceil(n_out_cols / 256), m): a warp covers consecutive outputs of one row.
+template <GemvOut kOut>
+__global__ void epilogue_kernel(const int32_t* acc, int m, const QMatView w, const Int8Act act,
+                                const float* outlier_f32, bool device_outliers, const QOut out) {
+  const int b = blockIdx.y;
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if constexpr (kOut == GemvOut::SwiGLU) {
+    if (i >= w.n / 2) return;
+    const int gcol = (i / 8) * 16 + i % 8;
+    const float gate = int8_value(acc, w.n, b, gcol, w, act, outlier_f32, device_outliers);
+    const float up = int8_value(acc, w.n, b, gcol + 8, w, act, outlier_f32, device_outliers);
+    static_cast<__half*>(out.y)[size_t(b) * out.ldy + i] =
+        __float2half_rn(gate / (1.0f + __expf(-gate)) * up);
+  } else {
+    const bool ok = i < w.n;
+    const float v = ok ? int8_value(acc, w.n, b, i, w, act, outlier_f32, device_outliers) : 0.0f;
+    if constexpr (kOut == GemvOut::StoreT) {
+      if (ok) static_cast<__half*>(out.y)[size_t(b) * out.ldy + i] = __float2half_rn(v);
+    } else if constexpr (kOut == GemvOut::StoreF32) {
+      if (ok) static_cast<float*>(out.y)[size_t(b) * out.ldy + i] = v;
+    } else {
+      float sq = 0.0f;
+      if (ok) {
+        float* y = static_cast<float*>(out.y) + size_t(b) * out.ldy + i;
+        const float r = *y + v;
+        *y = r;
+        sq = r * r;
+      }
+      if (out.sumsq_out != nullptr) {
+        sq = warp_sum(sq);
+        if ((threadIdx.x & 31) == 0) atomicAdd(out.sumsq_out + b, sq);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void launch_int8_dequant_epilogue(const int32_t* acc, int m, const QMatView& w, const Int8Act& act,
+                                  const float* outlier_f32, bool device_outliers, const QOut& out,
+                                  cudaStream_t stream, const std::string& step) {
+  const int cols = out.kind == GemvOut::SwiGLU ? w.n / 2 : w.n;
+  const dim3 grid((cols + 255) / 256, m), block(256);
+  switch (out.kind) {
+    case GemvOut::StoreT: epilogue_kernel<GemvOut::StoreT><<<grid, block, 0, stream>>>(acc, m, w, act, outlier_f32, device_outliers, out); break;
+    case GemvOut::StoreF32: epilogue_kernel<GemvOut::StoreF32><<<grid, block, 0, stream>>>(acc, m, w, act, outlier_f32, device_outliers, out); break;
+    case GemvOut::AddResidual: epilogue_kernel<GemvOut::AddResidual><<<grid, block, 0, stream>>>(acc, m, w, act, outlier_f32, device_outliers, out); break;
+    case GemvOut::SwiGLU: epilogue_kernel<GemvOut::SwiGLU><<<grid, block, 0, stream>>>(acc, m, w, act, outlier_f32, device_outliers, out); break;
+  }
+  ECO_LAUNCH_CHECK(step + fmt::format(" (int8 dequantize epilogue m={} n={})", m, w.n));
+}
+
+}  // namespace eco::engine::cuda

@@ -1,0 +1,330 @@
+// Host side of the quantized formats in the CUDA engine: load-time quantization on the device,
+// the per-format / per-batch choice of kernels, and the reference-bnb control flow.
+//
+// reference-bnb reproduces what bitsandbytes' MatMul8bitLt does in every linear layer with a
+// threshold (its Python control flow, not its kernels): quantize the activations row-wise
+// while finding the outlier columns on the device; copy the outlier columns to the host and
+// wait for them (torch's argwhere / boolean indexing need the count: a device -> host
+// synchronisation per layer); int8 GEMM (cuBLASLt IMMA, int32 out); gather the outlier
+// activations and the dequantized outlier weight columns (state.subB = CB[:, idx] * SCB / 127);
+// fp16 GEMM of the two; dequantize the int32 product and add. Eight kernels and one sync per
+// layer, and no CUDA graph (a host sync cannot be captured), which is the penalty the study
+// measured. The fused path computes the same arithmetic without leaving the device.
+#include "engine/cuda/quant_linear.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include <fmt/format.h>
+
+#include "quant/dynamic_map.h"
+#include "quant/quantized_matrix.h"
+
+namespace eco::engine::cuda {
+
+namespace {
+
+int g_nf4_fused_max = 64;
+QuantSyncStats g_sync_stats;
+
+QFormat qformat(quant::WeightFormat f) {
+  switch (f) {
+    case quant::WeightFormat::Int8: return QFormat::Int8;
+    case quant::WeightFormat::NF4: return QFormat::NF4;
+    case quant::WeightFormat::NF4DQ: return QFormat::NF4DQ;
+    default: fail("internal: format {} is not quantized", quant::FormatSpec{f}.name());
+  }
+}
+
+SrcType src_type_of(const model::TensorView& v) {
+  switch (v.dtype) {
+    case model::DType::F32: return SrcType::F32;
+    case model::DType::F16: return SrcType::F16;
+    case model::DType::BF16: return SrcType::BF16;
+    default:
+      fail("{}: tensor '{}' has dtype {}; quantization reads F32, F16 or BF16 weights", v.file,
+           v.name, model::dtype_name(v.dtype));
+  }
+}
+
+bool is_reference_bnb(const quant::FormatSpec& s) {
+  return s.format == quant::WeightFormat::Int8 && s.int8_impl == quant::Int8Impl::ReferenceBnb &&
+         s.int8_threshold > 0.0f;
+}
+
+}  // namespace
+
+QuantSyncStats quant_sync_stats() { return g_sync_stats; }
+void reset_quant_sync_stats() { g_sync_stats = {}; }
+int nf4_fused_max_batch() { return g_nf4_fused_max; }
+void set_nf4_fused_max_batch(int m) { g_nf4_fused_max = std::clamp(m, 0, nf4_fused_max_batch_limit()); }
+
+QMatView QuantWeight::view() const {
+  QMatView v;
+  v.fmt = qformat(spec.format);
+  v.n = n;
+  v.k = k;
+  v.data = data.as<uint8_t>();
+  v.absmax = absmax.as<float>();
+  v.codes = codes.as<uint8_t>();
+  v.dq_scales = scales.as<float>();
+  v.dq_offset = offset.as<float>();
+  v.dmap = dmap.as<float>();
+  return v;
+}
+
+size_t QuantWeight::bytes() const { return quant::quantized_bytes(spec.format, n, k); }
+
+QuantScratch::~QuantScratch() {
+  if (handle_) (void)cublasDestroy(handle_);
+  if (host_outliers) (void)cudaFreeHost(host_outliers);
+}
+
+cublasHandle_t QuantScratch::handle(cudaStream_t stream) {
+  if (!handle_) {
+    ECO_CUBLAS_CHECK(cublasCreate(&handle_), "creating the cuBLAS handle of the quantized matmuls");
+    workspace_.allocate(size_t(32) << 20, "cuBLAS workspace of the quantized matmuls (32 MiB)");
+    ECO_CUBLAS_CHECK(cublasSetWorkspace(handle_, workspace_.get(), workspace_.bytes()),
+                     "setting the cuBLAS workspace");
+  }
+  ECO_CUBLAS_CHECK(cublasSetStream(handle_, stream), "setting the cuBLAS stream");
+  return handle_;
+}
+
+void QuantScratch::reserve(int r, int km, int nm, bool wide) {
+  if (r <= rows && km <= kmax && nm <= nmax && (!wide || wide_buf)) return;
+  rows = std::max(rows, r);
+  kmax = std::max(kmax, km);
+  nmax = std::max(nmax, nm);
+  const size_t R = size_t(rows), K = size_t(kmax), N = size_t(nmax);
+  const std::string what = fmt::format("quantized-matmul scratch for {} rows", rows);
+  xh.allocate(R * K * 2, what);
+  xq.allocate(R * K, what);
+  sx.allocate(R * 4, what);
+  outliers.allocate((K + 1) * 4, what);
+  flags.allocate(K, what);
+  acc32.allocate(R * N * 4, what);
+  outf32.allocate(R * N * 4, what);
+  xo.allocate(R * K * 2, what);
+  if (wide || wide_buf) wide_buf.allocate(N * K * 2, "dequantized fp16 weight scratch");
+  if (host_outliers) (void)cudaFreeHost(host_outliers);
+  host_outliers = nullptr;
+  ECO_CUDA_CHECK(cudaMallocHost(&host_outliers, (K + 1) * 4), "pinned outlier column buffer");
+  // A model can also be fed when a capture grows nothing: catch cuBLAS's lazy setup here.
+  (void)handle(nullptr);
+}
+
+void reserve_quant_scratch(Blas& blas, const quant::FormatSpec& spec, int rows, int kmax, int nmax) {
+  if (!spec.quantized()) return;
+  const bool wide = spec.format != quant::WeightFormat::Int8 || is_reference_bnb(spec);
+  blas.qscratch.reserve(rows, kmax, nmax, wide);
+}
+
+void upload_quant_linear(LinearWeight& lw, int n, int k, const quant::FormatSpec& spec,
+                         const std::vector<QuantPart>& parts, cudaStream_t stream,
+                         const std::string& what) {
+  if (k % 16 != 0)
+    fail("{}: {} input features; the CUDA {} kernels need a multiple of 16 (use --device cpu)",
+         what, k, spec.name());
+  auto q = std::make_unique<QuantWeight>();
+  q->spec = spec;
+  q->n = n;
+  q->k = k;
+  const int64_t numel = int64_t(n) * k;
+  const bool int8 = spec.format == quant::WeightFormat::Int8;
+  const int64_t blocks = (numel + 63) / 64;
+  if (int8) {
+    q->data.allocate(size_t(numel), what);
+    q->absmax.allocate(size_t(n) * 4, what);
+  } else {
+    q->data.allocate(size_t((numel + 1) / 2), what);
+    q->absmax.allocate(size_t(blocks) * 4, what);
+  }
+  const size_t stage_bytes = size_t(64) << 20;
+  DeviceBuffer stage(stage_bytes, "quantization staging buffer");
+  for (const auto& p : parts) {
+    const model::TensorView& v = *p.view;
+    const SrcType st = src_type_of(v);
+    const int64_t rows = v.dim(0), cols = v.dim(1);
+    if (cols != k) fail("{}: tensor '{}' has {} columns, expected {}", what, v.name, cols, k);
+    const size_t row_bytes = size_t(cols) * model::dtype_size(v.dtype);
+    int64_t chunk = std::max<int64_t>(1, int64_t(stage_bytes / row_bytes));
+    if (!int8 && k % 64 != 0 && chunk < rows)
+      fail("{}: tensor '{}' is too large to quantize to NF4 in one piece with {} columns", what,
+           v.name, k);
+    for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
+      const int64_t rc = std::min(chunk, rows - r0);
+      ECO_CUDA_CHECK(cudaMemcpy(stage.get(), v.data + size_t(r0) * row_bytes, size_t(rc) * row_bytes,
+                                cudaMemcpyHostToDevice),
+                     fmt::format("{}: copying '{}' ({})", what, v.name, v.file));
+      if (int8) {
+        launch_quantize_int8_rows(st, stage.get(), rc, cols, p.map, r0, q->data.as<uint8_t>(),
+                                  q->absmax.as<float>(), stream, what);
+      } else {
+        launch_quantize_nf4(st, stage.get(), rc * cols, cols, p.map, r0, p.map.offset * cols,
+                            q->data.as<uint8_t>(), q->absmax.as<float>(), stream, what);
+      }
+      ECO_CUDA_CHECK(cudaStreamSynchronize(stream), what);  // the staging buffer is reused
+    }
+  }
+  if (spec.format == quant::WeightFormat::NF4DQ) {
+    const int64_t groups = (blocks + 255) / 256;
+    upload_dynamic_map(quant::dynamic_map_signed().data());
+    q->codes.allocate(size_t(blocks), what);
+    q->scales.allocate(size_t(groups) * 4, what);
+    q->offset.allocate(4, what);
+    DeviceBuffer partial(size_t(groups) * 8, what);
+    launch_double_quant(q->absmax.as<float>(), blocks, q->codes.as<uint8_t>(), q->scales.as<float>(),
+                        q->offset.as<float>(), partial.as<double>(), stream, what);
+    ECO_CUDA_CHECK(cudaStreamSynchronize(stream), what);
+    q->absmax.release();  // the fp32 absmax is not part of the nf4-dq format
+  }
+  if (spec.format == quant::WeightFormat::NF4DQ) {
+    q->dmap.allocate(256 * 4, what);
+    ECO_CUDA_CHECK(cudaMemcpy(q->dmap.get(), quant::dynamic_map_signed().data(), 256 * 4,
+                              cudaMemcpyHostToDevice),
+                   what);
+  }
+  lw.format = spec.format;
+  lw.type = DevType::F16;
+  lw.n = n;
+  lw.k = k;
+  lw.data = nullptr;
+  lw.storage.release();
+  lw.qweight = std::move(q);
+}
+
+std::string quant_path(const quant::FormatSpec& spec, int m, int k) {
+  switch (spec.format) {
+    case quant::WeightFormat::Int8:
+      if (is_reference_bnb(spec)) return "int8-reference-bnb(host-sync,cublas-imma,fp16-outlier-gemm)";
+      return m <= int8_gemv_max_batch()
+                 ? (spec.int8_threshold > 0.0f ? "int8-mma-gemv+fused-outliers" : "int8-mma-gemv")
+                 : (spec.int8_threshold > 0.0f ? "int8-cublas-imma+fused-outlier-epilogue"
+                                               : "int8-cublas-imma+dequant-epilogue");
+    case quant::WeightFormat::NF4:
+    case quant::WeightFormat::NF4DQ:
+      return (k % 64 == 0 && m <= nf4_fused_max_batch()) ? "nf4-fused-mma-gemv"
+                                                         : "nf4-dequant-fp16+cublas/gemv";
+    default: return "fp16";
+  }
+}
+
+std::string describe_quant_paths(const quant::FormatSpec& spec) {
+  const double bpw = double(quant::quantized_bytes(spec.format, 4096, 4096)) / (4096.0 * 4096.0);
+  std::string s;
+  switch (spec.format) {
+    case quant::WeightFormat::Int8:
+      if (is_reference_bnb(spec))
+        s = fmt::format(
+            "int8 LLM.int8() threshold {:g}, reference-bnb: quantize + outlier columns on the "
+            "device, outlier columns copied to the host with a sync every linear layer, cuBLAS "
+            "IMMA int8 GEMM, gathers, fp16 outlier GEMM, dequantize+add; no CUDA graphs",
+            spec.int8_threshold);
+      else
+        s = fmt::format(
+            "{} threshold {:g}, fused: device activation quantization{}; batch <= {}: int8 "
+            "mma.m16n8k32 GEMV with fused dequantize{}; above: cuBLAS IMMA int8 GEMM + fused "
+            "dequantize epilogue",
+            spec.int8_threshold > 0 ? "int8 LLM.int8()" : "int8-pure", spec.int8_threshold,
+            spec.int8_threshold > 0 ? " and outlier detection" : "", int8_gemv_max_batch(),
+            spec.int8_threshold > 0 ? " and fp16 outlier columns" : "");
+      break;
+    default:
+      s = fmt::format(
+          "{}: batch <= {}: fused dequantize-GEMV (fp16 mma, per-block absmax); above: "
+          "dequantize to fp16 + cuBLAS (bitsandbytes' way)",
+          spec.name(), nf4_fused_max_batch());
+  }
+  return s + fmt::format("; {:.4f} bytes/weight in the linear layers; lm_head fp16", bpw);
+}
+
+void run_quant_linear(const LinearWeight& w, int m, const LinearIn& in, const LinearOut& out,
+                      bool use_gemv, Blas& blas, cudaStream_t stream, const std::string& step) {
+  if (!w.qweight) fail("{}: internal: quantized layer without device buffers", step);
+  const QuantWeight& q = *w.qweight;
+  QuantScratch& s = blas.qscratch;
+  if (m > s.rows || q.k > s.kmax || q.n > s.nmax)
+    fail("{}: internal: quantized-matmul scratch sized for {} rows of [{} x {}], asked {} rows of [{} x {}]",
+         step, s.rows, s.nmax, s.kmax, m, q.n, q.k);
+  const QMatView v = q.view();
+  QInput qi;
+  qi.x = in.x;
+  qi.xf = in.resid;
+  qi.ldx = q.k;
+  qi.rms_gamma = in.x ? nullptr : in.rms_gamma;
+  qi.sumsq_in = in.sumsq;
+  qi.eps = in.eps;
+  QOut qo{out.kind, out.y, out.ldy, out.sumsq_out};
+  if (out.kind == GemvOut::SwiGLU) qo.ldy = out.ldy;
+
+  if (q.spec.format == quant::WeightFormat::Int8) {
+    const float thr = q.spec.int8_threshold;
+    Int8Act act;
+    act.xh = s.xh.get();
+    act.xq = s.xq.as<int8_t>();
+    act.sx = s.sx.as<float>();
+    act.n_outliers = s.outliers.as<int>();
+    act.cols = s.outliers.as<int>() + 1;
+    act.flags = s.flags.as<uint8_t>();
+    launch_int8_quantize_activations(qi, m, q.k, thr, act, stream, step);
+    const bool ref = is_reference_bnb(q.spec);
+    if (!ref && m <= int8_gemv_max_batch()) {
+      launch_int8_gemv(v, m, act, thr > 0.0f, qo, stream, step);
+      return;
+    }
+    int n_out = 0;
+    if (ref) {
+      // bitsandbytes: the outlier columns go to the host before anything can use them.
+      ECO_CUDA_CHECK(cudaMemcpyAsync(s.host_outliers, s.outliers.get(), size_t(q.k + 1) * 4,
+                                     cudaMemcpyDeviceToHost, stream),
+                     step + " (outlier columns to the host)");
+      const auto t0 = std::chrono::steady_clock::now();
+      ECO_CUDA_CHECK(cudaStreamSynchronize(stream), step + " (outlier columns sync)");
+      const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      s.sync_seconds += dt;
+      ++s.syncs;
+      g_sync_stats.seconds += dt;
+      ++g_sync_stats.syncs;
+      n_out = s.host_outliers[0];
+    }
+    cublasHandle_t h = s.handle(stream);
+    const int32_t ione = 1, izero = 0;
+    ECO_CUBLAS_CHECK(cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, q.n, m, q.k, &ione, v.data, CUDA_R_8I,
+                                  q.k, act.xq, CUDA_R_8I, q.k, &izero, s.acc32.get(), CUDA_R_32I,
+                                  q.n, CUBLAS_COMPUTE_32I, CUBLAS_GEMM_DEFAULT),
+                     fmt::format("{} (int8 gemm m={} n={} k={})", step, m, q.n, q.k));
+    const float* outlier_f32 = nullptr;
+    if (ref && n_out > 0) {
+      launch_gather_x_cols(act.xh, m, q.k, act.cols, n_out, s.xo.get(), stream, step);
+      launch_gather_w_cols(v, act.cols, n_out, s.wide_buf.get(), stream, step);
+      const float one = 1.0f, zero = 0.0f;
+      ECO_CUBLAS_CHECK(cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, q.n, m, n_out, &one,
+                                    s.wide_buf.get(), CUDA_R_16F, n_out, s.xo.get(), CUDA_R_16F,
+                                    n_out, &zero, s.outf32.get(), CUDA_R_32F, q.n,
+                                    CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+                       fmt::format("{} (outlier gemm m={} n={} k={})", step, m, q.n, n_out));
+      outlier_f32 = s.outf32.as<float>();
+    }
+    launch_int8_dequant_epilogue(s.acc32.as<int32_t>(), m, v, act, outlier_f32,
+                                 !ref && thr > 0.0f, qo, stream, step);
+    return;
+  }
+
+  // NF4 / NF4-DQ.
+  if (q.k % 64 == 0 && m <= nf4_fused_max_batch()) {
+    launch_nf4_gemv(v, m, qi, qo, stream, step);
+    return;
+  }
+  if (!s.wide_buf) fail("{}: internal: no room for the dequantized weight", step);
+  launch_dequantize_f16(v, s.wide_buf.get(), stream, step);
+  LinearWeight dense;
+  dense.format = quant::WeightFormat::FP16;
+  dense.type = DevType::F16;
+  dense.n = q.n;
+  dense.k = q.k;
+  dense.data = s.wide_buf.get();
+  run_linear(dense, m, in, out, use_gemv, blas, stream, step);
+}
+
+}  // namespace eco::engine::cuda
