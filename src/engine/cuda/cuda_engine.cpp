@@ -8,6 +8,7 @@
 
 #include "common/error.h"
 #include "engine/cuda/engine_impl.h"
+#include "engine/cuda/quant_linear.h"
 
 namespace eco::engine::cuda {
 
@@ -59,7 +60,7 @@ CudaEngine::CudaEngine(const model::ModelWeights& weights, const EngineOptions& 
   const int rows0 = std::max(opts_.max_batch, 16);
   const size_t act_bytes =
       size_t(rows0) * (size_t(c.hidden_size) * 6 + size_t(c.q_dim() + 2 * c.kv_dim()) * 2 +
-                       size_t(c.q_dim()) * 4 + size_t(c.intermediate_size) * 6) +
+                       size_t(c.q_dim()) * 4 + size_t(c.intermediate_size) * 10) +
       B * size_t(c.vocab_size) * 4 + attention_partial_floats(int(B), c.num_heads, c.head_dim, 32) * 4;
   const size_t reserve = (size_t(64) << 20) + (size_t(256) << 20);  // workspace, staging, context
   size_t free_b = 0, total_b = 0;
@@ -71,7 +72,7 @@ CudaEngine::CudaEngine(const model::ModelWeights& weights, const EngineOptions& 
          weights.dir.string(), B, ctx, mib(need), mib(w_bytes), mib(kv_bytes), mib(act_bytes),
          mib(free_b), mib(total_b));
 
-  upload_model(weights, t, wf, model_, stream_);
+  upload_model(weights, t, wf, model_, stream_, opts_.format);
   k_cache_.allocate(kv_bytes / 2, fmt::format("K cache ({} layers x batch {} x context {})", c.num_layers, B, ctx));
   v_cache_.allocate(kv_bytes / 2, fmt::format("V cache ({} layers x batch {} x context {})", c.num_layers, B, ctx));
 
@@ -117,17 +118,19 @@ void CudaEngine::drop_graphs() {
 }
 
 std::string CudaEngine::describe() const {
+  const std::string qdesc =
+      opts_.format.quantized() ? "; linear layers: " + describe_quant_paths(opts_.format) : "";
   return fmt::format(
       "cuda {} {}; decode: tensor-core GEMV (fused RMSNorm/SwiGLU/residual) for batch <= {}, "
       "cuBLAS above; prefill: cuBLAS; flash-decoding attention; CUDA graphs per batch size",
-      device_name_, devtype_name(model_.type), gemv_max_batch());
+      device_name_, devtype_name(model_.type), gemv_max_batch()) + qdesc;
 }
 
 void CudaEngine::ensure_rows(int rows) {
   if (rows <= act_.rows) return;
   const auto& c = cfg_;
   const size_t r = size_t(rows), h = size_t(c.hidden_size), I = size_t(c.intermediate_size);
-  const size_t need = r * (h * 6 + size_t(c.q_dim() + 2 * c.kv_dim()) * 2 + size_t(c.q_dim()) * 4 + I * 6 + 12);
+  const size_t need = r * (h * 6 + size_t(c.q_dim() + 2 * c.kv_dim()) * 2 + size_t(c.q_dim()) * 4 + I * (rows <= kSwigluF32Rows ? 10 : 6) + 12);
   size_t free_b = 0, total_b = 0;
   ECO_CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b), "reading free GPU memory");
   const size_t held = act_.resid.bytes() + act_.xn.bytes() + act_.qkv.bytes() + act_.q.bytes() +
@@ -136,6 +139,8 @@ void CudaEngine::ensure_rows(int rows) {
     fail("prefill of {} tokens needs {} of activations but only {} of GPU memory is free; "
          "use fewer or shorter prompts", rows, mib(need), mib(free_b + held));
   drop_graphs();  // captured graphs hold the old pointers
+  reserve_quant_scratch(*blas_, opts_.format, rows, std::max({c.hidden_size, c.q_dim(), c.intermediate_size}),
+                        std::max({c.q_dim() + 2 * c.kv_dim(), c.hidden_size, 2 * c.intermediate_size}));
   act_ = Activations{};
   const std::string w = fmt::format("activations for {} tokens", rows);
   act_.resid.allocate(r * h * 4, w);
@@ -143,7 +148,8 @@ void CudaEngine::ensure_rows(int rows) {
   act_.qkv.allocate(r * size_t(c.q_dim() + 2 * c.kv_dim()) * 2, w);
   act_.q.allocate(r * size_t(c.q_dim()) * 2, w);
   act_.attn.allocate(r * size_t(c.q_dim()) * 2, w);
-  act_.gu.allocate(r * 2 * I * 2, w);
+  // fp32 gate/up for GEMMs of up to kSwigluF32Rows rows, T beyond (linear.cpp).
+  act_.gu.allocate(std::max(r * 2 * I * 2, std::min<size_t>(r, kSwigluF32Rows) * 2 * I * 4), w);
   act_.act.allocate(r * I * 2, w);
   act_.tok.allocate(r * 4, w);
   act_.seq.allocate(r * 4, w);
@@ -280,6 +286,10 @@ void CudaEngine::decode_step(int batch) {
 }
 
 void CudaEngine::run_decode_graph(int batch) {
+  if (decode_needs_eager(opts_.format)) {
+    decode_step(batch);  // reference-bnb synchronises with the host in every layer: no graph
+    return;
+  }
   auto it = graphs_.find(batch);
   if (it == graphs_.end()) {
     cudaGraph_t graph = nullptr;

@@ -1,21 +1,30 @@
 // Small element-wise kernels: SwiGLU on GEMM output (the large-batch path; the GEMV path fuses
 // it), dtype conversion of uploaded weights, fills.
+#include <type_traits>
+
 #include "engine/cuda/common.cuh"
 #include "engine/cuda/cuda_check.h"
 
 namespace eco::engine::cuda {
 namespace {
 
-template <typename T>
-__global__ void swiglu_kernel(const T* gu, int m, int inter, T* act) {
+template <typename T, typename G>
+__global__ void swiglu_kernel(const G* gu, int m, int inter, T* act) {
   const int64_t total = int64_t(m) * inter;
   for (int64_t t = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; t < total;
        t += int64_t(gridDim.x) * blockDim.x) {
     const int64_t r = t / inter;
     const int i = int(t % inter);
-    const T* row = gu + r * 2 * inter;
+    const G* row = gu + r * 2 * inter;
     const int col = (i / 8) * 16 + i % 8;
-    const float g = Ty<T>::to_f(row[col]), u = Ty<T>::to_f(row[col + 8]);
+    float g, u;
+    if constexpr (std::is_same_v<G, float>) {
+      g = row[col];
+      u = row[col + 8];
+    } else {
+      g = Ty<T>::to_f(row[col]);
+      u = Ty<T>::to_f(row[col + 8]);
+    }
     act[t] = Ty<T>::from_f(g / (1.0f + __expf(-g)) * u);
   }
 }
@@ -71,14 +80,21 @@ int grid_for(int64_t n) { return int(std::max<int64_t>(1, std::min<int64_t>((n +
 
 }  // namespace
 
-void launch_swiglu_interleaved(DevType t, const void* gu, int m, int inter, void* act,
+void launch_swiglu_interleaved(DevType t, const void* gu, bool gu_f32, int m, int inter, void* act,
                                cudaStream_t stream, const std::string& step) {
   if (m <= 0) return;
   const int blocks = grid_for(int64_t(m) * inter);
-  if (t == DevType::F16)
-    swiglu_kernel<__half><<<blocks, 256, 0, stream>>>(static_cast<const __half*>(gu), m, inter, static_cast<__half*>(act));
-  else
-    swiglu_kernel<__nv_bfloat16><<<blocks, 256, 0, stream>>>(static_cast<const __nv_bfloat16*>(gu), m, inter, static_cast<__nv_bfloat16*>(act));
+  if (t == DevType::F16) {
+    if (gu_f32)
+      swiglu_kernel<__half, float><<<blocks, 256, 0, stream>>>(static_cast<const float*>(gu), m, inter, static_cast<__half*>(act));
+    else
+      swiglu_kernel<__half, __half><<<blocks, 256, 0, stream>>>(static_cast<const __half*>(gu), m, inter, static_cast<__half*>(act));
+  } else {
+    if (gu_f32)
+      swiglu_kernel<__nv_bfloat16, float><<<blocks, 256, 0, stream>>>(static_cast<const float*>(gu), m, inter, static_cast<__nv_bfloat16*>(act));
+    else
+      swiglu_kernel<__nv_bfloat16, __nv_bfloat16><<<blocks, 256, 0, stream>>>(static_cast<const __nv_bfloat16*>(gu), m, inter, static_cast<__nv_bfloat16*>(act));
+  }
   ECO_LAUNCH_CHECK(step + fmt::format(" (swiglu m={} intermediate={})", m, inter));
 }
 

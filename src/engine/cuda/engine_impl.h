@@ -38,8 +38,11 @@ struct DeviceModel {
 DevType resolve_devtype(const quant::FormatSpec& fmt, model::DType stored);
 // Bytes the weights will take on the device (checked against free memory before uploading).
 size_t device_weight_bytes(const model::ModelWeights& w);
+// `linear_format`, when quantized, is the format of the decoder's linear layers (quantized on
+// the device, quant_linear.h); the embedding, norms and lm_head stay in `fmt`.
 void upload_model(const model::ModelWeights& w, DevType t, quant::WeightFormat fmt,
-                  DeviceModel& out, cudaStream_t stream);
+                  DeviceModel& out, cudaStream_t stream,
+                  const quant::FormatSpec& linear_format = {});
 
 // Activation buffers for up to `rows` token rows.
 struct Activations {

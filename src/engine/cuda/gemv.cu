@@ -96,28 +96,39 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_kernel(const GemvArgs a) {
     for (int i = 0; i < 4; ++i) acc[t][i] = 0.0f;
 
   const uint4 zero = make_uint4(0, 0, 0, 0);
-  for (int kb0 = warp; kb0 < nkb; kb0 += kWarps * kUnroll) {
-    uint4 wa[kUnroll], wb[kUnroll];
+  // Software pipeline: the weights of iteration i + 1 are in flight while iteration i's mma
+  // run, so every thread keeps 2 x kUnroll x 2 16-byte loads outstanding.
+  uint4 wa[kUnroll], wb[kUnroll];
+  auto load_w = [&](int kb0, uint4* ra, uint4* rb) {
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
       const int kb = kb0 + u * kWarps;
       const int kk = kb * 32 + c * 8;
       const bool valid = kb < nkb && kk < a.k;
-      wa[u] = (valid && ok0) ? load_stream(w0 + kk) : zero;
-      wb[u] = (valid && ok1) ? load_stream(w1 + kk) : zero;
+      ra[u] = (valid && ok0) ? load_stream(w0 + kk) : zero;
+      rb[u] = (valid && ok1) ? load_stream(w1 + kk) : zero;
     }
+  };
+  load_w(warp, wa, wb);
+  for (int kb0 = warp; kb0 < nkb; kb0 += kWarps * kUnroll) {
+    uint4 na[kUnroll], nb[kUnroll];
+    load_w(kb0 + kWarps * kUnroll, na, nb);
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
       const int kb = kb0 + u * kWarps;
       const int kk = kb * 32 + c * 8;
-      if (kb >= nkb) break;  // uniform across the warp
-      const bool valid = kk < a.k;
+      const bool valid = kb < nkb && kk < a.k;
 #pragma unroll
       for (int t = 0; t < NT; ++t) {
         const uint4 xv = (valid && bok[t]) ? load_x<T, kNorm>(a, g + 8 * t, kk, inv[t]) : zero;
         mma16816<T>(acc[t], wa[u].x, wb[u].x, wa[u].y, wb[u].y, xv.x, xv.y);
         mma16816<T>(acc[t], wa[u].z, wb[u].z, wa[u].w, wb[u].w, xv.z, xv.w);
       }
+    }
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      wa[u] = na[u];
+      wb[u] = nb[u];
     }
   }
 

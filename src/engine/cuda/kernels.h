@@ -102,7 +102,8 @@ void launch_argmax(const float* logits, int m, int vocab, int* next, int* hist, 
 // ---- elementwise.cu -------------------------------------------------------------------------
 // act[i, j] = silu(gate) * up, with gu rows laid out as GEMM output of interleaved weights:
 // column c of gu belongs to group c / 16; within it 0..7 are gate, 8..15 are up.
-void launch_swiglu_interleaved(DevType t, const void* gu, int m, int inter, void* act,
+// gu is fp32 when gu_f32, else T.
+void launch_swiglu_interleaved(DevType t, const void* gu, bool gu_f32, int m, int inter, void* act,
                                cudaStream_t stream, const std::string& step);
 // dst row of src row r = (r / group) * group_stride + offset + r % group; converts dtype.
 void launch_convert_rows(SrcType src_t, const void* src, int64_t rows, int64_t cols, DevType dst_t,

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "engine/cuda/quant_linear.h"
+
 namespace eco::engine::cuda {
 
 Blas::Blas() {
@@ -10,7 +12,8 @@ Blas::Blas() {
   workspace_.allocate(size_t(32) << 20, "cuBLAS workspace (32 MiB)");
   ECO_CUBLAS_CHECK(cublasSetWorkspace(handle_, workspace_.get(), workspace_.bytes()),
                    "setting the cuBLAS workspace");
-  ECO_CUBLAS_CHECK(cublasSetMathMode(handle_, CUBLAS_DEFAULT_MATH), "setting cuBLAS math mode");
+  ECO_CUBLAS_CHECK(cublasSetMathMode(handle_, cublasMath_t(CUBLAS_DEFAULT_MATH |
+                                                     CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION)), "setting cuBLAS math mode");
 }
 
 Blas::~Blas() {
@@ -35,6 +38,10 @@ void Blas::gemm(DevType t, int m, int n, int k, const void* x, const void* w, vo
 
 void run_linear(const LinearWeight& w, int m, const LinearIn& in, const LinearOut& out,
                 bool use_gemv, Blas& blas, cudaStream_t stream, const std::string& step) {
+  if (w.qweight) {
+    run_quant_linear(w, m, in, out, use_gemv, blas, stream, step);
+    return;
+  }
   if (w.format != quant::WeightFormat::FP16 && w.format != quant::WeightFormat::BF16)
     fail("{}: the CUDA engine has no kernels for format {} yet", step,
          quant::FormatSpec{w.format}.name());
@@ -62,10 +69,14 @@ void run_linear(const LinearWeight& w, int m, const LinearIn& in, const LinearOu
     case GemvOut::StoreT: blas.gemm(w.type, m, w.n, w.k, in.x, w.data, out.y, false, 0.0f, step); break;
     case GemvOut::StoreF32: blas.gemm(w.type, m, w.n, w.k, in.x, w.data, out.y, true, 0.0f, step); break;
     case GemvOut::AddResidual: blas.gemm(w.type, m, w.n, w.k, in.x, w.data, out.y, true, 1.0f, step); break;
-    case GemvOut::SwiGLU:
-      blas.gemm(w.type, m, w.n, w.k, in.x, w.data, out.gemm_scratch, false, 0.0f, step);
-      launch_swiglu_interleaved(w.type, out.gemm_scratch, m, w.n / 2, out.y, stream, step);
+    case GemvOut::SwiGLU: {
+      // Up to kSwigluF32Rows rows (decode batches) the gate and up values stay fp32 until the
+      // gating, as on the GEMV path; long prefills keep them in T to halve that traffic.
+      const bool f32 = m <= kSwigluF32Rows;
+      blas.gemm(w.type, m, w.n, w.k, in.x, w.data, out.gemm_scratch, f32, 0.0f, step);
+      launch_swiglu_interleaved(w.type, out.gemm_scratch, f32, m, w.n / 2, out.y, stream, step);
       break;
+    }
   }
 }
 

@@ -6,10 +6,12 @@
 // pass only ever calls run_linear().
 #include <cublas_v2.h>
 
+#include <memory>
 #include <string>
 
 #include "engine/cuda/device_buffer.h"
 #include "engine/cuda/kernels.h"
+#include "engine/cuda/quant_weight.h"
 #include "quant/format.h"
 
 namespace eco::engine::cuda {
@@ -20,9 +22,10 @@ struct LinearWeight {
   int n = 0, k = 0;             // out_features, in_features
   const void* data = nullptr;   // [n, k] row-major; owned by `storage` or shared (tied lm_head)
   DeviceBuffer storage;
+  std::unique_ptr<QuantWeight> qweight;  // int8 / nf4 / nf4-dq (quant_linear.h); data is null
 
   // Bytes one full pass over the weight reads (the roofline counts this once per step).
-  size_t bytes() const { return size_t(n) * size_t(k) * 2; }
+  size_t bytes() const { return qweight ? qweight->bytes() : size_t(n) * size_t(k) * 2; }
 };
 
 // Where the input rows come from.
@@ -40,8 +43,10 @@ struct LinearOut {
   void* y = nullptr;
   int ldy = 0;
   float* sumsq_out = nullptr;  // GEMV AddResidual: next norm's sum of squares
-  void* gemm_scratch = nullptr;  // GEMM SwiGLU: [m, n] T before the gating kernel
+  void* gemm_scratch = nullptr;  // GEMM SwiGLU: [m, n] (fp32 up to kSwigluF32Rows rows, else T)
 };
+
+constexpr int kSwigluF32Rows = 256;
 
 class Blas {
  public:
@@ -53,6 +58,7 @@ class Blas {
   // out[m, n] = x[m, k] . w[n, k]^T (+ beta * out when out is fp32)
   void gemm(DevType t, int m, int n, int k, const void* x, const void* w, void* out, bool out_f32,
             float beta, const std::string& step);
+  QuantScratch qscratch;  // scratch of the quantized formats' matmuls
 
  private:
   cublasHandle_t handle_ = nullptr;

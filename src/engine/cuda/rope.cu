@@ -22,7 +22,9 @@ __global__ void rope_kv_kernel(const RopeArgs a) {
   T* q_out = static_cast<T*>(a.q_out) + size_t(i) * a.nh * a.d;
   // Rotated pairs of q and k heads.
   const int pairs = (a.nh + a.nkv) * half;
-  for (int p = threadIdx.x; p < pairs; p += blockDim.x) {
+  // Blocks along y share a token's work so that a decode step (few tokens) still uses many SMs.
+  const int tid = blockIdx.y * blockDim.x + threadIdx.x, nthreads = gridDim.y * blockDim.x;
+  for (int p = tid; p < pairs; p += nthreads) {
     const int head = p / half, j = p % half;
     float sn, cs;
     sincosf(float(pos) * a.inv_freq[j], &sn, &cs);
@@ -40,7 +42,7 @@ __global__ void rope_kv_kernel(const RopeArgs a) {
     }
   }
   const int vbase = (a.nh + a.nkv) * a.d;
-  for (int c = threadIdx.x; c < a.nkv * a.d; c += blockDim.x) {
+  for (int c = tid; c < a.nkv * a.d; c += nthreads) {
     const int vh = c / a.d, j = c % a.d;
     vc[cache_base + (size_t(vh) * a.ctx + pos) * a.d + j] = Ty<T>::from_f(val(vbase + c));
   }
@@ -51,11 +53,13 @@ __global__ void rope_kv_kernel(const RopeArgs a) {
 void launch_rope_kv(DevType t, const RopeArgs& a, cudaStream_t stream, const std::string& step) {
   if (a.m <= 0) return;
   if (a.d % 2 != 0) fail("{}: head_dim {} must be even for the rotary embedding", step, a.d);
-  const int threads = 256;
+  const int threads = 128;
+  const int work = (a.nh + a.nkv) * (a.d / 2);
+  const dim3 grid(a.m, a.m >= 64 ? 1 : (work + threads - 1) / threads);
   if (t == DevType::F16)
-    rope_kv_kernel<__half><<<a.m, threads, 0, stream>>>(a);
+    rope_kv_kernel<__half><<<grid, threads, 0, stream>>>(a);
   else
-    rope_kv_kernel<__nv_bfloat16><<<a.m, threads, 0, stream>>>(a);
+    rope_kv_kernel<__nv_bfloat16><<<grid, threads, 0, stream>>>(a);
   ECO_LAUNCH_CHECK(step + fmt::format(" (rope m={} heads={}/{} d={})", a.m, a.nh, a.nkv, a.d));
 }
 

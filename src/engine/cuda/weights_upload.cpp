@@ -8,6 +8,7 @@
 
 #include "common/error.h"
 #include "engine/cuda/engine_impl.h"
+#include "engine/cuda/quant_linear.h"
 
 namespace eco::engine::cuda {
 namespace {
@@ -90,6 +91,9 @@ DevType resolve_devtype(const quant::FormatSpec& fmt, model::DType stored) {
     case quant::WeightFormat::FP16: return DevType::F16;
     case quant::WeightFormat::BF16: return DevType::BF16;
     case quant::WeightFormat::Native: return stored == model::DType::BF16 ? DevType::BF16 : DevType::F16;
+    case quant::WeightFormat::Int8:
+    case quant::WeightFormat::NF4:
+    case quant::WeightFormat::NF4DQ: return DevType::F16;  // fp16 activations, quantized weights
     case quant::WeightFormat::F32:
       fail("--format fp32: the CUDA engine runs fp16 or bf16 weights; use --format fp16/bf16 or "
            "--device cpu");
@@ -111,7 +115,7 @@ size_t device_weight_bytes(const model::ModelWeights& w) {
 }
 
 void upload_model(const model::ModelWeights& w, DevType t, quant::WeightFormat fmt,
-                  DeviceModel& out, cudaStream_t stream) {
+                  DeviceModel& out, cudaStream_t stream, const quant::FormatSpec& linear_format) {
   const auto& c = w.config;
   const int h = c.hidden_size, inter = c.intermediate_size, qd = c.q_dim(), kvd = c.kv_dim();
   out.type = t;
@@ -140,6 +144,25 @@ void upload_model(const model::ModelWeights& w, DevType t, quant::WeightFormat f
     const std::string ln = fmt::format("layer {} ", l);
     put_vec(d.attn_norm, lw.attn_norm, ln + "input norm");
     put_vec(d.mlp_norm, lw.mlp_norm, ln + "post-attention norm");
+    if (linear_format.quantized()) {  // quantized on the device, same row placement as below
+      const int64_t none = std::numeric_limits<int64_t>::max();
+      upload_quant_linear(d.qkv, qd + 2 * kvd, h, linear_format,
+                          {{&lw.wq, {none, 0, 0}}, {&lw.wk, {none, 0, qd}}, {&lw.wv, {none, 0, qd + kvd}}},
+                          stream, ln + "q/k/v projection");
+      upload_quant_linear(d.o, h, qd, linear_format, {{&lw.wo, {}}}, stream, ln + "o projection");
+      upload_quant_linear(d.gate_up, 2 * inter, h, linear_format,
+                          {{&lw.w_gate, {8, 16, 0}}, {&lw.w_up, {8, 16, 8}}}, stream,
+                          ln + "gate/up projection");
+      upload_quant_linear(d.down, h, inter, linear_format, {{&lw.w_down, {}}}, stream,
+                          ln + "down projection");
+      if (!lw.bq.empty()) {
+        d.qkv_bias.allocate(size_t(qd + 2 * kvd) * 2, ln + "q/k/v bias");
+        up.put_plain(lw.bq, d.qkv_bias.get(), 0);
+        up.put_plain(lw.bk, static_cast<char*>(d.qkv_bias.get()) + size_t(qd) * 2, 0);
+        up.put_plain(lw.bv, static_cast<char*>(d.qkv_bias.get()) + size_t(qd + kvd) * 2, 0);
+      }
+      continue;
+    }
     make_linear(d.qkv, qd + 2 * kvd, h, t, fmt, ln + "q/k/v projection");
     up.put_plain(lw.wq, d.qkv.storage.get(), 0);
     up.put_plain(lw.wk, d.qkv.storage.get(), qd);

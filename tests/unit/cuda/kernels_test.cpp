@@ -340,3 +340,31 @@ TEST(CudaElementwise, ConvertRowsInterleavesAndConverts) {
 
 }  // namespace
 }  // namespace eco::engine::cuda::test
+
+namespace eco::engine::cuda::test {
+namespace {
+
+TEST(CudaElementwise, SwigluOnInterleavedGemmOutputInBothPrecisions) {
+  ECO_REQUIRE_GPU();
+  std::mt19937 rng(23);
+  const int m = 3, inter = 40;
+  for (bool f32 : {true, false}) {
+    auto gu = randn(size_t(m) * 2 * inter, rng, 2.0f);
+    if (!f32) round_all(gu, DevType::F16);
+    DeviceBuffer dg = f32 ? upload_raw(gu) : upload_t(gu, DevType::F16);
+    DeviceBuffer act(size_t(m) * inter * 2, "act");
+    launch_fill(DevType::F16, act.get(), int64_t(m) * inter, std::nanf(""), nullptr);
+    launch_swiglu_interleaved(DevType::F16, dg.get(), f32, m, inter, act.get(), nullptr, "test");
+    std::vector<double> want;
+    for (int r = 0; r < m; ++r)
+      for (int i = 0; i < inter; ++i) {
+        const double g = gu[size_t(r) * 2 * inter + (i / 8) * 16 + i % 8];
+        const double u = gu[size_t(r) * 2 * inter + (i / 8) * 16 + 8 + i % 8];
+        want.push_back(g / (1 + std::exp(-g)) * u);
+      }
+    EXPECT_LT(rel_err(download_t(act, want.size(), DevType::F16), want), 2e-3) << f32;
+  }
+}
+
+}  // namespace
+}  // namespace eco::engine::cuda::test
