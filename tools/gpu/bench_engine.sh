@@ -21,7 +21,7 @@ export LD_LIBRARY_PATH="/usr/local/cuda/lib64:${CUBLAS_DIR}:${LD_LIBRARY_PATH:-}
 export ECO_FIXTURES_DIR="$PWD/tests/fixtures"
 R="$OUT/results.jsonl"
 : > "$R"
-STEPS="${ECO_STEPS:-tests,roofline,ours,prefill,check,peer,static}"
+STEPS="${ECO_STEPS:-tests,roofline,ours,prefill,check,profile,peer,static}"
 has() { [[ ",$STEPS," == *",$1,"* ]]; }
 log() { echo "== $(date +%T) $*"; }
 
@@ -58,7 +58,19 @@ if has check; then
   log "transformers cross-check qwen2-1.5b"
   timeout 60 $C/bench_engine_cuda greedy $M/qwen2-1.5b "$OUT/ours_greedy.json" 16 > "$OUT/ours_greedy.log" 2>&1
   timeout 120 $PY tools/gpu/peer_transformers.py check $M/qwen2-1.5b "$OUT/ours_greedy.json" >> "$R" 2> "$OUT/check.err"
-  [[ -x $C/ecocompute ]] && timeout 60 $C/ecocompute generate --model $M/qwen2-1.5b --device cuda --batch 2 --max-new-tokens 8 --max-context 64 > "$OUT/cli_generate.log" 2>&1; echo "cli generate rc=$?" >> "$OUT/cli_generate.log"
+  [[ -x $C/ecocompute ]] && timeout 60 $C/ecocompute generate --model $M/qwen2-1.5b --device cuda --prompt-ids 1,2,3,4 --prompt-ids 5,6 --max-new-tokens 8 --max-context 64 > "$OUT/cli_generate.log" 2>&1; echo "cli generate rc=$?" >> "$OUT/cli_generate.log"
+fi
+if has profile; then
+  # Per-kernel device time of about one batch-1 decode step (graph kernel nodes profiled one by
+  # one; the launch window skips the prefill and lands inside the warm-up decode).
+  log "ncu profile, batch 1 decode"
+  NCU=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
+  if [[ -n "$NCU" ]]; then
+    timeout 150 "$NCU" --graph-profiling node --launch-skip 700 --launch-count 200 --csv --print-units base \
+      --metrics gpu__time_duration.sum,dram__bytes_read.sum \
+      $C/bench_engine_cuda decode $M/mistral-7b 1 32 16 > "$OUT/ncu.csv" 2> "$OUT/ncu.err"
+    $PY tools/gpu/peer_transformers.py ncu "$OUT/ncu.csv" >> "$R" 2>> "$OUT/ncu.err"
+  fi
 fi
 if has peer; then
   log "transformers eager mistral-7b"

@@ -120,6 +120,27 @@ def check(model_dir, ours_path):
                       "pass": bool(rel < 2e-2 and same == n)}), flush=True)
 
 
+def ncu_summary(path):
+    """Aggregates an ncu --csv run: device time and DRAM bytes per kernel name."""
+    import csv
+    lines = [l for l in open(path) if l.startswith('"')]
+    per = {}
+    for row in csv.DictReader(lines):
+        name = row.get("Kernel Name", "?").split("(")[0].split("<")[0][:40]
+        key = (row.get("ID"), name)
+        v = float(row.get("Metric Value", "0").replace(",", "") or 0)
+        per.setdefault(key, {})[row.get("Metric Name")] = v
+    agg = {}
+    for (_, name), m in per.items():
+        a = agg.setdefault(name, [0, 0.0, 0.0])
+        a[0] += 1
+        a[1] += m.get("gpu__time_duration.sum", 0) / 1e3  # ns -> us
+        a[2] += m.get("dram__bytes_read.sum", 0)
+    out = {"kind": "ncu", "kernels": {n: {"count": c, "us": round(t, 1), "gb_s": round(b / (t * 1e3), 1) if t else 0}
+                                      for n, (c, t, b) in sorted(agg.items(), key=lambda x: -x[1][1])}}
+    print(json.dumps(out), flush=True)
+
+
 def summary(path):
     rows = [json.loads(l) for l in open(path) if l.strip().startswith("{")]
     roof = next((r for r in rows if r["kind"] == "roofline"), {})
@@ -128,7 +149,7 @@ def summary(path):
           f"{roof.get('cublas_fp16_tflops_square8192')} TFLOP/s (8192^3), "
           f"{roof.get('cublas_fp16_tflops_prefill512')} TFLOP/s (512x4096x14336)")
     for r in rows:
-        if r["kind"] in ("tests", "check"):
+        if r["kind"] in ("tests", "check", "ncu"):
             print(json.dumps(r))
     peers = {(r["engine"], r["batch"]): r for r in rows if r["kind"] == "decode" and r.get("engine", "").startswith("transformers")}
     print()
@@ -165,6 +186,8 @@ if __name__ == "__main__":
         generate(a[1], a[2], int(a[3]), int(a[4]), a[5])
     elif a[:1] == ["check"] and len(a) == 3:
         check(a[1], a[2])
+    elif a[:1] == ["ncu"] and len(a) == 2:
+        ncu_summary(a[1])
     elif a[:1] == ["summary"] and len(a) == 2:
         summary(a[1])
     else:
