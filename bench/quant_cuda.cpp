@@ -3,10 +3,12 @@
 //   bench_quant_cuda DIR FORMATS BATCHES PROMPT NEW
 // DIR holds a model (e.g. ecocompute synth mistral-7b --outliers 16:20). FORMATS: fp16, int8,
 // int8-pure, int8-bnb (reference-bnb), nf4, nf4-dq, nf4-deq (nf4 with the dequantize + cuBLAS
-// path forced). For each format and batch: decode tok/s, bytes a step reads (weights incl.
-// scales + fp16 lm_head, KV), % of the measured copy bandwidth (the roofline), matmul path,
-// load (on-GPU quantization) time, and for reference-bnb the host time blocked in its
-// per-layer syncs. One JSON line per result ("RESULT ..."), then a Markdown table.
+// path forced), int8-eager (fused int8 without CUDA graphs: separates the graph's share of
+// reference-bnb's penalty from the host synchronisations'). For each format and batch: decode
+// tok/s, bytes a step reads (weights incl. scales + fp16 lm_head, KV), % of the measured copy
+// bandwidth (the roofline), matmul path, load (on-GPU quantization) time, and for reference-bnb the
+// host time blocked in its per-layer syncs. One JSON line per result ("RESULT ..."), then a
+// Markdown table.
 #include <cstdio>
 
 #ifndef ECO_HAVE_CUDA
@@ -35,7 +37,9 @@ namespace {
 
 using namespace eco;
 using Clock = std::chrono::steady_clock;
-double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+double since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
 
 std::vector<std::string> split(const std::string& s) {
   std::vector<std::string> out;
@@ -53,7 +57,8 @@ std::vector<std::string> split(const std::string& s) {
 double copy_bandwidth() {
   const size_t bytes = size_t(1) << 30;
   void *a = nullptr, *b = nullptr;
-  if (cudaMalloc(&a, bytes) != cudaSuccess || cudaMalloc(&b, bytes) != cudaSuccess) fail("cudaMalloc");
+  if (cudaMalloc(&a, bytes) != cudaSuccess || cudaMalloc(&b, bytes) != cudaSuccess)
+    fail("cudaMalloc");
   cudaMemset(a, 1, bytes);
   cudaEvent_t e0, e1;
   cudaEventCreate(&e0);
@@ -98,12 +103,17 @@ int main(int argc, char** argv) try {
   const auto w = model::load_model(dir);
   const auto& c = w.config;
   const double linear_params =
-      double(c.num_layers) * (double(c.hidden_size) * (c.q_dim() + 2 * c.kv_dim()) +
-                              double(c.q_dim()) * c.hidden_size + 3.0 * c.hidden_size * c.intermediate_size);
+      double(c.num_layers) *
+      (double(c.hidden_size) * (c.q_dim() + 2 * c.kv_dim()) + double(c.q_dim()) * c.hidden_size +
+       3.0 * c.hidden_size * c.intermediate_size);
   std::vector<Row> rows;
   for (const auto& fname : formats) {
-    quant::FormatSpec spec = quant::parse_format(fname == "int8-bnb" ? "int8" : fname == "nf4-deq" ? "nf4" : fname);
+    const bool eager = fname == "int8-eager";
+    quant::FormatSpec spec = quant::parse_format(fname == "int8-bnb" || eager ? "int8"
+                                                 : fname == "nf4-deq"         ? "nf4"
+                                                                              : fname);
     if (fname == "int8-bnb") spec.int8_impl = quant::Int8Impl::ReferenceBnb;
+    engine::cuda::set_force_eager_decode(eager);
     engine::cuda::set_nf4_fused_max_batch(fname == "nf4-deq" ? 0 : 64);
     engine::EngineOptions o;
     o.device = engine::DeviceKind::Cuda;
@@ -120,7 +130,7 @@ int main(int argc, char** argv) try {
     for (int b : batches) {
       std::mt19937 rng(uint32_t(b));
       std::uniform_int_distribution<int> tok(3, c.vocab_size - 1);
-      std::vector<std::vector<int32_t>> p(size_t(b), std::vector<int32_t>(size_t(prompt)));
+      std::vector<std::vector<int32_t> > p(size_t(b), std::vector<int32_t>(size_t(prompt)));
       for (auto& s : p)
         for (auto& t : s) t = tok(rng);
       e->prefill(p);
@@ -141,26 +151,37 @@ int main(int argc, char** argv) try {
       std::sort(idx.begin(), idx.end(), [&](size_t x, size_t y) { return times[x] < times[y]; });
       const double t = times[idx[mid]], sync_s = syncs[idx[mid]];
       const int dsteps = steps - 1;
-      const double bytes = engine::cuda::decode_step_bytes(tm, double(b) * (prompt + (dsteps - 1) / 2.0), b);
+      const double bytes =
+          engine::cuda::decode_step_bytes(tm, double(b) * (prompt + (dsteps - 1) / 2.0), b);
       const double step_s = t / dsteps;
-      Row r{fname, spec.quantized() ? engine::cuda::quant_path(spec, b, c.hidden_size) : "fp16",
-            b, double(b) * dsteps / t, step_s * 1e3, bytes / step_s / 1e9, bytes / step_s / bw,
-            load_s, sync_s / t, lin_bytes / linear_params};
+      Row r{fname,
+            spec.quantized() ? engine::cuda::quant_path(spec, b, c.hidden_size) : "fp16",
+            b,
+            double(b) * dsteps / t,
+            step_s * 1e3,
+            bytes / step_s / 1e9,
+            bytes / step_s / bw,
+            load_s,
+            sync_s / t,
+            lin_bytes / linear_params};
       rows.push_back(r);
-      fmt::print("RESULT {{\"format\":\"{}\",\"batch\":{},\"tok_s\":{:.2f},\"step_ms\":{:.4f},"
-                 "\"bytes_per_step\":{:.0f},\"gb_s\":{:.1f},\"roofline\":{:.4f},\"copy_gb_s\":{:.1f},"
-                 "\"load_s\":{:.2f},\"sync_blocked_frac\":{:.4f},\"linear_bytes_per_weight\":{:.4f},"
-                 "\"path\":\"{}\",\"engine\":\"{}\"}}\n",
-                 fname, b, r.tok_s, r.step_ms, bytes, r.gb_s, r.roof, bw / 1e9, load_s, r.sync_frac,
-                 r.bpw, r.path, e->describe());
+      fmt::print(
+          "RESULT {{\"format\":\"{}\",\"batch\":{},\"tok_s\":{:.2f},\"step_ms\":{:.4f},"
+          "\"bytes_per_step\":{:.0f},\"gb_s\":{:.1f},\"roofline\":{:.4f},\"copy_gb_s\":{:.1f},"
+          "\"load_s\":{:.2f},\"sync_blocked_frac\":{:.4f},\"linear_bytes_per_weight\":{:.4f},"
+          "\"path\":\"{}\",\"engine\":\"{}\"}}\n",
+          fname, b, r.tok_s, r.step_ms, bytes, r.gb_s, r.roof, bw / 1e9, load_s, r.sync_frac, r.bpw,
+          r.path, e->describe());
       std::fflush(stdout);
     }
   }
-  fmt::print("\n| format | batch | tok/s | ms/step | GB/s | roofline % | B/weight (linear) | load s | host-sync blocked % | matmul path |\n");
+  fmt::print(
+      "\n| format | batch | tok/s | ms/step | GB/s | roofline % | B/weight (linear) | load s | "
+      "host-sync blocked % | matmul path |\n");
   fmt::print("|---|---|---|---|---|---|---|---|---|---|\n");
   for (const auto& r : rows)
-    fmt::print("| {} | {} | {:.1f} | {:.3f} | {:.0f} | {:.1f} | {:.4f} | {:.1f} | {} | {} |\n", r.format,
-               r.batch, r.tok_s, r.step_ms, r.gb_s, 100 * r.roof, r.bpw, r.load_s,
+    fmt::print("| {} | {} | {:.1f} | {:.3f} | {:.0f} | {:.1f} | {:.4f} | {:.1f} | {} | {} |\n",
+               r.format, r.batch, r.tok_s, r.step_ms, r.gb_s, 100 * r.roof, r.bpw, r.load_s,
                r.format == "int8-bnb" ? fmt::format("{:.1f}", 100 * r.sync_frac) : "-", r.path);
   return 0;
 } catch (const std::exception& ex) {

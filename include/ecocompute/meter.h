@@ -94,6 +94,7 @@ struct DeviceEnergy {
   bool disagreement = false;       // counter and integrated differ by more than the tolerance
   bool fallback_used = false;      // no counter: gross_j is the integrated timeline
   bool counter_reset = false;      // the counter went down inside the window; segments summed
+  bool incomplete = false;         // readings failed at the window's start or end (e.g. GPU lost)
   std::vector<std::string> notes;  // errors and fallbacks seen during the window
 };
 

@@ -26,6 +26,8 @@ struct GenerateArgs {
   std::string format = "native";
   int max_context = 0;
   bool json = false;
+  std::string int8_impl = "fused";
+  float int8_threshold = -1.0f;  // < 0: the format's default (6 for int8, 0 for int8-pure)
 };
 
 // "1,2,3" -> {1, 2, 3}. Range against the vocabulary is checked by the engine.
@@ -84,6 +86,15 @@ void run_generate(const GenerateArgs& a) {
   engine::EngineOptions opts;
   opts.device = engine::parse_device(a.device);
   opts.format = eco::quant::parse_format(a.format);
+  if (a.int8_impl == "reference-bnb")
+    opts.format.int8_impl = eco::quant::Int8Impl::ReferenceBnb;
+  else if (a.int8_impl != "fused")
+    eco::fail("--int8-impl '{}': use fused or reference-bnb", a.int8_impl);
+  if (a.int8_threshold >= 0.0f) {
+    if (opts.format.format != eco::quant::WeightFormat::Int8)
+      eco::fail("--int8-threshold applies to --format int8 only (format is {})", a.format);
+    opts.format.int8_threshold = a.int8_threshold;
+  }
   opts.max_batch = int(prompts.size());
   // The last decode step feeds token max_new_tokens - 1 at position longest + max_new - 2.
   const int needed = int(longest) + a.max_new_tokens - 1;
@@ -146,6 +157,12 @@ void setup(CLI::App& sub) {
   sub.add_option("--format", args->format,
                  "Weight format: native, fp32, fp16, bf16, int8, int8-pure, nf4, nf4-dq")
       ->default_val("native");
+  sub.add_option("--int8-impl", args->int8_impl,
+                 "LLM.int8() implementation on CUDA: fused (outliers on the device) or "
+                 "reference-bnb (bitsandbytes' control flow: host sync per layer)")
+      ->default_val("fused");
+  sub.add_option("--int8-threshold", args->int8_threshold,
+                 "LLM.int8() outlier threshold (default 6; 0 = pure int8)");
   sub.add_option("--max-context", args->max_context,
                  "KV cache length per sequence (default: longest prompt + new tokens)");
   sub.add_flag("--json", args->json, "Print the result as JSON");

@@ -116,6 +116,7 @@ std::vector<std::string> flags_of(const DeviceEnergy& d, int min_updates, double
   }
   if (d.fallback_used) f.push_back("fallback: energy integrated from the power timeline");
   if (d.counter_reset) f.push_back("counter reset inside the window");
+  if (d.incomplete) f.push_back("incomplete: readings failed at the start or end of the window");
   return f;
 }
 
@@ -198,6 +199,7 @@ nlohmann::json window_json(const WindowResult& w) {
                             {"disagreement", d.disagreement},
                             {"fallback_used", d.fallback_used},
                             {"counter_reset", d.counter_reset},
+                            {"incomplete", d.incomplete},
                             {"notes", d.notes}});
   }
   j["host"] = nlohmann::json::array();

@@ -123,6 +123,16 @@ DeviceEnergy summarize_device(std::span<const Sample> samples, double duration_s
       samples, [](const Sample& s) { return s.mem_clock_mhz; }, d.mem_clock_start_mhz,
       d.mem_clock_end_mhz);
 
+  // A boundary without any reading (the GPU was lost, say): the figure covers part of the window.
+  auto empty = [](const Sample& s) {
+    return !std::isfinite(s.watts) && !std::isfinite(s.energy_mj);
+  };
+  if (!samples.empty() && d.source != "none" && (empty(samples.front()) || empty(samples.back()))) {
+    d.incomplete = true;
+    d.notes.push_back(
+        "readings failed at the start or end of the window; the energy covers only part of it");
+  }
+
   // Without a counter the resolution is that of the power samples, so they stand in for updates.
   const int resolution = d.source == "counter" ? d.counter_updates : d.samples;
   d.too_short = resolution < policy.min_counter_updates;

@@ -18,7 +18,9 @@ namespace {
 
 constexpr std::string_view kSupported = "llama, mistral, qwen2, phi3";
 
-std::string_view json_type(const json& v) { return v.type_name(); }
+std::string_view json_type(const json& v) {
+  return v.type_name();
+}
 
 // Typed access to config.json fields; every failure names the file and the field.
 class FieldReader {
@@ -121,9 +123,10 @@ void check_rope(const FieldReader& f, const json& root, ModelConfig& c, const st
       fail("{}: field 'rope_parameters' must be an object, found {}", src, json_type(rp));
     const std::string type = rope_type_of(rp, src, "rope_parameters");
     if (type != "default")
-      fail("{}: rope_parameters type '{}' is not supported (only unscaled RoPE, type 'default', "
-           "is implemented)",
-           src, type);
+      fail(
+          "{}: rope_parameters type '{}' is not supported (only unscaled RoPE, type 'default', "
+          "is implemented)",
+          src, type);
     FieldReader rpf(rp, src);
     if (rpf.has("rope_theta")) {
       c.rope_theta = rpf.get_float("rope_theta", c.rope_theta);
@@ -132,9 +135,10 @@ void check_rope(const FieldReader& f, const json& root, ModelConfig& c, const st
       fail("{}: rope_parameters has no 'rope_theta' and there is none at top level", src);
     }
     if (rpf.has("partial_rotary_factor") && rpf.get_float("partial_rotary_factor", 1.0f) != 1.0f)
-      fail("{}: rope_parameters.partial_rotary_factor {} is not supported (only full rotary "
-           "embeddings, factor 1)",
-           src, rpf.get_float("partial_rotary_factor", 1.0f));
+      fail(
+          "{}: rope_parameters.partial_rotary_factor {} is not supported (only full rotary "
+          "embeddings, factor 1)",
+          src, rpf.get_float("partial_rotary_factor", 1.0f));
   }
   if (!(c.rope_theta > 0.0f) || !std::isfinite(c.rope_theta))
     fail("{}: rope_theta must be a positive number, found {}", src, c.rope_theta);
@@ -145,9 +149,10 @@ void check_rope(const FieldReader& f, const json& root, ModelConfig& c, const st
       fail("{}: field 'rope_scaling' must be an object or null, found {}", src, json_type(rs));
     const std::string type = rope_type_of(rs, src, "rope_scaling");
     if (c.arch == Arch::Phi3 && (type == "longrope" || type == "su" || type == "yarn"))
-      fail("{}: rope_scaling type '{}' is not supported: Phi-3 long-context (128k) variants need "
-           "LongRoPE; use a 4k-context Phi-3 model",
-           src, type);
+      fail(
+          "{}: rope_scaling type '{}' is not supported: Phi-3 long-context (128k) variants need "
+          "LongRoPE; use a 4k-context Phi-3 model",
+          src, type);
     if (type != "default")
       fail("{}: rope_scaling type '{}' is not supported (only unscaled RoPE is implemented)", src,
            type);
@@ -175,10 +180,14 @@ std::vector<int> token_ids(const FieldReader& f, const char* key, const std::str
 
 std::string_view arch_name(Arch a) {
   switch (a) {
-    case Arch::Llama: return "llama";
-    case Arch::Mistral: return "mistral";
-    case Arch::Qwen2: return "qwen2";
-    case Arch::Phi3: return "phi3";
+    case Arch::Llama:
+      return "llama";
+    case Arch::Mistral:
+      return "mistral";
+    case Arch::Qwen2:
+      return "qwen2";
+    case Arch::Phi3:
+      return "phi3";
   }
   return "?";
 }
@@ -191,10 +200,10 @@ Arch parse_arch(std::string_view model_type, std::string_view source) {
 
 int64_t ModelConfig::parameter_count() const {
   const int64_t h = hidden_size, inter = intermediate_size, q = q_dim(), kv = kv_dim();
-  int64_t per_layer = 2 * h                // input and post-attention RMSNorm
-                      + h * (q + 2 * kv)   // q, k, v projections
-                      + q * h              // o projection
-                      + 3 * h * inter;     // gate, up, down
+  int64_t per_layer = 2 * h               // input and post-attention RMSNorm
+                      + h * (q + 2 * kv)  // q, k, v projections
+                      + q * h             // o projection
+                      + 3 * h * inter;    // gate, up, down
   if (qkv_bias) per_layer += q + 2 * kv;
   if (o_bias) per_layer += h;
   const int64_t embed = int64_t(vocab_size) * h;
@@ -208,7 +217,8 @@ ModelConfig parse_config(const std::string& json_text, const std::string& source
   } catch (const json::exception& e) {
     fail("{}: not valid JSON ({})", source, e.what());
   }
-  if (!root.is_object()) fail("{}: config must be a JSON object, found {}", source, json_type(root));
+  if (!root.is_object())
+    fail("{}: config must be a JSON object, found {}", source, json_type(root));
   const FieldReader f(root, source);
 
   ModelConfig c;
@@ -216,16 +226,17 @@ ModelConfig parse_config(const std::string& json_text, const std::string& source
   c.arch = parse_arch(c.model_type, source);
 
   if (f.has("quantization_config"))
-    fail("{}: this is a pre-quantized checkpoint (quantization_config); ecocompute quantizes "
-         "itself: use the float16/bfloat16 original",
-         source);
+    fail(
+        "{}: this is a pre-quantized checkpoint (quantization_config); ecocompute quantizes "
+        "itself: use the float16/bfloat16 original",
+        source);
 
   c.hidden_size = f.positive_int("hidden_size");
   c.intermediate_size = f.positive_int("intermediate_size");
   c.num_layers = f.positive_int("num_hidden_layers");
   c.num_heads = f.positive_int("num_attention_heads");
-  c.num_kv_heads = f.has("num_key_value_heads") ? f.positive_int("num_key_value_heads")
-                                                 : c.num_heads;
+  c.num_kv_heads =
+      f.has("num_key_value_heads") ? f.positive_int("num_key_value_heads") : c.num_heads;
   c.vocab_size = f.positive_int("vocab_size");
   c.max_position_embeddings = f.positive_int("max_position_embeddings");
 
@@ -233,9 +244,10 @@ ModelConfig parse_config(const std::string& json_text, const std::string& source
     c.head_dim = f.positive_int("head_dim");
   } else {
     if (c.hidden_size % c.num_heads != 0)
-      fail("{}: hidden_size {} is not divisible by num_attention_heads {} (and there is no "
-           "head_dim)",
-           source, c.hidden_size, c.num_heads);
+      fail(
+          "{}: hidden_size {} is not divisible by num_attention_heads {} (and there is no "
+          "head_dim)",
+          source, c.hidden_size, c.num_heads);
     c.head_dim = c.hidden_size / c.num_heads;
   }
   if (c.num_heads % c.num_kv_heads != 0)
@@ -244,10 +256,11 @@ ModelConfig parse_config(const std::string& json_text, const std::string& source
   // Bounds that keep every tensor size computed from the config far from int64 overflow.
   if (int64_t(c.num_heads) * c.head_dim > (1 << 20) || c.hidden_size > (1 << 20) ||
       c.intermediate_size > (1 << 22) || c.num_layers > 4096)
-    fail("{}: sizes are implausibly large (hidden {}, intermediate {}, heads x head_dim {}, "
-         "layers {})",
-         source, c.hidden_size, c.intermediate_size, int64_t(c.num_heads) * c.head_dim,
-         c.num_layers);
+    fail(
+        "{}: sizes are implausibly large (hidden {}, intermediate {}, heads x head_dim {}, "
+        "layers {})",
+        source, c.hidden_size, c.intermediate_size, int64_t(c.num_heads) * c.head_dim,
+        c.num_layers);
 
   // transformers' per-class defaults when the field is absent.
   c.rms_norm_eps = f.get_float("rms_norm_eps", c.arch == Arch::Phi3 ? 1e-5f : 1e-6f);
@@ -267,7 +280,8 @@ ModelConfig parse_config(const std::string& json_text, const std::string& source
   switch (c.arch) {
     case Arch::Qwen2:  // Qwen2Attention: q/k/v always carry a bias, o_proj never
       c.qkv_bias = true;
-      if (f.get_bool("use_sliding_window", false)) c.sliding_window = f.get_int("sliding_window", 0);
+      if (f.get_bool("use_sliding_window", false))
+        c.sliding_window = f.get_int("sliding_window", 0);
       break;
     case Arch::Llama:  // LlamaAttention: attention_bias applies to q, k, v and o
       c.qkv_bias = c.o_bias = f.get_bool("attention_bias", false);
@@ -296,8 +310,9 @@ ModelConfig parse_config(const std::string& json_text, const std::string& source
 ModelConfig load_config(const std::filesystem::path& model_dir) {
   const auto path = model_dir / "config.json";
   std::ifstream in(path, std::ios::binary);
-  if (!in) fail("{}: cannot open (is '{}' a Hugging Face model directory?)", path.string(),
-                model_dir.string());
+  if (!in)
+    fail("{}: cannot open (is '{}' a Hugging Face model directory?)", path.string(),
+         model_dir.string());
   std::ostringstream text;
   text << in.rdbuf();
   return parse_config(text.str(), path.string());
@@ -306,7 +321,9 @@ ModelConfig load_config(const std::filesystem::path& model_dir) {
 namespace {
 
 // The shortest decimal that reads back as `f` (so 1e-6f is written 1e-06, not 9.99999997e-07).
-double tidy(float f) { return std::stod(fmt::format("{}", f)); }
+double tidy(float f) {
+  return std::stod(fmt::format("{}", f));
+}
 
 json token_json(const std::vector<int>& ids) {
   if (ids.empty()) return nullptr;

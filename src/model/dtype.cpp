@@ -30,9 +30,13 @@ const DTypeInfo& info(DType t) {
 
 }  // namespace
 
-size_t dtype_size(DType t) { return info(t).size; }
+size_t dtype_size(DType t) {
+  return info(t).size;
+}
 
-std::string_view dtype_name(DType t) { return info(t).name; }
+std::string_view dtype_name(DType t) {
+  return info(t).name;
+}
 
 DType parse_dtype(std::string_view safetensors_name, std::string_view context) {
   for (const auto& d : kDTypes)

@@ -52,13 +52,16 @@ std::filesystem::path cache_root() {
   fail("no cache directory: set ECO_CACHE_DIR (or XDG_CACHE_HOME or HOME)");
 }
 
-bool is_synthetic_spec(std::string_view spec) { return spec.starts_with(kPrefix); }
+bool is_synthetic_spec(std::string_view spec) {
+  return spec.starts_with(kPrefix);
+}
 
 SynthOptions parse_synthetic_spec(const std::string& spec) {
   if (!is_synthetic_spec(spec))
-    fail("--model '{}': a synthetic model is written synthetic:SHAPE[?seed=S&outliers=K:SCALE"
-         "&dtype=f16|bf16|f32]",
-         spec);
+    fail(
+        "--model '{}': a synthetic model is written synthetic:SHAPE[?seed=S&outliers=K:SCALE"
+        "&dtype=f16|bf16|f32]",
+        spec);
   const std::string rest = spec.substr(kPrefix.size());
   const auto q = rest.find('?');
   SynthOptions opts;
@@ -123,9 +126,10 @@ std::filesystem::path resolve_model(const std::string& spec) {
   if (!is_synthetic_spec(spec)) {
     std::error_code ec;
     if (!fs::is_directory(spec, ec))
-      fail("--model '{}': no such directory (give a Hugging Face model directory, or "
-           "synthetic:SHAPE, e.g. synthetic:tiny)",
-           spec);
+      fail(
+          "--model '{}': no such directory (give a Hugging Face model directory, or "
+          "synthetic:SHAPE, e.g. synthetic:tiny)",
+          spec);
     return spec;
   }
   const SynthOptions opts = parse_synthetic_spec(spec);

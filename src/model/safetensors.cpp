@@ -84,9 +84,10 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::filesystem::pa
   const size_t size = size_t(st.st_size);
   if (size < 8) {
     ::close(fd);
-    fail("{}: {} bytes is too short for a safetensors file (it starts with an 8-byte header "
-         "length); the file is truncated or not safetensors",
-         path.string(), size);
+    fail(
+        "{}: {} bytes is too short for a safetensors file (it starts with an 8-byte header "
+        "length); the file is truncated or not safetensors",
+        path.string(), size);
   }
   void* map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
   const int map_errno = errno;
@@ -120,24 +121,27 @@ const TensorView* SafetensorsFile::find(const std::string& name) const {
 
 void SafetensorsFile::parse(const std::byte* base, size_t size) {
   if (size < 8)
-    fail("{}: {} bytes is too short for a safetensors file (it starts with an 8-byte header "
-         "length); the file is truncated or not safetensors",
-         path_, size);
+    fail(
+        "{}: {} bytes is too short for a safetensors file (it starts with an 8-byte header "
+        "length); the file is truncated or not safetensors",
+        path_, size);
   uint64_t header_len = 0;
   for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | uint64_t(base[i]);
   if (header_len > size - 8)
-    fail("{}: header length {} runs past the end of the file ({} bytes): the file is truncated "
-         "or not safetensors",
-         path_, header_len, size);
+    fail(
+        "{}: header length {} runs past the end of the file ({} bytes): the file is truncated "
+        "or not safetensors",
+        path_, header_len, size);
   if (header_len > kMaxHeaderBytes)
     fail("{}: header length {} exceeds the 100 MB limit: not a valid safetensors file", path_,
          header_len);
   const auto* header = reinterpret_cast<const unsigned char*>(base + 8);
   const size_t bad = first_invalid_utf8(header, size_t(header_len));
   if (bad != header_len)
-    fail("{}: header is not valid UTF-8 (byte {} of the header): the file is corrupt or not "
-         "safetensors",
-         path_, bad);
+    fail(
+        "{}: header is not valid UTF-8 (byte {} of the header): the file is corrupt or not "
+        "safetensors",
+        path_, bad);
 
   json root;
   try {
@@ -172,7 +176,8 @@ void SafetensorsFile::parse(const std::byte* base, size_t size) {
     auto dt = entry.find("dtype");
     auto sh = entry.find("shape");
     auto off = entry.find("data_offsets");
-    if (dt == entry.end() || !dt->is_string()) fail("{}: 'dtype' is missing or not a string", where);
+    if (dt == entry.end() || !dt->is_string())
+      fail("{}: 'dtype' is missing or not a string", where);
     if (sh == entry.end() || !sh->is_array()) fail("{}: 'shape' is missing or not an array", where);
     if (off == entry.end() || !off->is_array() || off->size() != 2)
       fail("{}: 'data_offsets' must be an array [begin, end]", where);
@@ -197,12 +202,13 @@ void SafetensorsFile::parse(const std::byte* base, size_t size) {
     if (!begin || !end) fail("{}: data_offsets must be non-negative integers", where);
     if (*begin > *end) fail("{}: data_offsets [{}, {}] end before they begin", where, *begin, *end);
     if (*end > data_size)
-      fail("{}: data_offsets [{}, {}] run past the data section ({} bytes): the file is "
-           "truncated or corrupt",
-           where, *begin, *end, data_size);
+      fail(
+          "{}: data_offsets [{}, {}] run past the data section ({} bytes): the file is "
+          "truncated or corrupt",
+          where, *begin, *end, data_size);
     if (*end - *begin != numel * elem)
-      fail("{}: data_offsets span {} bytes but shape {} of {} needs {} bytes", where,
-           *end - *begin, sh->dump(), dtype_name(v.dtype), numel * elem);
+      fail("{}: data_offsets span {} bytes but shape {} of {} needs {} bytes", where, *end - *begin,
+           sh->dump(), dtype_name(v.dtype), numel * elem);
     v.data = data + *begin;
     v.nbytes = size_t(*end - *begin);
     auto [it, inserted] = tensors.emplace(name, std::move(v));
@@ -215,8 +221,8 @@ void SafetensorsFile::parse(const std::byte* base, size_t size) {
   for (size_t i = 1; i < spans.size(); ++i)
     if (spans[i - 1].end > spans[i].begin)
       fail("{}: tensors '{}' [{}, {}] and '{}' [{}, {}] overlap: the file is corrupt", path_,
-           *spans[i - 1].name, spans[i - 1].begin, spans[i - 1].end, *spans[i].name,
-           spans[i].begin, spans[i].end);
+           *spans[i - 1].name, spans[i - 1].begin, spans[i - 1].end, *spans[i].name, spans[i].begin,
+           spans[i].end);
 
   tensors_ = std::move(tensors);
   metadata_ = std::move(metadata);

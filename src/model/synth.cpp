@@ -12,9 +12,13 @@
 #include "model/synth.h"
 
 #include <fcntl.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 #include <unistd.h>
 
 #include <algorithm>
+#include <bit>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -68,24 +72,29 @@ const NamedShape kShapes[] = {
      [] { return make(Arch::Qwen2, 128, 352, 4, 4, 2, 512, 2048, 1e6f, 1e-6f, true, 1, {2}); }},
     {"tiny-phi3", "small phi3 for tests (fused qkv_proj and gate_up_proj)",
      [] { return make(Arch::Phi3, 128, 352, 4, 4, 4, 512, 2048, 10000.f, 1e-5f, false, 1, {2}); }},
-    {"qwen2-1.5b", "Qwen/Qwen2-1.5B", [] {
+    {"qwen2-1.5b", "Qwen/Qwen2-1.5B",
+     [] {
        return make(Arch::Qwen2, 1536, 8960, 28, 12, 2, 151936, 131072, 1e6f, 1e-6f, true, 151643,
                    {151643});
      }},
-    {"phi3-mini", "microsoft/Phi-3-mini-4k-instruct", [] {
+    {"phi3-mini", "microsoft/Phi-3-mini-4k-instruct",
+     [] {
        return make(Arch::Phi3, 3072, 8192, 32, 32, 32, 32064, 4096, 10000.f, 1e-5f, false, 1,
                    {32000}, 2047);
      }},
-    {"yi-6b", "01-ai/Yi-6B", [] {
+    {"yi-6b", "01-ai/Yi-6B",
+     [] {
        return make(Arch::Llama, 4096, 11008, 32, 32, 4, 64000, 4096, 5e6f, 1e-5f, false, 1, {2});
      }},
-    {"mistral-7b", "mistralai/Mistral-7B-v0.1", [] {
+    {"mistral-7b", "mistralai/Mistral-7B-v0.1",
+     [] {
        return make(Arch::Mistral, 4096, 14336, 32, 32, 8, 32000, 32768, 10000.f, 1e-5f, false, 1,
                    {2}, 4096);
      }},
-    {"qwen2.5-7b", "Qwen/Qwen2.5-7B", [] {
-       return make(Arch::Qwen2, 3584, 18944, 28, 28, 4, 152064, 131072, 1e6f, 1e-6f, false,
-                   151643, {151643});
+    {"qwen2.5-7b", "Qwen/Qwen2.5-7B",
+     [] {
+       return make(Arch::Qwen2, 3584, 18944, 28, 28, 4, 152064, 131072, 1e6f, 1e-6f, false, 151643,
+                   {151643});
      }},
 };
 
@@ -101,13 +110,62 @@ uint64_t tensor_key(uint64_t seed, uint64_t tensor_index) {
   return mix64(mix64(seed) ^ (tensor_index * 0xd1b54a32d192ed03ull + 0x632be59bd9b4e019ull));
 }
 
-float random_value(uint64_t key, uint64_t i) {
-  constexpr float kHalfWidth = kSynthWeightStd * 1.7320508075688772f;  // std * sqrt(3)
-  // One hash per pair of elements; each takes 24 bits of its 32-bit half.
-  const uint64_t r = mix64(key + (i >> 1) * 0x9e3779b97f4a7c15ull);
-  const uint32_t bits = uint32_t(i & 1 ? r >> 32 : r) >> 8;
-  const float u = float(bits) * (1.0f / 16777216.0f);  // [0, 1)
+// Values are written in memory order; safetensors is little-endian.
+static_assert(std::endian::native == std::endian::little, "synthetic writer assumes little-endian");
+
+constexpr float kHalfWidth = kSynthWeightStd * 1.7320508075688772f;  // std * sqrt(3)
+
+// 24 random bits -> uniform on [-a, a).
+float bits_to_value(uint32_t bits24) {
+  const float u = float(bits24) * (1.0f / 16777216.0f);  // [0, 1)
   return (2.0f * u - 1.0f) * kHalfWidth;
+}
+
+// One hash per pair of elements (2j, 2j + 1); each takes the top 24 bits of its 32-bit half.
+uint64_t pair_hash(uint64_t key, uint64_t pair) {
+  return mix64(key + pair * 0x9e3779b97f4a7c15ull);
+}
+
+float random_value(uint64_t key, uint64_t i) {
+  const uint64_t r = pair_hash(key, i >> 1);
+  return bits_to_value(uint32_t(i & 1 ? r >> 32 : r) >> 8);
+}
+
+// Elements [begin, begin + n) of a random tensor; the same values as random_value, one hash
+// per pair.
+void fill_random(uint64_t key, uint64_t begin, size_t n, float* out) {
+  size_t k = 0;
+  if (begin & 1) out[k++] = random_value(key, begin);
+  for (; k + 1 < n; k += 2) {
+    const uint64_t r = pair_hash(key, (begin + k) >> 1);
+    out[k] = bits_to_value(uint32_t(r) >> 8);
+    out[k + 1] = bits_to_value(uint32_t(r >> 32) >> 8);
+  }
+  if (k < n) out[k] = random_value(key, begin + k);
+}
+
+#if defined(__x86_64__)
+// x86 F16C converts 8 floats per instruction with round-to-nearest-even: the same bits as
+// float_to_half for every finite input. Compiled for F16C only here and used after a CPU check.
+__attribute__((target("avx,f16c"))) void to_half_f16c(const float* in, uint16_t* out, size_t n) {
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m128i h = _mm256_cvtps_ph(_mm256_loadu_ps(in + i), _MM_FROUND_TO_NEAREST_INT);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i), h);
+  }
+  for (; i < n; ++i) out[i] = float_to_half(in[i]);
+}
+#endif
+
+void to_half(const float* in, uint16_t* out, size_t n) {
+#if defined(__x86_64__)
+  static const bool f16c = __builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c");
+  if (f16c) {
+    to_half_f16c(in, out, n);
+    return;
+  }
+#endif
+  for (size_t i = 0; i < n; ++i) out[i] = float_to_half(in[i]);
 }
 
 void write_all(int fd, const void* data, size_t n, uint64_t offset, const std::string& path) {
@@ -136,7 +194,9 @@ void write_text_file(const std::filesystem::path& path, const std::string& text)
   std::filesystem::rename(tmp, path);
 }
 
-std::string scale_str(float s) { return fmt::format("{}", s); }
+std::string scale_str(float s) {
+  return fmt::format("{}", s);
+}
 
 }  // namespace
 
@@ -306,34 +366,38 @@ ModelConfig write_synthetic_model(const SynthOptions& opts, const std::filesyste
     std::vector<Unit> units;
     for (size_t t = 0; t < tensors.size(); ++t) {
       const uint64_t numel = (offsets[t + 1] - offsets[t]) / elem;
-      for (uint64_t b = 0; b < numel; b += kUnit) units.push_back({t, b, std::min(numel, b + kUnit)});
+      for (uint64_t b = 0; b < numel; b += kUnit)
+        units.push_back({t, b, std::min(numel, b + kUnit)});
     }
     const float scale = opts.outlier_scale;
     parallel_for(units.size(), [&](size_t ub, size_t ue) {
-      std::vector<std::byte> buf;
+      std::vector<float> values;
+      std::vector<uint16_t> halves;
       for (size_t u = ub; u < ue; ++u) {
         const Unit& unit = units[u];
         const SynthTensor& t = tensors[unit.tensor];
-        const uint64_t key = tensor_key(opts.seed, unit.tensor);
         const size_t n = size_t(unit.end - unit.begin);
-        buf.resize(n * elem);
-        for (size_t k = 0; k < n; ++k) {
-          const uint64_t i = unit.begin + k;
-          float v = 1.0f;
-          if (t.kind == SynthTensor::Kind::Random) {
-            v = random_value(key, i);
-          } else if (t.kind == SynthTensor::Kind::LayerNorm &&
-                     std::binary_search(outliers.begin(), outliers.end(), int(i))) {
-            v = scale;
-          }
-          if (elem == 4) {
-            std::memcpy(&buf[k * 4], &v, 4);
-          } else {
-            const uint16_t b = opts.dtype == DType::F16 ? float_to_half(v) : float_to_bf16(v);
-            std::memcpy(&buf[k * 2], &b, 2);
-          }
+        values.resize(n);
+        if (t.kind == SynthTensor::Kind::Random) {
+          fill_random(tensor_key(opts.seed, unit.tensor), unit.begin, n, values.data());
+        } else {
+          std::fill(values.begin(), values.end(), 1.0f);
+          if (t.kind == SynthTensor::Kind::LayerNorm)
+            for (int d : outliers)
+              if (uint64_t(d) >= unit.begin && uint64_t(d) < unit.end)
+                values[d - unit.begin] = scale;
         }
-        write_all(fd, buf.data(), buf.size(), data_start + offsets[unit.tensor] + unit.begin * elem,
+        const void* bytes = values.data();
+        if (elem == 2) {
+          halves.resize(n);
+          if (opts.dtype == DType::F16) {
+            to_half(values.data(), halves.data(), n);
+          } else {
+            for (size_t k = 0; k < n; ++k) halves[k] = float_to_bf16(values[k]);
+          }
+          bytes = halves.data();
+        }
+        write_all(fd, bytes, n * elem, data_start + offsets[unit.tensor] + unit.begin * elem,
                   tmp_path);
       }
     });

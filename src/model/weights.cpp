@@ -21,9 +21,10 @@ class WeightBinder {
   TensorView get(const std::string& name, std::vector<int64_t> expected) const {
     const TensorView* v = store_.find(name);
     if (v == nullptr)
-      fail("{}: tensor '{}' is missing from the safetensors files (expected shape {}); the "
-           "files do not match config.json",
-           dir_, name, shape_str(expected));
+      fail(
+          "{}: tensor '{}' is missing from the safetensors files (expected shape {}); the "
+          "files do not match config.json",
+          dir_, name, shape_str(expected));
     check(*v, expected);
     return *v;
   }

@@ -12,13 +12,13 @@
 namespace eco::model {
 
 struct LayerWeights {
-  TensorView attn_norm;         // [hidden]
-  TensorView wq, wk, wv, wo;    // [q_dim, hidden], [kv_dim, hidden] x2, [hidden, q_dim]
-  TensorView bq, bk, bv;        // Qwen2 biases [q_dim], [kv_dim] x2; empty otherwise
-  TensorView bo;                // Llama attention_bias: o_proj bias [hidden]; empty otherwise
-  TensorView mlp_norm;          // [hidden]
-  TensorView w_gate, w_up;      // [intermediate, hidden]
-  TensorView w_down;            // [hidden, intermediate]
+  TensorView attn_norm;       // [hidden]
+  TensorView wq, wk, wv, wo;  // [q_dim, hidden], [kv_dim, hidden] x2, [hidden, q_dim]
+  TensorView bq, bk, bv;      // Qwen2 biases [q_dim], [kv_dim] x2; empty otherwise
+  TensorView bo;              // Llama attention_bias: o_proj bias [hidden]; empty otherwise
+  TensorView mlp_norm;        // [hidden]
+  TensorView w_gate, w_up;    // [intermediate, hidden]
+  TensorView w_down;          // [hidden, intermediate]
 };
 
 struct ModelWeights {

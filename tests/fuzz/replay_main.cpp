@@ -35,7 +35,7 @@ Bytes read_file(const std::filesystem::path& p) {
 }
 
 // Bytes that matter to JSON and to the safetensors length prefix.
-constexpr uint8_t kInteresting[] = {0,   1,   0x7f, 0x80, 0xff, '"', '{', '}', '[', ']', ',',
+constexpr uint8_t kInteresting[] = {0,   1,   0x7f, 0x80, 0xff, '"', '{', '}',  '[',  ']', ',',
                                     ':', '-', '0',  '9',  'e',  '.', ' ', '\\', 0xc3, 0xed};
 
 void mutate(Bytes& b, const std::vector<Bytes>& corpus, Rng& rng) {
@@ -62,8 +62,8 @@ void mutate(Bytes& b, const std::vector<Bytes>& corpus, Rng& rng) {
       break;
     case 5: {  // write a little-endian 64-bit value (small, huge or near a size) at an offset
       if (b.size() < 8) break;
-      const uint64_t choices[] = {0, 1, b.size(), b.size() - 8, b.size() - 7, ~uint64_t(0),
-                                  uint64_t(1) << 32, rng.next()};
+      const uint64_t choices[] = {
+          0, 1, b.size(), b.size() - 8, b.size() - 7, ~uint64_t(0), uint64_t(1) << 32, rng.next()};
       const uint64_t v = choices[rng.below(8)];
       const size_t at = rng.below(2) ? 0 : rng.below(b.size() - 7);
       for (int i = 0; i < 8; ++i) b[at + size_t(i)] = uint8_t(v >> (8 * i));

@@ -77,11 +77,14 @@ class CpuEngine final : public Engine {
       fail(
           "the maximum context is unknown: the config has no max_position_embeddings; pass "
           "--max-context N");
-    require_dense_format(opts_.format);
     check_config(cfg_, w.layers.size());
     cache_ = KvCache(cfg_.num_layers, cfg_.kv_dim(), opts_.max_context);
 
-    const auto& f = opts_.format;
+    // Quantized formats apply to the decoder's linear layers only; the embedding, the norms and
+    // the lm_head stay fp16, as with Hugging Face's load_in_8bit / load_in_4bit.
+    const quant::FormatSpec f =
+        opts_.format.quantized() ? quant::parse_format("fp16") : opts_.format;
+    const quant::FormatSpec& lf = opts_.format;
     const int H = cfg_.hidden_size, I = cfg_.intermediate_size;
     const int QD = cfg_.q_dim(), KVD = cfg_.kv_dim();
     embed_ = std::make_shared<const std::vector<float>>(
@@ -98,13 +101,13 @@ class CpuEngine final : public Engine {
       CpuLayer l;
       l.attn_norm = load_vector(lw.attn_norm, f, H);
       l.mlp_norm = load_vector(lw.mlp_norm, f, H);
-      l.wq = load_linear(lw.wq, f, QD, H);
-      l.wk = load_linear(lw.wk, f, KVD, H);
-      l.wv = load_linear(lw.wv, f, KVD, H);
-      l.wo = load_linear(lw.wo, f, H, QD);
-      l.w_gate = load_linear(lw.w_gate, f, I, H);
-      l.w_up = load_linear(lw.w_up, f, I, H);
-      l.w_down = load_linear(lw.w_down, f, H, I);
+      l.wq = load_linear(lw.wq, lf, QD, H);
+      l.wk = load_linear(lw.wk, lf, KVD, H);
+      l.wv = load_linear(lw.wv, lf, KVD, H);
+      l.wo = load_linear(lw.wo, lf, H, QD);
+      l.w_gate = load_linear(lw.w_gate, lf, I, H);
+      l.w_up = load_linear(lw.w_up, lf, I, H);
+      l.w_down = load_linear(lw.w_down, lf, H, I);
       if (!lw.bq.empty() || !lw.bk.empty() || !lw.bv.empty()) {
         if (lw.bq.empty() || lw.bk.empty() || lw.bv.empty())
           fail("layer {}: q/k/v biases must be all present or all absent", layers_.size());
@@ -131,9 +134,11 @@ class CpuEngine final : public Engine {
         bytes += lin->bytes();
     return fmt::format(
         "cpu reference engine ({} threads): {} {} layers hidden {}, format {} held as fp32 "
-        "({}, {:.1f} MiB of weights)",
+        "({}{}, {:.1f} MiB of weights)",
         thread_count(), cfg_.model_type.empty() ? "model" : cfg_.model_type, cfg_.num_layers,
-        cfg_.hidden_size, opts_.format.name(), lm_head_->kind(), double(bytes) / (1024.0 * 1024.0));
+        cfg_.hidden_size, opts_.format.name(), lm_head_->kind(),
+        layers_.empty() ? std::string() : "; layers: " + layers_.front().wq->kind(),
+        double(bytes) / (1024.0 * 1024.0));
   }
 
   void prefill(const std::vector<std::vector<int32_t>>& prompts, bool all_logits) override {
@@ -275,22 +280,30 @@ class CpuEngine final : public Engine {
           std::memcpy(vc + size_t(pos) * KVD, v_.data() + row * KVD, size_t(KVD) * sizeof(float));
         }
       }
-      // One task per (sequence, head); each writes its own slice of att_.
+      // One task per (sequence, head); each writes its own slice of att_. Short steps (a decode
+      // of a small model) run inline rather than waking the pool.
       const int group = heads / kv_heads;
-      parallel_for(segs.size() * size_t(heads), [&](size_t begin, size_t end) {
-        std::vector<float> scores;
-        for (size_t task = begin; task < end; ++task) {
-          const Segment& s = segs[task / size_t(heads)];
-          const int h = int(task % size_t(heads));
-          const int kvh = h / group;
-          scores.resize(size_t(s.pos0 + s.count));
-          attention_head(q_.data() + s.first_row * QD + size_t(h) * HD, size_t(QD), s.count, s.pos0,
-                         cache_.keys(s.seq, int(li)) + size_t(kvh) * HD,
-                         cache_.values(s.seq, int(li)) + size_t(kvh) * HD, size_t(KVD), HD,
-                         att_.data() + s.first_row * QD + size_t(h) * HD, size_t(QD),
-                         scores.data());
-        }
-      });
+      size_t score_count = 0;
+      for (const auto& s : segs) score_count += size_t(s.count) * size_t(s.pos0 + s.count);
+      const size_t tasks = segs.size() * size_t(heads);
+      const bool small_step = score_count * size_t(heads) * size_t(HD) < (size_t(1) << 15);
+      parallel_for(
+          tasks,
+          [&](size_t begin, size_t end) {
+            std::vector<float> scores;
+            for (size_t task = begin; task < end; ++task) {
+              const Segment& s = segs[task / size_t(heads)];
+              const int h = int(task % size_t(heads));
+              const int kvh = h / group;
+              scores.resize(size_t(s.pos0 + s.count));
+              attention_head(q_.data() + s.first_row * QD + size_t(h) * HD, size_t(QD), s.count,
+                             s.pos0, cache_.keys(s.seq, int(li)) + size_t(kvh) * HD,
+                             cache_.values(s.seq, int(li)) + size_t(kvh) * HD, size_t(KVD), HD,
+                             att_.data() + s.first_row * QD + size_t(h) * HD, size_t(QD),
+                             scores.data());
+            }
+          },
+          small_step ? tasks : 1);
       L.wo->forward(att_.data(), T, o_.data());
       add_inplace(h_.data(), o_.data(), h_.size());
 

@@ -1,9 +1,12 @@
 #include "engine/cpu/linear.h"
 
+#include <algorithm>
+
 #include "common/error.h"
 #include "common/parallel.h"
 #include "engine/cpu/convert.h"
 #include "engine/cpu/ops.h"
+#include "engine/cpu/quant_linear.h"
 
 namespace eco::engine::cpu {
 
@@ -20,6 +23,9 @@ void DenseLinear::forward(const float* x, int rows, float* y) const {
   const float* w = weight_->data();
   // Split over output features: each thread streams its slice of W once and reuses each weight
   // row (hot in L1) for every input row. Several input rows share one pass over the weight row.
+  // A chunk holds at least ~64k multiply-adds, so tiny matrices do not pay for waking threads.
+  const size_t macs_per_output = size_t(in) * size_t(std::max(rows, 1));
+  const size_t min_chunk = std::max<size_t>(16, (size_t(1) << 16) / macs_per_output);
   parallel_for(
       size_t(out),
       [&](size_t begin, size_t end) {
@@ -35,12 +41,13 @@ void DenseLinear::forward(const float* x, int rows, float* y) const {
             y[size_t(r) * size_t(out) + o] = dot(wo, x + size_t(r) * size_t(in), in);
         }
       },
-      16);
+      min_chunk);
 }
 
 std::unique_ptr<Linear> make_linear(const model::TensorView& weight,
                                     const quant::FormatSpec& format,
                                     std::shared_ptr<const std::vector<float>> shared_fp32) {
+  if (format.quantized()) return make_quant_linear(weight, format);
   require_dense_format(format);
   if (weight.shape.size() != 2)
     fail("tensor '{}' in {} should be 2-D [out, in], has {} dimensions", weight.name, weight.file,

@@ -29,8 +29,7 @@ std::string NF4Linear::kind() const {
 
 std::unique_ptr<Linear> make_quant_linear(const model::TensorView& weight,
                                           const quant::FormatSpec& format) {
-  if (!format.quantized())
-    fail("internal: make_quant_linear called for format {}", format.name());
+  if (!format.quantized()) fail("internal: make_quant_linear called for format {}", format.name());
   if (weight.shape.size() != 2)
     fail("tensor '{}' in {} should be 2-D [out, in], has {} dimensions", weight.name, weight.file,
          weight.shape.size());

@@ -47,6 +47,10 @@ __global__ void __launch_bounds__(kActThreads) act_quant_kernel(const QInput in,
   extern __shared__ uint8_t sflags[];  // [k]
   __shared__ float red[32];
   __shared__ int wsum[kActThreads / 32 + 1];
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  // Let the GEMV that follows launch now: it prefetches weights until it must read our output.
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
   const int b = blockIdx.x;
   const bool norm = in.rms_gamma != nullptr;
   const bool detect = threshold > 0.0f;
@@ -152,6 +156,11 @@ __global__ void __launch_bounds__(kWarps * 32) int8_gemv_kernel(const QMatView w
       wa[u] = (valid && ok0) ? load_stream(w0 + kk) : zero;
       wb[u] = (valid && ok1) ? load_stream(w1 + kk) : zero;
     }
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    // Launched as a programmatic dependent of the activation quantization: the weight loads
+    // above are in flight; its outputs are read only from here on.
+    if (kb0 == warp) asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
       const int kb = kb0 + u * kWarps;
@@ -170,6 +179,9 @@ __global__ void __launch_bounds__(kWarps * 32) int8_gemv_kernel(const QMatView w
     }
   }
 
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");  // warps that ran no k-block wait here
+#endif
   // Outlier columns in fp32, shared among the warps: x (fp16) * fp16(dequantized weight).
   float oacc[NT][4];
 #pragma unroll
@@ -249,15 +261,46 @@ __global__ void __launch_bounds__(kWarps * 32) int8_gemv_kernel(const QMatView w
   }
 }
 
+bool programmatic_launch_supported() {
+  static const bool ok = [] {
+    int dev = 0, major = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess) return false;
+    if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess) return false;
+    return major >= 9;
+  }();
+  return ok;
+}
+
+// Launches the GEMV as a programmatic dependent of the preceding activation quantization
+// (Hopper): its launch and first weight loads overlap that kernel.
+template <typename K>
+void launch_dependent(K kernel, dim3 grid, dim3 block, cudaStream_t s, const QMatView& w, int m,
+                      const Int8Act& act, bool outliers, const QOut& out) {
+  if (!programmatic_launch_supported()) {
+    kernel<<<grid, block, 0, s>>>(w, m, act, outliers, out);
+    return;
+  }
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = grid;
+  cfg.blockDim = block;
+  cfg.stream = s;
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = attr;
+  cfg.numAttrs = 1;
+  ECO_CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel, w, m, act, outliers, out), "int8 gemv launch");
+}
+
 template <int NT>
 void launch_nt(const QMatView& w, int m, const Int8Act& act, bool outliers, const QOut& out,
                cudaStream_t s) {
   const dim3 grid((w.n + 15) / 16), block(kWarps * 32);
   switch (out.kind) {
-    case GemvOut::StoreT: int8_gemv_kernel<NT, GemvOut::StoreT><<<grid, block, 0, s>>>(w, m, act, outliers, out); break;
-    case GemvOut::StoreF32: int8_gemv_kernel<NT, GemvOut::StoreF32><<<grid, block, 0, s>>>(w, m, act, outliers, out); break;
-    case GemvOut::AddResidual: int8_gemv_kernel<NT, GemvOut::AddResidual><<<grid, block, 0, s>>>(w, m, act, outliers, out); break;
-    case GemvOut::SwiGLU: int8_gemv_kernel<NT, GemvOut::SwiGLU><<<grid, block, 0, s>>>(w, m, act, outliers, out); break;
+    case GemvOut::StoreT: launch_dependent(int8_gemv_kernel<NT, GemvOut::StoreT>, grid, block, s, w, m, act, outliers, out); break;
+    case GemvOut::StoreF32: launch_dependent(int8_gemv_kernel<NT, GemvOut::StoreF32>, grid, block, s, w, m, act, outliers, out); break;
+    case GemvOut::AddResidual: launch_dependent(int8_gemv_kernel<NT, GemvOut::AddResidual>, grid, block, s, w, m, act, outliers, out); break;
+    case GemvOut::SwiGLU: launch_dependent(int8_gemv_kernel<NT, GemvOut::SwiGLU>, grid, block, s, w, m, act, outliers, out); break;
   }
 }
 

@@ -19,12 +19,12 @@ enum class QFormat { Int8, NF4, NF4DQ };
 struct QMatView {
   QFormat fmt = QFormat::Int8;
   int n = 0, k = 0;
-  const uint8_t* data = nullptr;    // int8 codes [n, k] or packed NF4 codes [ceil(n k / 2)]
-  const float* absmax = nullptr;    // int8: row absmax [n]; nf4: block absmax [ceil(n k / 64)]
-  const uint8_t* codes = nullptr;   // nf4-dq: absmax codes [blocks]
-  const float* dq_scales = nullptr; // nf4-dq: [ceil(blocks / 256)]
-  const float* dq_offset = nullptr; // nf4-dq: one float (device)
-  const float* dmap = nullptr;      // nf4-dq: the 256-entry dynamic map (device)
+  const uint8_t* data = nullptr;     // int8 codes [n, k] or packed NF4 codes [ceil(n k / 2)]
+  const float* absmax = nullptr;     // int8: row absmax [n]; nf4: block absmax [ceil(n k / 64)]
+  const uint8_t* codes = nullptr;    // nf4-dq: absmax codes [blocks]
+  const float* dq_scales = nullptr;  // nf4-dq: [ceil(blocks / 256)]
+  const float* dq_offset = nullptr;  // nf4-dq: one float (device)
+  const float* dmap = nullptr;       // nf4-dq: the 256-entry dynamic map (device)
 };
 
 // ---- quantize.cu ---------------------------------------------------------------------------
@@ -34,8 +34,8 @@ struct RowMap {
   int64_t group = INT64_MAX, group_stride = 0, offset = 0;
 };
 void launch_quantize_int8_rows(SrcType src_t, const void* src, int64_t rows, int64_t cols,
-                               RowMap map, int64_t src_first_row, uint8_t* q, float* row_absmax, cudaStream_t stream,
-                               const std::string& step);
+                               RowMap map, int64_t src_first_row, uint8_t* q, float* row_absmax,
+                               cudaStream_t stream, const std::string& step);
 // NF4 of `count` consecutive source elements. With cols % 64 == 0 the blocks lie within rows
 // and are placed through `map` (src element (r, c) -> dst element map(r) * cols + c); otherwise
 // map must be the identity and the destination starts at flat element dst_first (a multiple
@@ -67,12 +67,12 @@ struct QInput {
 };
 // Activations of LLM.int8(), written by launch_int8_quantize_activations.
 struct Int8Act {
-  void* xh = nullptr;        // fp16 [m, k]: the input rows as the matmul sees them
-  int8_t* xq = nullptr;      // [m, k]; 0 in outlier columns
-  float* sx = nullptr;       // [m] absmax over the non-outlier columns
-  int* n_outliers = nullptr; // [1]
-  int* cols = nullptr;       // [k] ascending outlier columns
-  uint8_t* flags = nullptr;  // [k] scratch
+  void* xh = nullptr;         // fp16 [m, k]: the input rows as the matmul sees them
+  int8_t* xq = nullptr;       // [m, k]; 0 in outlier columns
+  float* sx = nullptr;        // [m] absmax over the non-outlier columns
+  int* n_outliers = nullptr;  // [1]
+  int* cols = nullptr;        // [k] ascending outlier columns
+  uint8_t* flags = nullptr;   // [k] scratch
 };
 void launch_int8_quantize_activations(const QInput& in, int m, int k, float threshold,
                                       const Int8Act& act, cudaStream_t stream,

@@ -26,21 +26,29 @@ namespace {
 
 int g_nf4_fused_max = 64;
 QuantSyncStats g_sync_stats;
+bool g_force_eager = false;
 
 QFormat qformat(quant::WeightFormat f) {
   switch (f) {
-    case quant::WeightFormat::Int8: return QFormat::Int8;
-    case quant::WeightFormat::NF4: return QFormat::NF4;
-    case quant::WeightFormat::NF4DQ: return QFormat::NF4DQ;
-    default: fail("internal: format {} is not quantized", quant::FormatSpec{f}.name());
+    case quant::WeightFormat::Int8:
+      return QFormat::Int8;
+    case quant::WeightFormat::NF4:
+      return QFormat::NF4;
+    case quant::WeightFormat::NF4DQ:
+      return QFormat::NF4DQ;
+    default:
+      fail("internal: format {} is not quantized", quant::FormatSpec{f}.name());
   }
 }
 
 SrcType src_type_of(const model::TensorView& v) {
   switch (v.dtype) {
-    case model::DType::F32: return SrcType::F32;
-    case model::DType::F16: return SrcType::F16;
-    case model::DType::BF16: return SrcType::BF16;
+    case model::DType::F32:
+      return SrcType::F32;
+    case model::DType::F16:
+      return SrcType::F16;
+    case model::DType::BF16:
+      return SrcType::BF16;
     default:
       fail("{}: tensor '{}' has dtype {}; quantization reads F32, F16 or BF16 weights", v.file,
            v.name, model::dtype_name(v.dtype));
@@ -54,10 +62,24 @@ bool is_reference_bnb(const quant::FormatSpec& s) {
 
 }  // namespace
 
-QuantSyncStats quant_sync_stats() { return g_sync_stats; }
-void reset_quant_sync_stats() { g_sync_stats = {}; }
-int nf4_fused_max_batch() { return g_nf4_fused_max; }
-void set_nf4_fused_max_batch(int m) { g_nf4_fused_max = std::clamp(m, 0, nf4_fused_max_batch_limit()); }
+bool decode_needs_eager(const quant::FormatSpec& spec) {
+  return g_force_eager || is_reference_bnb(spec);
+}
+void set_force_eager_decode(bool on) {
+  g_force_eager = on;
+}
+QuantSyncStats quant_sync_stats() {
+  return g_sync_stats;
+}
+void reset_quant_sync_stats() {
+  g_sync_stats = {};
+}
+int nf4_fused_max_batch() {
+  return g_nf4_fused_max;
+}
+void set_nf4_fused_max_batch(int m) {
+  g_nf4_fused_max = std::clamp(m, 0, nf4_fused_max_batch_limit());
+}
 
 QMatView QuantWeight::view() const {
   QMatView v;
@@ -73,7 +95,9 @@ QMatView QuantWeight::view() const {
   return v;
 }
 
-size_t QuantWeight::bytes() const { return quant::quantized_bytes(spec.format, n, k); }
+size_t QuantWeight::bytes() const {
+  return quant::quantized_bytes(spec.format, n, k);
+}
 
 QuantScratch::~QuantScratch() {
   if (handle_) (void)cublasDestroy(handle_);
@@ -109,12 +133,14 @@ void QuantScratch::reserve(int r, int km, int nm, bool wide) {
   if (wide || wide_buf) wide_buf.allocate(N * K * 2, "dequantized fp16 weight scratch");
   if (host_outliers) (void)cudaFreeHost(host_outliers);
   host_outliers = nullptr;
-  ECO_CUDA_CHECK(cudaMallocHost(&host_outliers, (K + 1) * 4), "pinned outlier column buffer");
+  ECO_CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&host_outliers), (K + 1) * 4),
+                 "pinned outlier column buffer");
   // A model can also be fed when a capture grows nothing: catch cuBLAS's lazy setup here.
   (void)handle(nullptr);
 }
 
-void reserve_quant_scratch(Blas& blas, const quant::FormatSpec& spec, int rows, int kmax, int nmax) {
+void reserve_quant_scratch(Blas& blas, const quant::FormatSpec& spec, int rows, int kmax,
+                           int nmax) {
   if (!spec.quantized()) return;
   const bool wide = spec.format != quant::WeightFormat::Int8 || is_reference_bnb(spec);
   blas.qscratch.reserve(rows, kmax, nmax, wide);
@@ -154,8 +180,8 @@ void upload_quant_linear(LinearWeight& lw, int n, int k, const quant::FormatSpec
            v.name, k);
     for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
       const int64_t rc = std::min(chunk, rows - r0);
-      ECO_CUDA_CHECK(cudaMemcpy(stage.get(), v.data + size_t(r0) * row_bytes, size_t(rc) * row_bytes,
-                                cudaMemcpyHostToDevice),
+      ECO_CUDA_CHECK(cudaMemcpy(stage.get(), v.data + size_t(r0) * row_bytes,
+                                size_t(rc) * row_bytes, cudaMemcpyHostToDevice),
                      fmt::format("{}: copying '{}' ({})", what, v.name, v.file));
       if (int8) {
         launch_quantize_int8_rows(st, stage.get(), rc, cols, p.map, r0, q->data.as<uint8_t>(),
@@ -174,8 +200,9 @@ void upload_quant_linear(LinearWeight& lw, int n, int k, const quant::FormatSpec
     q->scales.allocate(size_t(groups) * 4, what);
     q->offset.allocate(4, what);
     DeviceBuffer partial(size_t(groups) * 8, what);
-    launch_double_quant(q->absmax.as<float>(), blocks, q->codes.as<uint8_t>(), q->scales.as<float>(),
-                        q->offset.as<float>(), partial.as<double>(), stream, what);
+    launch_double_quant(q->absmax.as<float>(), blocks, q->codes.as<uint8_t>(),
+                        q->scales.as<float>(), q->offset.as<float>(), partial.as<double>(), stream,
+                        what);
     ECO_CUDA_CHECK(cudaStreamSynchronize(stream), what);
     q->absmax.release();  // the fp32 absmax is not part of the nf4-dq format
   }
@@ -197,7 +224,8 @@ void upload_quant_linear(LinearWeight& lw, int n, int k, const quant::FormatSpec
 std::string quant_path(const quant::FormatSpec& spec, int m, int k) {
   switch (spec.format) {
     case quant::WeightFormat::Int8:
-      if (is_reference_bnb(spec)) return "int8-reference-bnb(host-sync,cublas-imma,fp16-outlier-gemm)";
+      if (is_reference_bnb(spec))
+        return "int8-reference-bnb(host-sync,cublas-imma,fp16-outlier-gemm)";
       return m <= int8_gemv_max_batch()
                  ? (spec.int8_threshold > 0.0f ? "int8-mma-gemv+fused-outliers" : "int8-mma-gemv")
                  : (spec.int8_threshold > 0.0f ? "int8-cublas-imma+fused-outlier-epilogue"
@@ -206,7 +234,8 @@ std::string quant_path(const quant::FormatSpec& spec, int m, int k) {
     case quant::WeightFormat::NF4DQ:
       return (k % 64 == 0 && m <= nf4_fused_max_batch()) ? "nf4-fused-mma-gemv"
                                                          : "nf4-dequant-fp16+cublas/gemv";
-    default: return "fp16";
+    default:
+      return "fp16";
   }
 }
 
@@ -245,8 +274,10 @@ void run_quant_linear(const LinearWeight& w, int m, const LinearIn& in, const Li
   const QuantWeight& q = *w.qweight;
   QuantScratch& s = blas.qscratch;
   if (m > s.rows || q.k > s.kmax || q.n > s.nmax)
-    fail("{}: internal: quantized-matmul scratch sized for {} rows of [{} x {}], asked {} rows of [{} x {}]",
-         step, s.rows, s.nmax, s.kmax, m, q.n, q.k);
+    fail(
+        "{}: internal: quantized-matmul scratch sized for {} rows of [{} x {}], asked {} rows of "
+        "[{} x {}]",
+        step, s.rows, s.nmax, s.kmax, m, q.n, q.k);
   const QMatView v = q.view();
   QInput qi;
   qi.x = in.x;
@@ -281,7 +312,8 @@ void run_quant_linear(const LinearWeight& w, int m, const LinearIn& in, const Li
                      step + " (outlier columns to the host)");
       const auto t0 = std::chrono::steady_clock::now();
       ECO_CUDA_CHECK(cudaStreamSynchronize(stream), step + " (outlier columns sync)");
-      const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      const double dt =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       s.sync_seconds += dt;
       ++s.syncs;
       g_sync_stats.seconds += dt;
@@ -290,24 +322,24 @@ void run_quant_linear(const LinearWeight& w, int m, const LinearIn& in, const Li
     }
     cublasHandle_t h = s.handle(stream);
     const int32_t ione = 1, izero = 0;
-    ECO_CUBLAS_CHECK(cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, q.n, m, q.k, &ione, v.data, CUDA_R_8I,
-                                  q.k, act.xq, CUDA_R_8I, q.k, &izero, s.acc32.get(), CUDA_R_32I,
-                                  q.n, CUBLAS_COMPUTE_32I, CUBLAS_GEMM_DEFAULT),
+    ECO_CUBLAS_CHECK(cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, q.n, m, q.k, &ione, v.data,
+                                  CUDA_R_8I, q.k, act.xq, CUDA_R_8I, q.k, &izero, s.acc32.get(),
+                                  CUDA_R_32I, q.n, CUBLAS_COMPUTE_32I, CUBLAS_GEMM_DEFAULT),
                      fmt::format("{} (int8 gemm m={} n={} k={})", step, m, q.n, q.k));
     const float* outlier_f32 = nullptr;
     if (ref && n_out > 0) {
       launch_gather_x_cols(act.xh, m, q.k, act.cols, n_out, s.xo.get(), stream, step);
       launch_gather_w_cols(v, act.cols, n_out, s.wide_buf.get(), stream, step);
       const float one = 1.0f, zero = 0.0f;
-      ECO_CUBLAS_CHECK(cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, q.n, m, n_out, &one,
-                                    s.wide_buf.get(), CUDA_R_16F, n_out, s.xo.get(), CUDA_R_16F,
-                                    n_out, &zero, s.outf32.get(), CUDA_R_32F, q.n,
-                                    CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
-                       fmt::format("{} (outlier gemm m={} n={} k={})", step, m, q.n, n_out));
+      ECO_CUBLAS_CHECK(
+          cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, q.n, m, n_out, &one, s.wide_buf.get(),
+                       CUDA_R_16F, n_out, s.xo.get(), CUDA_R_16F, n_out, &zero, s.outf32.get(),
+                       CUDA_R_32F, q.n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+          fmt::format("{} (outlier gemm m={} n={} k={})", step, m, q.n, n_out));
       outlier_f32 = s.outf32.as<float>();
     }
-    launch_int8_dequant_epilogue(s.acc32.as<int32_t>(), m, v, act, outlier_f32,
-                                 !ref && thr > 0.0f, qo, stream, step);
+    launch_int8_dequant_epilogue(s.acc32.as<int32_t>(), m, v, act, outlier_f32, !ref && thr > 0.0f,
+                                 qo, stream, step);
     return;
   }
 

@@ -50,6 +50,12 @@ struct QuantSyncStats {
 QuantSyncStats quant_sync_stats();
 void reset_quant_sync_stats();
 
+// True when decode steps must be enqueued one by one instead of replayed from a CUDA graph:
+// reference-bnb (a host sync per layer cannot be captured), or when a benchmark forces it to
+// separate the graph's share from the host synchronisations' share.
+bool decode_needs_eager(const quant::FormatSpec& spec);
+void set_force_eager_decode(bool on);
+
 int nf4_fused_max_batch();
 void set_nf4_fused_max_batch(int m);
 

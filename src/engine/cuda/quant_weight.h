@@ -37,8 +37,8 @@ class QuantScratch {
   cublasHandle_t handle(cudaStream_t stream);
 
   int rows = 0, kmax = 0, nmax = 0;
-  DeviceBuffer xh, xq, sx, outliers /* [1 + kmax] ints: count, columns */, flags, acc32, outf32,
-      xo, wide_buf;
+  DeviceBuffer xh, xq, sx, outliers /* [1 + kmax] ints: count, columns */, flags, acc32, outf32, xo,
+      wide_buf;
   int* host_outliers = nullptr;  // pinned [1 + kmax] (reference-bnb)
   // reference-bnb accounting: host seconds blocked in the per-layer synchronisation.
   double sync_seconds = 0.0;

@@ -159,7 +159,8 @@ __global__ void dq_encode_kernel(const float* absmax, int64_t n, const float* of
   const float scale = scratch[8];
   if (threadIdx.x == 0) scales[blockIdx.x] = scale;
   if (i >= n) return;
-  codes[i] = scale > 0.0f ? dynamic_encode_dev(__fmul_rn(c, 1.0f / scale)) : uint8_t(127);
+  const float inv = scale > 0.0f ? 1.0f / scale : 0.0f;  // as quant::quantize_blockwise_8bit
+  codes[i] = dynamic_encode_dev(__fmul_rn(c, inv));
 }
 
 __device__ __forceinline__ float nf4_absmax_dev(const QMatView& w, int64_t b) {

@@ -22,7 +22,8 @@ double mean_kl(const std::vector<float>& p, const std::vector<float>& q, int voc
     const float* a = p.data() + r * size_t(vocab);
     const float* b = q.data() + r * size_t(vocab);
     double ma = -INFINITY, mb = -INFINITY, za = 0, zb = 0, kl = 0;
-    for (int i = 0; i < vocab; ++i) ma = std::max(ma, double(a[i])), mb = std::max(mb, double(b[i]));
+    for (int i = 0; i < vocab; ++i)
+      ma = std::max(ma, double(a[i])), mb = std::max(mb, double(b[i]));
     for (int i = 0; i < vocab; ++i) za += std::exp(a[i] - ma), zb += std::exp(b[i] - mb);
     for (int i = 0; i < vocab; ++i) {
       const double la = a[i] - ma - std::log(za), lb = b[i] - mb - std::log(zb);
@@ -33,7 +34,8 @@ double mean_kl(const std::vector<float>& p, const std::vector<float>& q, int voc
   return total / double(rows);
 }
 
-std::unique_ptr<Engine> engine_for(const model::ModelWeights& w, DeviceKind d, quant::FormatSpec f) {
+std::unique_ptr<Engine> engine_for(const model::ModelWeights& w, DeviceKind d,
+                                   quant::FormatSpec f) {
   EngineOptions o;
   o.device = d;
   o.format = f;
@@ -52,7 +54,8 @@ TEST(CudaQuantEngine, EachFormatMatchesTheCpuEngine) {
   so.outlier_scale = 30.0f;
   model::write_synthetic_model(so, dir);
   const auto w = model::load_model(dir);
-  const std::vector<std::vector<int32_t>> prompts = {{5, 9, 100, 7, 301, 44, 2}, {17, 3, 250}, {8}, {400, 401, 402, 403}};
+  const std::vector<std::vector<int32_t>> prompts = {
+      {5, 9, 100, 7, 301, 44, 2}, {17, 3, 250}, {8}, {400, 401, 402, 403}};
   const int V = w.config.vocab_size;
 
   auto ref = engine_for(w, DeviceKind::Cpu, quant::parse_format("fp16"));
@@ -60,13 +63,15 @@ TEST(CudaQuantEngine, EachFormatMatchesTheCpuEngine) {
   const auto ref_logits = ref->logits();
 
   std::vector<quant::FormatSpec> specs;
-  for (const char* f : {"int8", "int8-pure", "nf4", "nf4-dq"}) specs.push_back(quant::parse_format(f));
+  for (const char* f : {"int8", "int8-pure", "nf4", "nf4-dq"})
+    specs.push_back(quant::parse_format(f));
   auto bnb = quant::parse_format("int8");
   bnb.int8_impl = quant::Int8Impl::ReferenceBnb;
   specs.push_back(bnb);
   std::vector<std::vector<int32_t>> fused_tokens;
   for (const auto& spec : specs) {
-    const std::string name = spec.name() + (spec.int8_impl == quant::Int8Impl::ReferenceBnb ? "(reference-bnb)" : "");
+    const std::string name =
+        spec.name() + (spec.int8_impl == quant::Int8Impl::ReferenceBnb ? "(reference-bnb)" : "");
     SCOPED_TRACE(name);
     auto cpu = engine_for(w, DeviceKind::Cpu, spec);
     auto gpu = engine_for(w, DeviceKind::Cuda, spec);
@@ -87,12 +92,15 @@ TEST(CudaQuantEngine, EachFormatMatchesTheCpuEngine) {
     std::string sc, sg;
     for (const auto& step : tc) sc += fmt::format(" {}", step[0]);
     for (const auto& step : tg) sg += fmt::format(" {}", step[0]);
-    std::printf("[cuda-quant-engine] %-24s logits rel err %.2e  KL vs fp16 cpu %.3e cuda %.3e\n"
-                "  greedy cpu:%s\n  greedy cuda:%s\n  %s\n",
-                name.c_str(), err, kc, kg, sc.c_str(), sg.c_str(), gpu->describe().c_str());
+    std::printf(
+        "[cuda-quant-engine] %-24s logits rel err %.2e  KL vs fp16 cpu %.3e cuda %.3e\n"
+        "  greedy cpu:%s\n  greedy cuda:%s\n  %s\n",
+        name.c_str(), err, kc, kg, sc.c_str(), sg.c_str(), gpu->describe().c_str());
     if (spec.format == quant::WeightFormat::Int8 && spec.int8_threshold > 0) {
-      if (spec.int8_impl == quant::Int8Impl::Fused) fused_tokens = std::vector<std::vector<int32_t>>(tg);
-      else EXPECT_EQ(tg, fused_tokens) << "fused and reference-bnb LLM.int8() chose different tokens";
+      if (spec.int8_impl == quant::Int8Impl::Fused)
+        fused_tokens = std::vector<std::vector<int32_t>>(tg);
+      else
+        EXPECT_EQ(tg, fused_tokens) << "fused and reference-bnb LLM.int8() chose different tokens";
     }
     const auto t = traffic_model(*gpu);
     EXPECT_LT(t.weight_bytes, t.weights_resident_bytes);  // quantized linears read fewer bytes

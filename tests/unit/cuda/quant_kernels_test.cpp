@@ -62,7 +62,8 @@ std::vector<U> dl(const DeviceBuffer& b, size_t n) {
   return download_raw<U>(b, n);
 }
 
-void expect_same_bytes(const LinearWeight& lw, const quant::QuantizedMatrix& m, const std::string& what) {
+void expect_same_bytes(const LinearWeight& lw, const quant::QuantizedMatrix& m,
+                       const std::string& what) {
   const QuantWeight& q = *lw.qweight;
   EXPECT_EQ(q.bytes(), m.bytes()) << what;
   EXPECT_EQ(dl<uint8_t>(q.data, m.data.size()), m.data) << what << " codes";
@@ -71,7 +72,8 @@ void expect_same_bytes(const LinearWeight& lw, const quant::QuantizedMatrix& m, 
   } else if (m.format == quant::WeightFormat::NF4) {
     EXPECT_EQ(dl<float>(q.absmax, m.block_absmax.size()), m.block_absmax) << what << " absmax";
   } else {
-    EXPECT_EQ(dl<uint8_t>(q.codes, m.absmax_codes.size()), m.absmax_codes) << what << " absmax codes";
+    EXPECT_EQ(dl<uint8_t>(q.codes, m.absmax_codes.size()), m.absmax_codes)
+        << what << " absmax codes";
     EXPECT_EQ(dl<float>(q.scales, m.absmax_scales.size()), m.absmax_scales) << what << " dq scales";
     EXPECT_EQ(dl<float>(q.offset, 1)[0], m.absmax_offset) << what << " dq offset";
   }
@@ -80,7 +82,9 @@ void expect_same_bytes(const LinearWeight& lw, const quant::QuantizedMatrix& m, 
 TEST(CudaQuant, QuantizedBytesEqualTheCpuReference) {
   ECO_REQUIRE_GPU();
   std::mt19937 rng(1234);
-  struct Shape { int n, k; };
+  struct Shape {
+    int n, k;
+  };
   for (const char* f : {"int8", "int8-pure", "nf4", "nf4-dq"}) {
     for (Shape s : {Shape{48, 256}, Shape{40, 96}, Shape{300, 1024}}) {
       for (model::DType dt : {model::DType::F16, model::DType::BF16, model::DType::F32}) {
@@ -101,7 +105,8 @@ TEST(CudaQuant, InterleavedRowsQuantizeAsTheAssembledMatrix) {
   const int n = 64, k = 128;  // gate and up of 32 rows each, interleaved by 8 as on the engine
   for (const char* f : {"int8", "nf4", "nf4-dq"}) {
     const auto spec = quant::parse_format(f);
-    const HostTensor gate = make_tensor(planted_weights(n / 2, k, rng), n / 2, k, model::DType::F16);
+    const HostTensor gate =
+        make_tensor(planted_weights(n / 2, k, rng), n / 2, k, model::DType::F16);
     const HostTensor up = make_tensor(planted_weights(n / 2, k, rng), n / 2, k, model::DType::F16);
     std::vector<float> assembled(size_t(n) * k);
     for (int r = 0; r < n / 2; ++r) {
@@ -110,7 +115,8 @@ TEST(CudaQuant, InterleavedRowsQuantizeAsTheAssembledMatrix) {
       std::copy_n(up.exact.begin() + r * k, k, assembled.begin() + du * k);
     }
     LinearWeight lw;
-    upload_quant_linear(lw, n, k, spec, {{&gate.view, {8, 16, 0}}, {&up.view, {8, 16, 8}}}, nullptr, f);
+    upload_quant_linear(lw, n, k, spec, {{&gate.view, {8, 16, 0}}, {&up.view, {8, 16, 8}}}, nullptr,
+                        f);
     expect_same_bytes(lw, quant::quantize_matrix(assembled.data(), n, k, spec), f);
   }
 }
@@ -158,7 +164,10 @@ std::vector<double> cpu_ref(const quant::QuantizedMatrix& q, const std::vector<f
 TEST(CudaQuant, MatmulsMatchTheCpuReference) {
   ECO_REQUIRE_GPU();
   std::mt19937 rng(7);
-  struct Case { const char* f; int n, k; };
+  struct Case {
+    const char* f;
+    int n, k;
+  };
   const Case cases[] = {{"int8", 200, 512}, {"int8-pure", 200, 512}, {"int8", 64, 96},
                         {"nf4", 200, 512},  {"nf4-dq", 200, 512},    {"nf4", 48, 96},
                         {"nf4-dq", 48, 352}};
@@ -238,7 +247,8 @@ TEST(CudaQuant, OutputModesMatchTheirDefinition) {
       // AddResidual: y += x W^T on an fp32 residual.
       const auto resid0 = randn(size_t(mm) * n, rng, 1.0f);
       DeviceBuffer dr = upload_raw(resid0);
-      run_linear(lw, mm, in, {GemvOut::AddResidual, dr.get(), n}, mm <= gemv_max_batch(), blas, nullptr, "add");
+      run_linear(lw, mm, in, {GemvOut::AddResidual, dr.get(), n}, mm <= gemv_max_batch(), blas,
+                 nullptr, "add");
       const auto got = download_raw<float>(dr, resid0.size());
       std::vector<double> w2(resid0.size());
       for (size_t i = 0; i < w2.size(); ++i) w2[i] = want[i] + resid0[i];

@@ -38,7 +38,8 @@ double mean_kl(const std::vector<float>& p_logits, const std::vector<float>& q_l
     const float* a = p_logits.data() + r * size_t(vocab);
     const float* b = q_logits.data() + r * size_t(vocab);
     double ma = -INFINITY, mb = -INFINITY;
-    for (int i = 0; i < vocab; ++i) ma = std::max(ma, double(a[i])), mb = std::max(mb, double(b[i]));
+    for (int i = 0; i < vocab; ++i)
+      ma = std::max(ma, double(a[i])), mb = std::max(mb, double(b[i]));
     double za = 0, zb = 0;
     for (int i = 0; i < vocab; ++i) za += std::exp(a[i] - ma), zb += std::exp(b[i] - mb);
     double kl = 0;

@@ -169,3 +169,19 @@ TEST(SummarizeDevice, StartAndEndReadings) {
 
 }  // namespace
 }  // namespace eco::meter
+
+namespace eco::meter {
+namespace {
+
+TEST(SummarizeDevice, ReadingsThatStopBeforeTheEndAreIncomplete) {
+  std::vector<Sample> s = steady_window(20, 100, 100);
+  EXPECT_FALSE(summarize_device(s, 2.0, kNaN, {}).incomplete);
+  s.back().watts = kNaN;
+  s.back().energy_mj = kNaN;  // lost at the end boundary
+  const DeviceEnergy d = summarize_device(s, 2.0, kNaN, {});
+  EXPECT_TRUE(d.incomplete);
+  EXPECT_NE(d.notes.back().find("only part"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace eco::meter

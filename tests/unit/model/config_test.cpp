@@ -16,19 +16,16 @@ using json = nlohmann::json;
 using ::testing::HasSubstr;
 
 json base(const std::string& type = "llama") {
-  return {{"model_type", type},
-          {"hidden_size", 64},
-          {"intermediate_size", 128},
-          {"num_hidden_layers", 2},
-          {"num_attention_heads", 4},
-          {"num_key_value_heads", 2},
-          {"vocab_size", 256},
-          {"max_position_embeddings", 512},
-          {"rms_norm_eps", 1e-5},
-          {"rope_theta", 10000.0}};
+  return {{"model_type", type},       {"hidden_size", 64},
+          {"intermediate_size", 128}, {"num_hidden_layers", 2},
+          {"num_attention_heads", 4}, {"num_key_value_heads", 2},
+          {"vocab_size", 256},        {"max_position_embeddings", 512},
+          {"rms_norm_eps", 1e-5},     {"rope_theta", 10000.0}};
 }
 
-ModelConfig parse(const json& j) { return parse_config(j.dump(), "dir/config.json"); }
+ModelConfig parse(const json& j) {
+  return parse_config(j.dump(), "dir/config.json");
+}
 
 std::string error_of(const json& j) {
   try {
@@ -76,8 +73,9 @@ TEST(Config, KvHeadsDefaultToHeads) {
 }
 
 TEST(Config, RopeThetaUnderRopeParameters) {
-  const json j = with(base(), {{"rope_theta", nullptr},
-                               {"rope_parameters", {{"rope_type", "default"}, {"rope_theta", 5e5}}}});
+  const json j =
+      with(base(), {{"rope_theta", nullptr},
+                    {"rope_parameters", {{"rope_type", "default"}, {"rope_theta", 5e5}}}});
   EXPECT_FLOAT_EQ(parse(j).rope_theta, 500000.0f);
   // rope_parameters without a type, theta at top level.
   const json k = with(base(), {{"rope_theta", 1e6}, {"rope_parameters", json::object()}});
@@ -89,8 +87,9 @@ TEST(Config, RopeThetaDefaultsWhenAbsent) {
 }
 
 TEST(Config, RopeParametersScaledTypeRejected) {
-  const json j = with(base(), {{"rope_theta", nullptr},
-                               {"rope_parameters", {{"rope_type", "llama3"}, {"rope_theta", 5e5}}}});
+  const json j =
+      with(base(), {{"rope_theta", nullptr},
+                    {"rope_parameters", {{"rope_type", "llama3"}, {"rope_theta", 5e5}}}});
   EXPECT_THAT(error_of(j), HasSubstr("rope_parameters type 'llama3' is not supported"));
   const json k = with(base(), {{"rope_theta", nullptr}, {"rope_parameters", json::object()}});
   EXPECT_THAT(error_of(k), HasSubstr("rope_theta"));
@@ -102,8 +101,9 @@ TEST(Config, RopeScaling) {
   j["rope_scaling"] = nullptr;  // explicit null, as transformers writes it
   EXPECT_NO_THROW(parse(j));
   EXPECT_NO_THROW(parse(with(base(), {{"rope_scaling", {{"rope_type", "default"}}}})));
-  EXPECT_THAT(error_of(with(base(), {{"rope_scaling", {{"rope_type", "llama3"}, {"factor", 8.0}}}})),
-              HasSubstr("rope_scaling type 'llama3' is not supported"));
+  EXPECT_THAT(
+      error_of(with(base(), {{"rope_scaling", {{"rope_type", "llama3"}, {"factor", 8.0}}}})),
+      HasSubstr("rope_scaling type 'llama3' is not supported"));
   EXPECT_THAT(error_of(with(base(), {{"rope_scaling", {{"type", "linear"}, {"factor", 2.0}}}})),
               HasSubstr("rope_scaling type 'linear' is not supported"));
   EXPECT_THAT(error_of(with(base(), {{"rope_scaling", "yarn"}})), HasSubstr("rope_scaling"));
@@ -186,7 +186,8 @@ TEST(Config, WrongTypesAreNamed) {
               HasSubstr("'rms_norm_eps' must be a number"));
   EXPECT_THAT(error_of(with(base(), {{"vocab_size", 1e300}})), HasSubstr("'vocab_size'"));
   EXPECT_THAT(error_of(with(base(), {{"vocab_size", 99999999999}})), HasSubstr("too large"));
-  EXPECT_THAT(error_of(with(base(), {{"model_type", 3}})), HasSubstr("'model_type' must be a string"));
+  EXPECT_THAT(error_of(with(base(), {{"model_type", 3}})),
+              HasSubstr("'model_type' must be a string"));
 }
 
 TEST(Config, UnsupportedModelTypeListsSupported) {
@@ -200,10 +201,11 @@ TEST(Config, InconsistentSizes) {
               HasSubstr("hidden_size 66 is not divisible by num_attention_heads 4"));
   EXPECT_THAT(error_of(with(base(), {{"num_key_value_heads", 3}})),
               HasSubstr("num_attention_heads 4 is not divisible by num_key_value_heads 3"));
-  for (const char* field : {"hidden_size", "intermediate_size", "num_hidden_layers",
-                            "num_attention_heads", "num_key_value_heads", "vocab_size",
-                            "max_position_embeddings", "head_dim"}) {
-    EXPECT_THAT(error_of(with(base(), {{field, 0}})), HasSubstr(fmt::format("'{}' must be positive", field)))
+  for (const char* field :
+       {"hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
+        "num_key_value_heads", "vocab_size", "max_position_embeddings", "head_dim"}) {
+    EXPECT_THAT(error_of(with(base(), {{field, 0}})),
+                HasSubstr(fmt::format("'{}' must be positive", field)))
         << field;
     EXPECT_THAT(error_of(with(base(), {{field, -4}})), HasSubstr("must be positive")) << field;
   }
@@ -214,7 +216,8 @@ TEST(Config, InconsistentSizes) {
 }
 
 TEST(Config, Phi3) {
-  const ModelConfig c = parse(with(base("phi3"), {{"rms_norm_eps", nullptr}, {"sliding_window", 2047}}));
+  const ModelConfig c =
+      parse(with(base("phi3"), {{"rms_norm_eps", nullptr}, {"sliding_window", 2047}}));
   EXPECT_EQ(c.arch, Arch::Phi3);
   EXPECT_FLOAT_EQ(c.rms_norm_eps, 1e-5f);  // Phi3Config's default
   EXPECT_EQ(c.sliding_window, 2047);
@@ -224,7 +227,8 @@ TEST(Config, Phi3) {
               HasSubstr("partial_rotary_factor 0.5 is not supported"));
   EXPECT_NO_THROW(parse(with(base("phi3"), {{"partial_rotary_factor", 1.0}})));
   const std::string e = error_of(with(
-      base("phi3"), {{"rope_scaling", {{"type", "longrope"}, {"short_factor", {1.0}}, {"long_factor", {1.0}}}}}));
+      base("phi3"),
+      {{"rope_scaling", {{"type", "longrope"}, {"short_factor", {1.0}}, {"long_factor", {1.0}}}}}));
   EXPECT_THAT(e, HasSubstr("rope_scaling type 'longrope' is not supported"));
   EXPECT_THAT(e, HasSubstr("LongRoPE"));
 }
@@ -236,11 +240,14 @@ TEST(Config, SlidingWindow) {
   EXPECT_EQ(parse(j).sliding_window, 0);
   EXPECT_TRUE(parse(j).fits_context(1 << 30));
   // Qwen2 declares a window but uses it only with use_sliding_window.
-  EXPECT_EQ(parse(with(base("qwen2"), {{"sliding_window", 4096}, {"use_sliding_window", false}})).sliding_window,
+  EXPECT_EQ(parse(with(base("qwen2"), {{"sliding_window", 4096}, {"use_sliding_window", false}}))
+                .sliding_window,
             0);
-  EXPECT_EQ(parse(with(base("qwen2"), {{"sliding_window", 4096}, {"use_sliding_window", true}})).sliding_window,
+  EXPECT_EQ(parse(with(base("qwen2"), {{"sliding_window", 4096}, {"use_sliding_window", true}}))
+                .sliding_window,
             4096);
-  EXPECT_THAT(error_of(with(base("mistral"), {{"sliding_window", -1}})), HasSubstr("sliding_window"));
+  EXPECT_THAT(error_of(with(base("mistral"), {{"sliding_window", -1}})),
+              HasSubstr("sliding_window"));
 }
 
 TEST(Config, MalformedDocuments) {

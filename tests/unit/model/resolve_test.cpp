@@ -73,10 +73,11 @@ TEST(Resolve, ParsesSpecs) {
 TEST(Resolve, BadSpecs) {
   EXPECT_THAT([] { parse_synthetic_spec("synthetic:huge"); },
               ::testing::ThrowsMessage<Error>(HasSubstr("unknown synthetic shape 'huge'")));
-  for (const char* bad : {"synthetic:tiny?seed=x", "synthetic:tiny?seed=-1", "synthetic:tiny?seed=",
-                          "synthetic:tiny?seed=99999999999999999999999"})
+  for (const char* bad : {"synthetic:tiny?seed=x", "synthetic:tiny?seed=-1",
+                          "synthetic:tiny?seed=", "synthetic:tiny?seed=99999999999999999999999"})
     EXPECT_THAT([&] { parse_synthetic_spec(bad); },
-                ::testing::ThrowsMessage<Error>(HasSubstr("seed must be"))) << bad;
+                ::testing::ThrowsMessage<Error>(HasSubstr("seed must be")))
+        << bad;
   EXPECT_THAT([] { parse_synthetic_spec("synthetic:tiny?colour=red"); },
               ::testing::ThrowsMessage<Error>(HasSubstr("unknown parameter 'colour'")));
   EXPECT_THROW(parse_synthetic_spec("synthetic:tiny?outliers=3"), Error);
@@ -95,8 +96,10 @@ TEST(Resolve, WritesSyntheticOnceAndReusesIt) {
   ScopedEnv e("ECO_CACHE_DIR", cache.path().c_str());
   const auto dir = resolve_model("synthetic:tiny?seed=3&outliers=2:5");
   EXPECT_EQ(dir, cache / "synthetic" / "tiny-s3-o2x5");
-  EXPECT_TRUE(synthetic_model_complete(dir, parse_synthetic_spec("synthetic:tiny?seed=3&outliers=2:5")));
-  EXPECT_FALSE(synthetic_model_complete(dir, parse_synthetic_spec("synthetic:tiny?seed=4&outliers=2:5")));
+  EXPECT_TRUE(
+      synthetic_model_complete(dir, parse_synthetic_spec("synthetic:tiny?seed=3&outliers=2:5")));
+  EXPECT_FALSE(
+      synthetic_model_complete(dir, parse_synthetic_spec("synthetic:tiny?seed=4&outliers=2:5")));
   EXPECT_EQ(load_config(dir).hidden_size, 128);
 
   // Reused: a second resolve does not rewrite the weights.

@@ -105,8 +105,10 @@ TEST(Safetensors, HugeHeaderLength) {
 
 TEST(Safetensors, NonUtf8AndInvalidJsonHeader) {
   EXPECT_THAT(error_of(raw_image("{\"a\xff\": 1}", 0)), HasSubstr("not valid UTF-8"));
-  EXPECT_THAT(error_of(raw_image("{\"\xc0\xaf\": 1}", 0)), HasSubstr("not valid UTF-8"));  // overlong
-  EXPECT_THAT(error_of(raw_image("{\"\xed\xa0\x80\": 1}", 0)), HasSubstr("not valid UTF-8"));  // surrogate
+  EXPECT_THAT(error_of(raw_image("{\"\xc0\xaf\": 1}", 0)),
+              HasSubstr("not valid UTF-8"));  // overlong
+  EXPECT_THAT(error_of(raw_image("{\"\xed\xa0\x80\": 1}", 0)),
+              HasSubstr("not valid UTF-8"));  // surrogate
   EXPECT_THAT(error_of(raw_image("{\"a\": ", 0)), HasSubstr("not valid JSON"));
   EXPECT_THAT(error_of(raw_image("[1,2]", 0)), HasSubstr("must be a JSON object"));
   EXPECT_THAT(error_of(raw_image("", 0)), HasSubstr("not valid JSON"));

@@ -175,7 +175,8 @@ TEST(Synth, BadOptions) {
   SynthOptions o;
   for (const char* bad : {"16", "x:2", "4:", "4:abc", "-1:3", "4:0", "4:-2", "4:inf", "4:2x"})
     EXPECT_THAT([&] { parse_outliers(bad, o); },
-                ::testing::ThrowsMessage<Error>(HasSubstr("--outliers"))) << bad;
+                ::testing::ThrowsMessage<Error>(HasSubstr("--outliers")))
+        << bad;
   TempDir dir;
   SynthOptions big = tiny(0);
   big.outlier_dims = 129;  // more than hidden_size

@@ -87,10 +87,14 @@ TEST(Weights, TiedEmbeddingsAndQwen2Bias) {
 // A tiny Phi-3 written by hand: hidden 8, 2 heads of 4, 1 kv head, intermediate 6.
 TEST(Weights, Phi3FusedProjectionsAreSplitIntoViews) {
   TempDir dir;
-  nlohmann::json cfg = {{"model_type", "phi3"},       {"hidden_size", 8},
-                        {"intermediate_size", 6},     {"num_hidden_layers", 1},
-                        {"num_attention_heads", 2},   {"num_key_value_heads", 1},
-                        {"vocab_size", 10},           {"max_position_embeddings", 32},
+  nlohmann::json cfg = {{"model_type", "phi3"},
+                        {"hidden_size", 8},
+                        {"intermediate_size", 6},
+                        {"num_hidden_layers", 1},
+                        {"num_attention_heads", 2},
+                        {"num_key_value_heads", 1},
+                        {"vocab_size", 10},
+                        {"max_position_embeddings", 32},
                         {"tie_word_embeddings", false}};
   testing::write_file(dir / "config.json", cfg.dump());
   SafetensorsBuilder b;
@@ -193,14 +197,12 @@ TEST(Weights, MissingTensorAndBadDtype) {
   write_model(dir, small_llama(), [](SafetensorsBuilder& b, const SynthTensor& t) {
     if (t.name != "model.layers.0.mlp.up_proj.weight") add_normal(b, t);
   });
-  EXPECT_THAT(load_error(dir),
-              HasSubstr("tensor 'model.layers.0.mlp.up_proj.weight' is missing"));
+  EXPECT_THAT(load_error(dir), HasSubstr("tensor 'model.layers.0.mlp.up_proj.weight' is missing"));
 
   TempDir dir2;
   write_model(dir2, small_llama(), [](SafetensorsBuilder& b, const SynthTensor& t) {
     add_normal(b, t);
-    if (t.name == "model.norm.weight")
-      b.header()[t.name]["dtype"] = "I32";  // same size as F32
+    if (t.name == "model.norm.weight") b.header()[t.name]["dtype"] = "I32";  // same size as F32
   });
   EXPECT_THAT(load_error(dir2), HasSubstr("tensor 'model.norm.weight' has dtype I32"));
 }

@@ -1,0 +1,282 @@
+// The protocol in-process, on the CPU engine with a tiny synthetic model and a GPU sensor whose
+// power the test sets per run, so that each gate outcome is produced deterministically.
+#include <unistd.h>
+
+#include <atomic>
+#include <cmath>
+#include <filesystem>
+#include <mutex>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "bench/sweep.h"
+#include "common/error.h"
+#include "ecocompute/meter.h"
+#include "meter/sensor.h"
+#include "store/store.h"
+
+namespace eco::bench {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Power is whatever the test last set; the energy counter integrates it exactly and changes
+// on every read, so every sample is a counter update.
+class SteeredSensor final : public meter::GpuSensor {
+ public:
+  std::atomic<double> watts{100.0};
+  std::string unavailable_reason() const override { return ""; }
+  std::string driver_version() const override { return "steered"; }
+  std::vector<meter::DeviceInfo> devices() const override {
+    meter::DeviceInfo d;
+    d.name = "Steered GPU";
+    d.uuid = "GPU-steered";
+    d.power_limit_w = 700;
+    d.memory_used_mib = 0;
+    d.has_energy_counter = d.has_power_usage = d.has_temperature = d.has_clocks = true;
+    d.power_source = "usage";
+    d.energy_source = "counter";
+    return {d};
+  }
+  meter::Sample read(int device, std::vector<std::string>&) override {
+    std::lock_guard lock(mu_);
+    const double t = meter::steady_seconds();
+    if (last_t_ > 0) energy_mj_ += 1000.0 * last_w_ * (t - last_t_);
+    last_t_ = t;
+    last_w_ = watts.load();
+    meter::Sample s;
+    s.t = t;
+    s.device = device;
+    s.watts = last_w_;
+    s.avg_watts = std::nan("");
+    s.temperature_c = 50;
+    s.sm_clock_mhz = 1980;
+    s.mem_clock_mhz = 2619;
+    s.energy_mj = energy_mj_;
+    return s;
+  }
+
+ private:
+  std::mutex mu_;
+  double last_t_ = 0, last_w_ = 0, energy_mj_ = 1e6;
+};
+
+// Sets the sensor's power for each measured run from a per-round script.
+class Steering final : public ProgressSink {
+ public:
+  explicit Steering(SteeredSensor& s) : sensor_(s) {}
+  std::function<double(const RunLabel&)> power = [](const RunLabel&) { return 100.0; };
+  void run_started(const RunLabel& label, int) override { sensor_.watts = power(label); }
+  void step(const std::string& name, const std::string&) override {
+    if (name == "idle baseline") sensor_.watts = 100.0;
+  }
+
+ private:
+  SteeredSensor& sensor_;
+};
+
+class BenchProtocol : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           fmt::format("eco_bench_{}_{}", ::getpid(),
+                       ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    ::setenv("ECO_CACHE_DIR", (fs::temp_directory_path() / "eco_bench_test_cache").c_str(), 1);
+    spec_.models = {"synthetic:tiny"};
+    spec_.formats = {"fp32"};
+    spec_.batches = {2};
+    spec_.prompt_lens = {8};
+    spec_.gen_lens = {4};
+    spec_.device = "cpu";
+    auto& p = spec_.protocol;
+    p.idle_seconds = 0.05;
+    p.stabilise_max_s = 0.05;
+    p.stabilise_window_s = 0.02;
+    p.warmup = 1;
+    p.runs = 4;
+    p.min_counter_updates = 3;
+    p.sample_interval_s = 0.001;
+    p.max_cv_decode_tok_s = 10.0;  // timing on a shared CI core is not what these tests gate
+    p.max_cv_decode_j_per_token = 1.0;
+    p.max_reruns = 2;
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  void make_meter() {
+    auto sensor = std::make_unique<SteeredSensor>();
+    sensor_ = sensor.get();
+    meter::MeterOptions mo;
+    mo.interval_s = spec_.protocol.sample_interval_s;
+    mo.min_counter_updates = spec_.protocol.min_counter_updates;
+    meter_ = std::make_unique<meter::Meter>(mo, std::move(sensor));
+  }
+
+  fs::path dir_;
+  SweepSpec spec_;
+  SteeredSensor* sensor_ = nullptr;
+  std::unique_ptr<meter::Meter> meter_;
+};
+
+TEST_F(BenchProtocol, GatePassesOnSteadyPowerAndSubtractsIdle) {
+  make_meter();
+  Steering steering(*sensor_);
+  steering.power = [](const RunLabel&) { return 250.0; };  // idle is 100 W
+  auto st = store::Store::open(dir_ / "s.db");
+  const auto res = run_sweep(spec_, st, steering, meter_.get());
+  EXPECT_EQ(res.gates_passed, 1);
+  const auto cfg = st.configs().at(0);
+  EXPECT_EQ(cfg.status, "done");
+  EXPECT_EQ(cfg.gate, "passed");
+  EXPECT_EQ(cfg.rounds, 1);
+  const auto runs = st.runs(cfg.id);
+  ASSERT_EQ(runs.size(), 5u);  // 1 warm-up + 4 measured
+  EXPECT_TRUE(runs[0].warmup);
+  for (const auto& r : runs) {
+    if (r.warmup) continue;
+    // Idle subtraction: net = gross - idle x duration, with the 100 W baseline.
+    EXPECT_NEAR(r.idle_power_w, 100.0, 1.0);
+    EXPECT_NEAR(r.net_energy_j, r.gross_energy_j - r.idle_power_w * r.seconds,
+                1e-6 + 1e-9 * r.gross_energy_j);
+    EXPECT_NEAR(r.net_energy_j / r.gross_energy_j, 150.0 / 250.0, 0.1);
+    // J/request and J/1k tokens are distinct normalisations of the same net energy.
+    EXPECT_NEAR(r.j_per_request, r.net_energy_j / 2, 1e-12);
+    EXPECT_NEAR(r.j_per_1k_tokens, 1000 * r.net_energy_j / r.generated_tokens, 1e-9);
+    ASSERT_EQ(r.phases.size(), 3u);
+    EXPECT_EQ(r.phases[0].name, "prefill");
+    EXPECT_EQ(r.phases[1].name, "decode");
+    EXPECT_GT(r.decode_j_per_token, 0);
+  }
+  EXPECT_EQ(st.db().query_int("SELECT count(*) FROM protocol_events WHERE step='idle-baseline'"), 1);
+  EXPECT_EQ(st.db().query_int("SELECT count(*) FROM protocol_events WHERE step='gate'"), 1);
+  EXPECT_EQ(st.db().query_int(
+                "SELECT count(*) FROM protocol_events WHERE step='thermal-stabilisation'"),
+            1);
+  EXPECT_GT(st.db().query_int("SELECT count(*) FROM power_timeline"), 0);
+  // Per-configuration statistics over the measured runs.
+  bool found = false;
+  for (const auto& s : st.stats(cfg.id))
+    if (s.metric == "j_per_request") {
+      found = true;
+      EXPECT_EQ(s.n, 4);
+      EXPECT_LT(s.ci_low, s.mean);
+      EXPECT_GT(s.ci_high, s.mean);
+    }
+  EXPECT_TRUE(found);
+}
+
+TEST_F(BenchProtocol, GatePassesAfterRerunWhenFirstRoundIsNoisy) {
+  make_meter();
+  Steering steering(*sensor_);
+  // Round 0: power 10^i W per run -> CV of J/token far above 100 %; later rounds steady.
+  steering.power = [](const RunLabel& l) {
+    return l.round == 0 && !l.warmup ? 150.0 * std::pow(10.0, l.index) : 250.0;
+  };
+  auto st = store::Store::open(dir_ / "s.db");
+  const auto res = run_sweep(spec_, st, steering, meter_.get());
+  EXPECT_EQ(res.gates_passed_after_rerun, 1);
+  const auto cfg = st.configs().at(0);
+  EXPECT_EQ(cfg.gate, "passed-after-rerun");
+  EXPECT_EQ(cfg.rounds, 2);
+  // Every run is kept: two rounds of (1 warm-up + 4 measured).
+  EXPECT_EQ(st.runs(cfg.id).size(), 10u);
+  EXPECT_EQ(st.db().query_int("SELECT count(*) FROM runs WHERE is_rerun_round = 1"), 5);
+  EXPECT_THAT(cfg.gate_json, ::testing::HasSubstr("\"energy_ok\":false"));
+  for (const auto& s : st.stats(cfg.id)) EXPECT_EQ(s.round, 1);
+}
+
+TEST_F(BenchProtocol, GateFailsWhenEveryRoundIsNoisyAndResultIsKept) {
+  make_meter();
+  Steering steering(*sensor_);
+  steering.power = [](const RunLabel& l) {
+    return l.warmup ? 250.0 : 150.0 * std::pow(10.0, l.index);
+  };
+  auto st = store::Store::open(dir_ / "s.db");
+  const auto res = run_sweep(spec_, st, steering, meter_.get());
+  EXPECT_EQ(res.gates_failed, 1);
+  const auto cfg = st.configs().at(0);
+  EXPECT_EQ(cfg.status, "done");  // measured, with a failed gate recorded
+  EXPECT_EQ(cfg.gate, "failed");
+  EXPECT_EQ(cfg.rounds, 3);
+  EXPECT_EQ(st.runs(cfg.id).size(), 15u);
+  EXPECT_EQ(st.db().query_int("SELECT count(*) FROM protocol_events WHERE outcome='fail'"), 1);
+  EXPECT_EQ(st.db().query_int("SELECT count(*) FROM protocol_events WHERE outcome='fail-rerun'"),
+            2);
+}
+
+TEST_F(BenchProtocol, ShortRunsAreRepeatedInsideOneWindow) {
+  // Sampling every 20 ms: a tiny prefill sees far fewer than 5 counter updates on its own.
+  spec_.protocol.sample_interval_s = 0.02;
+  spec_.protocol.min_counter_updates = 5;
+  spec_.protocol.max_repetitions = 400;
+  spec_.protocol.runs = 2;
+  make_meter();
+  Steering steering(*sensor_);
+  steering.power = [](const RunLabel&) { return 200.0; };
+  auto st = store::Store::open(dir_ / "s.db");
+  run_sweep(spec_, st, steering, meter_.get());
+  const auto cfg = st.configs().at(0);
+  for (const auto& r : st.runs(cfg.id)) {
+    if (r.warmup) continue;
+    EXPECT_GT(r.k, 1);
+    EXPECT_THAT(r.flags, ::testing::HasSubstr("decode-derived"));
+    // Per-repetition values: energy / k at 200 W over the per-repetition duration.
+    EXPECT_NEAR(r.gross_energy_j / r.seconds, 200.0, 200.0 * 0.05);
+    ASSERT_EQ(r.phases.size(), 3u);
+    ASSERT_TRUE(r.phases[0].counter_updates.has_value());
+    if (r.k < spec_.protocol.max_repetitions) {
+      EXPECT_GE(*r.phases[0].counter_updates, 4);
+    }
+  }
+}
+
+TEST_F(BenchProtocol, FailedConfigurationIsRecordedAndSweepGoesOn) {
+  spec_.formats = {"fp32", "nf4-dq"};
+  spec_.batches = {1};
+  make_meter();
+  Steering steering(*sensor_);
+  auto st = store::Store::open(dir_ / "s.db");
+  // A prompt longer than the model's context makes the engine refuse one configuration.
+  spec_.prompt_lens = {8, 100000};
+  const auto res = run_sweep(spec_, st, steering, meter_.get());
+  EXPECT_GE(res.failed, 2);
+  EXPECT_GE(res.done, 1);
+  int failed = 0;
+  for (const auto& c : st.configs())
+    if (c.status == "failed") {
+      ++failed;
+      EXPECT_FALSE(c.error.empty());
+    }
+  EXPECT_EQ(failed, res.failed);
+  EXPECT_EQ(st.db().query_int("SELECT count(*) FROM failures"), res.failed);
+}
+
+TEST_F(BenchProtocol, ExistingConfigurationNeedsResume) {
+  make_meter();
+  Steering steering(*sensor_);
+  auto st = store::Store::open(dir_ / "s.db");
+  run_sweep(spec_, st, steering, meter_.get());
+  EXPECT_THROW(run_sweep(spec_, st, steering, meter_.get()), Error);
+  spec_.resume = true;
+  const auto res = run_sweep(spec_, st, steering, meter_.get());
+  EXPECT_EQ(res.skipped, 1);
+  EXPECT_EQ(res.done, 0);
+}
+
+TEST(SweepFile, ParsesAndRejectsUnknownKeys) {
+  const auto s = parse_sweep_json(
+      R"({"models": ["synthetic:tiny"], "formats": "fp16", "batches": [1, 8], "prompt_lens": 16,
+          "gen_lens": [8], "protocol": {"runs": 5, "idle_seconds": 1}})",
+      "sweep.json");
+  EXPECT_EQ(s.batches, (std::vector<int>{1, 8}));
+  EXPECT_EQ(s.protocol.runs, 5);
+  EXPECT_EQ(s.configuration_count(), 2);
+  EXPECT_THROW(parse_sweep_json(R"({"modles": []})", "sweep.json"), Error);
+  EXPECT_THROW(parse_sweep_json(R"({"protocol": {"runz": 1}})", "sweep.json"), Error);
+  EXPECT_THROW(parse_sweep_json(R"({"protocol": {"runs": 1}})", "sweep.json"), Error);
+}
+
+}  // namespace
+}  // namespace eco::bench

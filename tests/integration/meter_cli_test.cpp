@@ -1,0 +1,210 @@
+// `ecocompute measure / monitor / info` end to end: no driver, the stand-in driver, exit status
+// propagation, Ctrl-C forwarding, token counts from the command's output.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+namespace {
+
+namespace fs = std::filesystem;
+
+double steady_now() {
+  using namespace std::chrono;
+  return duration<double>(steady_clock::now().time_since_epoch()).count();
+}
+
+struct Outcome {
+  int exit_code = -1;
+  std::string output;  // stdout + stderr
+  double seconds = 0;
+};
+
+// Runs the ecocompute binary with `args` and extra environment; `on_start` may signal it.
+Outcome run_cli(const std::vector<std::string>& args, const std::map<std::string, std::string>& env,
+                double signal_after_s = -1) {
+  int pipe_fds[2];
+  EXPECT_EQ(::pipe(pipe_fds), 0);
+  const double start = steady_now();
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::dup2(pipe_fds[1], STDOUT_FILENO);
+    ::dup2(pipe_fds[1], STDERR_FILENO);
+    ::close(pipe_fds[0]);
+    for (const auto& [k, v] : env) ::setenv(k.c_str(), v.c_str(), 1);
+    std::vector<char*> argv = {const_cast<char*>(ECO_BINARY)};
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    ::execv(ECO_BINARY, argv.data());
+    ::_exit(126);
+  }
+  ::close(pipe_fds[1]);
+  Outcome o;
+  if (signal_after_s >= 0) {
+    std::this_thread::sleep_for(std::chrono::duration<double>(signal_after_s));
+    ::kill(pid, SIGINT);
+  }
+  char buffer[4096];
+  ssize_t n;
+  while ((n = ::read(pipe_fds[0], buffer, sizeof buffer)) > 0) o.output.append(buffer, n);
+  ::close(pipe_fds[0]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  o.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  o.seconds = steady_now() - start;
+  return o;
+}
+
+const std::map<std::string, std::string> kNoDriver = {
+    {"ECO_NVML_LIBRARY", "/nonexistent/libnvidia-ml.so.1"}};
+
+fs::path temp_file(const std::string& name) {
+  return fs::temp_directory_path() / fmt::format("eco_meter_cli_{}_{}", ::getpid(), name);
+}
+
+TEST(MeasureCli, NoDriverPrintsDurationAndUnavailableAndExitsZero) {
+  const Outcome o = run_cli({"measure", "--", "sleep", "1"}, kNoDriver);
+  EXPECT_EQ(o.exit_code, 0) << o.output;
+  EXPECT_NE(o.output.find("Duration: 1.0"), std::string::npos) << o.output;
+  EXPECT_NE(o.output.find("GPU energy: unavailable (/nonexistent/libnvidia-ml.so.1 not found)"),
+            std::string::npos)
+      << o.output;
+}
+
+TEST(MeasureCli, ChildExitStatusIsPropagated) {
+  EXPECT_EQ(run_cli({"measure", "--", "sh", "-c", "exit 7"}, kNoDriver).exit_code, 7);
+  EXPECT_EQ(run_cli({"measure", "--", "sh", "-c", "kill -TERM $$"}, kNoDriver).exit_code, 143);
+  const Outcome missing = run_cli({"measure", "--", "/nonexistent/program"}, kNoDriver);
+  EXPECT_EQ(missing.exit_code, 127);
+  EXPECT_NE(missing.output.find("cannot run '/nonexistent/program'"), std::string::npos);
+}
+
+TEST(MeasureCli, RepeatStopsAtAFailingRun) {
+  const Outcome o = run_cli({"measure", "--repeat", "3", "--", "false"}, kNoDriver);
+  EXPECT_EQ(o.exit_code, 1);
+  EXPECT_NE(o.output.find("stopping after run 1 of 3"), std::string::npos) << o.output;
+}
+
+TEST(MeasureCli, InterruptReachesTheChildAndTheMeasurementIsStillPrinted) {
+  const Outcome o = run_cli({"measure", "--", "sleep", "5"}, kNoDriver, 0.5);
+  EXPECT_LT(o.seconds, 3.0);
+  EXPECT_EQ(o.exit_code, 130) << o.output;
+  EXPECT_NE(o.output.find("killed by signal 2"), std::string::npos) << o.output;
+  EXPECT_NE(o.output.find("Duration: "), std::string::npos) << o.output;
+}
+
+TEST(MeasureCli, TokensFromOutputUseTheLastMatch) {
+  const fs::path json = temp_file("tokens.json");
+  const Outcome o = run_cli(
+      {"measure", "--repeat", "2", "--tokens-from-output", "generated (\\d+) tokens", "--json",
+       json.string(), "--", "sh", "-c", "echo generated 10 tokens; echo generated 64 tokens >&2"},
+      kNoDriver);
+  EXPECT_EQ(o.exit_code, 0) << o.output;
+  EXPECT_NE(o.output.find("Tokens: 64"), std::string::npos) << o.output;
+  EXPECT_NE(o.output.find("=== 2 runs"), std::string::npos) << o.output;
+  const auto j = nlohmann::json::parse(std::ifstream(json));
+  ASSERT_EQ(j["runs"].size(), 2u);
+  EXPECT_EQ(j["runs"][1]["tokens"].get<double>(), 64.0);
+  EXPECT_EQ(j["summary"]["duration_s"]["n"].get<int>(), 2);
+  fs::remove(json);
+  const Outcome bad = run_cli({"measure", "--tokens-from-output", "(", "--", "true"}, kNoDriver);
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.output.find("invalid regular expression '('"), std::string::npos) << bad.output;
+}
+
+TEST(MeasureCli, StandInDriverKnownEnergyInJsonAndTimeline) {
+  const fs::path json = temp_file("stub.json"), timeline = temp_file("stub.csv");
+  const double epoch = steady_now();
+  const Outcome o =
+      run_cli({"measure", "--interval-ms", "5", "--idle-seconds", "0.2", "--tokens", "100",
+               "--json", json.string(), "--timeline", timeline.string(), "--", "sleep", "0.8"},
+              {{"ECO_NVML_LIBRARY", ECO_NVML_STUB},
+               {"ECO_NVML_STUB_SCRIPT",
+                "device name=Stand-in_H200 period_ms=1; power 0 0 75 0.5 75 0.6 "
+                "375"},
+               {"ECO_NVML_STUB_EPOCH", fmt::format("{:.9f}", epoch)}});
+  ASSERT_EQ(o.exit_code, 0) << o.output;
+  EXPECT_NE(o.output.find("GPU 0 (Stand-in H200)"), std::string::npos) << o.output;
+  const auto j = nlohmann::json::parse(std::ifstream(json));
+  const auto& w = j["runs"][0]["window"];
+  const auto& d = w["devices"][0];
+  // Exact energy of the trace over the window: 75 W until 0.5 s, ramp to 375 W at 0.6 s.
+  auto cumulative = [](double t) {
+    if (t <= 0.5) return 75 * t;
+    if (t <= 0.6) return 37.5 + 75 * (t - 0.5) + 1500 * (t - 0.5) * (t - 0.5);
+    return 37.5 + 22.5 + 375 * (t - 0.6);
+  };
+  const double a = w["start_s"].get<double>() - epoch, b = w["end_s"].get<double>() - epoch;
+  const double exact = cumulative(b) - cumulative(a);
+  EXPECT_NEAR(d["counter_j"].get<double>(), exact, 0.005 * exact);
+  EXPECT_NEAR(d["integrated_j"].get<double>(), exact, 0.005 * exact);
+  EXPECT_EQ(d["source"], "counter");
+  EXPECT_NEAR(d["idle_power_w"].get<double>(), 75.0, 0.5);
+  EXPECT_NEAR(d["net_j"].get<double>(), exact - d["idle_power_w"].get<double>() * (b - a), 1e-6);
+  EXPECT_NEAR(j["runs"][0]["j_per_token"].get<double>(), d["gross_j"].get<double>() / 100, 1e-9);
+  std::ifstream csv(timeline);
+  std::string header, line;
+  std::getline(csv, header);
+  EXPECT_EQ(header.rfind("t_s,run,device,power_w", 0), 0u);
+  int rows = 0;
+  while (std::getline(csv, line)) ++rows;
+  EXPECT_GT(rows, 50);
+  fs::remove(json);
+  fs::remove(timeline);
+}
+
+TEST(MonitorCli, WritesRowsWithEnergySinceStartAndStops) {
+  const fs::path csv_path = temp_file("monitor.csv");
+  const Outcome o = run_cli(
+      {"monitor", "--interval-ms", "100", "--duration", "0.5", "--csv", csv_path.string()},
+      {{"ECO_NVML_LIBRARY", ECO_NVML_STUB}, {"ECO_NVML_STUB_SCRIPT", "device; power 0 0 200"}});
+  ASSERT_EQ(o.exit_code, 0) << o.output;
+  std::ifstream csv(csv_path);
+  std::string line;
+  std::getline(csv, line);
+  EXPECT_NE(line.find("energy_since_start_j"), std::string::npos);
+  std::vector<double> energy;
+  while (std::getline(csv, line)) energy.push_back(std::stod(line.substr(line.rfind(',') + 1)));
+  ASSERT_GE(energy.size(), 4u);
+  for (size_t i = 1; i < energy.size(); ++i) EXPECT_GT(energy[i], energy[i - 1]);
+  EXPECT_NEAR(energy.back() / 200.0, 0.5, 0.15);  // ~0.5 s at 200 W
+  fs::remove(csv_path);
+}
+
+TEST(InfoCli, ListsSupportAndTheMeasuredCounterPeriod) {
+  const Outcome o = run_cli({"info", "--probe-seconds", "0.3"},
+                            {{"ECO_NVML_LIBRARY", ECO_NVML_STUB},
+                             {"ECO_NVML_STUB_SCRIPT",
+                              "device name=A period_ms=20; device name=B; error energy "
+                              "NOT_SUPPORTED dev=1"}});
+  ASSERT_EQ(o.exit_code, 0) << o.output;
+  EXPECT_NE(o.output.find("GPU 0: A"), std::string::npos) << o.output;
+  const auto at = o.output.find("counter update period: ");
+  ASSERT_NE(at, std::string::npos) << o.output;
+  const double period_ms = std::stod(o.output.substr(at + 23));
+  EXPECT_NEAR(period_ms, 20.0, 3.0) << o.output;  // the script refreshes the counter every 20 ms
+  EXPECT_NE(o.output.find("energy from: timeline"), std::string::npos) << o.output;
+  EXPECT_NE(o.output.find("nvmlDeviceGetTotalEnergyConsumption: Not Supported"), std::string::npos)
+      << o.output;
+  const Outcome none = run_cli({"info", "--probe-seconds", "0"}, kNoDriver);
+  EXPECT_EQ(none.exit_code, 0);
+  EXPECT_NE(none.output.find("GPU energy: unavailable (/nonexistent/libnvidia-ml.so.1 not found)"),
+            std::string::npos);
+}
+
+}  // namespace

@@ -1,0 +1,218 @@
+// The real NVML code path (dlopen, symbol binding, probing, sampling, windows) run against the
+// stand-in libnvidia-ml.so.1 from tests/nvml_stub, driven by scripted traces.
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include "ecocompute/meter.h"
+
+#ifndef ECO_NVML_STUB
+#error "ECO_NVML_STUB (path of the stand-in libnvidia-ml.so.1) comes from tests/nvml_stub"
+#endif
+
+namespace eco::meter {
+namespace {
+
+double steady_now() {
+  using namespace std::chrono;
+  return duration<double>(steady_clock::now().time_since_epoch()).count();
+}
+void sleep_s(double s) {
+  std::this_thread::sleep_for(std::chrono::duration<double>(s));
+}
+
+// Independent reference: exact integral of a piecewise-linear (t, W) trace over [a, b] in
+// script seconds, by fine midpoint summation (no shared code with the stub or the meter).
+double exact_joules(const std::vector<std::pair<double, double>>& p, double a, double b) {
+  auto power = [&](double t) {
+    if (t <= p.front().first) return p.front().second;
+    for (size_t i = 1; i < p.size(); ++i) {
+      if (t <= p[i].first) {
+        return p[i - 1].second + (p[i].second - p[i - 1].second) * (t - p[i - 1].first) /
+                                     (p[i].first - p[i - 1].first);
+      }
+    }
+    return p.back().second;
+  };
+  const int n = 200000;
+  double sum = 0;
+  for (int i = 0; i < n; ++i) sum += power(a + (i + 0.5) * (b - a) / n);
+  return sum * (b - a) / n;
+}
+
+// Sets the stand-in's script and time origin for one test; restores the environment after.
+class StubNvml : public ::testing::Test {
+ protected:
+  void script(const std::string& text) {
+    epoch_ = steady_now();
+    setenv("ECO_NVML_STUB_SCRIPT", text.c_str(), 1);
+    setenv("ECO_NVML_STUB_EPOCH", fmt::format("{:.9f}", epoch_).c_str(), 1);
+  }
+  void TearDown() override {
+    unsetenv("ECO_NVML_STUB_SCRIPT");
+    unsetenv("ECO_NVML_STUB_EPOCH");
+    unsetenv("CUDA_VISIBLE_DEVICES");
+  }
+  static MeterOptions options() {
+    MeterOptions o;
+    o.nvml_library = ECO_NVML_STUB;
+    o.interval_s = 0.005;
+    o.use_host = false;
+    return o;
+  }
+  static bool has_note(const std::vector<std::string>& notes, const std::string& part) {
+    for (const auto& n : notes) {
+      if (n.find(part) != std::string::npos) return true;
+    }
+    return false;
+  }
+  double epoch_ = 0;
+};
+
+const std::vector<std::pair<double, double>> kRamp = {
+    {0.0, 120}, {0.2, 450}, {0.45, 450}, {0.7, 180}, {1.5, 180}};
+
+TEST_F(StubNvml, KnownTraceWithinHalfAPercentByCounterAndTimeline) {
+  script(
+      "device name=NVIDIA_H100_80GB_HBM3 period_ms=1; power 0 0 120 0.2 450 0.45 450 0.7 180 "
+      "1.5 180");
+  Meter meter(options());
+  ASSERT_TRUE(meter.gpu_available()) << meter.gpu_unavailable_reason();
+  ASSERT_EQ(meter.devices().size(), 1u);
+  EXPECT_EQ(meter.devices()[0].name, "NVIDIA H100 80GB HBM3");
+  EXPECT_EQ(meter.devices()[0].energy_source, "counter");
+  EXPECT_EQ(meter.devices()[0].power_source, "field NVML_FI_DEV_POWER_INSTANT");
+  EXPECT_EQ(meter.driver_version(), "999.99.99-stand-in");
+  meter.begin("load");
+  sleep_s(0.8);
+  const WindowResult r = meter.end("load");
+  const DeviceEnergy& d = r.devices.at(0);
+  const double exact = exact_joules(kRamp, r.start_s - epoch_, r.end_s - epoch_);
+  EXPECT_GT(exact, 150.0);
+  EXPECT_NEAR(d.counter_j, exact, 0.005 * exact);
+  EXPECT_NEAR(d.integrated_j, exact, 0.005 * exact);
+  EXPECT_EQ(d.source, "counter");
+  EXPECT_FALSE(d.disagreement);
+  EXPECT_FALSE(d.too_short);
+  EXPECT_FALSE(d.fallback_used);
+  EXPECT_GE(d.peak_power_w, 440.0);
+  EXPECT_DOUBLE_EQ(d.temp_start_c, 40.0);
+  EXPECT_DOUBLE_EQ(d.sm_clock_end_mhz, 1980.0);
+}
+
+TEST_F(StubNvml, DeviceWithoutCounterFallsBackToTheTimelineAndSaysSo) {
+  script("device name=Old_GPU period_ms=1; power 0 0 200 0.4 100; error energy NOT_SUPPORTED");
+  Meter meter(options());
+  ASSERT_TRUE(meter.gpu_available());
+  const DeviceInfo& info = meter.devices().at(0);
+  EXPECT_FALSE(info.has_energy_counter);
+  EXPECT_EQ(info.energy_source, "timeline");
+  EXPECT_TRUE(has_note(info.notes, "nvmlDeviceGetTotalEnergyConsumption: Not Supported"));
+  EXPECT_TRUE(has_note(info.notes, "fallback: no energy counter"));
+  meter.begin("w");
+  sleep_s(0.5);
+  const WindowResult r = meter.end("w");
+  const DeviceEnergy& d = r.devices.at(0);
+  EXPECT_TRUE(d.fallback_used);
+  EXPECT_EQ(d.source, "timeline");
+  EXPECT_TRUE(std::isnan(d.counter_j));
+  EXPECT_TRUE(has_note(d.notes, "no energy counter on this device"));
+  const double exact = exact_joules({{0.0, 200}, {0.4, 100}}, r.start_s - epoch_, r.end_s - epoch_);
+  EXPECT_NEAR(d.gross_j, exact, 0.005 * exact);
+}
+
+TEST_F(StubNvml, DriverNotLoadedIsAClearUnavailableReason) {
+  script("init_error DRIVER_NOT_LOADED");
+  Meter meter(options());
+  EXPECT_FALSE(meter.gpu_available());
+  EXPECT_EQ(meter.gpu_unavailable_reason(), "nvmlInit_v2: Driver Not Loaded (NVML error 9)");
+  meter.begin("w");
+  EXPECT_TRUE(meter.end("w").devices.empty());
+}
+
+TEST_F(StubNvml, MissingLibraryIsNamed) {
+  MeterOptions o = options();
+  o.nvml_library = "/nonexistent/libnvidia-ml.so.1";
+  Meter meter(o);
+  EXPECT_FALSE(meter.gpu_available());
+  EXPECT_EQ(meter.gpu_unavailable_reason(), "/nonexistent/libnvidia-ml.so.1 not found");
+}
+
+TEST_F(StubNvml, GpuLostMidWindowIsReportedAndFlagged) {
+  script(
+      "device period_ms=1; power 0 0 300; error energy GPU_IS_LOST from=0.25; "
+      "error fields GPU_IS_LOST from=0.25");
+  Meter meter(options());
+  ASSERT_TRUE(meter.gpu_available());
+  meter.begin("w");
+  sleep_s(0.45);
+  const WindowResult r = meter.end("w");
+  const DeviceEnergy& d = r.devices.at(0);
+  EXPECT_TRUE(has_note(d.notes, "GPU is lost (NVML error 15)"))
+      << fmt::format("{}", fmt::join(d.notes, " | "));
+  EXPECT_TRUE(d.incomplete);
+}
+
+TEST_F(StubNvml, GpuLostAtProbeIsTheDeviceError) {
+  script("device; device; error energy GPU_IS_LOST dev=1");
+  Meter meter(options());
+  ASSERT_EQ(meter.devices().size(), 2u);
+  EXPECT_TRUE(meter.devices()[0].error.empty());
+  EXPECT_EQ(meter.devices()[1].error,
+            "nvmlDeviceGetTotalEnergyConsumption: GPU is lost (NVML error 15)");
+  meter.begin("w");
+  sleep_s(0.05);
+  const WindowResult r = meter.end("w");
+  EXPECT_EQ(r.devices[1].source, "none");
+  EXPECT_TRUE(has_note(r.devices[1].notes, "GPU is lost"));
+  EXPECT_EQ(r.devices[0].source, "counter");
+}
+
+TEST_F(StubNvml, InstantFieldUnsupportedFallsBackToPowerUsage) {
+  script("device period_ms=1; power 0 0 250; error instant NOT_SUPPORTED");
+  Meter meter(options());
+  const DeviceInfo& info = meter.devices().at(0);
+  EXPECT_FALSE(info.has_power_instant);
+  EXPECT_TRUE(info.has_power_average);
+  EXPECT_EQ(info.power_source, "nvmlDeviceGetPowerUsage");
+  EXPECT_TRUE(has_note(info.notes, "NVML_FI_DEV_POWER_INSTANT): Not Supported"));
+  EXPECT_TRUE(has_note(info.notes, "falls back to nvmlDeviceGetPowerUsage"));
+}
+
+TEST_F(StubNvml, CounterResetInsideAWindowIsSummedAndFlagged) {
+  script("device period_ms=1; power 0 0 220; reset 0 0.3");
+  Meter meter(options());
+  meter.begin("w");
+  sleep_s(0.6);
+  const WindowResult r = meter.end("w");
+  const DeviceEnergy& d = r.devices.at(0);
+  EXPECT_TRUE(d.counter_reset);
+  EXPECT_NEAR(d.counter_j, 220 * r.duration_s, 0.01 * 220 * r.duration_s);
+  EXPECT_TRUE(has_note(d.notes, "counter reset"));
+}
+
+TEST_F(StubNvml, CudaVisibleDevicesOrderIsRespected) {
+  script(
+      "device name=First uuid=GPU-aaaa; device name=Second uuid=GPU-bbbb; "
+      "device name=Third uuid=GPU-cccc");
+  setenv("CUDA_VISIBLE_DEVICES", "GPU-cc,0", 1);
+  Meter meter(options());
+  ASSERT_EQ(meter.devices().size(), 2u);
+  EXPECT_EQ(meter.devices()[0].name, "Third");
+  EXPECT_EQ(meter.devices()[0].nvml_index, 2);
+  EXPECT_EQ(meter.devices()[1].name, "First");
+  setenv("CUDA_VISIBLE_DEVICES", "", 1);
+  Meter none(options());
+  EXPECT_FALSE(none.gpu_available());
+  EXPECT_NE(none.gpu_unavailable_reason().find("no NVIDIA GPU visible"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace eco::meter
