@@ -155,7 +155,9 @@ TEST(MeasureCli, StandInDriverKnownEnergyInJsonAndTimeline) {
   EXPECT_NEAR(d["integrated_j"].get<double>(), exact, 0.005 * exact);
   EXPECT_EQ(d["source"], "counter");
   EXPECT_NEAR(d["idle_power_w"].get<double>(), 75.0, 0.5);
-  EXPECT_NEAR(d["net_j"].get<double>(), exact - d["idle_power_w"].get<double>() * (b - a), 1e-6);
+  // net = gross (the counter, quantised to its 1 ms updates) - idle x duration, exactly.
+  EXPECT_NEAR(d["net_j"].get<double>(),
+              d["gross_j"].get<double>() - d["idle_power_w"].get<double>() * (b - a), 1e-6);
   EXPECT_NEAR(j["runs"][0]["j_per_token"].get<double>(), d["gross_j"].get<double>() / 100, 1e-9);
   std::ifstream csv(timeline);
   std::string header, line;
