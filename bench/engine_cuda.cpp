@@ -19,6 +19,7 @@ int main() {
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <fstream>
 #include <random>
 #include <string>
@@ -28,6 +29,7 @@ int main() {
 #include <fmt/ranges.h>
 
 #include "common/error.h"
+#include "ecocompute/meter.h"
 #include "engine/cuda/cuda_engine.h"
 #include "engine/engine.h"
 #include "model/synth.h"
@@ -43,12 +45,15 @@ double cpu_seconds() {
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
   return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
 }
-double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+double since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
 
-std::vector<std::vector<int32_t>> prompts(int batch, int len, int vocab, uint32_t seed) {
+std::vector<std::vector<int32_t> > prompts(int batch, int len, int vocab, uint32_t seed) {
   std::mt19937 rng(seed);
   std::uniform_int_distribution<int> tok(3, vocab - 1);
-  std::vector<std::vector<int32_t>> p(static_cast<size_t>(batch), std::vector<int32_t>(static_cast<size_t>(len)));
+  std::vector<std::vector<int32_t> > p(static_cast<size_t>(batch),
+                                       std::vector<int32_t>(static_cast<size_t>(len)));
   for (auto& s : p)
     for (auto& t : s) t = tok(rng);
   return p;
@@ -83,35 +88,46 @@ int run_decode(const std::string& dir, const std::vector<int>& batches, int prom
   auto e = engine::create_engine(w, o);
   const double load_s = since(t_load);
   const auto tm = engine::cuda::traffic_model(*e);
-  fmt::print(stderr, "{}\nloaded in {:.1f} s; weights read per step {:.3f} GB\n", e->describe(), load_s,
-             double(tm.weight_bytes) / 1e9);
+  fmt::print(stderr, "{}\nloaded in {:.1f} s; weights read per step {:.3f} GB\n", e->describe(),
+             load_s, double(tm.weight_bytes) / 1e9);
+  // Energy of each timed decode (gross, energy counter of device 0; NaN without NVML).
+  meter::MeterOptions mo;
+  mo.use_host = false;
+  mo.interval_s = 0;  // counter read at the window's edges only: no sampler thread in the CPU %
+  meter::Meter meter(mo);
   for (int b : batches) {
     const auto p = prompts(b, prompt, w.config.vocab_size, uint32_t(b));
     // Warm-up: captures this batch size's graph and brings clocks up.
     e->prefill(p);
     e->decode_greedy(std::min(steps, 32));
-    std::vector<double> times, cpus;
+    std::vector<double> times, cpus, joules;
     for (int rep = 0; rep < 3; ++rep) {
       e->prefill(p);
       e->synchronize();
       const double c0 = cpu_seconds();
       const auto t0 = Clock::now();
+      meter.begin("decode");
       const auto toks = e->decode_greedy(steps);
       e->synchronize();
+      const auto win = meter.end("decode");
       times.push_back(since(t0));
       cpus.push_back(cpu_seconds() - c0);
+      joules.push_back(win.devices.empty() ? std::nan("") : win.devices[0].gross_j);
       if (int(toks.size()) != steps) eco::fail("decode_greedy returned {} steps", toks.size());
     }
-    const double t = median(times), cpu = median(cpus);
+    const double t = median(times), cpu = median(cpus), j = median(joules);
     const int dsteps = steps - 1;  // the first token comes from prefill's logits
     // Average cached positions per sequence before a step: prompt + (dsteps - 1) / 2.
-    const double bytes = engine::cuda::decode_step_bytes(tm, double(b) * (prompt + (dsteps - 1) / 2.0), b);
+    const double bytes =
+        engine::cuda::decode_step_bytes(tm, double(b) * (prompt + (dsteps - 1) / 2.0), b);
     const double step_s = t / dsteps;
-    fmt::print("RESULT {{\"kind\":\"decode\",\"batch\":{},\"prompt\":{},\"steps\":{},\"seconds\":{:.6f},"
-               "\"tok_s\":{:.2f},\"step_ms\":{:.4f},\"bytes_per_step\":{:.0f},\"weight_bytes\":{},"
-               "\"gb_s\":{:.2f},\"host_cpu_frac\":{:.4f}}}\n",
-               b, prompt, dsteps, t, double(b) * dsteps / t, step_s * 1e3, bytes, tm.weight_bytes,
-               bytes / step_s / 1e9, cpu / t);
+    fmt::print(
+        "RESULT {{\"kind\":\"decode\",\"batch\":{},\"prompt\":{},\"steps\":{},\"seconds\":{:.6f},"
+        "\"tok_s\":{:.2f},\"step_ms\":{:.4f},\"bytes_per_step\":{:.0f},\"weight_bytes\":{},"
+        "\"gb_s\":{:.2f},\"host_cpu_frac\":{:.4f},\"j_per_token\":{}}}\n",
+        b, prompt, dsteps, t, double(b) * dsteps / t, step_s * 1e3, bytes, tm.weight_bytes,
+        bytes / step_s / 1e9, cpu / t,
+        std::isfinite(j) ? fmt::format("{:.5f}", j / (double(b) * dsteps)) : "null");
     std::fflush(stdout);
   }
   return 0;
@@ -140,11 +156,13 @@ int run_prefill(const std::string& dir, int tokens) {
                                              3.0 * c.hidden_size * c.intermediate_size);
   const double matmul_flops = 2.0 * tokens * lin + 2.0 * double(c.vocab_size) * c.hidden_size;
   // Causal attention: QK^T and PV over tokens*(tokens+1)/2 pairs per head.
-  const double attn_flops = 4.0 * c.num_layers * c.num_heads * double(c.head_dim) * tokens * (tokens + 1) / 2.0;
+  const double attn_flops =
+      4.0 * c.num_layers * c.num_heads * double(c.head_dim) * tokens * (tokens + 1) / 2.0;
   const double t = median(times);
-  fmt::print("RESULT {{\"kind\":\"prefill\",\"tokens\":{},\"seconds\":{:.6f},\"tok_s\":{:.1f},"
-             "\"matmul_tflops\":{:.2f},\"total_tflops\":{:.2f}}}\n",
-             tokens, t, tokens / t, matmul_flops / t / 1e12, (matmul_flops + attn_flops) / t / 1e12);
+  fmt::print(
+      "RESULT {{\"kind\":\"prefill\",\"tokens\":{},\"seconds\":{:.6f},\"tok_s\":{:.1f},"
+      "\"matmul_tflops\":{:.2f},\"total_tflops\":{:.2f}}}\n",
+      tokens, t, tokens / t, matmul_flops / t / 1e12, (matmul_flops + attn_flops) / t / 1e12);
   return 0;
 }
 
@@ -183,10 +201,14 @@ int main(int argc, char** argv) {
       fmt::print(stderr, "synthetic {} written to {} in {:.1f} s\n", a[1], a[2], since(t0));
       return 0;
     }
-    if (a.size() == 5 && a[0] == "decode") return run_decode(a[1], parse_list(a[2]), std::stoi(a[3]), std::stoi(a[4]));
+    if (a.size() == 5 && a[0] == "decode")
+      return run_decode(a[1], parse_list(a[2]), std::stoi(a[3]), std::stoi(a[4]));
     if (a.size() == 3 && a[0] == "prefill") return run_prefill(a[1], std::stoi(a[2]));
     if (a.size() == 4 && a[0] == "greedy") return run_greedy(a[1], a[2], std::stoi(a[3]));
-    std::fputs("usage: bench_engine_cuda synth SHAPE DIR | decode DIR B1,B2 PROMPT NEW | prefill DIR TOKENS | greedy DIR OUT N\n", stderr);
+    std::fputs(
+        "usage: bench_engine_cuda synth SHAPE DIR | decode DIR B1,B2 PROMPT NEW | prefill DIR "
+        "TOKENS | greedy DIR OUT N\n",
+        stderr);
     return 2;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_engine_cuda: %s\n", e.what());

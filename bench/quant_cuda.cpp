@@ -128,9 +128,10 @@ int main(int argc, char** argv) try {
     fmt::print(stderr, "{}: {}\n  loaded in {:.1f} s; weights read per step {:.3f} GB\n", fname,
                e->describe(), load_s, double(tm.weight_bytes) / 1e9);
     for (int b : batches) {
-      std::mt19937 rng(uint32_t(b));
+      std::mt19937 rng{static_cast<uint32_t>(b)};
       std::uniform_int_distribution<int> tok(3, c.vocab_size - 1);
-      std::vector<std::vector<int32_t> > p(size_t(b), std::vector<int32_t>(size_t(prompt)));
+      std::vector<std::vector<int32_t> > p(static_cast<size_t>(b),
+                                           std::vector<int32_t>(static_cast<size_t>(prompt)));
       for (auto& s : p)
         for (auto& t : s) t = tok(rng);
       e->prefill(p);

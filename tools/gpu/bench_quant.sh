@@ -9,7 +9,7 @@
 # and carry gpu-carry-quant/. Logs go to $OUT; the table is printed last.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-C=gpu-carry-quant
+C="${ECO_CARRY:-gpu-carry}"
 if [[ "${1:-}" == "--pack" ]]; then
   build="${2:?build directory}"
   rm -rf "$C" && mkdir -p "$C"

@@ -59,6 +59,32 @@ def roofline():
     print(json.dumps(out), flush=True)
 
 
+class EnergyCounter:
+    """NVML's total-energy counter of GPU 0 (mJ since driver load), read with ctypes: the same
+    counter ecocompute's meter reads, so the peers' J/token compare with ours. None if absent."""
+
+    def __init__(self):
+        import ctypes
+        self.ok = False
+        try:
+            self.nvml = ctypes.CDLL("libnvidia-ml.so.1")
+            if self.nvml.nvmlInit_v2() != 0:
+                return
+            self.handle = ctypes.c_void_p()
+            if self.nvml.nvmlDeviceGetHandleByIndex_v2(0, ctypes.byref(self.handle)) != 0:
+                return
+            self.ctypes = ctypes
+            self.ok = self.read() is not None
+        except OSError:
+            pass
+
+    def read(self):
+        v = self.ctypes.c_ulonglong()
+        if self.nvml.nvmlDeviceGetTotalEnergyConsumption(self.handle, self.ctypes.byref(v)) != 0:
+            return None
+        return v.value / 1e3  # joules
+
+
 def load(model_dir):
     torch = _torch()
     from transformers import AutoModelForCausalLM
@@ -73,6 +99,7 @@ def generate(model_dir, batches, prompt, new, impl):
     torch = _torch()
     model = load(model_dir)
     vocab = model.config.vocab_size
+    meter = EnergyCounter()
     g = torch.Generator().manual_seed(0)
     for b in [int(x) for x in batches.split(",")]:
         ids = torch.randint(3, vocab, (b, prompt), generator=g).to("cuda")
@@ -86,14 +113,19 @@ def generate(model_dir, batches, prompt, new, impl):
                 model.generate(ids, max_new_tokens=16, min_new_tokens=16, **kw)  # warm-up / compile
                 torch.cuda.synchronize()
                 warm = time.time() - t0
+                e0 = meter.read() if meter.ok else None
                 t0 = time.time()
                 out = model.generate(ids, max_new_tokens=new, min_new_tokens=new, **kw)
                 torch.cuda.synchronize()
                 t = time.time() - t0
+                e1 = meter.read() if meter.ok else None
             gen = out.shape[1] - prompt
+            # Gross J per generated token; generate() includes the prompt's prefill (32 tokens,
+            # about one decode step of weight reads), which ecocompute's decode window leaves out.
+            jpt = round((e1 - e0) / (b * gen), 5) if e0 is not None and e1 is not None else None
             print(json.dumps({"kind": "decode", "engine": f"transformers-{impl}", "model": "mistral-7b",
                               "batch": b, "seconds": round(t, 4), "tok_s": round(b * gen / t, 2),
-                              "new_tokens": gen, "warmup_s": round(warm, 2)}), flush=True)
+                              "new_tokens": gen, "warmup_s": round(warm, 2), "j_per_token": jpt}), flush=True)
         except Exception as e:  # report, keep the other batch sizes
             print(json.dumps({"kind": "decode", "engine": f"transformers-{impl}", "batch": b,
                               "error": str(e)[:300]}), flush=True)
@@ -153,20 +185,23 @@ def summary(path):
             print(json.dumps(r))
     peers = {(r["engine"], r["batch"]): r for r in rows if r["kind"] == "decode" and r.get("engine", "").startswith("transformers")}
     print()
-    print("| batch | ecocompute tok/s | step ms | MB/step | GB/s | % roofline | host CPU % | HF eager tok/s | x eager | HF static tok/s | x static |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| batch | ecocompute tok/s | step ms | MB/step | GB/s | % roofline | host CPU % | J/token | HF eager tok/s | J/token | x eager | HF static tok/s | J/token | x static |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         if r["kind"] != "decode" or r.get("engine") != "ecocompute":
             continue
         b = r["batch"]
         pct = f"{100 * r['gb_s'] / bw:.1f}" if bw else "?"
-        e = peers.get(("transformers-eager", b), {}).get("tok_s")
-        s = peers.get(("transformers-static", b), {}).get("tok_s")
+        pe = peers.get(("transformers-eager", b), {})
+        ps = peers.get(("transformers-static", b), {})
+        e, s = pe.get("tok_s"), ps.get("tok_s")
+        fj = lambda v: "%.3f" % v if isinstance(v, (int, float)) else "-"
         xe = "%.2f" % (r["tok_s"] / e) if e else "-"
         xs = "%.2f" % (r["tok_s"] / s) if s else "-"
-        print("| %d | %.1f | %.3f | %.0f | %.0f | %s | %.1f | %s | %s | %s | %s |" % (
+        print("| %d | %.1f | %.3f | %.0f | %.0f | %s | %.1f | %s | %s | %s | %s | %s | %s | %s |" % (
             b, r["tok_s"], r["step_ms"], r["bytes_per_step"] / 1e6, r["gb_s"], pct,
-            100 * r["host_cpu_frac"], e or "-", xe, s or "-", xs))
+            100 * r["host_cpu_frac"], fj(r.get("j_per_token")), e or "-", fj(pe.get("j_per_token")), xe,
+            s or "-", fj(ps.get("j_per_token")), xs))
     for r in rows:
         if r["kind"] == "prefill":
             ref = roof.get("cublas_fp16_tflops_square8192")

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# One device call for the GPU checks and benchmarks of this repository. Builds nothing: run
+# tools/gpu/pack.sh here first, then the device call with carry ["gpu-carry"] and
+#   tools/gpu/session.sh PART...
+# Parts (each writes its logs under a work folder PART/ and its table to PART/summary.md; at the
+# end everything is archived into $OUT/logs.tgz, since the device tool brings back few files,
+# and the summaries go to $OUT/summary.md and stdout):
+#   engine     tools/gpu/bench_engine.sh: CUDA tests, roofline, fp16 decode/prefill, transformers
+#              cross-check and peers (eager and static cache), with J/token (issue 4)
+#   quant      tools/gpu/bench_quant.sh: every format on mistral-7b with planted outliers (issue 5)
+#   meter      tools/gpu/meter_check.sh: info, measure around a known load vs an independent
+#              NVML counter reading (issue 3)
+#   sweep      ecocompute bench: mistral-7b and qwen2-1.5b x fp16,int8,int8-pure,nf4 x batch
+#              1,8,64 with the full protocol's gates (issue 6)
+#   tokenizer  tools/gpu/tokenizer_check.py against Python `tokenizers` (issue 7)
+# The summaries are printed last, in the order given.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+FINAL="${OUT:-/tmp/eco-out}"
+mkdir -p "$FINAL"
+export OUT=/tmp/eco-work
+rm -rf "$OUT" && mkdir -p "$OUT"
+C=gpu-carry
+M=/tmp/eco-models
+mkdir -p "$M"
+PY=python3
+parts=("$@")
+[[ ${#parts[@]} -eq 0 ]] && parts=(engine quant meter sweep tokenizer)
+CUBLAS_DIR="$($PY -c 'import nvidia.cu13, os; print(os.path.join(nvidia.cu13.__path__[0], "lib"))' 2>/dev/null || true)"
+export LD_LIBRARY_PATH="/usr/local/cuda/lib64:${CUBLAS_DIR}:${LD_LIBRARY_PATH:-}"
+{ date -u; nvidia-smi --query-gpu=name,memory.total,driver_version,power.limit --format=csv,noheader;
+  echo "commit $(cat $C/COMMIT)"; } > "$OUT/card.txt" 2>&1
+
+for p in "${parts[@]}"; do
+  d="$OUT/$p"
+  mkdir -p "$d"
+  echo "== $(date +%T) part $p"
+  case "$p" in
+    engine) OUT="$d" bash tools/gpu/bench_engine.sh > "$d/run.log" 2>&1
+            sed -n '/^card:/,$p' "$d/run.log" > "$d/summary.md" ;;
+    quant) OUT="$d" bash tools/gpu/bench_quant.sh > "$d/run.log" 2>&1
+           { grep -E "test rc=|bench rc=|bytes/weight|copy bandwidth" "$d/run.log"; sed -n '/^| format/,$p' "$d/run.log"; } > "$d/summary.md" ;;
+    meter) OUT="$d" ECO_BIN=$C/ecocompute bash tools/gpu/meter_check.sh > "$d/run.log" 2>&1
+           tail -25 "$d/run.log" > "$d/summary.md" ;;
+    sweep)
+      [[ -f $M/mistral-7b/config.json ]] || $C/ecocompute synth --shape mistral-7b --outliers 16:20 --out $M/mistral-7b > "$d/synth.log" 2>&1
+      [[ -f $M/qwen2-1.5b/config.json ]] || $C/ecocompute synth --shape qwen2-1.5b --out $M/qwen2-1.5b >> "$d/synth.log" 2>&1
+      timeout "${ECO_SWEEP_TIMEOUT:-400}" $C/ecocompute bench --model "$M/mistral-7b,$M/qwen2-1.5b" \
+        --format "${ECO_SWEEP_FORMATS:-fp16,int8,int8-pure,nf4}" --batch "${ECO_SWEEP_BATCHES:-1,8,64}" \
+        --prompt-len 32 --gen-len "${ECO_SWEEP_GEN:-128}" --runs "${ECO_SWEEP_RUNS:-5}" --warmup 2 --idle 5 \
+        --stabilise-max 20 --db "$d/sweep.db" -o md > "$d/table.md" 2> "$d/run.log"
+      echo "bench rc=$?" >> "$d/run.log"
+      $C/ecocompute export --db "$d/sweep.db" --format csv --configs --out "$d/configs.csv" 2>> "$d/run.log"
+      { tail -3 "$d/run.log"; cat "$d/table.md"; } > "$d/summary.md" ;;
+    tokenizer) $PY tools/gpu/tokenizer_check.py check $C/tokenizer "$d" > "$d/run.log" 2>&1
+               echo "rc=$?" >> "$d/run.log"; tail -8 "$d/run.log" > "$d/summary.md" ;;
+    *) echo "unknown part $p" > "$d/summary.md" ;;
+  esac
+done
+{
+  cat "$OUT/card.txt"
+  for p in "${parts[@]}"; do echo; echo "#### $p"; cat "$OUT/$p/summary.md"; done
+} > "$OUT/summary.md"
+tar -C "$OUT" -czf "$FINAL/logs.tgz" .
+cp "$OUT/summary.md" "$FINAL/summary.md"
+echo
+cat "$FINAL/summary.md"
