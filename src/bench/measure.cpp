@@ -347,11 +347,25 @@ ConfigOutcome measure_configuration(MeasureContext& ctx, Workload& w) {
       const double rate =
           probe_tot.duration_s > 0 ? resolution(probe_tot) / probe_tot.duration_s : 0;
       const double shortest = std::max(probe_pre.duration_s, 1e-9);
+      // The sampler sees at most one counter update per sample interval, so a window with
+      // min_counter_updates updates lasts at least that many intervals: a lower bound on k
+      // that holds even when the probe saw no update at all.
+      const double min_window = p.min_counter_updates * p.sample_interval_s;
+      double want = min_window > 0 ? std::ceil(min_window / shortest) : 1.0;
       if (rate > 0 && rate * shortest < p.min_counter_updates)
-        k = int(std::ceil(p.min_counter_updates / (rate * shortest)));
-      else if (rate <= 0)
-        k = p.max_repetitions;  // no update at all in a whole run: as long as allowed
-      k = std::clamp(k, 1, p.max_repetitions);
+        want = std::max(want, std::ceil(p.min_counter_updates / (rate * shortest)));
+      k = int(std::clamp(want, 1.0, double(p.max_repetitions)));
+      // The probe's rate can be off for short runs (the reads at the window's ends count as
+      // updates too), so check the shortest window, k prefills, and grow k until it sees
+      // enough updates (a few attempts, at most 4x each, never beyond max_repetitions).
+      for (int attempt = 0; attempt < 4 && k < p.max_repetitions; ++attempt) {
+        m.begin("probe-check");
+        for (int i = 0; i < k; ++i) prefill(w);
+        const int seen = resolution(m.end("probe-check"));
+        if (seen >= p.min_counter_updates) break;
+        const double grown = std::ceil(1.25 * k * p.min_counter_updates / std::max(seen, 1));
+        k = int(std::clamp(grown, double(k + 1), std::min(4.0 * k, double(p.max_repetitions))));
+      }
     }
     out.k = k;
     std::vector<store::RunRecord> measured;
