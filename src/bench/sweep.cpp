@@ -1,5 +1,6 @@
 #include "bench/sweep.h"
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <map>
@@ -23,11 +24,44 @@ namespace eco::bench {
 
 namespace fs = std::filesystem;
 
+namespace {
+
+std::string format_params(const quant::FormatSpec& f) {
+  nlohmann::json j = nlohmann::json::object();
+  if (f.format == quant::WeightFormat::Int8) {
+    j["threshold"] = f.int8_threshold;
+    j["impl"] = f.int8_impl == quant::Int8Impl::Fused ? "fused" : "reference-bnb";
+  }
+  if (f.format == quant::WeightFormat::NF4 || f.format == quant::WeightFormat::NF4DQ)
+    j["block"] = 64;
+  if (f.format == quant::WeightFormat::NF4DQ) j["absmax_block"] = 256;
+  return j.dump();
+}
+
+}  // namespace
+
+quant::Int8Impl parse_int8_impl(const std::string& name, const std::string& source) {
+  if (name == "fused") return quant::Int8Impl::Fused;
+  if (name == "reference-bnb") return quant::Int8Impl::ReferenceBnb;
+  fail("{} '{}': use fused or reference-bnb", source, name);
+}
+
+quant::FormatSpec SweepSpec::format_spec(const std::string& name) const {
+  quant::FormatSpec f = quant::parse_format(name);
+  if (f.format == quant::WeightFormat::Int8) {
+    if (int8_threshold >= 0 && f.int8_threshold != 0.0f) f.int8_threshold = int8_threshold;
+    if (int8_impl) f.int8_impl = *int8_impl;
+  }
+  return f;
+}
+
 void SweepSpec::validate() const {
   if (models.empty()) fail("--model: give at least one model directory or synthetic:SHAPE");
   if (formats.empty()) fail("--format: give at least one format (e.g. fp16)");
-  if (batches.empty() || prompt_lens.empty() || gen_lens.empty())
+  if (batches.empty() || (prompt_lens.empty() && !prompt_text) || gen_lens.empty())
     fail("--batch, --prompt-len and --gen-len each need at least one value");
+  if (prompt_text && prompt_text->text.empty())
+    fail("{}: the prompt is empty; give some text", prompt_text->origin);
   for (int b : batches)
     if (b < 1) fail("--batch: batch sizes must be at least 1 (got {})", b);
   for (int p : prompt_lens)
@@ -38,8 +72,30 @@ void SweepSpec::validate() const {
           "--gen-len must be at least 2: the first token comes from prefill, decode makes the "
           "rest (got {})",
           g);
-  for (const auto& f : formats) quant::parse_format(f);
-  engine::parse_device(device);
+  bool has_int8 = false, has_int8_family = false;
+  std::vector<std::string> seen;
+  for (const auto& f : formats) {
+    const quant::FormatSpec parsed = quant::parse_format(f);
+    has_int8_family = has_int8_family || parsed.format == quant::WeightFormat::Int8;
+    has_int8 =
+        has_int8 || (parsed.format == quant::WeightFormat::Int8 && parsed.int8_threshold != 0);
+    const quant::FormatSpec applied = format_spec(f);
+    const std::string key = applied.name() + format_params(applied);
+    if (std::find(seen.begin(), seen.end(), key) != seen.end())
+      fail("--format lists {} twice{}: give each format once", applied.name(),
+           applied.name() == "int8-pure" && has_int8
+               ? " (int8 with --int8-threshold 0 is int8-pure)"
+               : "");
+    seen.push_back(key);
+  }
+  if (int8_threshold >= 0 && !has_int8)
+    fail("--int8-threshold applies to the int8 format, and --format lists none: add int8");
+  if (int8_impl && !has_int8_family)
+    fail("--int8-impl applies to int8 and int8-pure, and --format lists neither: add one");
+  if (engine::parse_device(device) == engine::DeviceKind::Cuda && !engine::cuda_available())
+    fail(
+        "--device cuda: no CUDA device is available (this build has no CUDA engine, or no GPU "
+        "is visible); use --device cpu, or auto to take CUDA when present");
   protocol.validate();
 }
 
@@ -87,7 +143,23 @@ SweepSpec parse_sweep_json(const std::string& text, const std::string& source) {
       ints("prompt_lens", s.prompt_lens);
     else if (key == "gen_lens")
       ints("gen_lens", s.gen_lens);
-    else if (key == "device") {
+    else if (key == "prompt") {
+      if (!value.is_string()) fail("{}: 'prompt' must be a string (the prompt's text)", source);
+      if (s.prompt_text) fail("{}: give 'prompt' or 'text', not both", source);
+      s.prompt_text = TextPrompt{value.get<std::string>(), source + ": prompt"};
+    } else if (key == "text") {
+      if (!value.is_string()) fail("{}: 'text' must be a string (a text file's path)", source);
+      if (s.prompt_text) fail("{}: give 'prompt' or 'text', not both", source);
+      s.prompt_text = read_text_prompt(value.get<std::string>());
+    } else if (key == "int8_threshold") {
+      if (!value.is_number() || !(value.get<double>() >= 0))
+        fail("{}: 'int8_threshold' must be a number >= 0 (0 = pure int8)", source);
+      s.int8_threshold = value.get<float>();
+    } else if (key == "int8_impl") {
+      if (!value.is_string())
+        fail("{}: 'int8_impl' must be \"fused\" or \"reference-bnb\"", source);
+      s.int8_impl = parse_int8_impl(value.get<std::string>(), source + ": int8_impl");
+    } else if (key == "device") {
       if (!value.is_string()) fail("{}: 'device' must be a string", source);
       s.device = value.get<std::string>();
     } else if (key == "protocol") {
@@ -95,7 +167,7 @@ SweepSpec parse_sweep_json(const std::string& text, const std::string& source) {
     } else {
       fail(
           "{}: unknown key '{}' (known: models, formats, batches, prompt_lens, gen_lens, "
-          "device, protocol)",
+          "prompt, text, int8_threshold, int8_impl, device, protocol)",
           source, key);
     }
   }
@@ -121,16 +193,22 @@ struct PlannedConfig {
   std::string label;
 };
 
-std::string format_params(const quant::FormatSpec& f) {
-  nlohmann::json j = nlohmann::json::object();
-  if (f.format == quant::WeightFormat::Int8) {
-    j["threshold"] = f.int8_threshold;
-    j["impl"] = f.int8_impl == quant::Int8Impl::Fused ? "fused" : "reference-bnb";
-  }
-  if (f.format == quant::WeightFormat::NF4 || f.format == quant::WeightFormat::NF4DQ)
-    j["block"] = 64;
-  if (f.format == quant::WeightFormat::NF4DQ) j["absmax_block"] = 256;
-  return j.dump();
+// The prompt a configuration was measured with, from its stored protocol JSON (configurations
+// stored before prompts were recorded used seeded random prompts).
+nlohmann::json stored_prompt(const std::string& protocol_json, uint64_t default_seed) {
+  const auto j = nlohmann::json::parse(protocol_json, nullptr, false);
+  if (j.is_object() && j.contains("prompt")) return j.at("prompt");
+  const uint64_t seed = j.is_object() && j.contains("prompt_seed") && j["prompt_seed"].is_number()
+                            ? j["prompt_seed"].get<uint64_t>()
+                            : default_seed;
+  return seeded_prompt_record(seed);
+}
+
+bool same_prompt(const nlohmann::json& a, const nlohmann::json& b) {
+  if (a.value("kind", "") != b.value("kind", "")) return false;
+  if (a.value("kind", "") == "text")
+    return a.value("token_ids", nlohmann::json()) == b.value("token_ids", nlohmann::json());
+  return a.value("seed", nlohmann::json()) == b.value("seed", nlohmann::json());
 }
 
 void sleep_s(double s) {
@@ -161,15 +239,30 @@ SweepResult run_sweep(const SweepSpec& spec, store::Store& store, ProgressSink& 
   SweepResult result;
   const bool energy = meter.gpu_available();
   if (!energy) result.energy_note = meter.gpu_unavailable_reason();
-  const int64_t session = store.add_session(collect_session(spec.command, meter));
 
-  // Resolve every model and register formats before any run, so bad input fails early.
+  // Resolve every model and tokenize a text prompt before anything is stored or run, so bad
+  // input fails early and leaves the study as it was.
   std::vector<fs::path> dirs;
-  std::vector<int64_t> model_ids;
+  std::vector<store::ModelRecord> model_records;
+  std::vector<std::vector<int32_t>> text_ids;  // per model, with a text prompt
+  std::vector<std::vector<int>> prompt_lens;   // per model
+  std::vector<std::string> protocol_jsons;     // per model: the protocol and the prompt
   for (const auto& m : spec.models) {
     const fs::path dir = model::resolve_model(m);
     const bool synthetic = model::is_synthetic_spec(m);
     const model::ModelConfig cfg = model::load_config(dir);
+    nlohmann::json pj = proto.to_json();
+    if (spec.prompt_text) {
+      const auto tok = tokenizer_for_model(dir, synthetic);
+      text_ids.push_back(encode_prompt(tok, *spec.prompt_text, cfg.vocab_size, m));
+      prompt_lens.push_back({int(text_ids.back().size())});
+      pj["prompt"] = text_prompt_record(*spec.prompt_text, text_ids.back());
+    } else {
+      text_ids.emplace_back();
+      prompt_lens.push_back(spec.prompt_lens);
+      pj["prompt"] = seeded_prompt_record(proto.prompt_seed);
+    }
+    protocol_jsons.push_back(pj.dump());
     store::ModelRecord rec;
     rec.source = m;
     if (synthetic) {
@@ -181,20 +274,26 @@ SweepResult run_sweep(const SweepSpec& spec, store::Store& store, ProgressSink& 
     rec.weights_sha256_json = hash_model_files(dir, synthetic);
     rec.parameter_count = cfg.parameter_count();
     dirs.push_back(dir);
-    model_ids.push_back(store.upsert_model(rec));
+    model_records.push_back(std::move(rec));
   }
+
+  // The session, models, formats and configurations are stored in one transaction: a sweep
+  // refused here (existing configurations without --resume) changes nothing.
+  store::Transaction planning(store.db());
+  const int64_t session = store.add_session(collect_session(spec.command, meter));
+  std::vector<int64_t> model_ids;
+  for (const auto& rec : model_records) model_ids.push_back(store.upsert_model(rec));
   std::map<std::string, int64_t> format_ids;
   for (const auto& f : spec.formats) {
-    const auto fs_ = quant::parse_format(f);
+    const auto fs_ = spec.format_spec(f);
     format_ids[f] = store.upsert_format({fs_.name(), format_params(fs_)});
   }
 
-  const std::string protocol_json = proto.to_json().dump();
   std::vector<PlannedConfig> plan;
   for (size_t mi = 0; mi < spec.models.size(); ++mi)
     for (const auto& f : spec.formats)
       for (int b : spec.batches)
-        for (int pl : spec.prompt_lens)
+        for (int pl : prompt_lens[mi])
           for (int gl : spec.gen_lens) {
             PlannedConfig pc{mi, f, b, pl, gl};
             pc.label =
@@ -206,17 +305,31 @@ SweepResult run_sweep(const SweepSpec& spec, store::Store& store, ProgressSink& 
                     "database '{}' already holds configuration '{}' on {}: pass --resume to "
                     "continue that sweep, or use a new --db",
                     store.path().string(), pc.label, device_name);
+              const auto before = stored_prompt(existing->protocol_json, proto.prompt_seed);
+              const auto now = nlohmann::json::parse(protocol_jsons[mi]).at("prompt");
+              if (!same_prompt(before, now))
+                fail(
+                    "database '{}' holds configuration '{}' on {} measured with another prompt "
+                    "({}): resume with the prompt it was started with, or use a new --db",
+                    store.path().string(), pc.label, device_name,
+                    before.value("kind", "") == "text" ? before.value("origin", "a text")
+                                                       : std::string("seeded random ids"));
               pc.config_id = existing->id;
               pc.skip = existing->status == "done" || existing->status == "failed";
             } else {
-              pc.config_id = store.create_config(key, protocol_json);
+              pc.config_id = store.create_config(key, protocol_jsons[mi]);
             }
             plan.push_back(pc);
           }
+  planning.commit();
   result.configurations = int(plan.size());
   for (const auto& pc : plan) result.skipped += pc.skip;
   progress.sweep_started(result.configurations, result.skipped);
   if (!energy) progress.warning("energy not measured: " + result.energy_note);
+  if (spec.int8_impl == quant::Int8Impl::ReferenceBnb && device == engine::DeviceKind::Cpu)
+    progress.warning(
+        "--int8-impl reference-bnb changes the CUDA engine only; the CPU engine has one "
+        "LLM.int8() implementation (recorded as asked in the format's parameters)");
 
   int position = 0;
   for (size_t mi = 0; mi < spec.models.size(); ++mi) {
@@ -259,17 +372,25 @@ SweepResult run_sweep(const SweepSpec& spec, store::Store& store, ProgressSink& 
       try {
         engine::EngineOptions eo;
         eo.device = device;
-        eo.format = quant::parse_format(pc.format);
+        eo.format = spec.format_spec(pc.format);
         eo.max_batch = pc.batch;
         eo.max_context = pc.prompt_len + pc.gen_len;
-        store.start_config(pc.config_id, session, "", protocol_json, note);
+        store.start_config(pc.config_id, session, "", protocol_jsons[mi], note);
         if (!weights) fail("cannot load model '{}': {}", spec.models[mi], load_error);
+        const int max_pos = weights->config.max_position_embeddings;
+        if (max_pos > 0 && pc.prompt_len + pc.gen_len > max_pos)
+          fail(
+              "a {}-token prompt and {} generated tokens exceed the model's context of {} "
+              "tokens (max_position_embeddings): use a shorter --prompt-len or --gen-len",
+              pc.prompt_len, pc.gen_len, max_pos);
         auto eng = engine::create_engine(*weights, eo);
         store.set_config_engine(pc.config_id, eng->describe());
-        Workload w{
-            *eng,
-            make_prompts(pc.batch, pc.prompt_len, weights->config.vocab_size, proto.prompt_seed),
-            pc.gen_len};
+        Workload w{*eng,
+                   spec.prompt_text
+                       ? std::vector<std::vector<int32_t>>(size_t(pc.batch), text_ids[mi])
+                       : make_prompts(pc.batch, pc.prompt_len, weights->config.vocab_size,
+                                      proto.prompt_seed),
+                   pc.gen_len};
         MeasureContext ctx{
             store,    meter,
             progress, proto,

@@ -14,6 +14,7 @@
 #include "common/error.h"
 #include "ecocompute/meter.h"
 #include "meter/sensor.h"
+#include "model/resolve.h"
 #include "store/store.h"
 
 namespace eco::bench {
@@ -149,11 +150,12 @@ TEST_F(BenchProtocol, GatePassesOnSteadyPowerAndSubtractsIdle) {
     EXPECT_EQ(r.phases[1].name, "decode");
     EXPECT_GT(r.decode_j_per_token, 0);
   }
-  EXPECT_EQ(st.db().query_int("SELECT count(*) FROM protocol_events WHERE step='idle-baseline'"), 1);
-  EXPECT_EQ(st.db().query_int("SELECT count(*) FROM protocol_events WHERE step='gate'"), 1);
-  EXPECT_EQ(st.db().query_int(
-                "SELECT count(*) FROM protocol_events WHERE step='thermal-stabilisation'"),
+  EXPECT_EQ(st.db().query_int("SELECT count(*) FROM protocol_events WHERE step='idle-baseline'"),
             1);
+  EXPECT_EQ(st.db().query_int("SELECT count(*) FROM protocol_events WHERE step='gate'"), 1);
+  EXPECT_EQ(
+      st.db().query_int("SELECT count(*) FROM protocol_events WHERE step='thermal-stabilisation'"),
+      1);
   EXPECT_GT(st.db().query_int("SELECT count(*) FROM power_timeline"), 0);
   // Per-configuration statistics over the measured runs.
   bool found = false;
@@ -265,6 +267,76 @@ TEST_F(BenchProtocol, ExistingConfigurationNeedsResume) {
   EXPECT_EQ(res.done, 0);
 }
 
+TEST_F(BenchProtocol, RefusedSweepLeavesTheStudyUnchanged) {
+  make_meter();
+  Steering steering(*sensor_);
+  auto st = store::Store::open(dir_ / "s.db");
+  run_sweep(spec_, st, steering, meter_.get());
+  spec_.batches = {1, 2};  // batch 1 is new, batch 2 exists: refused as a whole
+  EXPECT_THROW(run_sweep(spec_, st, steering, meter_.get()), Error);
+  EXPECT_EQ(st.db().query_int("SELECT count(*) FROM sessions"), 1);
+  EXPECT_EQ(st.db().query_int("SELECT count(*) FROM configurations"), 1);
+}
+
+TEST_F(BenchProtocol, TextPromptIsTheTextsTokensAndResumeChecksIt) {
+  make_meter();
+  Steering steering(*sensor_);
+  spec_.prompt_text = TextPrompt{"hello world", "--prompt"};
+  spec_.prompt_lens = {};
+  auto st = store::Store::open(dir_ / "s.db");
+  run_sweep(spec_, st, steering, meter_.get());
+  const auto cfg = st.configs().at(0);
+  const auto pj = nlohmann::json::parse(cfg.protocol_json);
+  const auto ids = pj["prompt"]["token_ids"].get<std::vector<int32_t>>();
+  EXPECT_EQ(cfg.key.prompt_len, int(ids.size()));
+  EXPECT_EQ(pj["prompt"]["origin"], "--prompt");
+  for (const auto& r : st.runs(cfg.id)) EXPECT_EQ(r.prompt_tokens, 2 * int64_t(ids.size()));
+  // Resuming with other text of the same token count is another workload: refused.
+  spec_.resume = true;
+  const auto tok = tokenizer_for_model(model::resolve_model("synthetic:tiny"), true);
+  std::string other;
+  for (char c = 'a'; c <= 'z' && other.empty(); ++c) {
+    std::string t = "hello world";
+    t.back() = c;
+    const auto t_ids = tok.encode(t);
+    if (t_ids.size() == ids.size() && t_ids != ids) other = t;
+  }
+  ASSERT_FALSE(other.empty()) << "no variant of the text with the same token count";
+  spec_.prompt_text = TextPrompt{other, "--prompt"};
+  try {
+    run_sweep(spec_, st, steering, meter_.get());
+    ADD_FAILURE() << "resume with another prompt was accepted";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), ::testing::HasSubstr("measured with another prompt"));
+  }
+  spec_.prompt_text = TextPrompt{"hello world", "--prompt"};
+  EXPECT_EQ(run_sweep(spec_, st, steering, meter_.get()).skipped, 1);
+}
+
+TEST(SweepSpec, Int8OptionsApplyToInt8FormatsOnly) {
+  SweepSpec s;
+  s.models = {"synthetic:tiny"};
+  s.formats = {"fp16", "int8", "int8-pure"};
+  s.batches = {1};
+  s.prompt_lens = {4};
+  s.gen_lens = {2};
+  s.int8_threshold = 3.0f;
+  s.int8_impl = quant::Int8Impl::ReferenceBnb;
+  s.validate();
+  EXPECT_EQ(s.format_spec("int8").int8_threshold, 3.0f);
+  EXPECT_EQ(s.format_spec("int8-pure").int8_threshold, 0.0f);
+  EXPECT_EQ(s.format_spec("int8-pure").int8_impl, quant::Int8Impl::ReferenceBnb);
+  EXPECT_EQ(s.format_spec("fp16").format, quant::WeightFormat::FP16);
+  s.int8_threshold = 0.0f;  // int8 becomes int8-pure, which is listed already
+  EXPECT_THROW(s.validate(), Error);
+  s.formats = {"fp16"};
+  s.int8_threshold = -1.0f;
+  EXPECT_THROW(s.validate(), Error);  // --int8-impl without an int8 format
+  s.int8_impl.reset();
+  s.formats = {"fp16", "f16"};
+  EXPECT_THROW(s.validate(), Error);  // the same format twice
+}
+
 TEST(SweepFile, ParsesAndRejectsUnknownKeys) {
   const auto s = parse_sweep_json(
       R"({"models": ["synthetic:tiny"], "formats": "fp16", "batches": [1, 8], "prompt_lens": 16,
@@ -276,6 +348,16 @@ TEST(SweepFile, ParsesAndRejectsUnknownKeys) {
   EXPECT_THROW(parse_sweep_json(R"({"modles": []})", "sweep.json"), Error);
   EXPECT_THROW(parse_sweep_json(R"({"protocol": {"runz": 1}})", "sweep.json"), Error);
   EXPECT_THROW(parse_sweep_json(R"({"protocol": {"runs": 1}})", "sweep.json"), Error);
+  const auto t = parse_sweep_json(
+      R"({"prompt": "hi there", "int8_threshold": 4, "int8_impl": "reference-bnb"})", "sweep.json");
+  ASSERT_TRUE(t.prompt_text.has_value());
+  EXPECT_EQ(t.prompt_text->text, "hi there");
+  EXPECT_EQ(t.int8_threshold, 4.0f);
+  EXPECT_EQ(t.int8_impl, quant::Int8Impl::ReferenceBnb);
+  EXPECT_THROW(parse_sweep_json(R"({"int8_impl": "bnb"})", "sweep.json"), Error);
+  EXPECT_THROW(parse_sweep_json(R"({"int8_threshold": -1})", "sweep.json"), Error);
+  EXPECT_THROW(parse_sweep_json(R"({"prompt": "a", "text": "b.txt"})", "sweep.json"), Error);
+  EXPECT_THROW(parse_sweep_json(R"({"text": "/nonexistent/prompt.txt"})", "sweep.json"), Error);
 }
 
 }  // namespace
