@@ -16,6 +16,9 @@ namespace {
 struct BenchArgs {
   std::string models, formats = "fp16", batches = "1", prompt_lens = "128", gen_lens = "128";
   std::string db, output = "md", device = "auto", sweep_file;
+  std::string prompt, text_file;
+  float int8_threshold = -1.0f;
+  std::string int8_impl = "fused";
   int runs = 10, warmup = 3;
   double idle = 10, stabilise_max = 60, cooldown = 0;
   double max_cv_tok_s = 2, max_cv_energy = 3;  // percent on the command line
@@ -52,14 +55,36 @@ void run_bench(const BenchArgs& a, const CLI::App& sub) {
   using namespace eco;
   bench::SweepSpec spec;
   if (!a.sweep_file.empty()) spec = bench::load_sweep_file(a.sweep_file);
-  // Flags given on the command line override the sweep file.
+  // Flags given on the command line override the sweep file; lists the file leaves out take the
+  // flags' defaults.
   auto given = [&](const char* name) { return sub.count(name) > 0; };
-  if (a.sweep_file.empty() || given("--model")) spec.models = split(a.models);
-  if (a.sweep_file.empty() || given("--format")) spec.formats = split(a.formats);
-  if (a.sweep_file.empty() || given("--batch")) spec.batches = split_ints(a.batches, "--batch");
-  if (a.sweep_file.empty() || given("--prompt-len"))
+  if (a.sweep_file.empty() || given("--model") || spec.models.empty())
+    spec.models = split(a.models);
+  if (a.sweep_file.empty() || given("--format") || spec.formats.empty())
+    spec.formats = split(a.formats);
+  if (a.sweep_file.empty() || given("--batch") || spec.batches.empty())
+    spec.batches = split_ints(a.batches, "--batch");
+  if (given("--prompt") + given("--text") + given("--prompt-len") > 1)
+    eco::fail(
+        "bench: give one of --prompt, --text and --prompt-len (a text prompt's length is its "
+        "token count)");
+  if (given("--prompt")) {
+    spec.prompt_text = bench::TextPrompt{a.prompt, "--prompt"};
+  } else if (given("--text")) {
+    spec.prompt_text = bench::read_text_prompt(a.text_file);
+  } else if (a.sweep_file.empty() || given("--prompt-len") ||
+             (spec.prompt_lens.empty() && !spec.prompt_text)) {
     spec.prompt_lens = split_ints(a.prompt_lens, "--prompt-len");
-  if (a.sweep_file.empty() || given("--gen-len"))
+    spec.prompt_text.reset();
+  }
+  if (given("--int8-threshold")) {
+    if (!(a.int8_threshold >= 0))
+      eco::fail("--int8-threshold {}: give a threshold >= 0 (0 = pure int8; default 6)",
+                a.int8_threshold);
+    spec.int8_threshold = a.int8_threshold;
+  }
+  if (given("--int8-impl")) spec.int8_impl = bench::parse_int8_impl(a.int8_impl, "--int8-impl");
+  if (a.sweep_file.empty() || given("--gen-len") || spec.gen_lens.empty())
     spec.gen_lens = split_ints(a.gen_lens, "--gen-len");
   if (a.sweep_file.empty() || given("--device")) spec.device = a.device;
   auto& p = spec.protocol;
@@ -102,9 +127,20 @@ void setup(CLI::App& sub) {
                  "Weight formats, comma-separated (fp16,int8,int8-pure,nf4,...)")
       ->capture_default_str();
   sub.add_option("--batch", a->batches, "Batch sizes, comma-separated")->capture_default_str();
-  sub.add_option("--prompt-len", a->prompt_lens, "Prompt lengths in tokens, comma-separated")
+  sub.add_option("--prompt-len", a->prompt_lens,
+                 "Prompt lengths in tokens, comma-separated (seeded random token ids)")
       ->capture_default_str();
+  sub.add_option("--prompt", a->prompt,
+                 "Prompt text: every sequence's prompt is its tokens under each model's "
+                 "tokenizer (the prompt length is their count; replaces --prompt-len)");
+  sub.add_option("--text", a->text_file, "File whose contents are the prompt text (as --prompt)");
   sub.add_option("--gen-len", a->gen_lens, "Generated tokens per sequence (>= 2), comma-separated")
+      ->capture_default_str();
+  sub.add_option("--int8-threshold", a->int8_threshold,
+                 "LLM.int8() outlier threshold of the int8 format (default 6; 0 = pure int8)");
+  sub.add_option("--int8-impl", a->int8_impl,
+                 "LLM.int8() implementation on CUDA: fused (outliers on the device) or "
+                 "reference-bnb (bitsandbytes' control flow: host sync per layer)")
       ->capture_default_str();
   sub.add_option("--runs", a->runs, "Measured runs per round")->capture_default_str();
   sub.add_option("--warmup", a->warmup, "Warm-up runs (stored, excluded from statistics)")
@@ -134,11 +170,22 @@ void setup(CLI::App& sub) {
   sub.callback([a, &sub] {
     if (a->models.empty() && a->sweep_file.empty())
       eco::fail("bench: give --model (or a --sweep file)");
+    std::string prompt = fmt::format("--prompt-len {}", a->prompt_lens);
+    if (sub.count("--prompt"))
+      prompt = fmt::format("--prompt '{}'", a->prompt.size() > 200
+                                                ? a->prompt.substr(0, 200) + "...(stored in full)"
+                                                : a->prompt);
+    else if (sub.count("--text"))
+      prompt = fmt::format("--text {}", a->text_file);
+    std::string int8;
+    if (sub.count("--int8-threshold"))
+      int8 += fmt::format(" --int8-threshold {}", a->int8_threshold);
+    if (sub.count("--int8-impl")) int8 += fmt::format(" --int8-impl {}", a->int8_impl);
     a->command = fmt::format(
-        "ecocompute bench --model {} --format {} --batch {} --prompt-len {} "
-        "--gen-len {} --runs {} --warmup {} --db {}{}",
-        a->models, a->formats, a->batches, a->prompt_lens, a->gen_lens, a->runs, a->warmup, a->db,
-        a->resume ? " --resume" : "");
+        "ecocompute bench --model {} --format {}{} --batch {} {} --gen-len {} --runs {} "
+        "--warmup {} --db {}{}{}",
+        a->models, a->formats, int8, a->batches, prompt, a->gen_lens, a->runs, a->warmup, a->db,
+        a->sweep_file.empty() ? "" : " --sweep " + a->sweep_file, a->resume ? " --resume" : "");
     run_bench(*a, sub);
   });
 }
