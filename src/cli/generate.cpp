@@ -1,14 +1,16 @@
-// `ecocompute generate`: greedy generation from token ids on any engine, with prefill and
-// decode timing.
+// `ecocompute generate`: greedy generation from token ids or text on any engine, with prefill
+// and decode timing; the new tokens are also printed as text when the model has a tokenizer.
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
 #include <memory>
+#include <optional>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
+#include "bench/prompt.h"
 #include "cli/command.h"
 #include "common/error.h"
 #include "engine/generate.h"
@@ -20,7 +22,9 @@ namespace {
 struct GenerateArgs {
   std::string model;
   std::vector<std::string> prompt_ids;
-  int batch = 0;  // 0: not given
+  std::vector<std::string> prompt_texts;  // --prompt
+  std::vector<std::string> text_files;    // --text
+  int batch = 0;                          // 0: not given
   int max_new_tokens = 32;
   std::string device = "auto";
   std::string format = "native";
@@ -57,19 +61,39 @@ std::vector<int32_t> parse_ids(const std::string& text) {
   return ids;
 }
 
-std::vector<std::vector<int32_t>> build_prompts(const GenerateArgs& a) {
-  if (a.prompt_ids.empty())
-    eco::fail("generate: --prompt-ids is required, e.g. --prompt-ids 1,2,3");
+// Which of --prompt-ids, --prompt and --text was given (exactly one kind).
+void check_prompt_kinds(const GenerateArgs& a) {
+  const int kinds = !a.prompt_ids.empty() + !a.prompt_texts.empty() + !a.text_files.empty();
+  if (kinds == 0)
+    eco::fail("generate: give a prompt: --prompt \"text\", --text FILE or --prompt-ids 1,2,3");
+  if (kinds > 1)
+    eco::fail(
+        "generate: give the prompts one way: --prompt, --text or --prompt-ids (each may be "
+        "repeated for several sequences)");
+}
+
+// Token ids per sequence from the flags; `tok` is needed for --prompt and --text.
+std::vector<std::vector<int32_t>> build_prompts(const GenerateArgs& a,
+                                                const eco::model::Tokenizer* tok, int vocab,
+                                                std::vector<std::string>& origins) {
   std::vector<std::vector<int32_t>> prompts;
   for (const auto& p : a.prompt_ids) prompts.push_back(parse_ids(p));
+  std::vector<eco::bench::TextPrompt> texts;
+  for (const auto& t : a.prompt_texts) texts.push_back({t, "--prompt"});
+  for (const auto& f : a.text_files) texts.push_back(eco::bench::read_text_prompt(f));
+  for (const auto& t : texts) {
+    if (t.text.empty()) eco::fail("{}: the prompt is empty; give some text", t.origin);
+    prompts.push_back(eco::bench::encode_prompt(*tok, t, vocab, a.model));
+    origins.push_back(t.origin);
+  }
   if (prompts.size() == 1) {
     const int batch = a.batch == 0 ? 1 : a.batch;
     if (batch < 1) eco::fail("--batch must be at least 1 (got {})", batch);
     prompts.assign(size_t(batch), prompts.front());
   } else if (a.batch != 0 && a.batch != int(prompts.size())) {
     eco::fail(
-        "--batch {} disagrees with the {} prompts given by --prompt-ids: drop --batch, or "
-        "give one --prompt-ids to repeat it",
+        "--batch {} disagrees with the {} prompts given: drop --batch, or give one prompt to "
+        "repeat it",
         a.batch, prompts.size());
   }
   return prompts;
@@ -77,12 +101,11 @@ std::vector<std::vector<int32_t>> build_prompts(const GenerateArgs& a) {
 
 void run_generate(const GenerateArgs& a) {
   namespace engine = eco::engine;
-  const auto prompts = build_prompts(a);
+  check_prompt_kinds(a);
+  for (const auto& p : a.prompt_ids) parse_ids(p);  // bad ids fail before the model loads
   if (a.max_new_tokens < 1)
     eco::fail("--max-new-tokens must be at least 1 (got {})", a.max_new_tokens);
-  size_t longest = 0;
-  for (const auto& p : prompts) longest = std::max(longest, p.size());
-
+  for (const auto& f : a.text_files) eco::bench::read_text_prompt(f);
   engine::EngineOptions opts;
   opts.device = engine::parse_device(a.device);
   opts.format = eco::quant::parse_format(a.format);
@@ -95,6 +118,26 @@ void run_generate(const GenerateArgs& a) {
       eco::fail("--int8-threshold applies to --format int8 only (format is {})", a.format);
     opts.format.int8_threshold = a.int8_threshold;
   }
+
+  const auto dir = eco::model::resolve_model(a.model);
+  const bool synthetic = eco::model::is_synthetic_spec(a.model);
+  const auto weights = eco::model::load_model(dir);
+  // Text prompts need the tokenizer; with token ids it only decodes the output, when there is one.
+  std::optional<eco::model::Tokenizer> tok;
+  if (!a.prompt_ids.empty()) {
+    if (synthetic || eco::model::has_tokenizer(dir)) try {
+        tok = eco::bench::tokenizer_for_model(dir, synthetic);
+      } catch (const eco::Error& e) {
+        fmt::print(stderr, "generate: note: output not decoded to text: {}\n", e.what());
+      }
+  } else {
+    tok = eco::bench::tokenizer_for_model(dir, synthetic);
+  }
+  std::vector<std::string> origins;
+  const auto prompts = build_prompts(a, tok ? &*tok : nullptr, weights.config.vocab_size, origins);
+  size_t longest = 0;
+  for (const auto& p : prompts) longest = std::max(longest, p.size());
+
   opts.max_batch = int(prompts.size());
   // The last decode step feeds token max_new_tokens - 1 at position longest + max_new - 2.
   const int needed = int(longest) + a.max_new_tokens - 1;
@@ -103,8 +146,6 @@ void run_generate(const GenerateArgs& a) {
     eco::fail("--max-context {} is too short for a {}-token prompt and {} new tokens (needs {})",
               opts.max_context, longest, a.max_new_tokens, needed);
 
-  const auto dir = eco::model::resolve_model(a.model);
-  const auto weights = eco::model::load_model(dir);
   auto eng = engine::create_engine(weights, opts);
   const auto r = engine::generate(*eng, prompts, a.max_new_tokens);
 
@@ -124,14 +165,24 @@ void run_generate(const GenerateArgs& a) {
     j["decode_ms"] = r.decode_seconds * 1e3;
     j["prefill_tokens_per_s"] = r.prefill_tokens_per_second();
     j["decode_tokens_per_s"] = r.decode_tokens_per_second();
-    fmt::print("{}\n", j.dump(2));
+    if (tok) {
+      j["tokenizer"] = tok->description();
+      j["texts"] = nlohmann::json::array();
+      for (const auto& seq : r.tokens) j["texts"].push_back(tok->decode(seq));
+    }
+    // Decoded text need not be valid UTF-8 (a model may emit partial characters).
+    fmt::print("{}\n", j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace));
     return;
   }
   fmt::print("engine: {}\n", eng->describe());
   fmt::print("device: {}, format: {}, batch: {}\n", engine::device_name(eng->options().device),
              eng->options().format.name(), prompts.size());
-  for (size_t i = 0; i < r.tokens.size(); ++i)
+  for (size_t i = 0; i < origins.size() && i < prompts.size(); ++i)
+    fmt::print("prompt {}: {} tokens from {}\n", i, prompts[i].size(), origins[i]);
+  for (size_t i = 0; i < r.tokens.size(); ++i) {
     fmt::print("sequence {}: {}\n", i, fmt::join(r.tokens[i], " "));
+    if (tok) fmt::print("text {}: {}\n", i, eco::bench::printable_text(tok->decode(r.tokens[i])));
+  }
   fmt::print("prefill: {} prompt tokens in {:.3f} ms ({:.1f} tok/s)\n", r.prompt_tokens,
              r.prefill_seconds * 1e3, r.prefill_tokens_per_second());
   fmt::print("decode:  {} tokens ({} steps x {} sequences) in {:.3f} ms ({:.1f} tok/s)\n",
@@ -146,7 +197,14 @@ void setup(CLI::App& sub) {
       ->required();
   sub.add_option("--prompt-ids", args->prompt_ids,
                  "Comma-separated prompt token ids; repeat the flag for several prompts")
-      ->required()
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  sub.add_option("--prompt", args->prompt_texts,
+                 "Prompt text, through the model's tokenizer; repeat for several prompts")
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  sub.add_option("--text", args->text_files,
+                 "File whose contents are one prompt's text; repeat for several prompts")
       ->expected(1)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   sub.add_option("--batch", args->batch,
@@ -171,4 +229,5 @@ void setup(CLI::App& sub) {
 
 }  // namespace
 
-ECO_COMMAND("generate", "Greedy generation from token ids, with prefill and decode timing", setup);
+ECO_COMMAND("generate", "Greedy generation from text or token ids, with prefill and decode timing",
+            setup);
