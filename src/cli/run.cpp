@@ -1,112 +1,408 @@
-// `ecocompute run`: the main job on its embedded default. For now: load the synthetic `tiny`
-// model on the best device, generate from a fixed prompt at batch 1 and 4, print a table and
-// write the same as a JSON report. Later issues grow this into the full benchmark + report.
+// `ecocompute run`: the main job on its embedded default. A short sweep of the synthetic `tiny`
+// model (fp16, int8, nf4 at batch 1 and 4, from a text prompt) through the bench/ protocol on
+// the best device present, stored in a fresh SQLite study, printed as the bench table and
+// written as a Markdown and a JSON report. Every part can be pointed elsewhere by its option.
+#include <unistd.h>
+
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <sstream>
+#include <variant>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
+#include "bench/prompt.h"
+#include "bench/sweep.h"
 #include "cli/command.h"
 #include "common/error.h"
 #include "ecocompute/version.h"
-#include "engine/generate.h"
+#include "engine/engine.h"
+#include "model/config.h"
 #include "model/resolve.h"
-#include "model/weights.h"
+#include "model/tokenizer.h"
+#include "store/export.h"
+#include "store/store.h"
 
 namespace {
+
+namespace fs = std::filesystem;
+
+constexpr const char* kDefaultPrompt =
+    "The energy an LLM uses to answer depends on its weight format, its batch size and how "
+    "long it runs.";
+constexpr int kFallbackPromptLen = 32;  // a model without a tokenizer: seeded random ids
 
 struct RunArgs {
   std::string model = "synthetic:tiny";
   std::string device = "auto";
-  std::string format = "native";
-  std::string out = "ecocompute-report.json";
-  int max_new_tokens = 32;
+  std::string formats = "fp16,int8,nf4";
+  std::string batches = "1,4";
+  std::string prompt = kDefaultPrompt;
+  std::string text_file;
+  int prompt_len = 0;
+  int gen_len = 32;
+  int runs = 3, warmup = 1, max_reruns = 1;
+  double idle = 2, stabilise_max = 5;
+  std::string db = "ecocompute-study.db";
+  std::string out = "ecocompute-report.md";
+  std::string json;  // default: --out with the extension .json
+  bool resume = false;
 };
 
-// A fixed prompt of token ids, valid for any vocabulary of at least 64 tokens.
-const std::vector<int32_t> kPrompt = {1, 15, 42, 7, 33, 60, 2, 18, 25, 9, 50, 11};
-const int kBatches[] = {1, 4};
+std::vector<std::string> split(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ','))
+    if (!item.empty()) out.push_back(item);
+  return out;
+}
 
-void run_main_job(const RunArgs& a) {
-  namespace engine = eco::engine;
-  const auto dir = eco::model::resolve_model(a.model);
-  const auto weights = eco::model::load_model(dir);
-  if (weights.config.vocab_size < 64)
-    eco::fail("run: model {} has a vocabulary of {} tokens, the fixed prompt needs at least 64",
-              a.model, weights.config.vocab_size);
+std::vector<int> split_ints(const std::string& s, const char* flag) {
+  std::vector<int> out;
+  for (const auto& item : split(s)) {
+    size_t used = 0;
+    int v = 0;
+    try {
+      v = std::stoi(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used == 0 || used != item.size())
+      eco::fail("{}: '{}' is not an integer (give a comma-separated list, e.g. 1,4)", flag, item);
+    out.push_back(v);
+  }
+  return out;
+}
 
-  engine::EngineOptions opts;
-  opts.device = engine::parse_device(a.device);
-  opts.format = eco::quant::parse_format(a.format);
-  opts.max_batch = 4;
-  opts.max_context = int(kPrompt.size()) + a.max_new_tokens;
-  auto eng = engine::create_engine(weights, opts);
+// A file we will write at the end: its folder must exist and be writable now, before any run.
+void check_writable(const fs::path& file, const char* flag) {
+  const fs::path folder = file.parent_path().empty() ? fs::path(".") : file.parent_path();
+  std::error_code ec;
+  if (!fs::is_directory(folder, ec))
+    eco::fail("{} {}: the folder {} does not exist; create it or choose another path", flag,
+              file.string(), folder.string());
+  if (::access(folder.c_str(), W_OK) != 0)
+    eco::fail("{} {}: the folder {} is not writable; choose another path", flag, file.string(),
+              folder.string());
+  if (fs::is_directory(file, ec))
+    eco::fail("{} {}: is a directory; give a file path", flag, file.string());
+}
 
+// Without --resume, each run starts a fresh study: an existing ecocompute study at the path is
+// replaced (a file that is not one is reported and left alone).
+void replace_study(const fs::path& db) {
+  std::error_code ec;
+  if (!fs::exists(db, ec)) return;
+  { auto check = eco::store::Store::open_read_only(db); }  // throws for a foreign/corrupt file
+  for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
+    const fs::path p = db.string() + suffix;
+    fs::remove(p, ec);
+    if (ec)
+      eco::fail(
+          "--db {}: cannot remove the previous study's file {} ({}); remove it or use "
+          "--resume",
+          db.string(), p.string(), ec.message());
+  }
+}
+
+std::string fmt_seconds(double s) {
+  return fmt::format("{:g} s", s);
+}
+
+struct SessionInfo {
+  std::string started_at, command, hostname, os, cpu, gpu_name, gpu_driver, meter;
+  double gpu_power_limit_w = std::nan("");
+};
+
+SessionInfo last_session(eco::store::Store& st) {
+  auto q = st.db().prepare(
+      "SELECT started_at, command, coalesce(hostname,''), coalesce(os,''), coalesce(cpu,''), "
+      "coalesce(gpu_name,''), coalesce(gpu_driver,''), coalesce(meter,''), gpu_power_limit_w "
+      "FROM sessions ORDER BY id DESC LIMIT 1");
+  SessionInfo s;
+  if (q.step()) {
+    s.started_at = q.get_text(0);
+    s.command = q.get_text(1);
+    s.hostname = q.get_text(2);
+    s.os = q.get_text(3);
+    s.cpu = q.get_text(4);
+    s.gpu_name = q.get_text(5);
+    s.gpu_driver = q.get_text(6);
+    s.meter = q.get_text(7);
+    s.gpu_power_limit_w = q.get_double(8);
+  }
+  return s;
+}
+
+std::string md_escape(std::string s) {
+  for (auto& c : s)
+    if (c == '|' || c == '\n') c = ' ';
+  return s;
+}
+
+std::string markdown_report(eco::store::Store& st, const eco::bench::SweepSpec& spec,
+                            const eco::bench::SweepResult& res, const nlohmann::json& model,
+                            const nlohmann::json& prompt, const std::string& device,
+                            const SessionInfo& session, const std::string& json_path) {
+  const auto& p = spec.protocol;
+  std::string md = "# ecocompute report\n\n";
+  md += fmt::format("ecocompute {} ({}), {}. Command: `{}`\n\n", ECO_VERSION, ECO_GIT_COMMIT,
+                    session.started_at, session.command);
+  md += "## Results\n\n";
+  md += eco::store::render_summary(st);
+  md +=
+      "\nEach cell is the mean ± standard deviation over the measured runs of the configuration's "
+      "last round (n). Energy is net of the idle baseline when one was measured; J/request and "
+      "J/1k tokens are separate normalisations of the same energy.\n";
+
+  md += "\n## Setup\n\n";
+  md += fmt::format("- Model: {} ({}, {} parameters), directory {}\n", model.value("source", ""),
+                    model.value("model_type", ""), model.value("parameters", int64_t(0)),
+                    model.value("dir", ""));
+  md += fmt::format("- Device: {}; formats: {}; batch sizes: {}\n", device,
+                    fmt::join(spec.formats, ", "), fmt::join(spec.batches, ", "));
+  if (prompt.value("kind", "") == "text")
+    md += fmt::format("- Prompt: {} tokens of text from {}: \"{}\"\n", prompt["token_ids"].size(),
+                      prompt.value("origin", ""), md_escape(prompt.value("text", "")));
+  else
+    md += fmt::format("- Prompt: seeded random token ids (seed {}), lengths {}\n",
+                      prompt.value("seed", uint64_t(0)), fmt::join(spec.prompt_lens, ", "));
+  md += fmt::format("- Generated tokens per sequence: {}\n", fmt::join(spec.gen_lens, ", "));
+  md += fmt::format(
+      "- Protocol: idle baseline {}, thermal stabilisation up to {} (settled: < {:g} C change "
+      "over {}), {} warm-up run(s), {} measured runs, gates CV of decode tok/s < {:g} % and of "
+      "decode J/token < {:g} %, up to {} re-run round(s), windows of at least {} energy-counter "
+      "updates\n",
+      fmt_seconds(p.idle_seconds), fmt_seconds(p.stabilise_max_s), p.stabilise_delta_c,
+      fmt_seconds(p.stabilise_window_s), p.warmup, p.runs, 100 * p.max_cv_decode_tok_s,
+      100 * p.max_cv_decode_j_per_token, p.max_reruns, p.min_counter_updates);
+  md += fmt::format("- Energy: {}\n", res.energy_note.empty() ? "measured (" + session.meter + ")"
+                                                              : "not measured: " + res.energy_note);
+  md += fmt::format("- Host: {}, {}, {}\n", session.hostname, session.os,
+                    session.cpu.empty() ? "CPU unknown" : session.cpu);
+  if (!session.gpu_name.empty())
+    md += fmt::format("- GPU: {}, driver {}{}\n", session.gpu_name, session.gpu_driver,
+                      std::isnan(session.gpu_power_limit_w)
+                          ? std::string()
+                          : fmt::format(", power limit {:g} W", session.gpu_power_limit_w));
+  md += fmt::format(
+      "- Configurations: {} ({} measured now, {} already complete, {} failed); gates: {} "
+      "passed, {} passed after re-run, {} failed\n",
+      res.configurations, res.done, res.skipped, res.failed, res.gates_passed,
+      res.gates_passed_after_rerun, res.gates_failed);
+  md += fmt::format(
+      "- Study database: {} (every run, phase, power sample and protocol step; `ecocompute "
+      "export --db {} --format csv --runs`)\n",
+      st.path().string(), st.path().string());
+  md += fmt::format("- Machine-readable report: {}\n", json_path);
+
+  md += "\n## Engines\n\n";
+  const auto table = eco::store::export_table(st, eco::store::ExportTable::Configs);
+  auto col = [&](const char* name) {
+    for (size_t i = 0; i < table.columns.size(); ++i)
+      if (table.columns[i] == name) return i;
+    eco::fail("internal: export column '{}' missing", name);
+  };
+  auto text = [](const eco::store::Cell& c) {
+    if (const auto* s = std::get_if<std::string>(&c)) return *s;
+    if (const auto* i = std::get_if<int64_t>(&c)) return std::to_string(*i);
+    return std::string();
+  };
+  for (const auto& r : table.rows) {
+    const std::string what = text(r[col("status")]) == "failed" ? "FAILED: " + text(r[col("error")])
+                                                                : text(r[col("engine")]);
+    md += fmt::format("- {} batch {}: {}\n", text(r[col("format")]), text(r[col("batch")]),
+                      md_escape(what));
+  }
+  return md;
+}
+
+void write_file(const fs::path& path, const std::string& text, const char* flag) {
+  std::ofstream f(path, std::ios::binary);
+  if (!f) eco::fail("{} {}: cannot open the file for writing", flag, path.string());
+  f << text;
+  f.close();
+  if (!f) eco::fail("{} {}: writing the report failed", flag, path.string());
+}
+
+void run_main_job(const RunArgs& a, const CLI::App& sub) {
+  using namespace eco;
+  auto given = [&](const char* name) { return sub.count(name) > 0; };
+  if (given("--prompt") + given("--text") + given("--prompt-len") > 1)
+    fail("run: give one of --prompt, --text and --prompt-len");
+
+  bench::SweepSpec spec;
+  spec.models = {a.model};
+  spec.formats = split(a.formats);
+  spec.batches = split_ints(a.batches, "--batch");
+  spec.gen_lens = {a.gen_len};
+  spec.device = a.device;
+  spec.resume = a.resume;
+  auto& p = spec.protocol;
+  p.idle_seconds = a.idle;
+  p.stabilise_max_s = a.stabilise_max;
+  p.stabilise_window_s = std::min(2.0, a.stabilise_max);
+  p.warmup = a.warmup;
+  p.runs = a.runs;
+  p.max_reruns = a.max_reruns;
+
+  // The prompt: text through the model's tokenizer unless --prompt-len asks for random ids; the
+  // default text falls back to random ids for a model directory without a tokenizer.
+  const fs::path dir = model::resolve_model(a.model);
+  const bool synthetic = model::is_synthetic_spec(a.model);
+  std::string prompt_note;
+  if (given("--prompt-len")) {
+    spec.prompt_lens = {a.prompt_len};
+  } else if (given("--text")) {
+    spec.prompt_text = bench::read_text_prompt(a.text_file);
+  } else if (given("--prompt") || synthetic || model::has_tokenizer(dir)) {
+    spec.prompt_text = bench::TextPrompt{a.prompt, "--prompt"};
+  } else {
+    spec.prompt_lens = {kFallbackPromptLen};
+    prompt_note = fmt::format(
+        "{} has no tokenizer.json: the prompt is {} seeded random token ids instead of the "
+        "default text",
+        dir.string(), kFallbackPromptLen);
+  }
+  spec.command = fmt::format(
+      "ecocompute run --model {} --device {} --format {} --batch {} {} --gen-len {} --runs {} "
+      "--warmup {} --idle {:g} --stabilise-max {:g} --max-reruns {} --db {}{}",
+      a.model, a.device, a.formats, a.batches,
+      given("--prompt-len") ? fmt::format("--prompt-len {}", a.prompt_len)
+      : given("--text")     ? "--text " + a.text_file
+      : spec.prompt_text    ? std::string("--prompt (see the report)")
+                            : fmt::format("--prompt-len {}", kFallbackPromptLen),
+      a.gen_len, a.runs, a.warmup, a.idle, a.stabilise_max, a.max_reruns, a.db,
+      a.resume ? " --resume" : "");
+  spec.validate();
+
+  const fs::path md_path(a.out);
+  fs::path json_path(a.json);
+  if (json_path.empty()) json_path = fs::path(md_path).replace_extension(".json");
+  if (json_path == md_path)
+    fail("--json {}: the same path as --out; give the JSON report its own name",
+         json_path.string());
+  check_writable(md_path, "--out");
+  check_writable(json_path, "--json");
+  check_writable(a.db, "--db");
+
+  if (!a.resume) replace_study(a.db);
+  auto st = store::Store::open(a.db);
+  if (!prompt_note.empty()) fmt::print(stderr, "run: note: {}\n", prompt_note);
+  bench::TerminalProgress progress(stderr, bench::TerminalProgress::is_tty(stderr));
+  const auto result = bench::run_sweep(spec, st, progress);
+
+  fmt::print("{}", store::render_summary(st));
+
+  // What the report says about the model, device and prompt.
+  const model::ModelConfig cfg = model::load_config(dir);
+  const nlohmann::json model_j{{"source", a.model},
+                               {"dir", dir.string()},
+                               {"model_type", cfg.model_type},
+                               {"parameters", cfg.parameter_count()}};
+  std::string device(engine::device_name(engine::parse_device(a.device)));
+  nlohmann::json prompt_j = bench::seeded_prompt_record(p.prompt_seed);
+  const auto configs = st.configs();
+  if (!configs.empty()) {
+    device = configs.front().key.device;
+    const auto pj = nlohmann::json::parse(configs.front().protocol_json, nullptr, false);
+    if (pj.is_object() && pj.contains("prompt")) prompt_j = pj["prompt"];
+  }
+  const SessionInfo session = last_session(st);
+
+  write_file(
+      md_path,
+      markdown_report(st, spec, result, model_j, prompt_j, device, session, json_path.string()),
+      "--out");
   nlohmann::json report;
   report["tool"] = "ecocompute run";
   report["version"] = ECO_VERSION;
   report["commit"] = ECO_GIT_COMMIT;
-  report["model"] = a.model;
-  report["model_dir"] = dir.string();
-  report["model_type"] = weights.config.model_type;
-  report["parameters"] = weights.config.parameter_count();
-  report["device"] = engine::device_name(eng->options().device);
-  report["engine"] = eng->describe();
-  report["format"] = eng->options().format.name();
-  report["prompt_ids"] = kPrompt;
-  report["max_new_tokens"] = a.max_new_tokens;
-  report["runs"] = nlohmann::json::array();
+  report["generated_at"] = session.started_at;
+  report["command"] = session.command;
+  report["study"] = st.path().string();
+  report["model"] = model_j;
+  report["device"] = device;
+  report["formats"] = spec.formats;
+  report["batches"] = spec.batches;
+  report["gen_len"] = a.gen_len;
+  report["prompt"] = prompt_j;
+  report["protocol"] = p.to_json();
+  report["host"] = {{"hostname", session.hostname}, {"os", session.os}, {"cpu", session.cpu}};
+  report["gpu"] = session.gpu_name.empty()
+                      ? nlohmann::json(nullptr)
+                      : nlohmann::json{{"name", session.gpu_name}, {"driver", session.gpu_driver}};
+  report["energy_measured"] = result.energy_note.empty();
+  report["energy_note"] =
+      result.energy_note.empty() ? nlohmann::json(nullptr) : nlohmann::json(result.energy_note);
+  report["meter"] = session.meter;
+  report["summary"] = {{"configurations", result.configurations},
+                       {"measured", result.done},
+                       {"already_complete", result.skipped},
+                       {"failed", result.failed},
+                       {"gates_passed", result.gates_passed},
+                       {"gates_passed_after_rerun", result.gates_passed_after_rerun},
+                       {"gates_failed", result.gates_failed}};
+  report["configurations"] = nlohmann::json::parse(store::render(
+      store::export_table(st, store::ExportTable::Configs), store::ExportFormat::Json));
+  write_file(json_path, report.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n",
+             "--json");
 
-  fmt::print("model: {} ({}, {} parameters) from {}\n", a.model, weights.config.model_type,
-             weights.config.parameter_count(), dir.string());
-  fmt::print("engine: {}\n\n", eng->describe());
-  fmt::print("{:<8} {:<8} {:>6} {:>12} {:>16} {:>12} {:>16}\n", "device", "format", "batch",
-             "prefill ms", "prefill tok/s", "decode ms", "decode tok/s");
-  std::vector<int32_t> batch1_tokens;
-  for (int batch : kBatches) {
-    const std::vector<std::vector<int32_t>> prompts(size_t(batch), kPrompt);
-    const auto r = engine::generate(*eng, prompts, a.max_new_tokens);
-    if (batch == 1) batch1_tokens = r.tokens[0];
-    fmt::print("{:<8} {:<8} {:>6} {:>12.3f} {:>16.1f} {:>12.3f} {:>16.1f}\n",
-               engine::device_name(eng->options().device), eng->options().format.name(), batch,
-               r.prefill_seconds * 1e3, r.prefill_tokens_per_second(), r.decode_seconds * 1e3,
-               r.decode_tokens_per_second());
-    report["runs"].push_back({{"batch", batch},
-                              {"prompt_tokens", r.prompt_tokens},
-                              {"decode_tokens", r.decode_tokens},
-                              {"prefill_ms", r.prefill_seconds * 1e3},
-                              {"prefill_tokens_per_s", r.prefill_tokens_per_second()},
-                              {"decode_ms", r.decode_seconds * 1e3},
-                              {"decode_tokens_per_s", r.decode_tokens_per_second()},
-                              {"tokens", r.tokens}});
-  }
-  fmt::print("\nbatch 1 tokens: {}\n", fmt::join(batch1_tokens, " "));
-
-  const std::filesystem::path out(a.out);
-  std::ofstream f(out);
-  if (!f) eco::fail("--out {}: cannot open the file for writing", out.string());
-  f << report.dump(2) << '\n';
-  f.close();
-  if (!f) eco::fail("--out {}: writing the report failed", out.string());
-  fmt::print("report: {}\n", out.string());
+  fmt::print(stderr, "run: study {}, reports {} and {}\n", st.path().string(), md_path.string(),
+             json_path.string());
+  if (result.failed > 0)
+    fail("run: {} of {} configurations failed (their errors are in the table and the report)",
+         result.failed, result.configurations);
 }
 
 void setup(CLI::App& sub) {
-  auto args = std::make_shared<RunArgs>();
-  sub.add_option("--model", args->model, "Model directory, or synthetic:SHAPE")
-      ->default_val("synthetic:tiny");
-  sub.add_option("--device", args->device, "auto, cpu or cuda")->default_val("auto");
-  sub.add_option("--format", args->format, "Weight format (see generate --help)")
-      ->default_val("native");
-  sub.add_option("--max-new-tokens", args->max_new_tokens, "Tokens to generate per sequence")
-      ->default_val(32);
-  sub.add_option("--out", args->out, "JSON report path")->default_val("ecocompute-report.json");
-  sub.callback([args] { run_main_job(*args); });
+  auto a = std::make_shared<RunArgs>();
+  sub.description(
+      "Run the main job on its embedded default: a short sweep of the synthetic tiny model "
+      "(fp16, int8, nf4 at batch 1 and 4, from a text prompt) through the measurement "
+      "protocol on the best device (CUDA when present, else CPU). Writes a fresh SQLite study "
+      "(--db; an existing study there is replaced, --resume continues it instead), prints the "
+      "table and writes a Markdown report (--out) and a JSON report (--json). Without power "
+      "sensors, energy columns say 'not measured' with the reason.");
+  sub.add_option("--model", a->model, "Model directory, or synthetic:SHAPE")->capture_default_str();
+  sub.add_option("--device", a->device, "auto, cpu or cuda")->capture_default_str();
+  sub.add_option("--format", a->formats,
+                 "Weight formats, comma-separated (fp16,bf16,int8,int8-pure,nf4,nf4-dq)")
+      ->capture_default_str();
+  sub.add_option("--batch", a->batches, "Batch sizes, comma-separated")->capture_default_str();
+  sub.add_option("--prompt", a->prompt,
+                 "Prompt text (through the model's tokenizer; its tokens are the prompt)");
+  sub.add_option("--text", a->text_file, "File whose contents are the prompt text");
+  sub.add_option("--prompt-len", a->prompt_len,
+                 "Use seeded random prompt token ids of this length instead of text");
+  sub.add_option("--gen-len", a->gen_len, "Generated tokens per sequence (>= 2)")
+      ->capture_default_str();
+  sub.add_option("--runs", a->runs, "Measured runs per round")->capture_default_str();
+  sub.add_option("--warmup", a->warmup, "Warm-up runs")->capture_default_str();
+  sub.add_option("--idle", a->idle, "Idle baseline seconds (with power sensors)")
+      ->capture_default_str();
+  sub.add_option("--stabilise-max", a->stabilise_max,
+                 "Longest thermal stabilisation per configuration, seconds (0 disables)")
+      ->capture_default_str();
+  sub.add_option("--max-reruns", a->max_reruns, "Re-run rounds after a failed gate")
+      ->capture_default_str();
+  sub.add_option("--db", a->db, "Study database (SQLite); replaced unless --resume")
+      ->capture_default_str();
+  sub.add_flag("--resume", a->resume,
+               "Keep the study at --db and continue it: completed configurations are skipped "
+               "(an interrupted run finishes; a finished one is reported again)");
+  sub.add_option("--out", a->out, "Markdown report")->capture_default_str();
+  sub.add_option("--json", a->json, "JSON report (default: --out with the extension .json)");
+  sub.callback([a, &sub] { run_main_job(*a, sub); });
 }
 
 }  // namespace
 
-ECO_COMMAND("run", "Run the main job on its embedded default (synthetic tiny model)", setup);
+ECO_COMMAND("run",
+            "Run the main job on its embedded default (short sweep of the synthetic tiny model)",
+            setup);
