@@ -52,7 +52,8 @@ for p in "${parts[@]}"; do
       echo "bench rc=$?" >> "$d/run.log"
       $C/ecocompute export --db "$d/sweep.db" --format csv --configs --out "$d/configs.csv" 2>> "$d/run.log"
       { tail -3 "$d/run.log"; cat "$d/table.md"; } > "$d/summary.md" ;;
-    tokenizer) $PY tools/gpu/tokenizer_check.py check $C/tokenizer "$d" > "$d/run.log" 2>&1
+    tokenizer) tar -C /tmp -xzf $C/tokenizer.tgz
+               $PY tools/gpu/tokenizer_check.py check /tmp/tokenizer-gpu "$d" > "$d/run.log" 2>&1
                echo "rc=$?" >> "$d/run.log"; tail -8 "$d/run.log" > "$d/summary.md" ;;
     *) echo "unknown part $p" > "$d/summary.md" ;;
   esac

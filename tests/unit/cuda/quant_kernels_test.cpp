@@ -273,5 +273,86 @@ TEST(CudaQuant, OutputModesMatchTheirDefinition) {
   }
 }
 
+
+// The engine's GEMV path feeds the fp32 residual with the norm's gamma and sum of squares
+// (normalised on the fly) instead of fp16 rows: both inputs must give the same product, in
+// every output mode the engine uses (StoreT for q/k/v, AddResidual with the next norm's sum of
+// squares, SwiGLU).
+TEST(CudaQuant, NormalisedResidualInputEqualsPlainRows) {
+  ECO_REQUIRE_GPU();
+  std::mt19937 rng(21);
+  const int n = 96, k = 256;
+  const float eps = 1e-5f;
+  for (const char* f : {"int8", "int8-pure", "nf4", "nf4-dq"}) {
+    const auto spec = quant::parse_format(f);
+    Blas blas;
+    reserve_quant_scratch(blas, spec, 64, k, n);
+    const HostTensor h = make_tensor(planted_weights(n, k, rng), n, k, model::DType::F16);
+    LinearWeight lw;
+    upload_quant_linear(lw, n, k, spec, {{&h.view, {}}}, nullptr, f);
+    for (int m : {1, 3, 8, 15, 16}) {
+      SCOPED_TRACE(fmt::format("{} m={}", f, m));
+      auto resid = randn(size_t(m) * k, rng, 1.0f);
+      auto gamma = randn(size_t(k), rng, 0.2f);
+      for (auto& g : gamma) g += 1.0f;
+      gamma[7] = 30.0f;  // a planted outlier dimension, as synth --outliers makes them
+      round_all(gamma, DevType::F16);
+      std::vector<float> sumsq(static_cast<size_t>(m)), xn(static_cast<size_t>(m) * k);
+      for (int b = 0; b < m; ++b) {
+        double s2 = 0;
+        for (int j = 0; j < k; ++j) s2 += double(resid[size_t(b) * k + j]) * resid[size_t(b) * k + j];
+        sumsq[size_t(b)] = float(s2);
+        const float inv = 1.0f / std::sqrt(float(s2) / float(k) + eps);
+        for (int j = 0; j < k; ++j) xn[size_t(b) * k + j] = resid[size_t(b) * k + j] * inv * gamma[size_t(j)];
+      }
+      round_all(xn, DevType::F16);
+      DeviceBuffer dres = upload_raw(resid), dgam = upload_t(gamma, DevType::F16),
+                   dsq = upload_raw(sumsq), dxn = upload_t(xn, DevType::F16);
+      LinearIn norm_in;
+      norm_in.resid = dres.as<float>();
+      norm_in.rms_gamma = dgam.get();
+      norm_in.sumsq = dsq.as<float>();
+      norm_in.eps = eps;
+      LinearIn plain_in;
+      plain_in.x = dxn.get();
+      auto run = [&](const LinearIn& in, GemvOut kind, int cols, std::vector<float>* sq_out) {
+        const bool f32 = kind == GemvOut::AddResidual || kind == GemvOut::StoreF32;
+        DeviceBuffer y(size_t(m) * cols * 4, "y");
+        if (kind == GemvOut::AddResidual) {
+          std::vector<float> zero(size_t(m) * cols, 0.5f);
+          y = upload_raw(zero);
+        } else if (f32) {
+          launch_fill_f32(y.as<float>(), int64_t(m) * cols, kNaN, nullptr);
+        } else {
+          launch_fill(DevType::F16, y.get(), int64_t(m) * cols, kNaN, nullptr);
+        }
+        DeviceBuffer dso = upload_raw(std::vector<float>(size_t(m), 0.0f));
+        DeviceBuffer scratch(size_t(m) * n * 4, "scratch");
+        LinearOut o{kind, y.get(), cols};
+        if (kind == GemvOut::AddResidual) o.sumsq_out = dso.as<float>();
+        o.gemm_scratch = scratch.get();
+        run_linear(lw, m, in, o, true, blas, nullptr, "norm-input test");
+        if (sq_out) *sq_out = download_raw<float>(dso, size_t(m));
+        return f32 ? download_raw<float>(y, size_t(m) * cols) : download_t(y, size_t(m) * cols, DevType::F16);
+      };
+      for (GemvOut kind : {GemvOut::StoreT, GemvOut::AddResidual, GemvOut::SwiGLU}) {
+        const int cols = kind == GemvOut::SwiGLU ? n / 2 : n;
+        std::vector<float> sq_a, sq_b;
+        const auto a = run(norm_in, kind, cols, &sq_a);
+        const auto b = run(plain_in, kind, cols, &sq_b);
+        EXPECT_LT(rel_err(a, std::vector<double>(b.begin(), b.end())), 2e-3) << "mode " << int(kind);
+        if (kind == GemvOut::AddResidual) {
+          for (int r = 0; r < m; ++r) {
+            double want = 0;
+            for (int j = 0; j < n; ++j) want += double(b[size_t(r) * n + j]) * b[size_t(r) * n + j];
+            EXPECT_NEAR(sq_b[size_t(r)], want, 1e-3 * want) << "sum of squares, plain input, row " << r;
+            EXPECT_NEAR(sq_a[size_t(r)], want, 1e-2 * want) << "sum of squares, norm input, row " << r;
+          }
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace eco::engine::cuda::test
