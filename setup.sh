@@ -14,7 +14,7 @@ preset="${ECO_PRESET:-release}"
 # Debian packages, by name. Versions are Debian 12's (bookworm); apt pins them by release.
 APT_PACKAGES=(
   build-essential cmake ninja-build pkg-config git
-  libcli11-dev nlohmann-json3-dev libfmt-dev libpcre2-dev libsqlite3-dev
+  libcli11-dev nlohmann-json3-dev libfmt-dev libpcre2-dev libsqlite3-dev libtomlplusplus-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev clang-format
 )

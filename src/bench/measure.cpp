@@ -63,6 +63,7 @@ store::PhaseRecord phase_from(const meter::WindowResult& r, const std::string& n
     if (d.disagreement) add_flag(p.flags, "counter-timeline-disagree");
     if (d.fallback_used) add_flag(p.flags, "timeline-energy");
     if (d.counter_reset) add_flag(p.flags, "counter-reset");
+    if (d.incomplete) add_flag(p.flags, "incomplete-readings");
   }
   p.timeline_energy_j = integrated / k;
   p.idle_power_w = idle;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <new>
@@ -12,6 +13,7 @@
 
 #include "bench/measure.h"
 #include "bench/provenance.h"
+#include "bench/sweep_toml.h"
 #include "common/error.h"
 #include "ecocompute/meter.h"
 #include "engine/engine.h"
@@ -179,7 +181,10 @@ SweepSpec load_sweep_file(const std::string& path) {
   if (!in) fail("cannot read sweep file '{}'", path);
   std::stringstream ss;
   ss << in.rdbuf();
-  return parse_sweep_json(ss.str(), path);
+  const std::string ext = std::filesystem::path(path).extension().string();
+  if (ext == ".toml") return parse_sweep_json(toml_to_json(ss.str(), path).dump(), path);
+  if (ext == ".json") return parse_sweep_json(ss.str(), path);
+  fail("sweep file '{}': name it .toml or .json so that its format is known", path);
 }
 
 namespace {

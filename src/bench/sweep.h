@@ -45,7 +45,8 @@ struct SweepSpec {
   quant::FormatSpec format_spec(const std::string& name) const;
 };
 
-// Reads a JSON sweep file (format in docs/METHODOLOGY.md): keys models, formats, batches,
+// Reads a sweep file, TOML (name.toml) or JSON (name.json), format in docs/METHODOLOGY.md:
+// keys models, formats, batches,
 // prompt_lens, gen_lens, device, protocol {...}, and optionally prompt (text), text (a file
 // whose contents are the prompt), int8_threshold, int8_impl. Unknown keys are errors.
 SweepSpec load_sweep_file(const std::string& path);

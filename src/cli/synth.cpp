@@ -16,6 +16,7 @@ struct SynthArgs {
   uint64_t seed = 0;
   std::string outliers;
   std::string dtype = "f16";
+  std::string tokenizer;
   bool list = false;
 };
 
@@ -42,6 +43,7 @@ void run(const SynthArgs& a) {
   opts.seed = a.seed;
   opts.dtype = eco::model::parse_synth_dtype(a.dtype);
   if (!a.outliers.empty()) eco::model::parse_outliers(a.outliers, opts);
+  opts.tokenizer_from = a.tokenizer;
   const auto t0 = std::chrono::steady_clock::now();
   const auto config = eco::model::write_synthetic_model(opts, a.out);
   const double seconds =
@@ -54,7 +56,8 @@ void run(const SynthArgs& a) {
     fmt::print(", outliers {} dims x {}", opts.outlier_dims, opts.outlier_scale);
   fmt::print(")\n  {}: {} bytes ({:.2f} GB) in {:.2f} s ({:.2f} GB/s)\n", file.string(), bytes,
              double(bytes) / 1e9, seconds, double(bytes) / 1e9 / std::max(seconds, 1e-9));
-  fmt::print("  config.json, synthetic.json\n");
+  fmt::print("  config.json, tokenizer.json ({}), synthetic.json\n",
+             a.tokenizer.empty() ? "byte-level" : "from " + a.tokenizer);
 }
 
 void setup(CLI::App& sub) {
@@ -64,6 +67,8 @@ void setup(CLI::App& sub) {
   sub.add_option("--seed", args->seed, "Seed of the random weights")->default_val(0);
   sub.add_option("--outliers", args->outliers,
                  "K:SCALE: K hidden dimensions whose activations are SCALE times larger");
+  sub.add_option("--tokenizer", args->tokenizer,
+                 "Model directory whose tokenizer.json to copy (default: a byte-level one)");
   sub.add_option("--dtype", args->dtype, "Storage dtype: f16, bf16 or f32")->default_val("f16");
   sub.add_flag("--list", args->list, "List the shapes with their parameter counts");
   sub.callback([args] { run(*args); });

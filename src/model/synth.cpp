@@ -29,6 +29,7 @@
 #include "common/error.h"
 #include "common/half.h"
 #include "common/parallel.h"
+#include "model/tokenizer.h"
 
 namespace eco::model {
 
@@ -410,6 +411,14 @@ ModelConfig write_synthetic_model(const SynthOptions& opts, const std::filesyste
   fs::rename(tmp_path, final_path);
 
   write_text_file(out_dir / "config.json", config_to_json(c));
+  // A tokenizer, so that text prompts work on synthetic models as on real ones.
+  if (opts.tokenizer_from.empty()) {
+    if (c.vocab_size >= 258)
+      write_byte_level_tokenizer(out_dir, c.vocab_size, c.bos_token_id,
+                                 c.eos_token_ids.empty() ? -1 : c.eos_token_ids.front());
+  } else {
+    copy_tokenizer(opts.tokenizer_from, out_dir, c.vocab_size);
+  }
   nlohmann::ordered_json record;
   record["generator"] = "ecocompute synth";
   record["shape"] = opts.shape;
@@ -418,6 +427,7 @@ ModelConfig write_synthetic_model(const SynthOptions& opts, const std::filesyste
   record["outlier_count"] = opts.outlier_dims;
   record["outlier_scale"] = opts.outlier_dims > 0 ? opts.outlier_scale : 1.0f;
   record["outlier_dims"] = outliers;
+  record["tokenizer"] = opts.tokenizer_from.empty() ? "byte-level" : opts.tokenizer_from.string();
   record["weight_init"] = fmt::format("uniform(-a, a), a = {} * sqrt(3) (std {}); norms 1",
                                       kSynthWeightStd, kSynthWeightStd);
   record["parameter_count"] = c.parameter_count();

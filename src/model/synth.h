@@ -16,12 +16,16 @@ struct SynthOptions {
   int outlier_dims = 0;        // K hidden dimensions with planted outlier activations
   float outlier_scale = 1.0f;  // their RMSNorm weights are SCALE instead of 1
   DType dtype = DType::F16;    // storage dtype of the weights
+  // A model directory (or tokenizer.json) whose tokenizer the synthetic model gets; empty: a
+  // byte-level tokenizer over the model's vocabulary (write_byte_level_tokenizer).
+  std::filesystem::path tokenizer_from;
 };
 
 std::vector<std::string> synth_shape_names();
 // The config of a named shape (published values); throws eco::Error for unknown names.
 ModelConfig synth_shape(const std::string& name);
-// Writes the directory; returns the written config. Overwrites files it owns, nothing else.
+// Writes the directory (config.json, model.safetensors, tokenizer.json, tokenizer_config.json,
+// synthetic.json); returns the written config. Overwrites files it owns, nothing else.
 ModelConfig write_synthetic_model(const SynthOptions& opts, const std::filesystem::path& out_dir);
 // Parses a storage dtype name for --dtype: f16, bf16 or f32 (float16, bfloat16, float32 too).
 DType parse_synth_dtype(std::string_view name);

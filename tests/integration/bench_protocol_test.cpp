@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
 
 #include <gmock/gmock.h>
@@ -358,6 +359,42 @@ TEST(SweepFile, ParsesAndRejectsUnknownKeys) {
   EXPECT_THROW(parse_sweep_json(R"({"int8_threshold": -1})", "sweep.json"), Error);
   EXPECT_THROW(parse_sweep_json(R"({"prompt": "a", "text": "b.txt"})", "sweep.json"), Error);
   EXPECT_THROW(parse_sweep_json(R"({"text": "/nonexistent/prompt.txt"})", "sweep.json"), Error);
+}
+
+// The TOML form reads as the JSON form; syntax errors name the file and the line; a file of
+// another extension is refused before anything runs.
+TEST(SweepFile, TomlIsTheSameSweep) {
+  const fs::path dir = fs::temp_directory_path() / fmt::format("eco_sweep_toml_{}", ::getpid());
+  fs::create_directories(dir);
+  const auto write = [&](const char* name, const std::string& text) {
+    std::ofstream(dir / name) << text;
+    return (dir / name).string();
+  };
+  const auto s = load_sweep_file(write("a.toml", R"(models = ["synthetic:tiny"]
+formats = "fp16"
+batches = [1, 8]
+prompt_lens = 16
+gen_lens = [8]
+int8_threshold = 4.5
+
+[protocol]
+runs = 5
+idle_seconds = 1.5
+)"));
+  EXPECT_EQ(s.models, (std::vector<std::string>{"synthetic:tiny"}));
+  EXPECT_EQ(s.batches, (std::vector<int>{1, 8}));
+  EXPECT_EQ(s.protocol.runs, 5);
+  EXPECT_DOUBLE_EQ(s.protocol.idle_seconds, 1.5);
+  EXPECT_EQ(s.int8_threshold, 4.5f);
+  EXPECT_EQ(s.configuration_count(), 2);
+  EXPECT_THAT([&] { load_sweep_file(write("b.toml", "models = [\"x\"\nformats = 3\n")); },
+              ::testing::ThrowsMessage<Error>(::testing::HasSubstr("not valid TOML at line")));
+  EXPECT_THAT([&] { load_sweep_file(write("c.toml", "modles = []\n")); },
+              ::testing::ThrowsMessage<Error>(::testing::HasSubstr("modles")));
+  EXPECT_THAT([&] { load_sweep_file(write("d.yaml", "models: []\n")); },
+              ::testing::ThrowsMessage<Error>(::testing::HasSubstr(".toml or .json")));
+  std::error_code ec;
+  fs::remove_all(dir, ec);
 }
 
 }  // namespace

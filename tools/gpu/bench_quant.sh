@@ -39,10 +39,11 @@ log() { echo "== $(date +%T) $*"; }
 cat "$OUT/card.txt"
 
 if [[ "${ECO_SKIP_TESTS:-0}" != 1 ]]; then
-  log "test_cuda quant tests"
-  timeout 240 $C/test_cuda --gtest_filter='CudaQuant*:CudaEngine.MatchesCpuOnTinyLlama' > "$OUT/test_quant.log" 2>&1
+  filter="${ECO_TEST_FILTER:-CudaQuant*:CudaEngine.MatchesCpuOnTinyLlama}"
+  log "test_cuda $filter"
+  timeout 240 $C/test_cuda --gtest_filter="$filter" > "$OUT/test_quant.log" 2>&1
   echo "test rc=$?"
-  grep -E '^\[  (PASSED|FAILED) |FAILED  \]|Failure|error|\[cuda-quant-engine\]' "$OUT/test_quant.log" | head -60
+  grep -E '^\[  (PASSED|FAILED) |FAILED  \]|Failure|error|\[(cuda-quant-engine|quant-prefill|cuda-engine)\]' "$OUT/test_quant.log" | head -80
 fi
 
 log "synthetic mistral-7b with 16 outlier dims (scale $SCALE)"

@@ -80,7 +80,7 @@ CudaEngine::CudaEngine(const model::ModelWeights& weights, const EngineOptions& 
   for (size_t j = 0; j < inv.size(); ++j)
     inv[j] = float(1.0 / std::pow(double(c.rope_theta), double(2 * j) / double(c.head_dim)));
   inv_freq_.allocate(inv.size() * 4, "rope frequencies");
-  ECO_CUDA_CHECK(cudaMemcpy(inv_freq_.get(), inv.data(), inv.size() * 4, cudaMemcpyHostToDevice), "uploading rope frequencies");
+  ECO_CUDA_CHECK(cudaMemcpyAsync(inv_freq_.get(), inv.data(), inv.size() * 4, cudaMemcpyHostToDevice, stream_), "uploading rope frequencies");
 
   sumsq_.allocate(size_t(2 * c.num_layers + 1) * kSumsqLd * 4, "norm accumulators");
   const int smax = decode_splits(1);
@@ -88,7 +88,7 @@ CudaEngine::CudaEngine(const model::ModelWeights& weights, const EngineOptions& 
                                   attention_partial_floats(1, c.num_heads, c.head_dim, smax)) * 4,
                          "attention partials");
   attn_counters_.allocate(B * size_t(c.num_kv_heads) * 4, "attention counters");
-  ECO_CUDA_CHECK(cudaMemset(attn_counters_.get(), 0, attn_counters_.bytes()), "zeroing attention counters");
+  ECO_CUDA_CHECK(cudaMemsetAsync(attn_counters_.get(), 0, attn_counters_.bytes(), stream_), "zeroing attention counters");
   d_pos_.allocate(B * 4, "positions");
   d_iota_.allocate(B * 4, "sequence ids");
   d_tokens_.allocate(B * 4, "tokens");
@@ -96,7 +96,7 @@ CudaEngine::CudaEngine(const model::ModelWeights& weights, const EngineOptions& 
   d_last_rows_.allocate(B * 4, "last rows");
   std::vector<int> iota(B);
   std::iota(iota.begin(), iota.end(), 0);
-  ECO_CUDA_CHECK(cudaMemcpy(d_iota_.get(), iota.data(), B * 4, cudaMemcpyHostToDevice), "uploading sequence ids");
+  ECO_CUDA_CHECK(cudaMemcpyAsync(d_iota_.get(), iota.data(), B * 4, cudaMemcpyHostToDevice, stream_), "uploading sequence ids");
   ensure_rows(rows0);
   ensure_logit_rows(int(B));
   ECO_CUDA_CHECK(cudaStreamSynchronize(stream_), "engine setup");

@@ -49,7 +49,7 @@ void launch_double_quant(const float* absmax, int64_t blocks, uint8_t* codes, fl
                          float* offset, double* partial, cudaStream_t stream,
                          const std::string& step);
 // The 256 values of quant::dynamic_map_signed(), copied to constant memory once per process.
-void upload_dynamic_map(const float* map256);
+void upload_dynamic_map(const float* map256, cudaStream_t stream);
 // fp16 [n, k] = dequantized weights (fp32 value rounded to fp16), any shape.
 void launch_dequantize_f16(const QMatView& w, void* out, cudaStream_t stream,
                            const std::string& step);

@@ -180,8 +180,10 @@ void upload_quant_linear(LinearWeight& lw, int n, int k, const quant::FormatSpec
            v.name, k);
     for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
       const int64_t rc = std::min(chunk, rows - r0);
-      ECO_CUDA_CHECK(cudaMemcpy(stage.get(), v.data + size_t(r0) * row_bytes,
-                                size_t(rc) * row_bytes, cudaMemcpyHostToDevice),
+      // On the engine's stream: a plain cudaMemcpy from pageable memory may return before its
+      // DMA lands, and the non-blocking stream would not wait for it.
+      ECO_CUDA_CHECK(cudaMemcpyAsync(stage.get(), v.data + size_t(r0) * row_bytes,
+                                     size_t(rc) * row_bytes, cudaMemcpyHostToDevice, stream),
                      fmt::format("{}: copying '{}' ({})", what, v.name, v.file));
       if (int8) {
         launch_quantize_int8_rows(st, stage.get(), rc, cols, p.map, r0, q->data.as<uint8_t>(),
@@ -195,7 +197,7 @@ void upload_quant_linear(LinearWeight& lw, int n, int k, const quant::FormatSpec
   }
   if (spec.format == quant::WeightFormat::NF4DQ) {
     const int64_t groups = (blocks + 255) / 256;
-    upload_dynamic_map(quant::dynamic_map_signed().data());
+    upload_dynamic_map(quant::dynamic_map_signed().data(), stream);
     q->codes.allocate(size_t(blocks), what);
     q->scales.allocate(size_t(groups) * 4, what);
     q->offset.allocate(4, what);
@@ -208,9 +210,10 @@ void upload_quant_linear(LinearWeight& lw, int n, int k, const quant::FormatSpec
   }
   if (spec.format == quant::WeightFormat::NF4DQ) {
     q->dmap.allocate(256 * 4, what);
-    ECO_CUDA_CHECK(cudaMemcpy(q->dmap.get(), quant::dynamic_map_signed().data(), 256 * 4,
-                              cudaMemcpyHostToDevice),
+    ECO_CUDA_CHECK(cudaMemcpyAsync(q->dmap.get(), quant::dynamic_map_signed().data(), 256 * 4,
+                                   cudaMemcpyHostToDevice, stream),
                    what);
+    ECO_CUDA_CHECK(cudaStreamSynchronize(stream), what);
   }
   lw.format = spec.format;
   lw.type = DevType::F16;

@@ -225,8 +225,9 @@ void launch_double_quant(const float* absmax, int64_t blocks, uint8_t* codes, fl
   ECO_LAUNCH_CHECK(step + " (double quantization)");
 }
 
-void upload_dynamic_map(const float* map256) {
-  ECO_CUDA_CHECK(cudaMemcpyToSymbol(c_dynamic_map, map256, 256 * sizeof(float)),
+void upload_dynamic_map(const float* map256, cudaStream_t stream) {
+  ECO_CUDA_CHECK(cudaMemcpyToSymbolAsync(c_dynamic_map, map256, 256 * sizeof(float), 0,
+                                         cudaMemcpyHostToDevice, stream),
                  "uploading the NF4-DQ dynamic map");
 }
 

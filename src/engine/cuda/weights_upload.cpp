@@ -42,8 +42,10 @@ class Uploader {
     const size_t src_row_bytes = size_t(cols) * model::dtype_size(v.dtype);
     const std::string what = fmt::format("uploading {} ({})", v.name, v.file);
     if (same_type(st, type_) && group >= rows) {  // plain copy into consecutive rows
-      ECO_CUDA_CHECK(cudaMemcpy(static_cast<char*>(dst) + size_t(offset) * cols * 2, v.data,
-                                v.nbytes, cudaMemcpyHostToDevice),
+      // Every copy goes on the engine's (non-blocking) stream: a plain cudaMemcpy from
+      // pageable memory may return before its DMA lands, and that stream would not wait for it.
+      ECO_CUDA_CHECK(cudaMemcpyAsync(static_cast<char*>(dst) + size_t(offset) * cols * 2, v.data,
+                                     v.nbytes, cudaMemcpyHostToDevice, stream_),
                      what);
       return;
     }
@@ -55,8 +57,8 @@ class Uploader {
       fail("{}: a row group of {} bytes exceeds the staging buffer", what, size_t(chunk) * src_row_bytes);
     for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
       const int64_t rc = std::min(chunk, rows - r0);
-      ECO_CUDA_CHECK(cudaMemcpy(stage_.get(), v.data + size_t(r0) * src_row_bytes,
-                                size_t(rc) * src_row_bytes, cudaMemcpyHostToDevice),
+      ECO_CUDA_CHECK(cudaMemcpyAsync(stage_.get(), v.data + size_t(r0) * src_row_bytes,
+                                     size_t(rc) * src_row_bytes, cudaMemcpyHostToDevice, stream_),
                      what);
       const int64_t off = group >= rows ? offset + r0 : offset + (r0 / group) * group_stride;
       launch_convert_rows(st, stage_.get(), rc, cols, type_, dst, group, group_stride, off, stream_,
@@ -183,6 +185,7 @@ void upload_model(const model::ModelWeights& w, DevType t, quant::WeightFormat f
     up.put_plain(lw.w_down, d.down.storage.get());
   }
   out.resident_bytes = device_weight_bytes(w);
+  ECO_CUDA_CHECK(cudaStreamSynchronize(stream), "uploading the weights");
 }
 
 }  // namespace eco::engine::cuda

@@ -1,9 +1,14 @@
 // The CUDA engine against the CPU reference engine on tiny models of every architecture
 // (synthetic tiny llama / qwen2 with bias and tied embeddings / phi3, plus the Hugging Face
 // fixtures under tests/fixtures/<arch>/ when present): logits within 1e-2 relative error and
-// identical greedy tokens for 32 steps, with ragged prompts, on the GEMV (batch <= 16) and the
+// the reference's greedy tokens for 32 steps (a sequence may part from them only at a near tie
+// of the reference's two best logits), with ragged prompts, on the GEMV (batch <= 16) and the
 // cuBLAS (larger batch) decode paths.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <filesystem>
 #include <random>
 
@@ -72,11 +77,45 @@ void compare_engines(const model::ModelWeights& w, int batch, const std::string&
   EXPECT_LT(rel_err_f(gpu->logits(), cpu->logits()), 1e-2) << what << " decode";
   for (int b = 0; b < batch; ++b) EXPECT_EQ(gpu->sequence_length(b), cpu->sequence_length(b));
 
-  // 32 greedy steps: the device loop must pick exactly the reference's tokens.
-  const auto want = cpu->decode_greedy(32);
-  const auto got = gpu->decode_greedy(32);
-  EXPECT_EQ(got, want) << what << " greedy tokens";
-  EXPECT_LT(rel_err_f(gpu->logits(), cpu->logits()), 1e-2) << what << " logits after greedy";
+  // 32 greedy steps on the device loop against the reference run step by step. A sequence may
+  // leave the reference's path only at a step where the reference's two best logits are closer
+  // than fp16 rounding can separate (kNearTie); from there on it is a different sequence.
+  constexpr int kSteps = 32;
+  constexpr float kNearTie = 1e-2f;  // of max(1, |top logit|)
+  const int V = w.config.vocab_size;
+  std::vector<std::vector<int32_t>> want;
+  std::vector<std::vector<float>> margin;  // [step][b]: top-1 minus top-2 reference logit
+  for (int step = 0; step < kSteps; ++step) {
+    const auto l = cpu->logits();
+    std::vector<float> m(static_cast<size_t>(batch));
+    for (int b = 0; b < batch; ++b) {
+      std::vector<float> row(l.begin() + ptrdiff_t(b) * V, l.begin() + ptrdiff_t(b + 1) * V);
+      std::partial_sort(row.begin(), row.begin() + 2, row.end(), std::greater<float>());
+      m[size_t(b)] = (row[0] - row[1]) / std::max(1.0f, std::fabs(row[0]));
+    }
+    margin.push_back(m);
+    want.push_back(cpu->argmax());
+    if (step + 1 < kSteps) cpu->decode(want.back());
+  }
+  const auto got = gpu->decode_greedy(kSteps);
+  ASSERT_EQ(got.size(), want.size());
+  bool all_same = true;
+  for (int b = 0; b < batch; ++b) {
+    for (int step = 0; step < kSteps; ++step) {
+      if (got[size_t(step)][size_t(b)] == want[size_t(step)][size_t(b)]) continue;
+      all_same = false;
+      EXPECT_LT(margin[size_t(step)][size_t(b)], kNearTie)
+          << what << " sequence " << b << " leaves the reference's greedy path at step " << step
+          << " (token " << got[size_t(step)][size_t(b)] << " instead of "
+          << want[size_t(step)][size_t(b)] << ") where the reference's choice is clear";
+      std::printf("[cuda-engine] %s: sequence %d takes a near tie at step %d (margin %.2e)\n",
+                  what.c_str(), b, step, double(margin[size_t(step)][size_t(b)]));
+      break;
+    }
+  }
+  if (all_same) {
+    EXPECT_LT(rel_err_f(gpu->logits(), cpu->logits()), 1e-2) << what << " logits after greedy";
+  }
 }
 
 void check_shape(const std::string& shape) {

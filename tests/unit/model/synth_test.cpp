@@ -11,6 +11,7 @@
 #include "common/error.h"
 #include "common/half.h"
 #include "model/safetensors.h"
+#include "model/tokenizer.h"
 #include "model_test_util.h"
 
 namespace eco::model {
@@ -147,8 +148,36 @@ TEST(Synth, LeavesNoTemporaryFilesAndReplacesItsOwn) {
   for (const auto& e : std::filesystem::directory_iterator(dir.path()))
     names.insert(e.path().filename().string());
   EXPECT_EQ(names, (std::set<std::string>{"config.json", "model.safetensors", "notes.txt",
-                                          "synthetic.json"}));
+                                          "synthetic.json", "tokenizer.json",
+                                          "tokenizer_config.json"}));
   EXPECT_EQ(load_config(dir.path()).arch, Arch::Qwen2);
+}
+
+// Text prompts work on synthetic models: a byte-level tokenizer over the model's vocabulary by
+// default, or a copy of another model's tokenizer when its ids fit the embedding.
+TEST(Synth, WritesATokenizer) {
+  TempDir dir;
+  write_synthetic_model(tiny(3), dir.path());
+  const Tokenizer tok = load_tokenizer_for_model(dir.path());
+  const std::string text = "Energy per token, h\xc3\xa9llo \xe4\xb8\x96\xe7\x95\x8c";
+  const auto ids = tok.encode(text, false);
+  ASSERT_FALSE(ids.empty());
+  for (int32_t id : ids) EXPECT_LT(id, synth_shape("tiny").vocab_size);
+  EXPECT_EQ(tok.decode(ids), text);
+
+  TempDir copy;
+  SynthOptions q = tiny(3);
+  q.shape = "tiny-qwen2";
+  q.tokenizer_from = dir.path();
+  write_synthetic_model(q, copy.path());
+  EXPECT_EQ(testing::read_file(copy / "tokenizer.json"), testing::read_file(dir / "tokenizer.json"));
+
+  TempDir wide, out;
+  write_byte_level_tokenizer(wide.path(), 1000);
+  SynthOptions bad = tiny(3);
+  bad.tokenizer_from = wide.path();
+  EXPECT_THAT([&] { write_synthetic_model(bad, out.path()); },
+              ::testing::ThrowsMessage<Error>(HasSubstr("1000 ids")));
 }
 
 TEST(Synth, PublishedShapes) {
