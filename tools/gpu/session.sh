@@ -31,6 +31,16 @@ export LD_LIBRARY_PATH="/usr/local/cuda/lib64:${CUBLAS_DIR}:${LD_LIBRARY_PATH:-}
 { date -u; nvidia-smi --query-gpu=name,memory.total,driver_version,power.limit --format=csv,noheader;
   echo "commit $(cat $C/COMMIT)"; } > "$OUT/card.txt" 2>&1
 
+# Archive after every part, so that a call cut off by its time limit still brings back the parts
+# it finished.
+finish() {
+  {
+    cat "$OUT/card.txt"
+    for p in "${parts[@]}"; do [[ -f "$OUT/$p/summary.md" ]] && { echo; echo "#### $p"; cat "$OUT/$p/summary.md"; }; done
+  } > "$OUT/summary.md"
+  tar -C "$OUT" -czf "$FINAL/logs.tgz" .
+  cp "$OUT/summary.md" "$FINAL/summary.md"
+}
 for p in "${parts[@]}"; do
   d="$OUT/$p"
   mkdir -p "$d"
@@ -47,8 +57,8 @@ for p in "${parts[@]}"; do
       [[ -f $M/qwen2-1.5b/config.json ]] || $C/ecocompute synth --shape qwen2-1.5b --out $M/qwen2-1.5b >> "$d/synth.log" 2>&1
       timeout "${ECO_SWEEP_TIMEOUT:-400}" $C/ecocompute bench --model "$M/mistral-7b,$M/qwen2-1.5b" \
         --format "${ECO_SWEEP_FORMATS:-fp16,int8,int8-pure,nf4}" --batch "${ECO_SWEEP_BATCHES:-1,8,64}" \
-        --prompt-len 32 --gen-len "${ECO_SWEEP_GEN:-128}" --runs "${ECO_SWEEP_RUNS:-5}" --warmup 2 --idle 5 \
-        --stabilise-max 20 --db "$d/sweep.db" -o md > "$d/table.md" 2> "$d/run.log"
+        --prompt-len 32 --gen-len "${ECO_SWEEP_GEN:-128}" --runs "${ECO_SWEEP_RUNS:-5}" --warmup "${ECO_SWEEP_WARMUP:-2}" --idle "${ECO_SWEEP_IDLE:-5}" \
+        --stabilise-max "${ECO_SWEEP_STAB:-20}" --db "$d/sweep.db" -o md > "$d/table.md" 2> "$d/run.log"
       echo "bench rc=$?" >> "$d/run.log"
       $C/ecocompute export --db "$d/sweep.db" --format csv --configs --out "$d/configs.csv" 2>> "$d/run.log"
       { tail -3 "$d/run.log"; cat "$d/table.md"; } > "$d/summary.md" ;;
@@ -57,12 +67,7 @@ for p in "${parts[@]}"; do
                echo "rc=$?" >> "$d/run.log"; tail -8 "$d/run.log" > "$d/summary.md" ;;
     *) echo "unknown part $p" > "$d/summary.md" ;;
   esac
+  finish
 done
-{
-  cat "$OUT/card.txt"
-  for p in "${parts[@]}"; do echo; echo "#### $p"; cat "$OUT/$p/summary.md"; done
-} > "$OUT/summary.md"
-tar -C "$OUT" -czf "$FINAL/logs.tgz" .
-cp "$OUT/summary.md" "$FINAL/summary.md"
 echo
 cat "$FINAL/summary.md"
