@@ -97,11 +97,12 @@ void launch_gather_w_cols(const QMatView& w, const int* cols, int n_out, void* w
 
 // ---- int8_gemm.cu ----------------------------------------------------------------------------
 // Epilogue of the large-batch int8 path: y = fp32(fp32(fp32(acc) * sx[r]) * sw[o]) / 127^2,
-// plus outlier_f32[r, o] when given (reference-bnb), or plus the outlier columns computed here
-// from act.cols on the device (fused), then the output mode.
+// plus outlier_f32[r, o] when given (reference-bnb), or, with outlier_wt_scratch (fp16 room for
+// [k, n]), plus the outlier columns computed here from act.cols on the device (fused), then
+// the output mode.
 void launch_int8_dequant_epilogue(const int32_t* acc, int m, const QMatView& w, const Int8Act& act,
-                                  const float* outlier_f32, bool device_outliers, const QOut& out,
-                                  cudaStream_t stream, const std::string& step);
+                                  const float* outlier_f32, void* outlier_wt_scratch,
+                                  const QOut& out, cudaStream_t stream, const std::string& step);
 
 // ---- nf4_gemv.cu -----------------------------------------------------------------------------
 // Fused dequantize-GEMV for NF4 / NF4-DQ with k % 64 == 0 and m <= 64.

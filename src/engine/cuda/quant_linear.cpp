@@ -142,7 +142,9 @@ void QuantScratch::reserve(int r, int km, int nm, bool wide) {
 void reserve_quant_scratch(Blas& blas, const quant::FormatSpec& spec, int rows, int kmax,
                            int nmax) {
   if (!spec.quantized()) return;
-  const bool wide = spec.format != quant::WeightFormat::Int8 || is_reference_bnb(spec);
+  // Dequantized fp16 weights (nf4 above the fused batch, reference-bnb's outlier columns) or
+  // the fused LLM.int8() path's transposed outlier columns.
+  const bool wide = spec.format != quant::WeightFormat::Int8 || spec.int8_threshold > 0.0f;
   blas.qscratch.reserve(rows, kmax, nmax, wide);
 }
 
@@ -341,8 +343,8 @@ void run_quant_linear(const LinearWeight& w, int m, const LinearIn& in, const Li
           fmt::format("{} (outlier gemm m={} n={} k={})", step, m, q.n, n_out));
       outlier_f32 = s.outf32.as<float>();
     }
-    launch_int8_dequant_epilogue(s.acc32.as<int32_t>(), m, v, act, outlier_f32, !ref && thr > 0.0f,
-                                 qo, stream, step);
+    launch_int8_dequant_epilogue(s.acc32.as<int32_t>(), m, v, act, outlier_f32,
+                                 !ref && thr > 0.0f ? s.wide_buf.get() : nullptr, qo, stream, step);
     return;
   }
 

@@ -81,11 +81,16 @@ TEST(CudaQuantEngine, EachFormatMatchesTheCpuEngine) {
     std::vector<double> lcd(lc.begin(), lc.end());
     const double err = rel_err(lg, lcd);
     // nf4-dq: the CUDA engine double-quantizes the stacked q|k|v and gate|up matrices (one mean
-    // offset each), the CPU engine each tensor: a slightly different absmax rounding.
-    EXPECT_LT(err, spec.format == quant::WeightFormat::NF4DQ ? 5e-2 : 3e-2);
+    // offset each), the CPU engine each tensor: a slightly different absmax rounding. int8: the
+    // activations are re-quantized in every layer, and an input that differs by fp16 rounding
+    // between the engines can land on the other side of a rounding boundary (one code = 1/127
+    // of the row's absmax); over four layers that gives 1-4 % (measured on an H200: 1.9 % int8,
+    // 3.6 % int8-pure), while the KL check below stays tight.
+    const bool int8 = spec.format == quant::WeightFormat::Int8;
+    EXPECT_LT(err, spec.format == quant::WeightFormat::NF4DQ || int8 ? 5e-2 : 3e-2);
     const double kc = mean_kl(ref_logits, lc, V), kg = mean_kl(ref_logits, lg, V);
     EXPECT_TRUE(std::isfinite(kc) && std::isfinite(kg));
-    EXPECT_LT(std::fabs(kc - kg), 0.05 + 0.5 * kc);
+    EXPECT_LT(std::fabs(kc - kg), 1e-4 + 0.2 * kc);
     cpu->prefill(prompts);
     gpu->prefill(prompts);
     const auto tc = cpu->decode_greedy(8), tg = gpu->decode_greedy(8);
