@@ -76,10 +76,14 @@ store::PhaseRecord phase_from(const meter::WindowResult& r, const std::string& n
 }
 
 // Executes one run with k repetitions per window and turns the windows into a RunRecord.
-store::RunRecord execute_run(MeasureContext& ctx, Workload& w, int k, bool keep_timeline) {
+// k: prefills inside the prefill window; k_total: whole runs inside the total window. Each is
+// sized for its own window: a 5 ms prefill needs 200 repetitions to span 10 counter updates, a
+// 0.4 s run only 3, and repeating whole runs 200 times would take minutes per run.
+store::RunRecord execute_run(MeasureContext& ctx, Workload& w, int k, int k_total,
+                             bool keep_timeline) {
   auto& m = ctx.meter;
   meter::WindowResult pre, dec, tot;
-  const bool derived = k > 1;
+  const bool derived = k > 1 || k_total > 1;
   const double t0 = m.now();
   if (!derived) {
     m.begin("total");
@@ -97,7 +101,7 @@ store::RunRecord execute_run(MeasureContext& ctx, Workload& w, int k, bool keep_
     for (int i = 0; i < k; ++i) prefill(w);
     pre = m.end("prefill");
     m.begin("total");
-    for (int i = 0; i < k; ++i) {
+    for (int i = 0; i < k_total; ++i) {
       prefill(w);
       decode(w);
     }
@@ -115,7 +119,9 @@ store::RunRecord execute_run(MeasureContext& ctx, Workload& w, int k, bool keep_
   r.flags = ctx.run_flags;
 
   store::PhaseRecord pp = phase_from(pre, "prefill", k, r.prompt_tokens);
-  store::PhaseRecord pt = phase_from(tot, "total", k, r.generated_tokens);
+  store::PhaseRecord pt = phase_from(tot, "total", k_total, r.generated_tokens);
+  if (k > 1) add_flag(pp.flags, fmt::format("k={}", k));
+  if (k_total > 1) add_flag(pt.flags, fmt::format("k={}", k_total));
   store::PhaseRecord pd;
   if (!derived) {
     pd = phase_from(dec, "decode", k, r.decode_tokens);
@@ -184,7 +190,7 @@ store::RunRecord execute_run(MeasureContext& ctx, Workload& w, int k, bool keep_
       host += h.joules;
       any_host = true;
     }
-  if (any_host) r.host_energy_j = host / k;  // k > 1: total window holds k whole runs
+  if (any_host) r.host_energy_j = host / k_total;  // the total window holds k_total whole runs
   if (r.phases.empty()) r.phases = {pp, pd, pt};
   if (keep_timeline && ctx.energy) {
     for (const auto& s : m.timeline(t0, t1))
@@ -325,10 +331,10 @@ ConfigOutcome measure_configuration(MeasureContext& ctx, Workload& w) {
   ConfigOutcome out;
   for (int round = 0; round <= p.max_reruns; ++round) {
     // Warm-ups (discarded from statistics, stored flagged). The last one also sizes k.
-    int k = 1;
+    int k = 1, k_total = 1;
     for (int i = 0; i < p.warmup; ++i) {
       ctx.progress.run_started({round, i, true}, p.warmup);
-      store::RunRecord r = execute_run(ctx, w, 1, false);
+      store::RunRecord r = execute_run(ctx, w, 1, 1, false);
       r.round = round;
       r.index = i;
       r.warmup = true;
@@ -356,6 +362,12 @@ ConfigOutcome measure_configuration(MeasureContext& ctx, Workload& w) {
       if (rate > 0 && rate * shortest < p.min_counter_updates)
         want = std::max(want, std::ceil(p.min_counter_updates / (rate * shortest)));
       k = int(std::clamp(want, 1.0, double(p.max_repetitions)));
+      // The total window (whole runs) by the same rule, from its own length.
+      const double run_s = std::max(probe_tot.duration_s, 1e-9);
+      double want_total = min_window > 0 ? std::ceil(min_window / run_s) : 1.0;
+      if (rate > 0 && rate * run_s < p.min_counter_updates)
+        want_total = std::max(want_total, std::ceil(p.min_counter_updates / (rate * run_s)));
+      k_total = int(std::clamp(want_total, 1.0, double(p.max_repetitions)));
       // The probe's rate can be off for short runs (the reads at the window's ends count as
       // updates too), so check the shortest window, k prefills, and grow k until it sees
       // enough updates (a few attempts, at most 4x each, never beyond max_repetitions).
@@ -369,10 +381,11 @@ ConfigOutcome measure_configuration(MeasureContext& ctx, Workload& w) {
       }
     }
     out.k = k;
+    out.k_total = k_total;
     std::vector<store::RunRecord> measured;
     for (int i = 0; i < p.runs; ++i) {
       ctx.progress.run_started({round, i, false}, p.runs);
-      store::RunRecord r = execute_run(ctx, w, k, p.store_timeline);
+      store::RunRecord r = execute_run(ctx, w, k, k_total, p.store_timeline);
       r.round = round;
       r.index = i;
       if (k == p.max_repetitions && k > 1) add_flag(r.flags, "max-repetitions");

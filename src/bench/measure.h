@@ -49,7 +49,8 @@ struct GateRound {
 struct ConfigOutcome {
   std::string gate;  // passed | passed-after-rerun | failed
   int rounds = 0;
-  int k = 1;
+  int k = 1;        // repetitions inside the prefill window (the shortest)
+  int k_total = 1;  // whole runs inside the total window (decode = total - prefill when > 1)
   std::vector<GateRound> gate_rounds;
   std::vector<store::RunRecord> final_runs;  // measured runs of the last round
 };

@@ -415,7 +415,7 @@ SweepResult run_sweep(const SweepSpec& spec, store::Store& store, ProgressSink& 
                         {"energy_ok", g.energy_ok},
                         {"energy_evaluated", energy}});
         store.finish_config(pc.config_id, "done", out.gate,
-                            nlohmann::json{{"k", out.k}, {"rounds", gj}}.dump(), out.rounds,
+                            nlohmann::json{{"k", out.k}, {"k_total", out.k_total}, {"rounds", gj}}.dump(), out.rounds,
                             summarize_runs(out.final_runs, out.rounds - 1));
         ++result.done;
         result.gates_passed += out.gate == "passed";

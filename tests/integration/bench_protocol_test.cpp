@@ -232,6 +232,16 @@ TEST_F(BenchProtocol, ShortRunsAreRepeatedInsideOneWindow) {
     if (r.k < spec_.protocol.max_repetitions) {
       EXPECT_GE(*r.phases[0].counter_updates, 4);
     }
+    // The total window repeats whole runs only as often as its own length needs: fewer times
+    // than the short prefill window is repeated, and it still sees enough counter updates.
+    EXPECT_THAT(r.phases[0].flags, ::testing::HasSubstr(fmt::format("k={}", r.k)));
+    const auto& total = r.phases[2];
+    ASSERT_EQ(total.name, "total");
+    const size_t at = total.flags.find("k=");
+    const int k_total = at == std::string::npos ? 1 : std::stoi(total.flags.substr(at + 2));
+    EXPECT_LT(k_total, r.k);
+    ASSERT_TRUE(total.counter_updates.has_value());
+    EXPECT_GE(*total.counter_updates, 4);
   }
 }
 
