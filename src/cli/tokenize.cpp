@@ -8,8 +8,10 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "bench/prompt.h"
 #include "cli/command.h"
 #include "common/error.h"
+#include "model/resolve.h"
 #include "model/tokenizer.h"
 
 namespace {
@@ -57,7 +59,12 @@ void print_encoding(const eco::model::Tokenizer& tok, const std::string& text, c
 }
 
 void run(const Options& o) {
-  const eco::model::Tokenizer tok = eco::model::Tokenizer::load(o.model);
+  // synthetic:SHAPE resolves to its cached directory (written on first use), like --model
+  // everywhere else; its tokenizer is the one the synthetic model carries.
+  const bool synthetic = eco::model::is_synthetic_spec(o.model);
+  const eco::model::Tokenizer tok =
+      synthetic ? eco::bench::tokenizer_for_model(eco::model::resolve_model(o.model), true)
+                : eco::model::Tokenizer::load(o.model);
   if (!o.decode.empty()) {
     std::vector<int32_t> ids;
     std::istringstream in(o.decode);
@@ -99,7 +106,7 @@ void run(const Options& o) {
 
 void setup(CLI::App& sub) {
   auto o = std::make_shared<Options>();
-  sub.add_option("--model", o->model, "Model directory (or tokenizer.json file)")->required();
+  sub.add_option("--model", o->model, "Model directory, tokenizer.json file or synthetic:SHAPE")->required();
   sub.add_option("texts", o->texts, "Text(s) to encode");
   sub.add_option("--text", o->text_file, "Encode the contents of FILE ('-' for stdin)");
   sub.add_option("--jsonl", o->jsonl_file, "Encode each line (a JSON string); print id arrays");

@@ -432,4 +432,15 @@ TEST_F(BenchCli, GenerateFromTextAndClearErrorsForBadPrompts) {
   EXPECT_THAT(e.output, HasSubstr("give a prompt: --prompt"));
 }
 
+// tokenize takes synthetic:SHAPE as --model does everywhere: the synthetic model carries a
+// byte-level tokenizer, so "Hello" is BOS and five byte tokens.
+TEST_F(BenchCli, TokenizeTakesASyntheticModel) {
+  const Outcome o = run_cli({"tokenize", "--model", "synthetic:tiny", "Hello"}, no_nvml_);
+  EXPECT_EQ(o.code, 0) << o.output;
+  EXPECT_THAT(o.output, HasSubstr("6 tokens: ["));
+  const Outcome bad = run_cli({"tokenize", "--model", "synthetic:nope", "Hello"}, no_nvml_);
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_THAT(bad.output, HasSubstr("unknown synthetic shape 'nope'"));
+}
+
 }  // namespace
