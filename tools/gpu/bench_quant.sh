@@ -53,5 +53,5 @@ log "decode $FORMATS at batch $BATCHES"
 timeout "${ECO_BENCH_TIMEOUT:-420}" $C/bench_quant_cuda $M/mistral-7b "$FORMATS" "$BATCHES" 32 256 \
   > "$OUT/bench.log" 2> "$OUT/bench.err"
 echo "bench rc=$?"
-grep -E "bytes/weight|loaded in|copy bandwidth|bench_quant_cuda:" "$OUT/bench.err" | cut -c1-400
+grep -E "bytes/weight|loaded in|copy bandwidth|outlier columns|bench_quant_cuda:" "$OUT/bench.err" | cut -c1-400
 sed -n '/^| format/,$p' "$OUT/bench.log"

@@ -49,7 +49,7 @@ for p in "${parts[@]}"; do
     engine) OUT="$d" bash tools/gpu/bench_engine.sh > "$d/run.log" 2>&1
             sed -n '/^card:/,$p' "$d/run.log" > "$d/summary.md" ;;
     quant) OUT="$d" bash tools/gpu/bench_quant.sh > "$d/run.log" 2>&1
-           { grep -E "test rc=|bench rc=|bytes/weight|copy bandwidth|^\[  (PASSED|FAILED) |FAILED  \]|quant-prefill" "$d/run.log"; sed -n '/^| format/,$p' "$d/run.log"; } > "$d/summary.md" ;;
+           { grep -E "test rc=|bench rc=|bytes/weight|copy bandwidth|outlier columns|^\[  (PASSED|FAILED) |FAILED  \]|quant-prefill" "$d/run.log"; sed -n '/^| format/,$p' "$d/run.log"; } > "$d/summary.md" ;;
     meter) OUT="$d" ECO_BIN=$C/ecocompute bash tools/gpu/meter_check.sh > "$d/run.log" 2>&1
            tail -25 "$d/run.log" > "$d/summary.md" ;;
     sweep)

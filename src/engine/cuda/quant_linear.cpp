@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -27,6 +28,8 @@ namespace {
 int g_nf4_fused_max = 64;
 QuantSyncStats g_sync_stats;
 bool g_force_eager = false;
+bool g_collect_outliers = false;
+std::vector<int> g_outlier_counts;
 
 QFormat qformat(quant::WeightFormat f) {
   switch (f) {
@@ -67,6 +70,12 @@ bool decode_needs_eager(const quant::FormatSpec& spec) {
 }
 void set_force_eager_decode(bool on) {
   g_force_eager = on;
+}
+void set_collect_outlier_counts(bool on) {
+  g_collect_outliers = on;
+}
+std::vector<int> take_outlier_counts() {
+  return std::exchange(g_outlier_counts, {});
 }
 QuantSyncStats quant_sync_stats() {
   return g_sync_stats;
@@ -304,6 +313,13 @@ void run_quant_linear(const LinearWeight& w, int m, const LinearIn& in, const Li
     act.cols = s.outliers.as<int>() + 1;
     act.flags = s.flags.as<uint8_t>();
     launch_int8_quantize_activations(qi, m, q.k, thr, act, stream, step);
+    if (g_collect_outliers && thr > 0.0f) {
+      int count = 0;
+      ECO_CUDA_CHECK(cudaMemcpyAsync(&count, act.n_outliers, 4, cudaMemcpyDeviceToHost, stream),
+                     step + " (outlier count)");
+      ECO_CUDA_CHECK(cudaStreamSynchronize(stream), step + " (outlier count)");
+      g_outlier_counts.push_back(count);
+    }
     const bool ref = is_reference_bnb(q.spec);
     if (!ref && m <= int8_gemv_max_batch()) {
       launch_int8_gemv(v, m, act, thr > 0.0f, qo, stream, step);

@@ -56,6 +56,12 @@ void reset_quant_sync_stats();
 bool decode_needs_eager(const quant::FormatSpec& spec);
 void set_force_eager_decode(bool on);
 
+// Benchmarks: while on, every LLM.int8() matmul with a threshold copies its outlier-column
+// count to the host after quantizing the activations (a synchronisation per layer; use with
+// eager decode and prefill only, never inside a CUDA graph). Counts in call order.
+void set_collect_outlier_counts(bool on);
+std::vector<int> take_outlier_counts();
+
 int nf4_fused_max_batch();
 void set_nf4_fused_max_batch(int m);
 
