@@ -27,8 +27,9 @@ __device__ __forceinline__ float int8_value(const int32_t* acc, int n, int b, in
 
 // The dequantized weight of each outlier column, once per matmul, transposed so that the
 // epilogue's reads are coalesced: wt[j, o] = fp16(w[o, cols[j]] * absmax[o] / 127). Reading the
-// int8 weight column by column straight from the epilogue cost one memory sector per row of the
-// batch and outlier column (a 2048-row prefill with a few hundred outliers took seconds).
+// int8 weight column by column straight from the epilogue costs one memory sector per row of
+// the batch and outlier column. The sum itself is still O(rows x outputs x outliers) on CUDA
+// cores (int8 at batch 64 with planted outliers: 101 ms/step on an H200, BENCHMARKS.md).
 // grid (ceil(n / 256), any): blockIdx.y strides over the device-side outlier count.
 __global__ void gather_outlier_weights_kernel(const QMatView w, const Int8Act act, __half* wt) {
   const int o = blockIdx.x * blockDim.x + threadIdx.x;
