@@ -380,6 +380,23 @@ ConfigOutcome measure_configuration(MeasureContext& ctx, Workload& w) {
         k = int(std::clamp(grown, double(k + 1), std::min(4.0 * k, double(p.max_repetitions))));
       }
     }
+    // A whole run is longer than its prefill, so k whole runs always suffice; the probe's
+    // timings are noisy on a busy host and must not ask for more. Then the same check as for
+    // the prefill window: k_total whole runs must see enough updates, else grow (up to k).
+    k_total = std::min(k_total, k);
+    if (ctx.energy && p.min_counter_updates > 0) {
+      for (int attempt = 0; attempt < 4 && k_total < k; ++attempt) {
+        ctx.meter.begin("probe-check-total");
+        for (int i = 0; i < k_total; ++i) {
+          prefill(w);
+          decode(w);
+        }
+        const int seen = resolution(ctx.meter.end("probe-check-total"));
+        if (seen >= p.min_counter_updates) break;
+        const double grown = std::ceil(1.25 * k_total * p.min_counter_updates / std::max(seen, 1));
+        k_total = int(std::clamp(grown, double(k_total + 1), std::min(4.0 * k_total, double(k))));
+      }
+    }
     out.k = k;
     out.k_total = k_total;
     std::vector<store::RunRecord> measured;
