@@ -56,7 +56,7 @@ cmake --build --preset "$preset" -j "$jobs"
 case "$action" in
   build) ;;
   run)
-    exec "build/$preset/ecocompute" run "$@"
+    exec "build/$preset/src/ecocompute" run "$@"
     ;;
   test)
     exec ctest --preset "$preset" -j "$jobs" "$@"
