@@ -35,9 +35,11 @@ struct Outcome {
   double seconds = 0;
 };
 
-// Runs the ecocompute binary with `args` and extra environment; `on_start` may signal it.
+// Runs the ecocompute binary with `args` and extra environment. With `interrupt_on`, SIGINT
+// goes to it as soon as that text appears in its output (so a slow start on a loaded machine
+// cannot make the signal arrive before the CLI handles it).
 Outcome run_cli(const std::vector<std::string>& args, const std::map<std::string, std::string>& env,
-                double signal_after_s = -1) {
+                const std::string& interrupt_on = {}) {
   int pipe_fds[2];
   EXPECT_EQ(::pipe(pipe_fds), 0);
   const double start = steady_now();
@@ -55,13 +57,16 @@ Outcome run_cli(const std::vector<std::string>& args, const std::map<std::string
   }
   ::close(pipe_fds[1]);
   Outcome o;
-  if (signal_after_s >= 0) {
-    std::this_thread::sleep_for(std::chrono::duration<double>(signal_after_s));
-    ::kill(pid, SIGINT);
-  }
+  bool interrupted = interrupt_on.empty();
   char buffer[4096];
   ssize_t n;
-  while ((n = ::read(pipe_fds[0], buffer, sizeof buffer)) > 0) o.output.append(buffer, n);
+  while ((n = ::read(pipe_fds[0], buffer, sizeof buffer)) > 0) {
+    o.output.append(buffer, n);
+    if (!interrupted && o.output.find(interrupt_on) != std::string::npos) {
+      ::kill(pid, SIGINT);
+      interrupted = true;
+    }
+  }
   ::close(pipe_fds[0]);
   int status = 0;
   ::waitpid(pid, &status, 0);
@@ -101,7 +106,8 @@ TEST(MeasureCli, RepeatStopsAtAFailingRun) {
 }
 
 TEST(MeasureCli, InterruptReachesTheChildAndTheMeasurementIsStillPrinted) {
-  const Outcome o = run_cli({"measure", "--", "sleep", "5"}, kNoDriver, 0.5);
+  const Outcome o = run_cli({"measure", "--", "sh", "-c", "echo child-started; exec sleep 5"},
+                            kNoDriver, "child-started");
   EXPECT_LT(o.seconds, 3.0);
   EXPECT_EQ(o.exit_code, 130) << o.output;
   EXPECT_NE(o.output.find("killed by signal 2"), std::string::npos) << o.output;
