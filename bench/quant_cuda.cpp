@@ -128,25 +128,37 @@ int main(int argc, char** argv) try {
     fmt::print(stderr, "{}: {}\n  loaded in {:.1f} s; weights read per step {:.3f} GB\n", fname,
                e->describe(), load_s, double(tm.weight_bytes) / 1e9);
     if (spec.format == quant::WeightFormat::Int8 && spec.int8_threshold > 0 && fname == "int8") {
-      // Outlier columns per matmul (qkv, o, gate/up, down of each layer) at batch 1, from one
-      // eager decode step after a prefill: what the fused outlier path pays for.
+      // Outlier columns per matmul (qkv, o, gate/up, down of each layer) at each batch, from
+      // one eager decode step after a prefill of random tokens: what the outlier product pays
+      // for (a column counts when any row of the batch has |x| >= threshold there).
       engine::cuda::set_force_eager_decode(true);
-      e->prefill({std::vector<int32_t>(static_cast<size_t>(prompt), 5)});
-      engine::cuda::set_collect_outlier_counts(true);
-      e->decode_greedy(2);
-      e->synchronize();
-      engine::cuda::set_collect_outlier_counts(false);
-      engine::cuda::set_force_eager_decode(eager);
-      const auto counts = engine::cuda::take_outlier_counts();
-      const char* names[4] = {"qkv", "o", "gate_up", "down"};
-      for (int kind = 0; kind < 4; ++kind) {
-        std::vector<int> v;
-        for (size_t i = size_t(kind); i < counts.size(); i += 4) v.push_back(counts[i]);
-        if (v.empty()) continue;
-        std::sort(v.begin(), v.end());
-        fmt::print(stderr, "  outlier columns (threshold {:g}, batch 1, decode) {}: min {} median {} max {} over {} layers\n",
-                   spec.int8_threshold, names[kind], v.front(), v[v.size() / 2], v.back(), v.size());
+      for (int b : batches) {
+        std::mt19937 rng{static_cast<uint32_t>(1000 + b)};
+        std::uniform_int_distribution<int> tok(3, c.vocab_size - 1);
+        std::vector<std::vector<int32_t> > p(static_cast<size_t>(b),
+                                             std::vector<int32_t>(static_cast<size_t>(prompt)));
+        for (auto& s : p)
+          for (auto& t : s) t = tok(rng);
+        e->prefill(p);
+        engine::cuda::set_collect_outlier_counts(true);
+        e->decode_greedy(2);
+        e->synchronize();
+        engine::cuda::set_collect_outlier_counts(false);
+        const auto counts = engine::cuda::take_outlier_counts();
+        const char* names[4] = {"qkv", "o", "gate_up", "down"};
+        for (int kind = 0; kind < 4; ++kind) {
+          std::vector<int> v;
+          for (size_t i = size_t(kind); i < counts.size(); i += 4) v.push_back(counts[i]);
+          if (v.empty()) continue;
+          std::sort(v.begin(), v.end());
+          fmt::print(stderr,
+                     "  outlier columns (threshold {:g}, batch {}, decode) {}: min {} median {} "
+                     "max {} over {} layers\n",
+                     spec.int8_threshold, b, names[kind], v.front(), v[v.size() / 2], v.back(),
+                     v.size());
+        }
       }
+      engine::cuda::set_force_eager_decode(eager);
     }
     for (int b : batches) {
       std::mt19937 rng{static_cast<uint32_t>(b)};

@@ -151,8 +151,8 @@ void QuantScratch::reserve(int r, int km, int nm, bool wide) {
 void reserve_quant_scratch(Blas& blas, const quant::FormatSpec& spec, int rows, int kmax,
                            int nmax) {
   if (!spec.quantized()) return;
-  // Dequantized fp16 weights (nf4 above the fused batch, reference-bnb's outlier columns) or
-  // the fused LLM.int8() path's transposed outlier columns.
+  // Dequantized fp16 weights (nf4 above the fused batch), or the dequantized outlier weight
+  // columns of LLM.int8() (reference-bnb's, and the fused path's, transposed).
   const bool wide = spec.format != quant::WeightFormat::Int8 || spec.int8_threshold > 0.0f;
   blas.qscratch.reserve(rows, kmax, nmax, wide);
 }
@@ -242,7 +242,7 @@ std::string quant_path(const quant::FormatSpec& spec, int m, int k) {
         return "int8-reference-bnb(host-sync,cublas-imma,fp16-outlier-gemm)";
       return m <= int8_gemv_max_batch()
                  ? (spec.int8_threshold > 0.0f ? "int8-mma-gemv+fused-outliers" : "int8-mma-gemv")
-                 : (spec.int8_threshold > 0.0f ? "int8-cublas-imma+fused-outlier-epilogue"
+                 : (spec.int8_threshold > 0.0f ? "int8-cublas-imma+outlier-mma-gemm"
                                                : "int8-cublas-imma+dequant-epilogue");
     case quant::WeightFormat::NF4:
     case quant::WeightFormat::NF4DQ:
@@ -267,11 +267,13 @@ std::string describe_quant_paths(const quant::FormatSpec& spec) {
       else
         s = fmt::format(
             "{} threshold {:g}, fused: device activation quantization{}; batch <= {}: int8 "
-            "mma.m16n8k32 GEMV with fused dequantize{}; above: cuBLAS IMMA int8 GEMM + fused "
+            "mma.m16n8k32 GEMV with fused dequantize{}; above: cuBLAS IMMA int8 GEMM{} + fused "
             "dequantize epilogue",
             spec.int8_threshold > 0 ? "int8 LLM.int8()" : "int8-pure", spec.int8_threshold,
             spec.int8_threshold > 0 ? " and outlier detection" : "", int8_gemv_max_batch(),
-            spec.int8_threshold > 0 ? " and fp16 outlier columns" : "");
+            spec.int8_threshold > 0 ? " and fp16 outlier columns" : "",
+            spec.int8_threshold > 0 ? ", fp16 tensor-core outlier GEMM to the device-side count"
+                                    : "");
       break;
     default:
       s = fmt::format(
@@ -359,8 +361,14 @@ void run_quant_linear(const LinearWeight& w, int m, const LinearIn& in, const Li
           fmt::format("{} (outlier gemm m={} n={} k={})", step, m, q.n, n_out));
       outlier_f32 = s.outf32.as<float>();
     }
-    launch_int8_dequant_epilogue(s.acc32.as<int32_t>(), m, v, act, outlier_f32,
-                                 !ref && thr > 0.0f ? s.wide_buf.get() : nullptr, qo, stream, step);
+    const bool fused_outliers = !ref && thr > 0.0f;
+    if (fused_outliers) {
+      launch_int8_outlier_product(v, m, act, s.xo.get(), s.wide_buf.get(), s.outf32.as<float>(),
+                                  stream, step);
+      outlier_f32 = s.outf32.as<float>();
+    }
+    launch_int8_dequant_epilogue(s.acc32.as<int32_t>(), m, v, act, outlier_f32, fused_outliers, qo,
+                                 stream, step);
     return;
   }
 

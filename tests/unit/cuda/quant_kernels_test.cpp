@@ -181,14 +181,18 @@ TEST(CudaQuant, MatmulsMatchTheCpuReference) {
     const auto ref = quant::quantize_matrix(h.exact.data(), c.n, c.k, spec);
     for (int m : {1, 3, 8, 16, 17, 32, 33, 64, 80}) {
       // Small batches on the default path, and nf4's dequantize path at the same batch.
+      // Few outlier columns, and more than one k step of the outlier GEMM (32 columns).
       for (int fused_max : {64, 0}) {
-        if (spec.format == quant::WeightFormat::Int8 && fused_max == 0) continue;
-        set_nf4_fused_max_batch(fused_max);
-        const auto x = make_x(m, c.k, 3, rng);
-        const auto got = run_f32(lw, blas, x, m);
-        const double err = rel_err(got, cpu_ref(ref, x, m));
-        EXPECT_LT(err, 1e-2) << c.f << " n=" << c.n << " k=" << c.k << " m=" << m << " path "
-                             << quant_path(spec, m, c.k);
+        for (int outlier_cols : {3, 45}) {
+          if (spec.format == quant::WeightFormat::Int8 && fused_max == 0) continue;
+          set_nf4_fused_max_batch(fused_max);
+          const auto x = make_x(m, c.k, outlier_cols, rng);
+          const auto got = run_f32(lw, blas, x, m);
+          const double err = rel_err(got, cpu_ref(ref, x, m));
+          EXPECT_LT(err, 1e-2) << c.f << " n=" << c.n << " k=" << c.k << " m=" << m
+                               << " outlier cells " << outlier_cols << " path "
+                               << quant_path(spec, m, c.k);
+        }
       }
     }
     set_nf4_fused_max_batch(64);
@@ -209,7 +213,7 @@ TEST(CudaQuant, FusedAndReferenceBnbAgreeWithinFp16Rounding) {
   upload_quant_linear(lf, n, k, fused, {{&h.view, {}}}, nullptr, "fused");
   upload_quant_linear(lb, n, k, bnb, {{&h.view, {}}}, nullptr, "bnb");
   for (int m : {1, 4, 16, 40, 64}) {
-    for (int outliers : {0, 5}) {
+    for (int outliers : {0, 5, 70}) {
       const auto x = make_x(m, k, outliers, rng);
       const long long syncs0 = blas.qscratch.syncs;
       const auto a = run_f32(lf, blas, x, m);
