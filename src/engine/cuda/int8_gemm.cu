@@ -8,6 +8,8 @@
 //     product (the fused path's, or reference-bnb's cuBLAS fp16 GEMM output), output mode.
 #include <mma.h>
 
+#include <algorithm>
+
 #include "engine/cuda/quant_common.cuh"
 
 namespace eco::engine::cuda {
@@ -54,9 +56,12 @@ __device__ __forceinline__ uint4 load8_guarded(const __half* p, size_t ld, int r
   return v;
 }
 
-// y[b, o] = sum_{j < n_out} xo[b, j] * wt[j, o] in fp32 (fp16 products, as cuBLAS's fp16 GEMM
-// with fp32 compute in the reference-bnb path). Blocks leave y untouched when n_out == 0 (the
-// epilogue then skips it). grid (ceil(n / 128), ceil(m / 64)).
+// y[s, b, o] = sum over the k steps j0 = 32 (s + i S) < n_out of xo[b, j] * wt[j, o], in fp32
+// (fp16 products, as cuBLAS's fp16 GEMM with fp32 compute in the reference-bnb path), for
+// split s of S = gridDim.z; the epilogue adds the S partial sums in order (deterministic).
+// Splitting k keeps the GPU busy when m x n has few tiles (decode: m = 64, n = 4096 is 32
+// tiles) and the outlier count is large. Blocks leave y untouched when n_out == 0 (the
+// epilogue then skips it). grid (ceil(n / 128), ceil(m / 64), S).
 __global__ void __launch_bounds__(kOThreads) outlier_gemm_kernel(const __half* xo, int ldx, int m,
                                                                  const __half* wt, int n,
                                                                  const int* n_outliers, float* y) {
@@ -79,7 +84,7 @@ __global__ void __launch_bounds__(kOThreads) outlier_gemm_kernel(const __half* x
 #pragma unroll
     for (int j = 0; j < 2; ++j) wmma::fill_fragment(acc[i][j], 0.0f);
 
-  for (int j0 = 0; j0 < n_out; j0 += kOBK) {
+  for (int j0 = blockIdx.z * kOBK; j0 < n_out; j0 += gridDim.z * kOBK) {
     {  // A: 64 x 32 halves, one 8-wide group per thread.
       const int r = tid >> 2, cc = (tid & 3) * 8;
       *reinterpret_cast<uint4*>(&sa[r][cc]) =
@@ -116,19 +121,25 @@ __global__ void __launch_bounds__(kOThreads) outlier_gemm_kernel(const __half* x
       wmma::store_matrix_sync(&sc[wm * 32 + i * 16][wn * 32 + j * 16], acc[i][j], kOBN + 4,
                               wmma::mem_row_major);
   __syncthreads();
+  float* ys = y + size_t(blockIdx.z) * m * n;
   for (int idx = tid; idx < kOBM * kOBN; idx += kOThreads) {
     const int r = idx / kOBN, c = idx % kOBN;
-    if (r0 + r < m && c0 + c < n) y[size_t(r0 + r) * n + c0 + c] = sc[r][c];
+    if (r0 + r < m && c0 + c < n) ys[size_t(r0 + r) * n + c0 + c] = sc[r][c];
   }
 }
 
 // acc * sx[b] * sw[o] / 127^2 (bitsandbytes' order of fp32 products) plus the outlier product.
-__device__ __forceinline__ float int8_value(const int32_t* acc, int n, int b, int o,
+// splits: partial outlier products [splits, m, n], summed in order.
+__device__ __forceinline__ float int8_value(const int32_t* acc, int m, int n, int b, int o,
                                             const QMatView& w, const Int8Act& act,
-                                            const float* outlier_f32) {
+                                            const float* outlier_f32, int splits) {
   float v = __fmul_rn(__fmul_rn(__fmul_rn(float(acc[size_t(b) * n + o]), act.sx[b]), w.absmax[o]),
                       kQInv127Sq);
-  if (outlier_f32 != nullptr) v += outlier_f32[size_t(b) * n + o];
+  if (outlier_f32 != nullptr) {
+    float s = 0.0f;
+    for (int z = 0; z < splits; ++z) s += outlier_f32[(size_t(z) * m + b) * n + o];
+    v += s;
+  }
   return v;
 }
 
@@ -136,20 +147,21 @@ __device__ __forceinline__ float int8_value(const int32_t* acc, int n, int b, in
 // outliers_optional (fused path) a device-side count of 0 means outlier_f32 was not written.
 template <GemvOut kOut>
 __global__ void epilogue_kernel(const int32_t* acc, int m, const QMatView w, const Int8Act act,
-                                const float* outlier_f32, bool outliers_optional, const QOut out) {
+                                const float* outlier_f32, int splits, bool outliers_optional,
+                                const QOut out) {
   if (outliers_optional && *act.n_outliers == 0) outlier_f32 = nullptr;
   const int b = blockIdx.y;
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if constexpr (kOut == GemvOut::SwiGLU) {
     if (i >= w.n / 2) return;
     const int gcol = (i / 8) * 16 + i % 8;
-    const float gate = int8_value(acc, w.n, b, gcol, w, act, outlier_f32);
-    const float up = int8_value(acc, w.n, b, gcol + 8, w, act, outlier_f32);
+    const float gate = int8_value(acc, m, w.n, b, gcol, w, act, outlier_f32, splits);
+    const float up = int8_value(acc, m, w.n, b, gcol + 8, w, act, outlier_f32, splits);
     static_cast<__half*>(out.y)[size_t(b) * out.ldy + i] =
         __float2half_rn(gate / (1.0f + __expf(-gate)) * up);
   } else {
     const bool ok = i < w.n;
-    const float v = ok ? int8_value(acc, w.n, b, i, w, act, outlier_f32) : 0.0f;
+    const float v = ok ? int8_value(acc, m, w.n, b, i, w, act, outlier_f32, splits) : 0.0f;
     if constexpr (kOut == GemvOut::StoreT) {
       if (ok) static_cast<__half*>(out.y)[size_t(b) * out.ldy + i] = __float2half_rn(v);
     } else if constexpr (kOut == GemvOut::StoreF32) {
@@ -170,11 +182,21 @@ __global__ void epilogue_kernel(const int32_t* acc, int m, const QMatView w, con
   }
 }
 
+int sm_count() {
+  static const int n = [] {
+    int dev = 0, v = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess) return 132;
+    if (cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) return 132;
+    return v;
+  }();
+  return n;
+}
+
 }  // namespace
 
-void launch_int8_outlier_product(const QMatView& w, int m, const Int8Act& act, void* xo_scratch,
-                                 void* wt_scratch, float* y, cudaStream_t stream,
-                                 const std::string& step) {
+int launch_int8_outlier_product(const QMatView& w, int m, const Int8Act& act, void* xo_scratch,
+                                void* wt_scratch, float* y, size_t y_floats, cudaStream_t stream,
+                                const std::string& step) {
   gather_outlier_x_kernel<<<m, 256, 0, stream>>>(static_cast<const __half*>(act.xh), w.k,
                                                  act.n_outliers, act.cols,
                                                  static_cast<__half*>(xo_scratch));
@@ -182,24 +204,31 @@ void launch_int8_outlier_product(const QMatView& w, int m, const Int8Act& act, v
   gather_outlier_weights_kernel<<<dim3((w.n + 255) / 256, 16), 256, 0, stream>>>(
       w, act.n_outliers, act.cols, static_cast<__half*>(wt_scratch));
   ECO_LAUNCH_CHECK(step + fmt::format(" (int8 outlier weight gather n={})", w.n));
-  const dim3 grid((w.n + kOBN - 1) / kOBN, (m + kOBM - 1) / kOBM);
+  // About two blocks per SM, at most one split per 32 columns of k, as much as y holds.
+  const int tiles = ((w.n + kOBN - 1) / kOBN) * ((m + kOBM - 1) / kOBM);
+  const size_t per_split = size_t(m) * w.n;
+  int splits = std::max(1, (2 * sm_count() + tiles - 1) / tiles);
+  splits = std::min({splits, 16, (w.k + kOBK - 1) / kOBK, int(y_floats / per_split)});
+  if (splits < 1) fail("{}: internal: outlier product scratch holds {} floats, needs {}", step, y_floats, per_split);
+  const dim3 grid((w.n + kOBN - 1) / kOBN, (m + kOBM - 1) / kOBM, splits);
   outlier_gemm_kernel<<<grid, kOThreads, 0, stream>>>(
       static_cast<const __half*>(xo_scratch), w.k, m, static_cast<const __half*>(wt_scratch), w.n,
       act.n_outliers, y);
-  ECO_LAUNCH_CHECK(step + fmt::format(" (int8 outlier gemm m={} n={})", m, w.n));
+  ECO_LAUNCH_CHECK(step + fmt::format(" (int8 outlier gemm m={} n={} splits={})", m, w.n, splits));
+  return splits;
 }
 
 void launch_int8_dequant_epilogue(const int32_t* acc, int m, const QMatView& w, const Int8Act& act,
-                                  const float* outlier_f32, bool outliers_optional,
+                                  const float* outlier_f32, int splits, bool outliers_optional,
                                   const QOut& out, cudaStream_t stream, const std::string& step) {
   const int cols = out.kind == GemvOut::SwiGLU ? w.n / 2 : w.n;
   const dim3 grid((cols + 255) / 256, m), block(256);
   const bool opt = outliers_optional;
   switch (out.kind) {
-    case GemvOut::StoreT: epilogue_kernel<GemvOut::StoreT><<<grid, block, 0, stream>>>(acc, m, w, act, outlier_f32, opt, out); break;
-    case GemvOut::StoreF32: epilogue_kernel<GemvOut::StoreF32><<<grid, block, 0, stream>>>(acc, m, w, act, outlier_f32, opt, out); break;
-    case GemvOut::AddResidual: epilogue_kernel<GemvOut::AddResidual><<<grid, block, 0, stream>>>(acc, m, w, act, outlier_f32, opt, out); break;
-    case GemvOut::SwiGLU: epilogue_kernel<GemvOut::SwiGLU><<<grid, block, 0, stream>>>(acc, m, w, act, outlier_f32, opt, out); break;
+    case GemvOut::StoreT: epilogue_kernel<GemvOut::StoreT><<<grid, block, 0, stream>>>(acc, m, w, act, outlier_f32, splits, opt, out); break;
+    case GemvOut::StoreF32: epilogue_kernel<GemvOut::StoreF32><<<grid, block, 0, stream>>>(acc, m, w, act, outlier_f32, splits, opt, out); break;
+    case GemvOut::AddResidual: epilogue_kernel<GemvOut::AddResidual><<<grid, block, 0, stream>>>(acc, m, w, act, outlier_f32, splits, opt, out); break;
+    case GemvOut::SwiGLU: epilogue_kernel<GemvOut::SwiGLU><<<grid, block, 0, stream>>>(acc, m, w, act, outlier_f32, splits, opt, out); break;
   }
   ECO_LAUNCH_CHECK(step + fmt::format(" (int8 dequantize epilogue m={} n={})", m, w.n));
 }

@@ -96,17 +96,19 @@ void launch_gather_w_cols(const QMatView& w, const int* cols, int n_out, void* w
                           cudaStream_t stream, const std::string& step);
 
 // ---- int8_gemm.cu ----------------------------------------------------------------------------
-// Fused path's outlier product for any batch, count read on the device: y[m, n] (fp32) =
-// x[:, cols] (fp16) * fp16(dequantized w[:, cols])^T on tensor cores. xo_scratch: fp16 room for
-// [m, k]; wt_scratch: fp16 room for [k, n]. y is left unwritten when the count is 0.
-void launch_int8_outlier_product(const QMatView& w, int m, const Int8Act& act, void* xo_scratch,
-                                 void* wt_scratch, float* y, cudaStream_t stream,
-                                 const std::string& step);
+// Fused path's outlier product for any batch, count read on the device: x[:, cols] (fp16) *
+// fp16(dequantized w[:, cols])^T on tensor cores, as S partial sums y[S, m, n] (fp32) over
+// interleaved slices of the outlier columns; returns S (chosen from the grid's size and
+// y_floats). xo_scratch: fp16 room for [m, k]; wt_scratch: fp16 room for [k, n]. y is left
+// unwritten when the count is 0.
+int launch_int8_outlier_product(const QMatView& w, int m, const Int8Act& act, void* xo_scratch,
+                                void* wt_scratch, float* y, size_t y_floats, cudaStream_t stream,
+                                const std::string& step);
 // Epilogue of the large-batch int8 path: y = fp32(fp32(fp32(acc) * sx[r]) * sw[o]) / 127^2,
-// plus outlier_f32[r, o] when given (with outliers_optional: only when the device-side count
-// is above 0), then the output mode.
+// plus the `splits` partial sums outlier_f32[s, r, o] when given (with outliers_optional: only
+// when the device-side count is above 0), then the output mode.
 void launch_int8_dequant_epilogue(const int32_t* acc, int m, const QMatView& w, const Int8Act& act,
-                                  const float* outlier_f32, bool outliers_optional,
+                                  const float* outlier_f32, int splits, bool outliers_optional,
                                   const QOut& out, cudaStream_t stream, const std::string& step);
 
 // ---- nf4_gemv.cu -----------------------------------------------------------------------------
