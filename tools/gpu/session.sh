@@ -53,12 +53,17 @@ for p in "${parts[@]}"; do
     meter) OUT="$d" ECO_BIN=$C/ecocompute bash tools/gpu/meter_check.sh > "$d/run.log" 2>&1
            tail -25 "$d/run.log" > "$d/summary.md" ;;
     sweep)
-      [[ -f $M/mistral-7b/config.json ]] || $C/ecocompute synth --shape mistral-7b --outliers 16:20 --out $M/mistral-7b > "$d/synth.log" 2>&1
-      [[ -f $M/qwen2-1.5b/config.json ]] || $C/ecocompute synth --shape qwen2-1.5b --out $M/qwen2-1.5b >> "$d/synth.log" 2>&1
-      timeout "${ECO_SWEEP_TIMEOUT:-400}" $C/ecocompute bench --model "$M/mistral-7b,$M/qwen2-1.5b" \
+      models="${ECO_SWEEP_MODELS:-mistral-7b,qwen2-1.5b}"
+      if [[ ",$models," == *",mistral-7b,"* && ! -f $M/mistral-7b/config.json ]]; then
+        $C/ecocompute synth --shape mistral-7b --outliers 16:20 --out $M/mistral-7b > "$d/synth.log" 2>&1
+      fi
+      if [[ ",$models," == *",qwen2-1.5b,"* && ! -f $M/qwen2-1.5b/config.json ]]; then
+        $C/ecocompute synth --shape qwen2-1.5b --out $M/qwen2-1.5b >> "$d/synth.log" 2>&1
+      fi
+      timeout "${ECO_SWEEP_TIMEOUT:-400}" $C/ecocompute bench --model "$M/${models//,/,$M/}" \
         --format "${ECO_SWEEP_FORMATS:-fp16,int8,int8-pure,nf4}" --batch "${ECO_SWEEP_BATCHES:-1,8,64}" \
         --prompt-len 32 --gen-len "${ECO_SWEEP_GEN:-128}" --runs "${ECO_SWEEP_RUNS:-5}" --warmup "${ECO_SWEEP_WARMUP:-2}" --idle "${ECO_SWEEP_IDLE:-5}" \
-        --stabilise-max "${ECO_SWEEP_STAB:-20}" --db "$d/sweep.db" -o md > "$d/table.md" 2> "$d/run.log"
+        --stabilise-max "${ECO_SWEEP_STAB:-20}" --max-reruns "${ECO_SWEEP_RERUNS:-2}" --db "$d/sweep.db" -o md > "$d/table.md" 2> "$d/run.log"
       echo "bench rc=$?" >> "$d/run.log"
       $C/ecocompute export --db "$d/sweep.db" --format csv --configs --out "$d/configs.csv" 2>> "$d/run.log"
       { tail -3 "$d/run.log"; cat "$d/table.md"; } > "$d/summary.md" ;;
