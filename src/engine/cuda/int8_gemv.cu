@@ -18,7 +18,10 @@ namespace eco::engine::cuda {
 namespace {
 
 constexpr int kWarps = 8;
-constexpr int kUnroll = 8;  // k = 4096 is one round per warp: all its weight loads precede the wait
+// 4 k-blocks of weight loads in flight per warp and round. 8 (all of k = 4096 issued before the
+// wait on the activation quantization) measured 3.5 % slower at batch 1 on an H200 (2026-12-02,
+// docs/BENCHMARKS.md): more registers, fewer resident blocks.
+constexpr int kUnroll = 4;
 constexpr int kActThreads = 512;
 constexpr int kSmallBatch = 16;  // up to this many rows each block finds the outliers itself
 
@@ -192,8 +195,6 @@ __global__ void __launch_bounds__(kWarps * 32) int8_gemv_kernel(const QMatView w
     const int n_out = *act.n_outliers;
     const float sw0 = ok0 ? w.absmax[row0] : 0.0f, sw1 = ok1 ? w.absmax[row1] : 0.0f;
     const __half* xh = static_cast<const __half*>(act.xh);
-    // Unrolled so that several columns' scattered loads are in flight at once.
-#pragma unroll 4
     for (int j = warp; j < n_out; j += kWarps) {
       const int col = act.cols[j];
       const float q0 = ok0 ? float(w0[col]) : 0.0f, q1 = ok1 ? float(w1[col]) : 0.0f;

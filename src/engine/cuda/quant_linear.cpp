@@ -364,9 +364,9 @@ void run_quant_linear(const LinearWeight& w, int m, const LinearIn& in, const Li
     const bool fused_outliers = !ref && thr > 0.0f;
     int splits = 1;
     if (fused_outliers) {
-      splits = launch_int8_outlier_product(v, m, act, s.xo.get(), s.wide_buf.get(),
-                                           s.outf32.as<float>(), s.outf32.bytes() / 4, stream,
-                                           step);
+      splits =
+          launch_int8_outlier_product(v, m, act, s.xo.get(), s.wide_buf.get(), s.outf32.as<float>(),
+                                      s.outf32.bytes() / 4, stream, step);
       outlier_f32 = s.outf32.as<float>();
     }
     launch_int8_dequant_epilogue(s.acc32.as<int32_t>(), m, v, act, outlier_f32, splits,
