@@ -11,7 +11,8 @@
 #   meter      tools/gpu/meter_check.sh: info, measure around a known load vs an independent
 #              NVML counter reading (issue 3)
 #   sweep      ecocompute bench: mistral-7b and qwen2-1.5b x fp16,int8,int8-pure,nf4 x batch
-#              1,8,64 with the full protocol's gates (issue 6)
+#              1,8,64 with the full protocol's gates (issue 6); ECO_SWEEP_* set the protocol,
+#              ECO_SWEEP_RESUME_DB a carried database to resume
 #   tokenizer  tools/gpu/tokenizer_check.py against Python `tokenizers` (issue 7)
 # The summaries are printed last, in the order given.
 set -uo pipefail
@@ -60,7 +61,13 @@ for p in "${parts[@]}"; do
       if [[ ",$models," == *",qwen2-1.5b,"* && ! -f $M/qwen2-1.5b/config.json ]]; then
         $C/ecocompute synth --shape qwen2-1.5b --out $M/qwen2-1.5b >> "$d/synth.log" 2>&1
       fi
-      timeout "${ECO_SWEEP_TIMEOUT:-400}" $C/ecocompute bench --model "$M/${models//,/,$M/}" \
+      # A sweep longer than one call: carry the database an earlier call brought back (in
+      # logs.tgz) and name it in ECO_SWEEP_RESUME_DB; finished configurations are skipped.
+      resume=()
+      if [[ -n "${ECO_SWEEP_RESUME_DB:-}" && -f "$ECO_SWEEP_RESUME_DB" ]]; then
+        cp "$ECO_SWEEP_RESUME_DB" "$d/sweep.db" && resume=(--resume)
+      fi
+      timeout "${ECO_SWEEP_TIMEOUT:-400}" $C/ecocompute bench "${resume[@]}" --model "$M/${models//,/,$M/}" \
         --format "${ECO_SWEEP_FORMATS:-fp16,int8,int8-pure,nf4}" --batch "${ECO_SWEEP_BATCHES:-1,8,64}" \
         --prompt-len 32 --gen-len "${ECO_SWEEP_GEN:-128}" --runs "${ECO_SWEEP_RUNS:-5}" --warmup "${ECO_SWEEP_WARMUP:-2}" --idle "${ECO_SWEEP_IDLE:-5}" \
         --stabilise-max "${ECO_SWEEP_STAB:-20}" --max-reruns "${ECO_SWEEP_RERUNS:-2}" --db "$d/sweep.db" -o md > "$d/table.md" 2> "$d/run.log"
