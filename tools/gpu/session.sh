@@ -66,6 +66,8 @@ for p in "${parts[@]}"; do
       resume=()
       if [[ -n "${ECO_SWEEP_RESUME_DB:-}" && -f "$ECO_SWEEP_RESUME_DB" ]]; then
         cp "$ECO_SWEEP_RESUME_DB" "$d/sweep.db" && resume=(--resume)
+        # A sweep cut off by `timeout` leaves its last transactions in the write-ahead log.
+        [[ -f "$ECO_SWEEP_RESUME_DB-wal" ]] && cp "$ECO_SWEEP_RESUME_DB-wal" "$d/sweep.db-wal"
       fi
       timeout "${ECO_SWEEP_TIMEOUT:-400}" $C/ecocompute bench "${resume[@]}" --model "$M/${models//,/,$M/}" \
         --format "${ECO_SWEEP_FORMATS:-fp16,int8,int8-pure,nf4}" --batch "${ECO_SWEEP_BATCHES:-1,8,64}" \
