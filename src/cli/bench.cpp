@@ -23,6 +23,7 @@ struct BenchArgs {
   double idle = 10, stabilise_max = 60, cooldown = 0;
   double max_cv_tok_s = 2, max_cv_energy = 3;  // percent on the command line
   int max_reruns = 2;
+  int min_counter_updates = 10;
   bool resume = false;
   std::string command;
 };
@@ -97,6 +98,8 @@ void run_bench(const BenchArgs& a, const CLI::App& sub) {
   if (a.sweep_file.empty() || given("--max-cv-energy"))
     p.max_cv_decode_j_per_token = a.max_cv_energy / 100;
   if (a.sweep_file.empty() || given("--max-reruns")) p.max_reruns = a.max_reruns;
+  if (a.sweep_file.empty() || given("--min-counter-updates"))
+    p.min_counter_updates = a.min_counter_updates;
   spec.resume = a.resume;
   spec.command = a.command;
   spec.validate();
@@ -157,6 +160,10 @@ void setup(CLI::App& sub) {
   sub.add_option("--max-cv-energy", a->max_cv_energy, "Gate: max CV of decode J/token, percent")
       ->capture_default_str();
   sub.add_option("--max-reruns", a->max_reruns, "Re-run rounds after a failed gate")
+      ->capture_default_str();
+  sub.add_option("--min-counter-updates", a->min_counter_updates,
+                 "Minimum window: energy-counter updates each window must span (short runs are "
+                 "repeated inside it; more updates, less quantization noise, longer runs)")
       ->capture_default_str();
   sub.add_option("--db", a->db, "Study database (SQLite file; created when absent)")->required();
   sub.add_option("-o,--output", a->output, "Table on stdout: md, csv, json or jsonl")

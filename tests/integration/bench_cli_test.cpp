@@ -303,7 +303,8 @@ TEST_F(BenchCli, BenchTakesATextPromptAndInt8Options) {
   const Outcome o = run_cli(
       fast_bench(db) + std::vector<std::string>{"--format", "int8", "--int8-threshold", "3.5",
                                                 "--int8-impl", "reference-bnb", "--batch", "2",
-                                                "--prompt", "hello world", "--gen-len", "3"},
+                                                "--prompt", "hello world", "--gen-len", "3",
+                                                "--min-counter-updates", "7"},
       no_nvml_);
   ASSERT_EQ(o.code, 0) << o.output;
   EXPECT_THAT(o.output, HasSubstr("not measured"));
@@ -315,6 +316,7 @@ TEST_F(BenchCli, BenchTakesATextPromptAndInt8Options) {
   EXPECT_EQ(pj["prompt"]["kind"], "text");
   EXPECT_EQ(pj["prompt"]["text"], "hello world");
   EXPECT_EQ(pj["prompt"]["token_ids"].get<std::vector<int>>(), ids);
+  EXPECT_EQ(pj["min_counter_updates"], 7) << "the flag overrides the sweep file's value";
   for (const auto& r : st.runs(c.id)) EXPECT_EQ(r.prompt_tokens, 2 * int64_t(ids.size()));
   auto q = st.db().prepare("SELECT name, params_json FROM formats");
   ASSERT_TRUE(q.step());
@@ -341,6 +343,9 @@ TEST_F(BenchCli, BenchTakesATextPromptAndInt8Options) {
   e = bad({"--format", "fp16", "--prompt", "hi", "--prompt-len", "4"});
   EXPECT_EQ(e.code, 1);
   EXPECT_THAT(e.output, HasSubstr("give one of --prompt, --text and --prompt-len"));
+  e = bad({"--format", "fp16", "--min-counter-updates", "-1"});
+  EXPECT_EQ(e.code, 1);
+  EXPECT_THAT(e.output, HasSubstr("min_counter_updates must not be negative"));
   e = bad({"--format", "fp16", "--text", (dir_ / "missing.txt").string()});
   EXPECT_EQ(e.code, 1);
   EXPECT_THAT(e.output, HasSubstr("missing.txt: no such file"));

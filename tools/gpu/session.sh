@@ -72,7 +72,8 @@ for p in "${parts[@]}"; do
       timeout "${ECO_SWEEP_TIMEOUT:-400}" $C/ecocompute bench "${resume[@]}" --model "$M/${models//,/,$M/}" \
         --format "${ECO_SWEEP_FORMATS:-fp16,int8,int8-pure,nf4}" --batch "${ECO_SWEEP_BATCHES:-1,8,64}" \
         --prompt-len 32 --gen-len "${ECO_SWEEP_GEN:-128}" --runs "${ECO_SWEEP_RUNS:-5}" --warmup "${ECO_SWEEP_WARMUP:-2}" --idle "${ECO_SWEEP_IDLE:-5}" \
-        --stabilise-max "${ECO_SWEEP_STAB:-20}" --max-reruns "${ECO_SWEEP_RERUNS:-2}" --db "$d/sweep.db" -o md > "$d/table.md" 2> "$d/run.log"
+        --stabilise-max "${ECO_SWEEP_STAB:-20}" --max-reruns "${ECO_SWEEP_RERUNS:-2}" \
+        --min-counter-updates "${ECO_SWEEP_MIN_UPDATES:-10}" --db "$d/sweep.db" -o md > "$d/table.md" 2> "$d/run.log"
       echo "bench rc=$?" >> "$d/run.log"
       $C/ecocompute export --db "$d/sweep.db" --format csv --configs --out "$d/configs.csv" 2>> "$d/run.log"
       { tail -3 "$d/run.log"; cat "$d/table.md"; } > "$d/summary.md" ;;
