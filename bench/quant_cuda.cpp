@@ -21,12 +21,12 @@ int main() {
 
 #include <algorithm>
 #include <chrono>
-#include <random>
 #include <string>
 #include <vector>
 
 #include <fmt/format.h>
 
+#include "bench/measure.h"
 #include "common/error.h"
 #include "engine/cuda/cuda_engine.h"
 #include "engine/cuda/quant_linear.h"
@@ -133,13 +133,7 @@ int main(int argc, char** argv) try {
       // for (a column counts when any row of the batch has |x| >= threshold there).
       engine::cuda::set_force_eager_decode(true);
       for (int b : batches) {
-        std::mt19937 rng{static_cast<uint32_t>(1000 + b)};
-        std::uniform_int_distribution<int> tok(3, c.vocab_size - 1);
-        std::vector<std::vector<int32_t> > p(static_cast<size_t>(b),
-                                             std::vector<int32_t>(static_cast<size_t>(prompt)));
-        for (auto& s : p)
-          for (auto& t : s) t = tok(rng);
-        e->prefill(p);
+        e->prefill(bench::make_prompts(b, prompt, c.vocab_size, uint64_t(1000 + b)));
         engine::cuda::set_collect_outlier_counts(true);
         e->decode_greedy(2);
         e->synchronize();
@@ -161,12 +155,7 @@ int main(int argc, char** argv) try {
       engine::cuda::set_force_eager_decode(eager);
     }
     for (int b : batches) {
-      std::mt19937 rng{static_cast<uint32_t>(b)};
-      std::uniform_int_distribution<int> tok(3, c.vocab_size - 1);
-      std::vector<std::vector<int32_t> > p(static_cast<size_t>(b),
-                                           std::vector<int32_t>(static_cast<size_t>(prompt)));
-      for (auto& s : p)
-        for (auto& t : s) t = tok(rng);
+      const auto p = bench::make_prompts(b, prompt, c.vocab_size, uint64_t(b));
       e->prefill(p);
       e->decode_greedy(std::min(steps, 16));
       std::vector<double> times, syncs;
