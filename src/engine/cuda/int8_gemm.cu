@@ -94,9 +94,8 @@ __global__ void __launch_bounds__(kOThreads) outlier_gemm_kernel(const __half* x
     for (int i = 0; i < 2; ++i) {  // B: 32 x 128 halves, two groups per thread.
       const int q = tid + i * kOThreads;
       const int r = q >> 4, cc = (q & 15) * 8;
-      const uint4 v = j0 + r < n_out ? load8_guarded(wt, size_t(n), j0 + r, n_out, c0 + cc, n, w_vec)
-                                     : make_uint4(0, 0, 0, 0);
-      *reinterpret_cast<uint4*>(&sb[r][cc]) = v;
+      *reinterpret_cast<uint4*>(&sb[r][cc]) =
+          load8_guarded(wt, size_t(n), j0 + r, n_out, c0 + cc, n, w_vec);
     }
     __syncthreads();
 #pragma unroll
@@ -182,11 +181,14 @@ __global__ void epilogue_kernel(const int32_t* acc, int m, const QMatView w, con
   }
 }
 
-int sm_count() {
-  static const int n = [] {
+// The device's SM count, queried once (before any graph capture: prefill comes first); the
+// launcher has no engine to ask.
+int sm_count(const std::string& step) {
+  static const int n = [&] {
     int dev = 0, v = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess) return 132;
-    if (cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) return 132;
+    ECO_CUDA_CHECK(cudaGetDevice(&dev), step + " (current device)");
+    ECO_CUDA_CHECK(cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev),
+                   step + " (SM count)");
     return v;
   }();
   return n;
@@ -207,9 +209,11 @@ int launch_int8_outlier_product(const QMatView& w, int m, const Int8Act& act, vo
   // About two blocks per SM, at most one split per 32 columns of k, as much as y holds.
   const int tiles = ((w.n + kOBN - 1) / kOBN) * ((m + kOBM - 1) / kOBM);
   const size_t per_split = size_t(m) * w.n;
-  int splits = std::max(1, (2 * sm_count() + tiles - 1) / tiles);
+  int splits = std::max(1, (2 * sm_count(step) + tiles - 1) / tiles);
   splits = std::min({splits, 16, (w.k + kOBK - 1) / kOBK, int(y_floats / per_split)});
-  if (splits < 1) fail("{}: internal: outlier product scratch holds {} floats, needs {}", step, y_floats, per_split);
+  if (splits < 1)
+    fail("{}: internal: outlier product scratch holds {} floats, needs {}", step, y_floats,
+         per_split);
   const dim3 grid((w.n + kOBN - 1) / kOBN, (m + kOBM - 1) / kOBM, splits);
   outlier_gemm_kernel<<<grid, kOThreads, 0, stream>>>(
       static_cast<const __half*>(xo_scratch), w.k, m, static_cast<const __half*>(wt_scratch), w.n,
