@@ -1,22 +1,29 @@
 #!/usr/bin/env bash
 # ecocompute setup: installs every package the project uses (Debian + npm), builds, then
-#   ./setup.sh run    runs the main job on its embedded default (synthetic model, best device)
-#   ./setup.sh test   runs the whole test suite (ctest; what .ci/run calls)
-#   ./setup.sh build  only installs and builds
+#   ./setup.sh run    builds the release preset and runs the main job on its embedded default
+#                     (synthetic model, best device)
+#   ./setup.sh test   builds the dev preset (CUDA for sm_90 only) and runs the whole test suite
+#                     (ctest; what .ci/run calls)
+#   ./setup.sh build  only installs and builds (the release preset)
+# ECO_PRESET chooses another preset (cpu, debug-asan) for any action.
 # Idempotent: packages already present are not reinstalled; the build is incremental.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 action="${1:-build}"
 shift || true
-preset="${ECO_PRESET:-release}"
+default_preset=release
+[ "$action" = test ] && default_preset=dev
+preset="${ECO_PRESET:-$default_preset}"
 
 # Debian packages, by name. Versions are Debian 12's (bookworm); apt pins them by release.
 APT_PACKAGES=(
-  build-essential cmake ninja-build pkg-config git
+  build-essential cmake ninja-build pkg-config git ccache
   libcli11-dev nlohmann-json3-dev libfmt-dev libpcre2-dev libsqlite3-dev libtomlplusplus-dev
+  libboost-math-dev libutf8proc-dev libssl-dev libcpp-httplib-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev clang-format
+  chromium
 )
 # Node.js and npm: Debian's packages unless a node with npm is already installed (some images
 # ship NodeSource's nodejs, which bundles npm and conflicts with Debian's npm package).
