@@ -1,14 +1,13 @@
+// One run of a configuration: its windows, and the run record made from them.
 #include "bench/measure.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
-#include <thread>
 
 #include "analysis/stats.h"
+#include "bench/window.h"
 #include "common/error.h"
 #include "ecocompute/meter.h"
-#include "store/export.h"
 
 namespace eco::bench {
 
@@ -16,40 +15,87 @@ namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-void add_flag(std::string& flags, const std::string& f) {
-  if (f.empty() || flags.find(f) != std::string::npos) return;
-  if (!flags.empty()) flags += ',';
-  flags += f;
-}
+// Comma-separated flags in the order first added, each once; built, never parsed back.
+class Flags {
+ public:
+  void add(const std::string& f) {
+    if (f.empty() || std::find(items_.begin(), items_.end(), f) != items_.end()) return;
+    items_.push_back(f);
+  }
+  void add_all(const Flags& other, const std::string& prefix) {
+    for (const auto& f : other.items_) add(prefix + f);
+  }
+  std::string str() const {
+    std::string s;
+    for (const auto& f : items_) s += (s.empty() ? "" : ",") + f;
+    return s;
+  }
 
-// One pass of the work: prefill, then gen_len tokens (gen_len - 1 decode steps).
+ private:
+  std::vector<std::string> items_;
+};
+
 void prefill(Workload& w) {
   w.engine.prefill(w.prompts);
   w.engine.synchronize();
 }
+
 void decode(Workload& w) {
   w.engine.decode_greedy(w.gen_len);
   w.engine.synchronize();
 }
 
-// Resolution of a window in "updates": counter updates, or power samples without a counter
-// (the meter's own definition of too_short).
-int resolution(const meter::WindowResult& r) {
-  int best = -1;
-  for (const auto& d : r.devices) {
-    const int res = d.source == "counter" ? d.counter_updates : d.samples;
-    best = best < 0 ? res : std::min(best, res);
+// The windows of one run.
+struct RunWindows {
+  meter::WindowResult prefill;
+  meter::WindowResult second;  // decode (direct) or whole runs (derived)
+  double t0 = 0, t1 = 0;
+};
+
+RunWindows run_windows(MeasureContext& ctx, Workload& w, const Repetitions& reps) {
+  RunWindows out;
+  const WindowMode mode = ctx.protocol.windows;
+  out.t0 = ctx.meter.now();
+  {
+    Window pre(ctx.meter, "prefill", mode);
+    for (int i = 0; i < reps.prefill; ++i) prefill(w);
+    out.prefill = pre.end();
   }
-  return std::max(best, 0);
+  if (reps.direct_decode) {
+    // The last prefill left the batch at its post-prefill position: decode re-runs from there.
+    w.engine.save_position();
+    Window dec(ctx.meter, "decode", mode);
+    for (int i = 0; i < reps.decode; ++i) {
+      if (i > 0) w.engine.restore_position();
+      decode(w);
+    }
+    out.second = dec.end();
+  } else {
+    Window whole(ctx.meter, "total", mode);
+    for (int i = 0; i < reps.decode; ++i) {
+      prefill(w);
+      decode(w);
+    }
+    out.second = whole.end();
+  }
+  out.t1 = ctx.meter.now();
+  return out;
 }
 
-store::PhaseRecord phase_from(const meter::WindowResult& r, const std::string& name, int k,
-                              int64_t tokens) {
-  store::PhaseRecord p;
+struct Phase {
+  store::PhaseRecord record;
+  Flags flags;
+  std::string fault;  // notes of readings that failed inside the window
+};
+
+Phase phase_from(const meter::WindowResult& r, const std::string& name, int k, int64_t tokens) {
+  Phase ph;
+  store::PhaseRecord& p = ph.record;
   p.name = name;
   p.seconds = r.duration_s / k;
   p.tokens = tokens;
-  if (!r.gpu_available || r.devices.empty()) return p;
+  if (k > 1) ph.flags.add(fmt::format("k={}", k));
+  if (!r.gpu_available || r.devices.empty()) return ph;
   p.gross_energy_j = r.gross_j() / k;
   p.net_energy_j = r.net_j() / k;
   double integrated = 0, idle = 0, peak = 0;
@@ -59,11 +105,17 @@ store::PhaseRecord phase_from(const meter::WindowResult& r, const std::string& n
     idle += d.idle_power_w;
     peak += std::isfinite(d.peak_power_w) ? d.peak_power_w : 0;
     updates = updates < 0 ? d.counter_updates : std::min(updates, d.counter_updates);
-    if (d.too_short) add_flag(p.flags, "short-window");
-    if (d.disagreement) add_flag(p.flags, "counter-timeline-disagree");
-    if (d.fallback_used) add_flag(p.flags, "timeline-energy");
-    if (d.counter_reset) add_flag(p.flags, "counter-reset");
-    if (d.incomplete) add_flag(p.flags, "incomplete-readings");
+    if (d.too_short) ph.flags.add("short-window");
+    if (d.disagreement) ph.flags.add("counter-timeline-disagree");
+    if (d.fallback_used) ph.flags.add("timeline-energy");
+    if (d.counter_reset) ph.flags.add("counter-reset");
+    // A window whose readings failed (the GPU lost, say) has no energy, or only part of it.
+    if (d.incomplete || !std::isfinite(d.gross_j)) {
+      ph.flags.add(d.incomplete ? "incomplete-readings" : "no-energy-readings");
+      std::string notes;
+      for (const auto& n : d.notes) notes += (notes.empty() ? "" : "; ") + n;
+      ph.fault = fmt::format("GPU {}: {}", d.device, notes.empty() ? "readings failed" : notes);
+    }
   }
   p.timeline_energy_j = integrated / k;
   p.idle_power_w = idle;
@@ -72,140 +124,143 @@ store::PhaseRecord phase_from(const meter::WindowResult& r, const std::string& n
   if (updates >= 0) p.counter_updates = updates;
   const double e = std::isfinite(p.net_energy_j) ? p.net_energy_j : p.gross_energy_j;
   p.j_per_token = tokens > 0 ? e / double(tokens) : kNaN;
-  return p;
+  return ph;
 }
 
-// Executes one run with k repetitions per window and turns the windows into a RunRecord.
-// k: prefills inside the prefill window; k_total: whole runs inside the total window. Each is
-// sized for its own window: a 5 ms prefill needs 200 repetitions to span 10 counter updates, a
-// 0.4 s run only 3, and repeating whole runs 200 times would take minutes per run.
-store::RunRecord execute_run(MeasureContext& ctx, Workload& w, int k, int k_total,
-                             bool keep_timeline) {
-  auto& m = ctx.meter;
-  meter::WindowResult pre, dec, tot;
-  const bool derived = k > 1 || k_total > 1;
-  const double t0 = m.now();
-  if (!derived) {
-    m.begin("total");
-    m.begin("prefill");
-    prefill(w);
-    pre = m.end("prefill");
-    m.begin("decode");
-    decode(w);
-    dec = m.end("decode");
-    tot = m.end("total");
-  } else {
-    // Prefill is repeatable on its own (it restarts the batch); decode needs the KV cache a
-    // prefill leaves, so k whole runs form the total window and decode = total - prefill.
-    m.begin("prefill");
-    for (int i = 0; i < k; ++i) prefill(w);
-    pre = m.end("prefill");
-    m.begin("total");
-    for (int i = 0; i < k_total; ++i) {
-      prefill(w);
-      decode(w);
-    }
-    tot = m.end("total");
-  }
-  const double t1 = m.now();
+double per_token(const store::PhaseRecord& p, int64_t tokens) {
+  const double e = std::isfinite(p.net_energy_j) ? p.net_energy_j : p.gross_energy_j;
+  return tokens > 0 ? e / double(tokens) : kNaN;
+}
 
+// Decode as (whole runs) - (prefill), for an engine that cannot restart decode.
+store::PhaseRecord derived_decode(const store::PhaseRecord& whole, const store::PhaseRecord& pre,
+                                  int64_t tokens) {
+  store::PhaseRecord d;
+  d.name = "decode";
+  d.tokens = tokens;
+  d.seconds = whole.seconds - pre.seconds;
+  d.gross_energy_j = whole.gross_energy_j - pre.gross_energy_j;
+  d.net_energy_j = whole.net_energy_j - pre.net_energy_j;
+  d.timeline_energy_j = whole.timeline_energy_j - pre.timeline_energy_j;
+  d.idle_power_w = whole.idle_power_w;
+  d.mean_power_w = d.seconds > 0 ? d.gross_energy_j / d.seconds : kNaN;
+  d.j_per_token = per_token(d, tokens);
+  return d;
+}
+
+// The whole run per repetition as the sum of its directly metered phases.
+store::PhaseRecord summed_total(const store::PhaseRecord& pre, const store::PhaseRecord& dec,
+                                int64_t tokens) {
+  store::PhaseRecord t;
+  t.name = "total";
+  t.tokens = tokens;
+  t.seconds = pre.seconds + dec.seconds;
+  t.gross_energy_j = pre.gross_energy_j + dec.gross_energy_j;
+  t.net_energy_j = pre.net_energy_j + dec.net_energy_j;
+  t.timeline_energy_j = pre.timeline_energy_j + dec.timeline_energy_j;
+  t.idle_power_w = pre.idle_power_w;
+  t.mean_power_w = t.seconds > 0 ? t.gross_energy_j / t.seconds : kNaN;
+  t.peak_power_w = std::max(pre.peak_power_w, dec.peak_power_w);
+  if (pre.counter_updates && dec.counter_updates)
+    t.counter_updates = std::min(*pre.counter_updates, *dec.counter_updates);
+  t.j_per_token = per_token(t, tokens);
+  return t;
+}
+
+void fill_energy(store::RunRecord& r, const store::PhaseRecord& pp, const store::PhaseRecord& pd,
+                 const store::PhaseRecord& pt, Flags& flags) {
+  r.gross_energy_j = pt.gross_energy_j;
+  r.net_energy_j = pt.net_energy_j;
+  r.mean_power_w = pt.mean_power_w;
+  r.peak_power_w = std::max(pt.peak_power_w, pp.peak_power_w);
+  r.idle_power_w = pt.idle_power_w;
+  const bool net = std::isfinite(r.net_energy_j);
+  if (!net) flags.add("no-idle-baseline-gross-per-token");
+  const double e = net ? r.net_energy_j : r.gross_energy_j;
+  r.j_per_token = e / double(r.generated_tokens);
+  r.j_per_1k_tokens = 1000.0 * r.j_per_token;
+  r.j_per_request = e / double(r.batch);
+  r.prefill_j_per_token = pp.j_per_token;
+  r.decode_j_per_token = pd.j_per_token;
+  const double counter = pt.gross_energy_j, timeline = pt.timeline_energy_j;
+  if (std::isfinite(counter) && std::isfinite(timeline) && counter > 0)
+    r.counter_vs_timeline = (counter - timeline) / counter;
+}
+
+void fill_device_state(store::RunRecord& r, const RunWindows& win) {
+  if (!win.prefill.devices.empty()) r.temp_start_c = win.prefill.devices.front().temp_start_c;
+  if (win.second.devices.empty()) return;
+  const auto& d = win.second.devices.front();
+  r.temp_end_c = d.temp_end_c;
+  r.sm_clock_mhz = d.sm_clock_end_mhz;
+  r.mem_clock_mhz = d.mem_clock_end_mhz;
+}
+
+double host_joules(const meter::WindowResult& w, int k) {
+  double host = 0;
+  bool any = false;
+  for (const auto& h : w.host)
+    if (h.available) {
+      host += h.joules;
+      any = true;
+    }
+  return any ? host / k : kNaN;
+}
+
+store::RunRecord make_run_record(MeasureContext& ctx, Workload& w, const Repetitions& reps,
+                                 const RunWindows& win, std::string& fault) {
   store::RunRecord r;
   r.config_id = ctx.config_id;
-  r.k = k;
+  r.k = reps.prefill;
   r.batch = int(w.prompts.size());
   r.prompt_tokens = w.prompt_tokens();
   r.generated_tokens = w.generated_tokens();
   r.decode_tokens = w.decode_tokens();
-  r.flags = ctx.run_flags;
-
-  store::PhaseRecord pp = phase_from(pre, "prefill", k, r.prompt_tokens);
-  store::PhaseRecord pt = phase_from(tot, "total", k_total, r.generated_tokens);
-  if (k > 1) add_flag(pp.flags, fmt::format("k={}", k));
-  if (k_total > 1) add_flag(pt.flags, fmt::format("k={}", k_total));
-  store::PhaseRecord pd;
-  if (!derived) {
-    pd = phase_from(dec, "decode", k, r.decode_tokens);
+  Flags flags;
+  flags.add(ctx.run_flags);
+  Phase pp = phase_from(win.prefill, "prefill", reps.prefill, r.prompt_tokens);
+  Phase pd, pt;
+  if (reps.direct_decode) {
+    pd = phase_from(win.second, "decode", reps.decode, r.decode_tokens);
+    pt.record = summed_total(pp.record, pd.record, r.generated_tokens);
+    pt.flags.add("sum-of-phases");
+    flags.add("decode-direct");
   } else {
-    pd.name = "decode";
-    pd.tokens = r.decode_tokens;
-    pd.seconds = pt.seconds - pp.seconds;
-    pd.gross_energy_j = pt.gross_energy_j - pp.gross_energy_j;
-    pd.net_energy_j = pt.net_energy_j - pp.net_energy_j;
-    pd.timeline_energy_j = pt.timeline_energy_j - pp.timeline_energy_j;
-    pd.idle_power_w = pt.idle_power_w;
-    pd.mean_power_w = pd.seconds > 0 ? pd.gross_energy_j / pd.seconds : kNaN;
-    const double e = std::isfinite(pd.net_energy_j) ? pd.net_energy_j : pd.gross_energy_j;
-    pd.j_per_token = r.decode_tokens > 0 ? e / double(r.decode_tokens) : kNaN;
-    pd.flags = "derived-total-minus-prefill";
-    add_flag(r.flags, "decode-derived");
+    pt = phase_from(win.second, "total", reps.decode, r.generated_tokens);
+    pd.record = derived_decode(pt.record, pp.record, r.decode_tokens);
+    pd.flags.add("derived-total-minus-prefill");
+    flags.add("decode-derived");
   }
-  for (const auto* p : {&pp, &pd, &pt})
-    for (size_t a = 0, b; a < p->flags.size(); a = b + 1) {
-      b = p->flags.find(',', a);
-      if (b == std::string::npos) b = p->flags.size();
-      const std::string f = p->flags.substr(a, b - a);
-      if (f != "derived-total-minus-prefill") add_flag(r.flags, p->name + ":" + f);
-    }
-
-  r.seconds = pt.seconds;
-  r.prefill_seconds = pp.seconds;
-  r.decode_seconds = pd.seconds;
-  r.prefill_tok_s = pp.seconds > 0 ? double(r.prompt_tokens) / pp.seconds : kNaN;
-  r.decode_tok_s = pd.seconds > 0 ? double(r.decode_tokens) / pd.seconds : kNaN;
+  flags.add(fmt::format("windows-{}", to_string(ctx.protocol.windows)));
+  for (Phase* p : {&pp, &pd, &pt}) {
+    p->record.flags = p->flags.str();
+    flags.add_all(p->flags, p->record.name + ":");
+  }
+  r.prefill_seconds = pp.record.seconds;
+  r.decode_seconds = pd.record.seconds;
+  r.seconds = pt.record.seconds;
+  r.prefill_tok_s = r.prefill_seconds > 0 ? double(r.prompt_tokens) / r.prefill_seconds : kNaN;
+  r.decode_tok_s = r.decode_seconds > 0 ? double(r.decode_tokens) / r.decode_seconds : kNaN;
   if (ctx.energy) {
-    r.gross_energy_j = pt.gross_energy_j;
-    r.net_energy_j = pt.net_energy_j;
-    r.mean_power_w = pt.mean_power_w;
-    r.peak_power_w = std::max(pt.peak_power_w, pp.peak_power_w);
-    r.idle_power_w = pt.idle_power_w;
-    const bool net = std::isfinite(r.net_energy_j);
-    if (!net) add_flag(r.flags, "no-idle-baseline-gross-per-token");
-    const double e = net ? r.net_energy_j : r.gross_energy_j;
-    r.j_per_token = e / double(r.generated_tokens);
-    r.j_per_1k_tokens = 1000.0 * r.j_per_token;
-    r.j_per_request = e / double(r.batch);
-    r.prefill_j_per_token = pp.j_per_token;
-    r.decode_j_per_token = pd.j_per_token;
-    const double counter = pt.gross_energy_j, timeline = pt.timeline_energy_j;
-    if (std::isfinite(counter) && std::isfinite(timeline) && counter > 0)
-      r.counter_vs_timeline = (counter - timeline) / counter;
-    if (!tot.devices.empty()) {
-      const auto& d = tot.devices.front();
-      r.temp_start_c = derived ? pre.devices.front().temp_start_c : d.temp_start_c;
-      r.temp_end_c = d.temp_end_c;
-      r.sm_clock_mhz = d.sm_clock_end_mhz;
-      r.mem_clock_mhz = d.mem_clock_end_mhz;
-    }
+    fill_energy(r, pp.record, pd.record, pt.record, flags);
+    fill_device_state(r, win);
+    for (const Phase* p : {&pp, &pd, &pt})
+      if (!p->fault.empty()) {
+        flags.add("energy-fault");
+        if (fault.empty()) fault = p->record.name + " window: " + p->fault;
+      }
   } else {
-    r.phases = {pp, pd, pt};
-    for (auto& p : r.phases) {
-      p.gross_energy_j = p.net_energy_j = p.timeline_energy_j = kNaN;
-      p.j_per_token = kNaN;
+    for (Phase* p : {&pp, &pd, &pt}) {
+      p->record.gross_energy_j = p->record.net_energy_j = p->record.timeline_energy_j = kNaN;
+      p->record.j_per_token = kNaN;
     }
   }
-  double host = 0;
-  bool any_host = false;
-  for (const auto& h : tot.host)
-    if (h.available) {
-      host += h.joules;
-      any_host = true;
-    }
-  if (any_host) r.host_energy_j = host / k_total;  // the total window holds k_total whole runs
-  if (r.phases.empty()) r.phases = {pp, pd, pt};
-  if (keep_timeline && ctx.energy) {
-    for (const auto& s : m.timeline(t0, t1))
-      r.timeline.push_back(
-          {s.t - t0, s.device, s.watts, s.temperature_c, s.sm_clock_mhz, s.mem_clock_mhz});
-  }
+  const double host_pre = host_joules(win.prefill, reps.prefill);
+  const double host_second = host_joules(win.second, reps.decode);
+  r.host_energy_j = reps.direct_decode ? host_pre + host_second : host_second;
+  r.phases = {pp.record, pd.record, pt.record};
+  r.flags = flags.str();
   return r;
-}
-
-double cv_of(const std::vector<store::RunRecord>& runs, double store::RunRecord::*field) {
-  std::vector<double> xs;
-  for (const auto& r : runs)
-    if (std::isfinite(r.*field)) xs.push_back(r.*field);
-  if (xs.size() < 2) return kNaN;
-  return analysis::coefficient_of_variation(xs);
 }
 
 }  // namespace
@@ -228,64 +283,18 @@ std::vector<std::vector<int32_t>> make_prompts(int batch, int prompt_len, int vo
   return prompts;
 }
 
-void stabilise(MeasureContext& ctx, Workload& w) {
-  const auto& p = ctx.protocol;
-  store::ProtocolEvent ev;
-  ev.config_id = ctx.config_id;
-  ev.step = "thermal-stabilisation";
-  if (p.stabilise_max_s <= 0) {
-    ev.outcome = "disabled";
-    ctx.store.add_event(ctx.session_id, ev);
-    return;
+store::RunRecord execute_run(MeasureContext& ctx, Workload& w, const Repetitions& reps,
+                             bool keep_timeline, std::string* fault) {
+  const RunWindows win = run_windows(ctx, w, reps);
+  std::string f;
+  store::RunRecord r = make_run_record(ctx, w, reps, win, f);
+  if (fault) *fault = f;
+  if (keep_timeline && ctx.energy) {
+    for (const auto& s : ctx.meter.timeline(win.t0, win.t1))
+      r.timeline.push_back({s.t - win.t0, s.device, s.watts, s.temperature_c, s.sm_clock_mhz,
+                            s.mem_clock_mhz});
   }
-  auto temp_now = [&] {
-    const auto s = ctx.meter.sample_now();
-    return s.empty() ? kNaN : s.front().temperature_c;
-  };
-  const double start = ctx.meter.now();
-  const double first = ctx.energy ? temp_now() : kNaN;
-  if (!std::isfinite(first)) {
-    ev.outcome = "skipped";
-    ev.details_json = nlohmann::json{{"reason", "no GPU temperature reading"}}.dump();
-    ctx.store.add_event(ctx.session_id, ev);
-    ctx.progress.step("thermal stabilisation", "skipped (no GPU temperature reading)");
-    return;
-  }
-  std::vector<std::pair<double, double>> history{{start, first}};
-  bool stable = false;
-  int passes = 0;
-  while (true) {
-    prefill(w);
-    decode(w);
-    ++passes;
-    const double t = ctx.meter.now();
-    history.emplace_back(t, temp_now());
-    // Stable when the trailing stabilise_window_s of readings spans less than delta.
-    if (t - start >= p.stabilise_window_s) {
-      double lo = 1e300, hi = -1e300;
-      for (auto it = history.rbegin();
-           it != history.rend() && t - it->first <= p.stabilise_window_s; ++it) {
-        lo = std::min(lo, it->second);
-        hi = std::max(hi, it->second);
-      }
-      if (hi - lo < p.stabilise_delta_c) {
-        stable = true;
-        break;
-      }
-    }
-    if (t - start >= p.stabilise_max_s) break;
-  }
-  ev.seconds = ctx.meter.now() - start;
-  ev.outcome = stable ? "stable" : "timeout";
-  ev.details_json = nlohmann::json{
-      {"temp_start_c", first},
-      {"temp_end_c", history.back().second},
-      {"workload_passes",
-       passes}}.dump();
-  ctx.store.add_event(ctx.session_id, ev);
-  ctx.progress.step("thermal stabilisation",
-                    fmt::format("{} after {:.1f} s ({:.1f} -> {:.1f} C)", ev.outcome, ev.seconds,
-                                first, history.back().second));
+  return r;
 }
 
 std::vector<store::StatRecord> summarize_runs(const std::vector<store::RunRecord>& runs,
@@ -326,128 +335,19 @@ std::vector<store::StatRecord> summarize_runs(const std::vector<store::RunRecord
   return out;
 }
 
-ConfigOutcome measure_configuration(MeasureContext& ctx, Workload& w) {
-  const auto& p = ctx.protocol;
-  ConfigOutcome out;
-  for (int round = 0; round <= p.max_reruns; ++round) {
-    // Warm-ups (discarded from statistics, stored flagged). The last one also sizes k.
-    int k = 1, k_total = 1;
-    for (int i = 0; i < p.warmup; ++i) {
-      ctx.progress.run_started({round, i, true}, p.warmup);
-      store::RunRecord r = execute_run(ctx, w, 1, 1, false);
-      r.round = round;
-      r.index = i;
-      r.warmup = true;
-      ctx.store.insert_run(r);
-      ctx.progress.run_finished(r);
-    }
-    if (ctx.energy && p.min_counter_updates > 0) {
-      // Probe the counter's update rate on one unstored run: updates per second of the total.
-      auto& m = ctx.meter;
-      m.begin("probe-prefill");
-      prefill(w);
-      const auto probe_pre = m.end("probe-prefill");
-      m.begin("probe-total");
-      prefill(w);
-      decode(w);
-      const auto probe_tot = m.end("probe-total");
-      const double rate =
-          probe_tot.duration_s > 0 ? resolution(probe_tot) / probe_tot.duration_s : 0;
-      const double shortest = std::max(probe_pre.duration_s, 1e-9);
-      // The sampler sees at most one counter update per sample interval, so a window with
-      // min_counter_updates updates lasts at least that many intervals: a lower bound on k
-      // that holds even when the probe saw no update at all.
-      const double min_window = p.min_counter_updates * p.sample_interval_s;
-      double want = min_window > 0 ? std::ceil(min_window / shortest) : 1.0;
-      if (rate > 0 && rate * shortest < p.min_counter_updates)
-        want = std::max(want, std::ceil(p.min_counter_updates / (rate * shortest)));
-      k = int(std::clamp(want, 1.0, double(p.max_repetitions)));
-      // The total window (whole runs) by the same rule, from its own length.
-      const double run_s = std::max(probe_tot.duration_s, 1e-9);
-      double want_total = min_window > 0 ? std::ceil(min_window / run_s) : 1.0;
-      if (rate > 0 && rate * run_s < p.min_counter_updates)
-        want_total = std::max(want_total, std::ceil(p.min_counter_updates / (rate * run_s)));
-      k_total = int(std::clamp(want_total, 1.0, double(p.max_repetitions)));
-      // The probe's rate can be off for short runs (the reads at the window's ends count as
-      // updates too), so check the shortest window, k prefills, and grow k until it sees
-      // enough updates (a few attempts, at most 4x each, never beyond max_repetitions).
-      for (int attempt = 0; attempt < 4 && k < p.max_repetitions; ++attempt) {
-        m.begin("probe-check");
-        for (int i = 0; i < k; ++i) prefill(w);
-        const int seen = resolution(m.end("probe-check"));
-        if (seen >= p.min_counter_updates) break;
-        const double grown = std::ceil(1.25 * k * p.min_counter_updates / std::max(seen, 1));
-        k = int(std::clamp(grown, double(k + 1), std::min(4.0 * k, double(p.max_repetitions))));
-      }
-    }
-    // A whole run is longer than its prefill, so k whole runs always suffice; the probe's
-    // timings are noisy on a busy host and must not ask for more. Then the same check as for
-    // the prefill window: k_total whole runs must see enough updates, else grow (up to k).
-    k_total = std::min(k_total, k);
-    if (ctx.energy && p.min_counter_updates > 0) {
-      for (int attempt = 0; attempt < 4 && k_total < k; ++attempt) {
-        ctx.meter.begin("probe-check-total");
-        for (int i = 0; i < k_total; ++i) {
-          prefill(w);
-          decode(w);
-        }
-        const int seen = resolution(ctx.meter.end("probe-check-total"));
-        if (seen >= p.min_counter_updates) break;
-        const double grown = std::ceil(1.25 * k_total * p.min_counter_updates / std::max(seen, 1));
-        k_total = int(std::clamp(grown, double(k_total + 1), std::min(4.0 * k_total, double(k))));
-      }
-    }
-    out.k = k;
-    out.k_total = k_total;
-    std::vector<store::RunRecord> measured;
-    for (int i = 0; i < p.runs; ++i) {
-      ctx.progress.run_started({round, i, false}, p.runs);
-      store::RunRecord r = execute_run(ctx, w, k, k_total, p.store_timeline);
-      r.round = round;
-      r.index = i;
-      if (k == p.max_repetitions && k > 1) add_flag(r.flags, "max-repetitions");
-      r.id = ctx.store.insert_run(r);
-      ctx.progress.run_finished(r);
-      measured.push_back(std::move(r));
-    }
-    GateRound g;
-    g.round = round;
-    g.cv_decode_tok_s = cv_of(measured, &store::RunRecord::decode_tok_s);
-    g.cv_decode_j_per_token = cv_of(measured, &store::RunRecord::decode_j_per_token);
-    g.throughput_ok = std::isfinite(g.cv_decode_tok_s) && g.cv_decode_tok_s < p.max_cv_decode_tok_s;
-    g.energy_ok = !ctx.energy || (std::isfinite(g.cv_decode_j_per_token) &&
-                                  g.cv_decode_j_per_token < p.max_cv_decode_j_per_token);
-    out.gate_rounds.push_back(g);
-    out.rounds = round + 1;
-    out.final_runs = std::move(measured);
-    const std::string detail =
-        fmt::format("CV decode tok/s {:.2f} % (max {:.2f} %), CV decode J/token {} (max {:.2f} %)",
-                    100 * g.cv_decode_tok_s, 100 * p.max_cv_decode_tok_s,
-                    ctx.energy ? fmt::format("{:.2f} %", 100 * g.cv_decode_j_per_token)
-                               : std::string("not measured"),
-                    100 * p.max_cv_decode_j_per_token);
-    store::ProtocolEvent ev;
-    ev.config_id = ctx.config_id;
-    ev.step = "gate";
-    ev.outcome = g.passed() ? "pass" : (round < p.max_reruns ? "fail-rerun" : "fail");
-    ev.details_json = nlohmann::json{{"round", round},
-                                     {"k", k},
-                                     {"cv_decode_tok_s", g.cv_decode_tok_s},
-                                     {"cv_decode_j_per_token",
-                                      ctx.energy ? nlohmann::json(g.cv_decode_j_per_token)
-                                                 : nlohmann::json(nullptr)},
-                                     {"max_cv_decode_tok_s", p.max_cv_decode_tok_s},
-                                     {"max_cv_decode_j_per_token", p.max_cv_decode_j_per_token}}
-                          .dump();
-    ctx.store.add_event(ctx.session_id, ev);
-    ctx.progress.step(fmt::format("gate round {}", round), ev.outcome + ": " + detail);
-    if (g.passed()) {
-      out.gate = round == 0 ? "passed" : "passed-after-rerun";
-      return out;
-    }
-  }
-  out.gate = "failed";
-  return out;
+double relative_ci_half_width(const std::vector<double>& xs) {
+  std::vector<double> finite;
+  for (double x : xs)
+    if (std::isfinite(x)) finite.push_back(x);
+  if (finite.size() < 2) return kNaN;
+  const auto s = analysis::summarize(finite);
+  if (s.mean == 0) return kNaN;
+  return (s.ci_high - s.ci_low) / 2 / std::fabs(s.mean);
+}
+
+bool ci_within(const std::vector<double>& xs, double target) {
+  const double h = relative_ci_half_width(xs);
+  return std::isfinite(h) && h <= target;
 }
 
 }  // namespace eco::bench

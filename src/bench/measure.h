@@ -1,7 +1,9 @@
 #pragma once
-// One configuration through the protocol: thermal stabilisation, warm-ups, measured runs with
-// prefill / decode / total windows (repeated k times when short), CV gates and re-run rounds.
-// Every run is stored as soon as it completes (one transaction each).
+// One configuration through the protocol: repetitions sized to the counter, stabilisation on
+// the energy observable, warm-ups, measured runs until the CI is tight enough, CV gates and
+// re-run rounds. Prefill and decode are metered in their own windows; decode is re-run from
+// the saved post-prefill position k times inside its window. Every run is stored as soon as it
+// completes (one transaction each).
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -34,33 +36,65 @@ struct MeasureContext {
   int64_t session_id = 0;
   int64_t config_id = 0;
   bool energy = false;    // the meter has GPU energy
-  std::string run_flags;  // added to every run (e.g. "cpu-engine")
+  std::string run_flags;  // added to every run (e.g. "cpu-engine-gpu-meter")
+};
+
+// How often each window repeats its phase. Direct decode: the decode window re-runs the same
+// decode steps `decode` times from the saved post-prefill position. Derived (an engine that
+// cannot restore its position): the second window holds `decode` whole runs and decode is
+// their total minus the prefill window's share, flagged.
+struct Repetitions {
+  int prefill = 1;
+  int decode = 1;
+  bool direct_decode = true;
 };
 
 struct GateRound {
   int round = 0;
+  int n = 0;                         // measured runs of the round
   double cv_decode_tok_s = 0;
   double cv_decode_j_per_token = 0;  // NaN when energy is not measured
+  double ci_decode_tok_s = 0;        // 95 % CI half-width / mean
+  double ci_decode_j_per_token = 0;
   bool throughput_ok = false;
   bool energy_ok = false;  // true when not evaluated
-  bool passed() const { return throughput_ok && energy_ok; }
+  std::string fault;       // energy readings failed in a run (e.g. the GPU was lost)
+  bool passed() const { return throughput_ok && energy_ok && fault.empty(); }
 };
 
 struct ConfigOutcome {
-  std::string gate;  // passed | passed-after-rerun | failed
+  store::GateOutcome gate = store::GateOutcome::None;
   int rounds = 0;
-  int k = 1;        // repetitions inside the prefill window (the shortest)
-  int k_total = 1;  // whole runs inside the total window (decode = total - prefill when > 1)
+  Repetitions reps;
   std::vector<GateRound> gate_rounds;
   std::vector<store::RunRecord> final_runs;  // measured runs of the last round
+  std::string fault;                         // the first energy fault seen, if any
 };
 
 // Deterministic prompts: batch sequences of prompt_len ids in [0, vocab), seeded.
 std::vector<std::vector<int32_t>> make_prompts(int batch, int prompt_len, int vocab, uint64_t seed);
 
-// Runs the workload until the first device's temperature settles (see ProtocolOptions);
-// records the step as a protocol event. Skipped without a temperature reading.
-void stabilise(MeasureContext& ctx, Workload& w);
+// The repetitions a window of `phase_s` seconds needs to span `min_updates` counter updates at
+// `updates_per_s` (unknown when 0), never fewer than the sampler could see, capped.
+int repetitions_for(double phase_s, double updates_per_s, const ProtocolOptions& p);
+
+// True when the 95 % CI half-width of `xs` is within `target` of its mean (n >= 2).
+bool ci_within(const std::vector<double>& xs, double target);
+// The 95 % CI half-width of `xs` relative to its mean; NaN for fewer than two finite values.
+double relative_ci_half_width(const std::vector<double>& xs);
+
+// Sizes the windows of a run on the configuration's own workload (unstored probe windows).
+Repetitions size_repetitions(MeasureContext& ctx, Workload& w);
+
+// One run: prefill and decode windows with `reps` repetitions. Not stored. `fault`, when
+// given, receives what went wrong with the energy readings (empty when nothing did); the run
+// is then flagged energy-fault.
+store::RunRecord execute_run(MeasureContext& ctx, Workload& w, const Repetitions& reps,
+                             bool keep_timeline, std::string* fault = nullptr);
+
+// Runs the measured workload until its energy per token settles (see ProtocolOptions);
+// records the outcome as a protocol event and returns it ("stable", "cap-reached", ...).
+std::string stabilise(MeasureContext& ctx, Workload& w, const Repetitions& reps);
 
 ConfigOutcome measure_configuration(MeasureContext& ctx, Workload& w);
 

@@ -6,20 +6,20 @@
 
 namespace eco::bench {
 
-TerminalProgress::TerminalProgress(std::FILE* out, bool tty)
-    : out_(out), tty_(tty), start_(std::chrono::steady_clock::now()) {}
+TerminalProgress::TerminalProgress(std::FILE* out, bool tty) : out_(out), tty_(tty) {}
 
 bool TerminalProgress::is_tty(std::FILE* f) {
   return ::isatty(::fileno(f)) == 1;
 }
 
-std::string TerminalProgress::eta() const {
-  if (done_ == 0 || total_ <= done_) return "";
-  const double elapsed =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-  const double left = elapsed / done_ * (total_ - done_);
-  const int s = int(left);
+std::string TerminalProgress::eta_text() const {
+  if (!seconds_left_ || total_ <= done_) return "";
+  const int s = int(*seconds_left_ + 0.5);
   return fmt::format(" ETA {}:{:02d}:{:02d}", s / 3600, s / 60 % 60, s % 60);
+}
+
+void TerminalProgress::eta(std::optional<double> seconds_left) {
+  seconds_left_ = seconds_left;
 }
 
 void TerminalProgress::draw(const std::string& text) {
@@ -27,7 +27,7 @@ void TerminalProgress::draw(const std::string& text) {
     const int width = 24;
     const int filled = total_ > 0 ? width * done_ / total_ : 0;
     fmt::print(out_, "\r\033[K[{}{}] {}/{}{} {}", std::string(size_t(filled), '#'),
-               std::string(size_t(width - filled), '.'), done_, total_, eta(), text);
+               std::string(size_t(width - filled), '.'), done_, total_, eta_text(), text);
     line_open_ = true;
   } else {
     fmt::print(out_, "{}\n", text);
@@ -38,7 +38,6 @@ void TerminalProgress::draw(const std::string& text) {
 void TerminalProgress::sweep_started(int total, int skipped) {
   total_ = total;
   done_ = skipped;
-  start_ = std::chrono::steady_clock::now();
   if (skipped > 0)
     draw(fmt::format("bench: {} configurations, {} already complete (resumed)", total, skipped));
   else
@@ -76,7 +75,7 @@ void TerminalProgress::config_finished(const std::string& label, const std::stri
     fmt::print(out_, "{}\n", text);
     std::fflush(out_);
   } else {
-    draw(fmt::format("{} [{}/{}]{}", text, done_, total_, eta()));
+    draw(fmt::format("{} [{}/{}]{}", text, done_, total_, eta_text()));
   }
 }
 

@@ -1,8 +1,9 @@
 #pragma once
-// Progress reporting of a sweep. The terminal sink draws one updating line with an ETA on a
-// TTY and prints plain lines otherwise; tests use their own sinks to observe (or steer) runs.
-#include <chrono>
+// Progress reporting of a sweep. The terminal sink draws one updating line with the sweep's ETA
+// on a TTY and prints plain lines otherwise; tests use their own sinks to observe (or steer)
+// runs.
 #include <cstdio>
+#include <optional>
 #include <string>
 
 #include "store/records.h"
@@ -37,6 +38,8 @@ class ProgressSink {
     (void)label, (void)status, (void)detail;
   }
   virtual void warning(const std::string& text) { (void)text; }
+  // The sweep's estimate of the time left, after each configuration (nullopt: none yet).
+  virtual void eta(std::optional<double> seconds_left) { (void)seconds_left; }
 };
 
 class TerminalProgress final : public ProgressSink {
@@ -53,15 +56,16 @@ class TerminalProgress final : public ProgressSink {
   void config_finished(const std::string& label, const std::string& status,
                        const std::string& detail) override;
   void warning(const std::string& text) override;
+  void eta(std::optional<double> seconds_left) override;
 
  private:
   void draw(const std::string& text);
-  std::string eta() const;
+  std::string eta_text() const;
   std::FILE* out_;
   bool tty_;
   int total_ = 0, done_ = 0, position_ = 0;
   std::string label_;
-  std::chrono::steady_clock::time_point start_;
+  std::optional<double> seconds_left_;
   bool line_open_ = false;
 };
 

@@ -1,18 +1,31 @@
 #include "bench/protocol.h"
 
+#include <cmath>
+#include <functional>
+
+#include "bench/json_read.h"
 #include "common/error.h"
 
 namespace eco::bench {
 
+std::string_view to_string(WindowMode m) {
+  return m == WindowMode::Aligned ? "aligned" : "plain";
+}
+
 nlohmann::json ProtocolOptions::to_json() const {
   return {{"idle_seconds", idle_seconds},
-          {"stabilise_delta_c", stabilise_delta_c},
-          {"stabilise_window_s", stabilise_window_s},
+          {"idle_recheck_s", idle_recheck_s},
+          {"stabilise_tolerance", stabilise_tolerance},
+          {"stabilise_max_slope_c_per_min", stabilise_max_slope_c_per_min},
+          {"stabilise_slope_span_s", stabilise_slope_span_s},
           {"stabilise_max_s", stabilise_max_s},
           {"warmup", warmup},
           {"runs", runs},
+          {"max_runs", max_runs},
+          {"ci_target", ci_target},
           {"min_counter_updates", min_counter_updates},
           {"max_repetitions", max_repetitions},
+          {"windows", std::string(to_string(windows))},
           {"max_cv_decode_tok_s", max_cv_decode_tok_s},
           {"max_cv_decode_j_per_token", max_cv_decode_j_per_token},
           {"max_reruns", max_reruns},
@@ -22,57 +35,111 @@ nlohmann::json ProtocolOptions::to_json() const {
           {"prompt_seed", prompt_seed}};
 }
 
+namespace {
+
+using Reader = std::function<void(ProtocolOptions&, const nlohmann::json&, const std::string&)>;
+
+Reader number(double ProtocolOptions::*field) {
+  return [field](ProtocolOptions& o, const nlohmann::json& v, const std::string& what) {
+    o.*field = json_number(v, what);
+  };
+}
+
+Reader integer(int ProtocolOptions::*field) {
+  return [field](ProtocolOptions& o, const nlohmann::json& v, const std::string& what) {
+    o.*field = json_integer<int>(v, what);
+  };
+}
+
+// Every key of to_json() and how to read it.
+const std::vector<std::pair<const char*, Reader>>& readers() {
+  using P = ProtocolOptions;
+  static const std::vector<std::pair<const char*, Reader>> r = {
+      {"idle_seconds", number(&P::idle_seconds)},
+      {"idle_recheck_s", number(&P::idle_recheck_s)},
+      {"stabilise_tolerance", number(&P::stabilise_tolerance)},
+      {"stabilise_max_slope_c_per_min", number(&P::stabilise_max_slope_c_per_min)},
+      {"stabilise_slope_span_s", number(&P::stabilise_slope_span_s)},
+      {"stabilise_max_s", number(&P::stabilise_max_s)},
+      {"warmup", integer(&P::warmup)},
+      {"runs", integer(&P::runs)},
+      {"max_runs", integer(&P::max_runs)},
+      {"ci_target", number(&P::ci_target)},
+      {"min_counter_updates", integer(&P::min_counter_updates)},
+      {"max_repetitions", integer(&P::max_repetitions)},
+      {"windows",
+       [](P& o, const nlohmann::json& v, const std::string& what) {
+         if (v == "aligned")
+           o.windows = WindowMode::Aligned;
+         else if (v == "plain")
+           o.windows = WindowMode::Plain;
+         else
+           fail("{} must be \"aligned\" or \"plain\" (got {})", what, v.dump());
+       }},
+      {"max_cv_decode_tok_s", number(&P::max_cv_decode_tok_s)},
+      {"max_cv_decode_j_per_token", number(&P::max_cv_decode_j_per_token)},
+      {"max_reruns", integer(&P::max_reruns)},
+      {"cooldown_s", number(&P::cooldown_s)},
+      {"sample_interval_s", number(&P::sample_interval_s)},
+      {"store_timeline",
+       [](P& o, const nlohmann::json& v, const std::string& what) {
+         if (!v.is_boolean()) fail("{} must be true or false (got {})", what, v.dump());
+         o.store_timeline = v.get<bool>();
+       }},
+      {"prompt_seed",
+       [](P& o, const nlohmann::json& v, const std::string& what) {
+         o.prompt_seed = json_integer<uint64_t>(v, what);
+       }},
+  };
+  return r;
+}
+
+}  // namespace
+
 ProtocolOptions ProtocolOptions::from_json(const nlohmann::json& j, const std::string& source) {
   if (!j.is_object()) fail("{}: 'protocol' must be an object", source);
   ProtocolOptions o;
-  const nlohmann::json known = o.to_json();
   for (const auto& [key, value] : j.items()) {
-    if (!known.contains(key))
-      fail("{}: unknown protocol key '{}' (known: {})", source, key, [&] {
-        std::string names;
-        for (const auto& [k, v] : known.items()) names += (names.empty() ? "" : ", ") + k;
-        return names;
-      }());
-    const bool numeric = value.is_number();
-    if (!(numeric || (key == "store_timeline" && value.is_boolean())))
-      fail("{}: protocol key '{}' must be a {}", source, key,
-           key == "store_timeline" ? "boolean" : "number");
+    const Reader* reader = nullptr;
+    for (const auto& [name, r] : readers())
+      if (key == name) reader = &r;
+    if (!reader) {
+      std::string names;
+      for (const auto& [name, r] : readers()) names += (names.empty() ? "" : ", ") + std::string(name);
+      fail("{}: unknown protocol key '{}' (known: {})", source, key, names);
+    }
+    (*reader)(o, value, fmt::format("{}: protocol key '{}'", source, key));
   }
-  auto get = [&](const char* key, auto& field) {
-    if (j.contains(key)) field = j.at(key).get<std::decay_t<decltype(field)>>();
-  };
-  get("idle_seconds", o.idle_seconds);
-  get("stabilise_delta_c", o.stabilise_delta_c);
-  get("stabilise_window_s", o.stabilise_window_s);
-  get("stabilise_max_s", o.stabilise_max_s);
-  get("warmup", o.warmup);
-  get("runs", o.runs);
-  get("min_counter_updates", o.min_counter_updates);
-  get("max_repetitions", o.max_repetitions);
-  get("max_cv_decode_tok_s", o.max_cv_decode_tok_s);
-  get("max_cv_decode_j_per_token", o.max_cv_decode_j_per_token);
-  get("max_reruns", o.max_reruns);
-  get("cooldown_s", o.cooldown_s);
-  get("sample_interval_s", o.sample_interval_s);
-  get("store_timeline", o.store_timeline);
-  get("prompt_seed", o.prompt_seed);
+  if (!j.contains("max_runs") && o.max_runs < o.runs) o.max_runs = o.runs;
   o.validate();
   return o;
 }
 
 void ProtocolOptions::validate() const {
+  auto non_negative = [](double v, const char* what) {
+    if (!(v >= 0) || !std::isfinite(v))
+      fail("{} must be a finite number >= 0 (got {})", what, v);
+  };
+  non_negative(idle_seconds, "idle baseline seconds (--idle)");
+  non_negative(idle_recheck_s, "idle_recheck_s");
+  non_negative(stabilise_tolerance, "stabilise_tolerance");
+  non_negative(stabilise_max_slope_c_per_min, "stabilise_max_slope_c_per_min");
+  non_negative(stabilise_slope_span_s, "stabilise_slope_span_s");
+  non_negative(stabilise_max_s, "stabilisation seconds (--stabilise-max)");
+  non_negative(cooldown_s, "--cooldown");
+  non_negative(sample_interval_s, "sample interval");
+  non_negative(ci_target, "ci_target (--ci-target)");
   if (runs < 2) fail("--runs must be at least 2 to compute a CV and a CI (got {})", runs);
+  if (max_runs < runs)
+    fail("max_runs ({}) must be at least runs ({}): it caps the adaptive repetitions", max_runs,
+         runs);
   if (warmup < 0) fail("--warmup must not be negative (got {})", warmup);
-  if (idle_seconds < 0) fail("idle baseline seconds must not be negative (got {})", idle_seconds);
-  if (stabilise_max_s < 0 || stabilise_window_s < 0 || stabilise_delta_c < 0)
-    fail("thermal stabilisation settings must not be negative");
   if (min_counter_updates < 0) fail("min_counter_updates must not be negative");
   if (max_repetitions < 1) fail("max_repetitions must be at least 1");
-  if (!(max_cv_decode_tok_s > 0) || !(max_cv_decode_j_per_token > 0))
-    fail("CV gate thresholds must be positive fractions (e.g. 0.02 for 2 %)");
+  if (!(max_cv_decode_tok_s > 0) || !(max_cv_decode_j_per_token > 0) ||
+      !std::isfinite(max_cv_decode_tok_s) || !std::isfinite(max_cv_decode_j_per_token))
+    fail("CV gate thresholds must be positive fractions (e.g. 0.01 for 1 %)");
   if (max_reruns < 0) fail("max_reruns must not be negative (got {})", max_reruns);
-  if (cooldown_s < 0) fail("--cooldown must not be negative (got {})", cooldown_s);
-  if (sample_interval_s < 0) fail("sample interval must not be negative");
 }
 
 }  // namespace eco::bench

@@ -1,31 +1,49 @@
 #pragma once
 // The measurement protocol: each step is named, configurable, and recorded with the results.
 // docs/METHODOLOGY.md ("Protocol") defines every term used here.
+#include <cstdint>
 #include <string>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
 namespace eco::bench {
 
+// How the energy windows meet the GPU's energy counter: aligned windows start on a counter
+// update and remove the tail after the work's end (the counter's quantization does not enter
+// the figure); plain windows read the counter at the work's boundaries.
+enum class WindowMode { Aligned, Plain };
+std::string_view to_string(WindowMode m);
+
 struct ProtocolOptions {
-  // Idle baseline: the GPU's mean power while nothing runs, metered before the sweep and
-  // before each new model, then subtracted (x duration) from every window (net energy).
+  // Idle baseline: the GPU's mean power while nothing runs, metered once per study (before the
+  // first configuration), subtracted (x duration) from every window (net energy), and
+  // re-metered every idle_recheck_s and at the end of the sweep; the drift is recorded.
   double idle_seconds = 10;
-  // Thermal stabilisation after a model is loaded: the workload runs (discarded) until the
-  // temperature changed less than stabilise_delta_c over stabilise_window_s, at most
-  // stabilise_max_s. 0 max disables the step.
-  double stabilise_delta_c = 1.0;
-  double stabilise_window_s = 10;
+  double idle_recheck_s = 600;  // 0: re-check at the end only
+  // Stabilisation: the configuration's own measured workload runs (discarded) until two
+  // successive windows' decode J/token (tok/s without energy) agree within
+  // stabilise_tolerance and the temperature rises less than stabilise_max_slope_c_per_min,
+  // for at most stabilise_max_s. The temperature trend is the least-squares slope of the
+  // timeline's readings over the trailing stabilise_slope_span_s. 0 max disables the step.
+  double stabilise_tolerance = 0.01;
+  double stabilise_max_slope_c_per_min = 1.0;
+  double stabilise_slope_span_s = 10;  // the trend's window (readings are 1 C steps)
   double stabilise_max_s = 60;
-  int warmup = 3;  // warm-up runs, stored flagged and excluded from statistics
-  int runs = 10;   // measured runs per round
+  int warmup = 1;  // warm-up runs per round, stored flagged and excluded from statistics
+  // Adaptive repetitions: at least `runs` measured runs, then more until the 95 % CI of decode
+  // J/token and of decode tok/s is within ci_target of its mean (half-width), at most max_runs.
+  int runs = 5;
+  int max_runs = 30;
+  double ci_target = 0.01;
   // Minimum window: every metered window must see at least this many energy-counter updates;
-  // a shorter run is repeated k times inside one window (energy and time divided by k).
+  // a shorter phase is repeated k times inside one window (energy and time divided by k).
   int min_counter_updates = 10;
   int max_repetitions = 1000;
+  WindowMode windows = WindowMode::Aligned;
   // Quality gates on the measured runs of a round, as coefficients of variation.
-  double max_cv_decode_tok_s = 0.02;
-  double max_cv_decode_j_per_token = 0.03;
+  double max_cv_decode_tok_s = 0.01;
+  double max_cv_decode_j_per_token = 0.02;
   int max_reruns = 2;              // extra rounds after a failed gate
   double cooldown_s = 0;           // pause between configurations
   double sample_interval_s = 0.1;  // power timeline period (meter sampler)
@@ -33,8 +51,8 @@ struct ProtocolOptions {
   uint64_t prompt_seed = 1;        // seeds the synthetic prompt token ids
 
   nlohmann::json to_json() const;
-  // Reads the keys present in `j` (names as in to_json); unknown keys are errors naming
-  // `source`. Validates ranges.
+  // Reads the keys present in `j` (names as in to_json); unknown keys, values of the wrong
+  // type and integers out of range are errors naming `source` (checked before narrowing).
   static ProtocolOptions from_json(const nlohmann::json& j, const std::string& source);
   void validate() const;
 };

@@ -1,26 +1,24 @@
+// The sweep: models resolved and hashed, the plan stored, then each model loaded once, each
+// format quantized once (one engine per model and format, sized for its largest batch and
+// context), and each configuration measured through the protocol.
 #include "bench/sweep.h"
 
 #include <algorithm>
 #include <chrono>
-#include <filesystem>
-#include <fstream>
 #include <map>
 #include <new>
-#include <sstream>
 #include <thread>
 
 #include <nlohmann/json.hpp>
 
+#include "bench/eta.h"
+#include "bench/idle.h"
 #include "bench/measure.h"
+#include "bench/plan.h"
 #include "bench/provenance.h"
-#include "bench/sweep_toml.h"
 #include "common/error.h"
 #include "ecocompute/meter.h"
-#include "engine/engine.h"
 #include "model/resolve.h"
-#include "model/weights.h"
-#include "quant/format.h"
-#include "store/export.h"
 
 namespace eco::bench {
 
@@ -28,175 +26,66 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string format_params(const quant::FormatSpec& f) {
-  nlohmann::json j = nlohmann::json::object();
-  if (f.format == quant::WeightFormat::Int8) {
-    j["threshold"] = f.int8_threshold;
-    j["impl"] = f.int8_impl == quant::Int8Impl::Fused ? "fused" : "reference-bnb";
-  }
-  if (f.format == quant::WeightFormat::NF4 || f.format == quant::WeightFormat::NF4DQ)
-    j["block"] = 64;
-  if (f.format == quant::WeightFormat::NF4DQ) j["absmax_block"] = 256;
-  return j.dump();
-}
-
-}  // namespace
-
-quant::Int8Impl parse_int8_impl(const std::string& name, const std::string& source) {
-  if (name == "fused") return quant::Int8Impl::Fused;
-  if (name == "reference-bnb") return quant::Int8Impl::ReferenceBnb;
-  fail("{} '{}': use fused or reference-bnb", source, name);
-}
-
-quant::FormatSpec SweepSpec::format_spec(const std::string& name) const {
-  quant::FormatSpec f = quant::parse_format(name);
-  if (f.format == quant::WeightFormat::Int8) {
-    if (int8_threshold >= 0 && f.int8_threshold != 0.0f) f.int8_threshold = int8_threshold;
-    if (int8_impl) f.int8_impl = *int8_impl;
-  }
-  return f;
-}
-
-void SweepSpec::validate() const {
-  if (models.empty()) fail("--model: give at least one model directory or synthetic:SHAPE");
-  if (formats.empty()) fail("--format: give at least one format (e.g. fp16)");
-  if (batches.empty() || (prompt_lens.empty() && !prompt_text) || gen_lens.empty())
-    fail("--batch, --prompt-len and --gen-len each need at least one value");
-  if (prompt_text && prompt_text->text.empty())
-    fail("{}: the prompt is empty; give some text", prompt_text->origin);
-  for (int b : batches)
-    if (b < 1) fail("--batch: batch sizes must be at least 1 (got {})", b);
-  for (int p : prompt_lens)
-    if (p < 1) fail("--prompt-len must be at least 1 (got {})", p);
-  for (int g : gen_lens)
-    if (g < 2)
-      fail(
-          "--gen-len must be at least 2: the first token comes from prefill, decode makes the "
-          "rest (got {})",
-          g);
-  bool has_int8 = false, has_int8_family = false;
-  std::vector<std::string> seen;
-  for (const auto& f : formats) {
-    const quant::FormatSpec parsed = quant::parse_format(f);
-    has_int8_family = has_int8_family || parsed.format == quant::WeightFormat::Int8;
-    has_int8 =
-        has_int8 || (parsed.format == quant::WeightFormat::Int8 && parsed.int8_threshold != 0);
-    const quant::FormatSpec applied = format_spec(f);
-    const std::string key = applied.name() + format_params(applied);
-    if (std::find(seen.begin(), seen.end(), key) != seen.end())
-      fail("--format lists {} twice{}: give each format once", applied.name(),
-           applied.name() == "int8-pure" && has_int8
-               ? " (int8 with --int8-threshold 0 is int8-pure)"
-               : "");
-    seen.push_back(key);
-  }
-  if (int8_threshold >= 0 && !has_int8)
-    fail("--int8-threshold applies to the int8 format, and --format lists none: add int8");
-  if (int8_impl && !has_int8_family)
-    fail("--int8-impl applies to int8 and int8-pure, and --format lists neither: add one");
-  if (engine::parse_device(device) == engine::DeviceKind::Cuda && !engine::cuda_available())
-    fail(
-        "--device cuda: no CUDA device is available (this build has no CUDA engine, or no GPU "
-        "is visible); use --device cpu, or auto to take CUDA when present");
-  protocol.validate();
-}
-
-int SweepSpec::configuration_count() const {
-  return int(models.size() * formats.size() * batches.size() * prompt_lens.size() *
-             gen_lens.size());
-}
-
-SweepSpec parse_sweep_json(const std::string& text, const std::string& source) {
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::exception& e) {
-    fail("{}: not valid JSON: {}", source, e.what());
-  }
-  if (!j.is_object()) fail("{}: a sweep file is a JSON object", source);
-  SweepSpec s;
-  auto strings = [&](const char* key, std::vector<std::string>& out) {
-    const auto& v = j.at(key);
-    if (v.is_string())
-      out = {v.get<std::string>()};
-    else if (v.is_array() && std::all_of(v.begin(), v.end(), [](auto& x) { return x.is_string(); }))
-      out = v.get<std::vector<std::string>>();
-    else
-      fail("{}: '{}' must be a string or a list of strings", source, key);
-  };
-  auto ints = [&](const char* key, std::vector<int>& out) {
-    const auto& v = j.at(key);
-    if (v.is_number_integer())
-      out = {v.get<int>()};
-    else if (v.is_array() &&
-             std::all_of(v.begin(), v.end(), [](auto& x) { return x.is_number_integer(); }))
-      out = v.get<std::vector<int>>();
-    else
-      fail("{}: '{}' must be an integer or a list of integers", source, key);
-  };
-  for (const auto& [key, value] : j.items()) {
-    if (key == "models")
-      strings("models", s.models);
-    else if (key == "formats")
-      strings("formats", s.formats);
-    else if (key == "batches")
-      ints("batches", s.batches);
-    else if (key == "prompt_lens")
-      ints("prompt_lens", s.prompt_lens);
-    else if (key == "gen_lens")
-      ints("gen_lens", s.gen_lens);
-    else if (key == "prompt") {
-      if (!value.is_string()) fail("{}: 'prompt' must be a string (the prompt's text)", source);
-      if (s.prompt_text) fail("{}: give 'prompt' or 'text', not both", source);
-      s.prompt_text = TextPrompt{value.get<std::string>(), source + ": prompt"};
-    } else if (key == "text") {
-      if (!value.is_string()) fail("{}: 'text' must be a string (a text file's path)", source);
-      if (s.prompt_text) fail("{}: give 'prompt' or 'text', not both", source);
-      s.prompt_text = read_text_prompt(value.get<std::string>());
-    } else if (key == "int8_threshold") {
-      if (!value.is_number() || !(value.get<double>() >= 0))
-        fail("{}: 'int8_threshold' must be a number >= 0 (0 = pure int8)", source);
-      s.int8_threshold = value.get<float>();
-    } else if (key == "int8_impl") {
-      if (!value.is_string())
-        fail("{}: 'int8_impl' must be \"fused\" or \"reference-bnb\"", source);
-      s.int8_impl = parse_int8_impl(value.get<std::string>(), source + ": int8_impl");
-    } else if (key == "device") {
-      if (!value.is_string()) fail("{}: 'device' must be a string", source);
-      s.device = value.get<std::string>();
-    } else if (key == "protocol") {
-      s.protocol = ProtocolOptions::from_json(value, source);
-    } else {
-      fail(
-          "{}: unknown key '{}' (known: models, formats, batches, prompt_lens, gen_lens, "
-          "prompt, text, int8_threshold, int8_impl, device, protocol)",
-          source, key);
-    }
-  }
-  return s;
-}
-
-SweepSpec load_sweep_file(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) fail("cannot read sweep file '{}'", path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  const std::string ext = std::filesystem::path(path).extension().string();
-  if (ext == ".toml") return parse_sweep_json(toml_to_json(ss.str(), path).dump(), path);
-  if (ext == ".json") return parse_sweep_json(ss.str(), path);
-  fail("sweep file '{}': name it .toml or .json so that its format is known", path);
-}
-
-namespace {
-
-struct PlannedConfig {
-  size_t model;
-  std::string format;
-  int batch, prompt_len, gen_len;
-  int64_t config_id = 0;
-  bool skip = false;
-  std::string label;
+struct PreparedModel {
+  std::string source;
+  fs::path dir;
+  model::ModelConfig config;
+  std::vector<int32_t> text_ids;  // with a text prompt
+  std::vector<int> prompt_lens;
+  nlohmann::json prompt;      // what the configurations record about their prompt
+  std::string protocol_json;  // the protocol and the prompt
+  store::ModelRecord record;
 };
+
+PreparedModel prepare_model(const SweepSpec& spec, const std::string& m) {
+  PreparedModel pm;
+  pm.source = m;
+  pm.dir = model::resolve_model(m);
+  const bool synthetic = model::is_synthetic_spec(m);
+  pm.config = model::load_config(pm.dir);
+  if (spec.prompt_text) {
+    const auto tok = tokenizer_for_model(pm.dir, synthetic);
+    pm.text_ids = encode_prompt(tok, *spec.prompt_text, pm.config.vocab_size, m);
+    pm.prompt_lens = {int(pm.text_ids.size())};
+    pm.prompt = text_prompt_record(*spec.prompt_text, pm.text_ids);
+  } else {
+    pm.prompt_lens = spec.prompt_lens;
+    pm.prompt = seeded_prompt_record(spec.protocol.prompt_seed);
+  }
+  nlohmann::json pj = spec.protocol.to_json();
+  pj["prompt"] = pm.prompt;
+  pm.protocol_json = pj.dump();
+  pm.record.source = m;
+  if (synthetic) {
+    const auto so = model::parse_synthetic_spec(m);
+    pm.record.synthetic_shape = so.shape;
+    pm.record.synthetic_seed = int64_t(so.seed);
+  }
+  pm.record.config_json = model::config_to_json(pm.config);
+  pm.record.weights_sha256_json = hash_model_files(pm.dir, synthetic);
+  pm.record.parameter_count = pm.config.parameter_count();
+  return pm;
+}
+
+// Every model resolved (and a text prompt tokenized) before anything is stored or run, so bad
+// input fails early and leaves the study as it was. Two spellings of one directory are one
+// model.
+std::vector<PreparedModel> prepare_models(SweepSpec& spec) {
+  std::vector<PreparedModel> out;
+  std::vector<std::string> kept;
+  for (const auto& m : spec.models) {
+    PreparedModel pm = prepare_model(spec, m);
+    std::error_code ec;
+    const bool dup = std::any_of(out.begin(), out.end(), [&](const PreparedModel& o) {
+      return !model::is_synthetic_spec(m) && fs::equivalent(o.dir, pm.dir, ec);
+    });
+    if (dup) continue;
+    kept.push_back(m);
+    out.push_back(std::move(pm));
+  }
+  spec.models = kept;
+  return out;
+}
 
 // The prompt a configuration was measured with, from its stored protocol JSON (configurations
 // stored before prompts were recorded used seeded random prompts).
@@ -216,233 +105,309 @@ bool same_prompt(const nlohmann::json& a, const nlohmann::json& b) {
   return a.value("seed", nlohmann::json()) == b.value("seed", nlohmann::json());
 }
 
-void sleep_s(double s) {
-  if (s > 0) std::this_thread::sleep_for(std::chrono::duration<double>(s));
+ExistingConfig existing_config(const store::ConfigRecord& rec, const nlohmann::json& prompt_now,
+                               uint64_t seed) {
+  ExistingConfig e;
+  e.id = rec.id;
+  e.status = rec.status;
+  const auto before = stored_prompt(rec.protocol_json, seed);
+  e.same_prompt = same_prompt(before, prompt_now);
+  e.stored_prompt = before.value("kind", "") == "text" ? before.value("origin", "a text")
+                                                       : std::string("seeded random ids");
+  return e;
+}
+
+engine::DeviceKind resolve_device(const std::string& name) {
+  const engine::DeviceKind d = engine::parse_device(name);
+  if (d != engine::DeviceKind::Auto) return d;
+  return engine::cuda_available() ? engine::DeviceKind::Cuda : engine::DeviceKind::Cpu;
+}
+
+enum class Stage { Load, Engine, Measure };
+const char* to_string(Stage s) {
+  switch (s) {
+    case Stage::Load: return "load";
+    case Stage::Engine: return "engine";
+    case Stage::Measure: return "measure";
+  }
+  return "?";
+}
+
+// Everything one sweep shares between its models and configurations.
+struct Sweep {
+  const SweepSpec& spec;
+  store::Store& store;
+  ProgressSink& progress;
+  meter::Meter& meter;
+  const SweepHooks& hooks;
+  engine::DeviceKind device;
+  bool energy = false;
+  int64_t session = 0;
+  std::vector<PreparedModel> models;
+  std::vector<PlannedConfig> plan;
+  SweepResult result;
+  std::unique_ptr<IdleBaseline> idle;
+  std::unique_ptr<EtaEstimator> eta;
+  std::vector<size_t> eta_index;  // plan index -> index in the ETA's list
+  double now() const { return hooks.clock ? hooks.clock() : meter.now(); }
+};
+
+// The session, models, formats and configurations in one transaction: a sweep refused here
+// (existing configurations without --resume) changes nothing.
+void store_plan(Sweep& s) {
+  auto tx = s.store.transaction();
+  s.session = s.store.add_session(collect_session(s.spec.command, s.meter));
+  std::vector<int64_t> model_ids;
+  for (const auto& pm : s.models) model_ids.push_back(s.store.upsert_model(pm.record));
+  std::map<std::string, int64_t> format_ids;
+  for (const auto& f : s.spec.formats) {
+    const auto fspec = s.spec.format_spec(f);
+    format_ids[f] = s.store.upsert_format({fspec.name(), format_params(fspec)});
+  }
+  std::vector<std::vector<int>> prompt_lens;
+  for (const auto& pm : s.models) prompt_lens.push_back(pm.prompt_lens);
+  s.plan = enumerate_configurations(s.spec.models, s.spec.formats, s.spec.batches, prompt_lens,
+                                    s.spec.gen_lens);
+  const std::string device(engine::device_name(s.device));
+  auto key = [&](const PlannedConfig& pc) {
+    return store::ConfigKey{model_ids[pc.model], format_ids[pc.format], pc.batch, pc.prompt_len,
+                            pc.gen_len,          device};
+  };
+  for (auto& pc : s.plan)
+    if (auto rec = s.store.find_config(key(pc)))
+      pc.existing =
+          existing_config(*rec, s.models[pc.model].prompt, s.spec.protocol.prompt_seed);
+  plan_sweep(s.plan, {s.spec.resume, s.spec.retry_failed, s.store.path().string(), device});
+  for (auto& pc : s.plan)
+    if (!pc.existing) pc.config_id = s.store.create_config(key(pc), s.models[pc.model].protocol_json);
+  tx.commit();
+}
+
+std::unique_ptr<engine::Engine> build_engine(Sweep& s, const model::ModelWeights& w,
+                                             const engine::EngineOptions& eo) {
+  ++s.result.engines_built;
+  return s.hooks.make_engine ? s.hooks.make_engine(w, eo) : engine::create_engine(w, eo);
+}
+
+engine::EngineOptions engine_options(const Sweep& s, const std::string& format, int batch,
+                                     int context) {
+  engine::EngineOptions eo;
+  eo.device = s.device;
+  eo.format = s.spec.format_spec(format);
+  eo.max_batch = batch;
+  eo.max_context = context;
+  return eo;
+}
+
+void tally(Sweep& s, const ConfigOutcome& out) {
+  ++s.result.done;
+  s.result.gates_passed += out.gate == store::GateOutcome::Passed;
+  s.result.gates_passed_after_rerun += out.gate == store::GateOutcome::PassedAfterRerun;
+  s.result.gates_failed += out.gate == store::GateOutcome::Failed;
+  s.result.energy_faults += !out.fault.empty();
+}
+
+std::string gate_json(const ConfigOutcome& out, bool energy) {
+  nlohmann::json rounds = nlohmann::json::array();
+  auto num = [](double x) { return std::isfinite(x) ? nlohmann::json(x) : nlohmann::json(); };
+  for (const auto& g : out.gate_rounds)
+    rounds.push_back({{"round", g.round},
+                      {"n", g.n},
+                      {"cv_decode_tok_s", num(g.cv_decode_tok_s)},
+                      {"cv_decode_j_per_token", num(g.cv_decode_j_per_token)},
+                      {"ci_decode_tok_s", num(g.ci_decode_tok_s)},
+                      {"ci_decode_j_per_token", num(g.ci_decode_j_per_token)},
+                      {"throughput_ok", g.throughput_ok},
+                      {"energy_ok", g.energy_ok},
+                      {"energy_evaluated", energy},
+                      {"fault", g.fault}});
+  return nlohmann::json{{"k_prefill", out.reps.prefill},
+                        {"k_decode", out.reps.decode},
+                        {"decode", out.reps.direct_decode ? "direct" : "derived"},
+                        {"rounds", rounds}}
+      .dump();
+}
+
+// Measures one configuration on `eng` (or an engine of its own when null) and stores the
+// outcome; an error stops this configuration only.
+void run_configuration(Sweep& s, PlannedConfig& pc, const model::ModelWeights* weights,
+                       const std::string& load_error, engine::Engine* eng, size_t position) {
+  const PreparedModel& pm = s.models[pc.model];
+  const double started = s.now();
+  s.progress.config_started(int(position), s.result.configurations, pc.label);
+  Stage stage = Stage::Load;
+  std::string status = "FAILED", detail;
+  try {
+    s.store.start_config(pc.config_id, s.session, "", pm.protocol_json,
+                         s.energy ? "" : s.result.energy_note);
+    if (!weights) fail("cannot load model '{}': {}", pm.source, load_error);
+    const int max_pos = weights->config.max_position_embeddings;
+    if (max_pos > 0 && pc.prompt_len + pc.gen_len > max_pos)
+      fail(
+          "a {}-token prompt and {} generated tokens exceed the model's context of {} tokens "
+          "(max_position_embeddings): use a shorter --prompt-len or --gen-len",
+          pc.prompt_len, pc.gen_len, max_pos);
+    stage = Stage::Engine;
+    std::unique_ptr<engine::Engine> own;
+    if (!eng) {
+      own = build_engine(s, *weights,
+                         engine_options(s, pc.format, pc.batch, pc.prompt_len + pc.gen_len));
+      eng = own.get();
+    }
+    s.store.set_config_engine(pc.config_id, eng->describe());
+    stage = Stage::Measure;
+    Workload w{*eng,
+               s.spec.prompt_text
+                   ? std::vector<std::vector<int32_t>>(size_t(pc.batch), pm.text_ids)
+                   : make_prompts(pc.batch, pc.prompt_len, weights->config.vocab_size,
+                                  s.spec.protocol.prompt_seed),
+               pc.gen_len};
+    const bool cpu_with_meter = s.device == engine::DeviceKind::Cpu && s.energy;
+    MeasureContext ctx{s.store,   s.meter,      s.progress, s.spec.protocol,
+                       s.session, pc.config_id, s.energy,   cpu_with_meter ? "cpu-engine-gpu-meter" : ""};
+    const ConfigOutcome out = measure_configuration(ctx, w);
+    s.store.finish_config(pc.config_id, out.gate, gate_json(out, s.energy), out.rounds,
+                          summarize_runs(out.final_runs, out.rounds - 1));
+    tally(s, out);
+    status = "done";
+    detail = fmt::format("gate {}", store::to_string(out.gate));
+    if (!out.fault.empty()) detail += ", energy readings failed: " + out.fault;
+  } catch (const std::bad_alloc&) {
+    detail = std::string(to_string(stage)) + ": out of memory";
+    s.store.fail_config(pc.config_id, to_string(stage), "out of memory");
+  } catch (const std::exception& e) {
+    detail = std::string(to_string(stage)) + ": " + e.what();
+    s.store.fail_config(pc.config_id, to_string(stage), e.what());
+  }
+  if (status != "done") ++s.result.failed;
+  s.eta->finished(s.eta_index[position - 1], s.now() - started);
+  s.progress.eta(s.eta->seconds_left());
+  s.progress.config_finished(pc.label, status, detail);
+}
+
+void cooldown(Sweep& s, const PlannedConfig& pc) {
+  const double c = s.spec.protocol.cooldown_s;
+  if (c <= 0) return;
+  std::this_thread::sleep_for(std::chrono::duration<double>(c));
+  store::ProtocolEvent ev;
+  ev.config_id = pc.config_id;
+  ev.step = "cooldown";
+  ev.seconds = c;
+  ev.outcome = "done";
+  s.store.add_event(s.session, ev);
+}
+
+// The configurations of one model and format share one engine, built for the largest batch
+// and context among them; when it cannot be built (say out of memory at the largest batch),
+// each configuration builds its own, so the smaller ones still run.
+void measure_format(Sweep& s, const model::ModelWeights* weights, const std::string& load_error,
+                    const std::vector<size_t>& group) {
+  std::unique_ptr<engine::Engine> shared;
+  if (weights && group.size() > 1) {
+    int batch = 1, context = 1;
+    for (size_t i : group) {
+      batch = std::max(batch, s.plan[i].batch);
+      context = std::max(context, s.plan[i].prompt_len + s.plan[i].gen_len);
+    }
+    const int max_pos = weights->config.max_position_embeddings;
+    if (max_pos > 0) context = std::min(context, max_pos);
+    try {
+      shared = build_engine(s, *weights, engine_options(s, s.plan[group[0]].format, batch, context));
+    } catch (const std::exception& e) {
+      s.progress.warning(fmt::format("{} {}: one engine for batch sizes up to {} failed ({}); "
+                                     "building one per configuration",
+                                     s.models[s.plan[group[0]].model].source,
+                                     s.plan[group[0]].format, batch, e.what()));
+    }
+  }
+  for (size_t i : group) {
+    PlannedConfig& pc = s.plan[i];
+    const bool fits = shared && pc.prompt_len + pc.gen_len <= shared->options().max_context;
+    const int failed_before = s.result.failed;
+    run_configuration(s, pc, weights, load_error, fits ? shared.get() : nullptr, i + 1);
+    // An engine that failed mid-run may hold a broken state: the next configuration builds
+    // afresh.
+    if (s.result.failed != failed_before) shared.reset();
+    cooldown(s, pc);
+    s.idle->maybe_recheck();
+  }
+}
+
+// Loads the model once and measures its configurations, grouped by format.
+void measure_model(Sweep& s, size_t model) {
+  std::map<std::string, std::vector<size_t>> by_format;
+  std::vector<std::string> format_order;
+  for (size_t i = 0; i < s.plan.size(); ++i) {
+    const PlannedConfig& pc = s.plan[i];
+    if (pc.model != model || pc.action == PlanAction::Skip) continue;
+    if (!by_format.count(pc.format)) format_order.push_back(pc.format);
+    by_format[pc.format].push_back(i);
+  }
+  if (format_order.empty()) return;
+  std::optional<model::ModelWeights> weights;
+  std::string load_error;
+  const double t0 = s.now();
+  try {
+    const fs::path& dir = s.models[model].dir;
+    weights = s.hooks.load_model ? s.hooks.load_model(dir) : model::load_model(dir);
+    ++s.result.model_loads;
+  } catch (const std::exception& e) {
+    load_error = e.what();
+  }
+  s.eta->model_loaded(model, s.now() - t0);
+  for (const auto& f : format_order)
+    measure_format(s, weights ? &*weights : nullptr, load_error, by_format[f]);
+}
+
+void start_eta(Sweep& s) {
+  std::vector<EtaEstimator::Item> items;
+  std::vector<int64_t> params;
+  for (const auto& pm : s.models) params.push_back(pm.record.parameter_count);
+  s.eta_index.assign(s.plan.size(), 0);
+  for (size_t i = 0; i < s.plan.size(); ++i) {
+    if (s.plan[i].action == PlanAction::Skip) continue;
+    s.eta_index[i] = items.size();
+    items.push_back({s.plan[i].model, s.plan[i].format});
+  }
+  s.eta = std::make_unique<EtaEstimator>(std::move(items), std::move(params));
+}
+
+std::unique_ptr<meter::Meter> default_meter(const ProtocolOptions& p) {
+  meter::MeterOptions mo;
+  mo.interval_s = p.sample_interval_s;
+  mo.min_counter_updates = p.min_counter_updates;
+  return std::make_unique<meter::Meter>(mo);
 }
 
 }  // namespace
 
-SweepResult run_sweep(const SweepSpec& spec, store::Store& store, ProgressSink& progress,
-                      meter::Meter* supplied_meter) {
+SweepResult run_sweep(const SweepSpec& spec_in, store::Store& store, ProgressSink& progress,
+                      meter::Meter* supplied_meter, const SweepHooks& hooks) {
+  SweepSpec spec = spec_in;
+  spec.normalize();
   spec.validate();
-  const auto& proto = spec.protocol;
-  const engine::DeviceKind requested = engine::parse_device(spec.device);
-  engine::DeviceKind device = requested;
-  if (device == engine::DeviceKind::Auto)
-    device = engine::cuda_available() ? engine::DeviceKind::Cuda : engine::DeviceKind::Cpu;
-  const std::string device_name(engine::device_name(device));
-
-  std::unique_ptr<meter::Meter> own_meter;
-  if (!supplied_meter) {
-    meter::MeterOptions mo;
-    mo.interval_s = proto.sample_interval_s;
-    mo.min_counter_updates = proto.min_counter_updates;
-    own_meter = std::make_unique<meter::Meter>(mo);
-  }
+  std::unique_ptr<meter::Meter> own_meter = supplied_meter ? nullptr : default_meter(spec.protocol);
   meter::Meter& meter = supplied_meter ? *supplied_meter : *own_meter;
-
-  SweepResult result;
-  const bool energy = meter.gpu_available();
-  if (!energy) result.energy_note = meter.gpu_unavailable_reason();
-
-  // Resolve every model and tokenize a text prompt before anything is stored or run, so bad
-  // input fails early and leaves the study as it was.
-  std::vector<fs::path> dirs;
-  std::vector<store::ModelRecord> model_records;
-  std::vector<std::vector<int32_t>> text_ids;  // per model, with a text prompt
-  std::vector<std::vector<int>> prompt_lens;   // per model
-  std::vector<std::string> protocol_jsons;     // per model: the protocol and the prompt
-  for (const auto& m : spec.models) {
-    const fs::path dir = model::resolve_model(m);
-    const bool synthetic = model::is_synthetic_spec(m);
-    const model::ModelConfig cfg = model::load_config(dir);
-    nlohmann::json pj = proto.to_json();
-    if (spec.prompt_text) {
-      const auto tok = tokenizer_for_model(dir, synthetic);
-      text_ids.push_back(encode_prompt(tok, *spec.prompt_text, cfg.vocab_size, m));
-      prompt_lens.push_back({int(text_ids.back().size())});
-      pj["prompt"] = text_prompt_record(*spec.prompt_text, text_ids.back());
-    } else {
-      text_ids.emplace_back();
-      prompt_lens.push_back(spec.prompt_lens);
-      pj["prompt"] = seeded_prompt_record(proto.prompt_seed);
-    }
-    protocol_jsons.push_back(pj.dump());
-    store::ModelRecord rec;
-    rec.source = m;
-    if (synthetic) {
-      const auto so = model::parse_synthetic_spec(m);
-      rec.synthetic_shape = so.shape;
-      rec.synthetic_seed = int64_t(so.seed);
-    }
-    rec.config_json = model::config_to_json(cfg);
-    rec.weights_sha256_json = hash_model_files(dir, synthetic);
-    rec.parameter_count = cfg.parameter_count();
-    dirs.push_back(dir);
-    model_records.push_back(std::move(rec));
-  }
-
-  // The session, models, formats and configurations are stored in one transaction: a sweep
-  // refused here (existing configurations without --resume) changes nothing.
-  store::Transaction planning(store.db());
-  const int64_t session = store.add_session(collect_session(spec.command, meter));
-  std::vector<int64_t> model_ids;
-  for (const auto& rec : model_records) model_ids.push_back(store.upsert_model(rec));
-  std::map<std::string, int64_t> format_ids;
-  for (const auto& f : spec.formats) {
-    const auto fs_ = spec.format_spec(f);
-    format_ids[f] = store.upsert_format({fs_.name(), format_params(fs_)});
-  }
-
-  std::vector<PlannedConfig> plan;
-  for (size_t mi = 0; mi < spec.models.size(); ++mi)
-    for (const auto& f : spec.formats)
-      for (int b : spec.batches)
-        for (int pl : prompt_lens[mi])
-          for (int gl : spec.gen_lens) {
-            PlannedConfig pc{mi, f, b, pl, gl};
-            pc.label =
-                fmt::format("{} {} batch {} prompt {} gen {}", spec.models[mi], f, b, pl, gl);
-            const store::ConfigKey key{model_ids[mi], format_ids[f], b, pl, gl, device_name};
-            if (auto existing = store.find_config(key)) {
-              if (!spec.resume)
-                fail(
-                    "database '{}' already holds configuration '{}' on {}: pass --resume to "
-                    "continue that sweep, or use a new --db",
-                    store.path().string(), pc.label, device_name);
-              const auto before = stored_prompt(existing->protocol_json, proto.prompt_seed);
-              const auto now = nlohmann::json::parse(protocol_jsons[mi]).at("prompt");
-              if (!same_prompt(before, now))
-                fail(
-                    "database '{}' holds configuration '{}' on {} measured with another prompt "
-                    "({}): resume with the prompt it was started with, or use a new --db",
-                    store.path().string(), pc.label, device_name,
-                    before.value("kind", "") == "text" ? before.value("origin", "a text")
-                                                       : std::string("seeded random ids"));
-              pc.config_id = existing->id;
-              pc.skip = existing->status == "done" || existing->status == "failed";
-            } else {
-              pc.config_id = store.create_config(key, protocol_jsons[mi]);
-            }
-            plan.push_back(pc);
-          }
-  planning.commit();
-  result.configurations = int(plan.size());
-  for (const auto& pc : plan) result.skipped += pc.skip;
-  progress.sweep_started(result.configurations, result.skipped);
-  if (!energy) progress.warning("energy not measured: " + result.energy_note);
-  if (spec.int8_impl == quant::Int8Impl::ReferenceBnb && device == engine::DeviceKind::Cpu)
+  Sweep s{spec, store, progress, meter, hooks, resolve_device(spec.device)};
+  s.energy = meter.gpu_available();
+  if (!s.energy) s.result.energy_note = meter.gpu_unavailable_reason();
+  s.models = prepare_models(spec);
+  store_plan(s);
+  s.result.configurations = int(s.plan.size());
+  for (const auto& pc : s.plan) s.result.skipped += pc.action == PlanAction::Skip;
+  progress.sweep_started(s.result.configurations, s.result.skipped);
+  if (!s.energy) progress.warning("energy not measured: " + s.result.energy_note);
+  if (spec.int8_impl == quant::Int8Impl::ReferenceBnb && s.device == engine::DeviceKind::Cpu)
     progress.warning(
         "--int8-impl reference-bnb changes the CUDA engine only; the CPU engine has one "
         "LLM.int8() implementation (recorded as asked in the format's parameters)");
-
-  int position = 0;
-  for (size_t mi = 0; mi < spec.models.size(); ++mi) {
-    const bool any = std::any_of(plan.begin(), plan.end(),
-                                 [&](const PlannedConfig& p) { return p.model == mi && !p.skip; });
-    if (!any) continue;
-    // Idle baseline before each model's configurations (the first is "before the sweep").
-    if (energy && proto.idle_seconds > 0) {
-      for (const auto& d : meter.devices())
-        if (std::isfinite(d.memory_used_mib) && d.memory_used_mib > 1024)
-          progress.warning(fmt::format(
-              "GPU {} already has {:.0f} MiB in use: another process may be running on it, and "
-              "the idle baseline and every energy figure would include its draw",
-              d.index, d.memory_used_mib));
-      const auto watts = meter.measure_idle(proto.idle_seconds);
-      store::ProtocolEvent ev;
-      ev.step = "idle-baseline";
-      ev.seconds = proto.idle_seconds;
-      ev.outcome = "measured";
-      ev.details_json = nlohmann::json{{"model", spec.models[mi]}, {"idle_power_w", watts}}.dump();
-      store.add_event(session, ev);
-      std::string w;
-      for (double x : watts) w += fmt::format("{}{:.1f} W", w.empty() ? "" : ", ", x);
-      progress.step("idle baseline", w);
-    }
-    std::optional<model::ModelWeights> weights;
-    std::string load_error;
-    try {
-      weights = model::load_model(dirs[mi]);
-    } catch (const std::exception& e) {
-      load_error = e.what();
-    }
-    for (auto& pc : plan) {
-      if (pc.model != mi) continue;
-      ++position;
-      if (pc.skip) continue;
-      progress.config_started(position, result.configurations, pc.label);
-      const std::string note = energy ? "" : result.energy_note;
-      std::string stage = "load";
-      try {
-        engine::EngineOptions eo;
-        eo.device = device;
-        eo.format = spec.format_spec(pc.format);
-        eo.max_batch = pc.batch;
-        eo.max_context = pc.prompt_len + pc.gen_len;
-        store.start_config(pc.config_id, session, "", protocol_jsons[mi], note);
-        if (!weights) fail("cannot load model '{}': {}", spec.models[mi], load_error);
-        const int max_pos = weights->config.max_position_embeddings;
-        if (max_pos > 0 && pc.prompt_len + pc.gen_len > max_pos)
-          fail(
-              "a {}-token prompt and {} generated tokens exceed the model's context of {} "
-              "tokens (max_position_embeddings): use a shorter --prompt-len or --gen-len",
-              pc.prompt_len, pc.gen_len, max_pos);
-        auto eng = engine::create_engine(*weights, eo);
-        store.set_config_engine(pc.config_id, eng->describe());
-        Workload w{*eng,
-                   spec.prompt_text
-                       ? std::vector<std::vector<int32_t>>(size_t(pc.batch), text_ids[mi])
-                       : make_prompts(pc.batch, pc.prompt_len, weights->config.vocab_size,
-                                      proto.prompt_seed),
-                   pc.gen_len};
-        MeasureContext ctx{
-            store,    meter,
-            progress, proto,
-            session,  pc.config_id,
-            energy,   device == engine::DeviceKind::Cpu && energy ? "cpu-engine-gpu-meter" : ""};
-        stage = "stabilise";
-        stabilise(ctx, w);
-        stage = "measure";
-        const ConfigOutcome out = measure_configuration(ctx, w);
-        nlohmann::json gj = nlohmann::json::array();
-        for (const auto& g : out.gate_rounds)
-          gj.push_back({{"round", g.round},
-                        {"cv_decode_tok_s", g.cv_decode_tok_s},
-                        {"cv_decode_j_per_token", energy ? nlohmann::json(g.cv_decode_j_per_token)
-                                                         : nlohmann::json(nullptr)},
-                        {"throughput_ok", g.throughput_ok},
-                        {"energy_ok", g.energy_ok},
-                        {"energy_evaluated", energy}});
-        store.finish_config(pc.config_id, "done", out.gate,
-                            nlohmann::json{{"k", out.k}, {"k_total", out.k_total}, {"rounds", gj}}.dump(), out.rounds,
-                            summarize_runs(out.final_runs, out.rounds - 1));
-        ++result.done;
-        result.gates_passed += out.gate == "passed";
-        result.gates_passed_after_rerun += out.gate == "passed-after-rerun";
-        result.gates_failed += out.gate == "failed";
-        progress.config_finished(pc.label, "done", "gate " + out.gate);
-      } catch (const std::bad_alloc&) {
-        store.fail_config(pc.config_id, stage, "out of memory");
-        ++result.failed;
-        progress.config_finished(pc.label, "FAILED", stage + ": out of memory");
-      } catch (const std::exception& e) {
-        store.fail_config(pc.config_id, stage, e.what());
-        ++result.failed;
-        progress.config_finished(pc.label, "FAILED", stage + ": " + e.what());
-      }
-      if (proto.cooldown_s > 0) {
-        sleep_s(proto.cooldown_s);
-        store::ProtocolEvent ev;
-        ev.config_id = pc.config_id;
-        ev.step = "cooldown";
-        ev.seconds = proto.cooldown_s;
-        ev.outcome = "done";
-        store.add_event(session, ev);
-      }
-    }
-  }
-  return result;
+  start_eta(s);
+  s.idle = std::make_unique<IdleBaseline>(meter, store, progress, spec.protocol, s.session,
+                                          s.energy);
+  if (s.result.skipped < s.result.configurations) s.idle->measure();
+  for (size_t m = 0; m < s.models.size(); ++m) measure_model(s, m);
+  if (s.result.skipped < s.result.configurations) s.idle->finish();
+  return s.result;
 }
 
 }  // namespace eco::bench

@@ -1,5 +1,6 @@
-// `ecocompute run`: the main job on its embedded default. A short sweep of the synthetic `tiny`
-// model (fp16, int8, nf4 at batch 1 and 4, from a text prompt) through the bench/ protocol on
+// `ecocompute run`: the main job on its embedded default. A short sweep of a synthetic model
+// (about 1.5 B parameters on a GPU, `tiny` on the CPU; fp16, int8, nf4 at batch 1 and 4, from a
+// text prompt) through the bench/ protocol on
 // the best device present, stored in a fresh SQLite study, printed as the bench table and
 // written as a Markdown and a JSON report. Every part can be pointed elsewhere by its option.
 #include <unistd.h>
@@ -36,48 +37,27 @@ constexpr const char* kDefaultPrompt =
     "long it runs.";
 constexpr int kFallbackPromptLen = 32;  // a model without a tokenizer: seeded random ids
 
+// The default model where energy is measured on a GPU: about 1.5 B parameters, enough work
+// that the energy of each window stands well above the idle noise (the tiny model's does not).
+constexpr const char* kGpuDefaultModel = "synthetic:qwen2-1.5b";
+constexpr const char* kCpuDefaultModel = "synthetic:tiny";
+
 struct RunArgs {
-  std::string model = "synthetic:tiny";
+  std::string model;  // default: kGpuDefaultModel on CUDA, kCpuDefaultModel on the CPU
   std::string device = "auto";
-  std::string formats = "fp16,int8,nf4";
-  std::string batches = "1,4";
+  std::vector<std::string> formats{"fp16", "int8", "nf4"};
+  std::vector<int> batches{1, 4};
   std::string prompt = kDefaultPrompt;
   std::string text_file;
   int prompt_len = 0;
   int gen_len = 32;
-  int runs = 3, warmup = 1, max_reruns = 1;
+  int runs = 3, max_runs = 10, warmup = 1, max_reruns = 1;
   double idle = 2, stabilise_max = 5;
   std::string db = "ecocompute-study.db";
   std::string out = "ecocompute-report.md";
   std::string json;  // default: --out with the extension .json
   bool resume = false;
 };
-
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ','))
-    if (!item.empty()) out.push_back(item);
-  return out;
-}
-
-std::vector<int> split_ints(const std::string& s, const char* flag) {
-  std::vector<int> out;
-  for (const auto& item : split(s)) {
-    size_t used = 0;
-    int v = 0;
-    try {
-      v = std::stoi(item, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used == 0 || used != item.size())
-      eco::fail("{}: '{}' is not an integer (give a comma-separated list, e.g. 1,4)", flag, item);
-    out.push_back(v);
-  }
-  return out;
-}
 
 // A file we will write at the end: its folder must exist and be writable now, before any run.
 void check_writable(const fs::path& file, const char* flag) {
@@ -114,31 +94,6 @@ std::string fmt_seconds(double s) {
   return fmt::format("{:g} s", s);
 }
 
-struct SessionInfo {
-  std::string started_at, command, hostname, os, cpu, gpu_name, gpu_driver, meter;
-  double gpu_power_limit_w = std::nan("");
-};
-
-SessionInfo last_session(eco::store::Store& st) {
-  auto q = st.db().prepare(
-      "SELECT started_at, command, coalesce(hostname,''), coalesce(os,''), coalesce(cpu,''), "
-      "coalesce(gpu_name,''), coalesce(gpu_driver,''), coalesce(meter,''), gpu_power_limit_w "
-      "FROM sessions ORDER BY id DESC LIMIT 1");
-  SessionInfo s;
-  if (q.step()) {
-    s.started_at = q.get_text(0);
-    s.command = q.get_text(1);
-    s.hostname = q.get_text(2);
-    s.os = q.get_text(3);
-    s.cpu = q.get_text(4);
-    s.gpu_name = q.get_text(5);
-    s.gpu_driver = q.get_text(6);
-    s.meter = q.get_text(7);
-    s.gpu_power_limit_w = q.get_double(8);
-  }
-  return s;
-}
-
 std::string md_escape(std::string s) {
   for (auto& c : s)
     if (c == '|' || c == '\n') c = ' ';
@@ -148,7 +103,7 @@ std::string md_escape(std::string s) {
 std::string markdown_report(eco::store::Store& st, const eco::bench::SweepSpec& spec,
                             const eco::bench::SweepResult& res, const nlohmann::json& model,
                             const nlohmann::json& prompt, const std::string& device,
-                            const SessionInfo& session, const std::string& json_path) {
+                            const eco::store::Session& session, const std::string& json_path) {
   const auto& p = spec.protocol;
   std::string md = "# ecocompute report\n\n";
   md += fmt::format("ecocompute {} ({}), {}. Command: `{}`\n\n", ECO_VERSION, ECO_GIT_COMMIT,
@@ -174,13 +129,15 @@ std::string markdown_report(eco::store::Store& st, const eco::bench::SweepSpec& 
                       prompt.value("seed", uint64_t(0)), fmt::join(spec.prompt_lens, ", "));
   md += fmt::format("- Generated tokens per sequence: {}\n", fmt::join(spec.gen_lens, ", "));
   md += fmt::format(
-      "- Protocol: idle baseline {}, thermal stabilisation up to {} (settled: < {:g} C change "
-      "over {}), {} warm-up run(s), {} measured runs, gates CV of decode tok/s < {:g} % and of "
-      "decode J/token < {:g} %, up to {} re-run round(s), windows of at least {} energy-counter "
-      "updates\n",
-      fmt_seconds(p.idle_seconds), fmt_seconds(p.stabilise_max_s), p.stabilise_delta_c,
-      fmt_seconds(p.stabilise_window_s), p.warmup, p.runs, 100 * p.max_cv_decode_tok_s,
-      100 * p.max_cv_decode_j_per_token, p.max_reruns, p.min_counter_updates);
+      "- Protocol: idle baseline {} (once), stabilisation up to {} (settled: successive decode "
+      "J/token within {:g} %, temperature rising < {:g} C/min), {} warm-up run(s), {} to {} "
+      "measured runs (until the 95 % CI is within {:g} % of the mean), gates CV of decode tok/s "
+      "< {:g} % and of decode J/token < {:g} %, up to {} re-run round(s), {} windows of at "
+      "least {} energy-counter updates, decode metered directly\n",
+      fmt_seconds(p.idle_seconds), fmt_seconds(p.stabilise_max_s), 100 * p.stabilise_tolerance,
+      p.stabilise_max_slope_c_per_min, p.warmup, p.runs, p.max_runs, 100 * p.ci_target,
+      100 * p.max_cv_decode_tok_s, 100 * p.max_cv_decode_j_per_token, p.max_reruns,
+      eco::bench::to_string(p.windows), p.min_counter_updates);
   md += fmt::format("- Energy: {}\n", res.energy_note.empty() ? "measured (" + session.meter + ")"
                                                               : "not measured: " + res.energy_note);
   md += fmt::format("- Host: {}, {}, {}\n", session.hostname, session.os,
@@ -214,7 +171,9 @@ std::string markdown_report(eco::store::Store& st, const eco::bench::SweepSpec& 
     return std::string();
   };
   for (const auto& r : table.rows) {
-    const std::string what = text(r[col("status")]) == "failed" ? "FAILED: " + text(r[col("error")])
+    const bool failed =
+        text(r[col("status")]) == eco::store::to_string(eco::store::ConfigStatus::Failed);
+    const std::string what = failed ? "FAILED: " + text(r[col("error")])
                                                                 : text(r[col("engine")]);
     md += fmt::format("- {} batch {}: {}\n", text(r[col("format")]), text(r[col("batch")]),
                       md_escape(what));
@@ -230,95 +189,86 @@ void write_file(const fs::path& path, const std::string& text, const char* flag)
   if (!f) eco::fail("{} {}: writing the report failed", flag, path.string());
 }
 
-void run_main_job(const RunArgs& a, const CLI::App& sub) {
+bool runs_on_gpu(const std::string& device) {
+  const auto d = eco::engine::parse_device(device);
+  return d == eco::engine::DeviceKind::Cuda ||
+         (d == eco::engine::DeviceKind::Auto && eco::engine::cuda_available());
+}
+
+// The protocol of the main job: short on the CPU (the reference engine, rarely metered); on a
+// GPU the study defaults, trimmed to finish within about two minutes with every gate passing
+// (update-aligned windows of 5 counter updates, 5 to 10 runs).
+void set_protocol(eco::bench::ProtocolOptions& p, const RunArgs& a, const CLI::App& sub,
+                  bool gpu) {
+  auto given = [&](const char* name) { return sub.count(name) > 0; };
+  p.idle_seconds = given("--idle") ? a.idle : gpu ? 5 : a.idle;
+  p.stabilise_max_s = given("--stabilise-max") ? a.stabilise_max : gpu ? 15 : a.stabilise_max;
+  p.warmup = a.warmup;
+  p.runs = given("--runs") ? a.runs : gpu ? 5 : a.runs;
+  p.max_runs = std::max(p.runs, a.max_runs);
+  p.max_reruns = a.max_reruns;
+  if (gpu) p.min_counter_updates = 5;
+}
+
+struct MainJob {
+  eco::bench::SweepSpec spec;
+  std::string model;
+  fs::path dir;
+  std::string prompt_note;
+};
+
+MainJob plan_main_job(const RunArgs& a, const CLI::App& sub) {
   using namespace eco;
   auto given = [&](const char* name) { return sub.count(name) > 0; };
-  if (given("--prompt") + given("--text") + given("--prompt-len") > 1)
-    fail("run: give one of --prompt, --text and --prompt-len");
-
-  bench::SweepSpec spec;
-  spec.models = {a.model};
-  spec.formats = split(a.formats);
-  spec.batches = split_ints(a.batches, "--batch");
+  MainJob job;
+  const bool gpu = runs_on_gpu(a.device);
+  job.model = !a.model.empty() ? a.model : gpu ? kGpuDefaultModel : kCpuDefaultModel;
+  auto& spec = job.spec;
+  spec.models = {job.model};
+  spec.formats = a.formats;
+  spec.batches = a.batches;
   spec.gen_lens = {a.gen_len};
   spec.device = a.device;
   spec.resume = a.resume;
-  auto& p = spec.protocol;
-  p.idle_seconds = a.idle;
-  p.stabilise_max_s = a.stabilise_max;
-  p.stabilise_window_s = std::min(2.0, a.stabilise_max);
-  p.warmup = a.warmup;
-  p.runs = a.runs;
-  p.max_reruns = a.max_reruns;
-
+  set_protocol(spec.protocol, a, sub, gpu);
   // The prompt: text through the model's tokenizer unless --prompt-len asks for random ids; the
   // default text falls back to random ids for a model directory without a tokenizer.
-  const fs::path dir = model::resolve_model(a.model);
-  const bool synthetic = model::is_synthetic_spec(a.model);
-  std::string prompt_note;
+  job.dir = model::resolve_model(job.model);
+  const bool synthetic = model::is_synthetic_spec(job.model);
   if (given("--prompt-len")) {
     spec.prompt_lens = {a.prompt_len};
   } else if (given("--text")) {
     spec.prompt_text = bench::read_text_prompt(a.text_file);
-  } else if (given("--prompt") || synthetic || model::has_tokenizer(dir)) {
+  } else if (given("--prompt") || synthetic || model::has_tokenizer(job.dir)) {
     spec.prompt_text = bench::TextPrompt{a.prompt, "--prompt"};
   } else {
     spec.prompt_lens = {kFallbackPromptLen};
-    prompt_note = fmt::format(
+    job.prompt_note = fmt::format(
         "{} has no tokenizer.json: the prompt is {} seeded random token ids instead of the "
         "default text",
-        dir.string(), kFallbackPromptLen);
+        job.dir.string(), kFallbackPromptLen);
   }
+  const auto& p = spec.protocol;
   spec.command = fmt::format(
       "ecocompute run --model {} --device {} --format {} --batch {} {} --gen-len {} --runs {} "
       "--warmup {} --idle {:g} --stabilise-max {:g} --max-reruns {} --db {}{}",
-      a.model, a.device, a.formats, a.batches,
+      job.model, a.device, fmt::join(a.formats, ","), fmt::join(a.batches, ","),
       given("--prompt-len") ? fmt::format("--prompt-len {}", a.prompt_len)
       : given("--text")     ? "--text " + a.text_file
       : spec.prompt_text    ? std::string("--prompt (see the report)")
                             : fmt::format("--prompt-len {}", kFallbackPromptLen),
-      a.gen_len, a.runs, a.warmup, a.idle, a.stabilise_max, a.max_reruns, a.db,
+      a.gen_len, p.runs, p.warmup, p.idle_seconds, p.stabilise_max_s, p.max_reruns, a.db,
       a.resume ? " --resume" : "");
+  spec.normalize();
   spec.validate();
+  return job;
+}
 
-  const fs::path md_path(a.out);
-  fs::path json_path(a.json);
-  if (json_path.empty()) json_path = fs::path(md_path).replace_extension(".json");
-  if (json_path == md_path)
-    fail("--json {}: the same path as --out; give the JSON report its own name",
-         json_path.string());
-  check_writable(md_path, "--out");
-  check_writable(json_path, "--json");
-  check_writable(a.db, "--db");
-
-  if (!a.resume) replace_study(a.db);
-  auto st = store::Store::open(a.db);
-  if (!prompt_note.empty()) fmt::print(stderr, "run: note: {}\n", prompt_note);
-  bench::TerminalProgress progress(stderr, bench::TerminalProgress::is_tty(stderr));
-  const auto result = bench::run_sweep(spec, st, progress);
-
-  fmt::print("{}", store::render_summary(st));
-
-  // What the report says about the model, device and prompt.
-  const model::ModelConfig cfg = model::load_config(dir);
-  const nlohmann::json model_j{{"source", a.model},
-                               {"dir", dir.string()},
-                               {"model_type", cfg.model_type},
-                               {"parameters", cfg.parameter_count()}};
-  std::string device(engine::device_name(engine::parse_device(a.device)));
-  nlohmann::json prompt_j = bench::seeded_prompt_record(p.prompt_seed);
-  const auto configs = st.configs();
-  if (!configs.empty()) {
-    device = configs.front().key.device;
-    const auto pj = nlohmann::json::parse(configs.front().protocol_json, nullptr, false);
-    if (pj.is_object() && pj.contains("prompt")) prompt_j = pj["prompt"];
-  }
-  const SessionInfo session = last_session(st);
-
-  write_file(
-      md_path,
-      markdown_report(st, spec, result, model_j, prompt_j, device, session, json_path.string()),
-      "--out");
+nlohmann::json json_report(eco::store::Store& st, const MainJob& job,
+                           const eco::bench::SweepResult& result, const nlohmann::json& model_j,
+                           const nlohmann::json& prompt_j, const std::string& device,
+                           const eco::store::Session& session) {
+  using namespace eco;
   nlohmann::json report;
   report["tool"] = "ecocompute run";
   report["version"] = ECO_VERSION;
@@ -328,11 +278,11 @@ void run_main_job(const RunArgs& a, const CLI::App& sub) {
   report["study"] = st.path().string();
   report["model"] = model_j;
   report["device"] = device;
-  report["formats"] = spec.formats;
-  report["batches"] = spec.batches;
-  report["gen_len"] = a.gen_len;
+  report["formats"] = job.spec.formats;
+  report["batches"] = job.spec.batches;
+  report["gen_len"] = job.spec.gen_lens.front();
   report["prompt"] = prompt_j;
-  report["protocol"] = p.to_json();
+  report["protocol"] = job.spec.protocol.to_json();
   report["host"] = {{"hostname", session.hostname}, {"os", session.os}, {"cpu", session.cpu}};
   report["gpu"] = session.gpu_name.empty()
                       ? nlohmann::json(nullptr)
@@ -345,50 +295,114 @@ void run_main_job(const RunArgs& a, const CLI::App& sub) {
                        {"measured", result.done},
                        {"already_complete", result.skipped},
                        {"failed", result.failed},
+                       {"energy_faults", result.energy_faults},
                        {"gates_passed", result.gates_passed},
                        {"gates_passed_after_rerun", result.gates_passed_after_rerun},
                        {"gates_failed", result.gates_failed}};
   report["configurations"] = nlohmann::json::parse(store::render(
       store::export_table(st, store::ExportTable::Configs), store::ExportFormat::Json));
+  return report;
+}
+
+void write_reports(eco::store::Store& st, const MainJob& job, const eco::bench::SweepResult& result,
+                   const fs::path& md_path, const fs::path& json_path) {
+  using namespace eco;
+  const model::ModelConfig cfg = model::load_config(job.dir);
+  const nlohmann::json model_j{{"source", job.model},
+                               {"dir", job.dir.string()},
+                               {"model_type", cfg.model_type},
+                               {"parameters", cfg.parameter_count()}};
+  std::string device(engine::device_name(engine::parse_device(job.spec.device)));
+  nlohmann::json prompt_j = bench::seeded_prompt_record(job.spec.protocol.prompt_seed);
+  const auto configs = st.configs();
+  if (!configs.empty()) {
+    device = configs.front().key.device;
+    const auto pj = nlohmann::json::parse(configs.front().protocol_json, nullptr, false);
+    if (pj.is_object() && pj.contains("prompt")) prompt_j = pj["prompt"];
+  }
+  const store::Session session = st.latest_session().value_or(store::Session{});
+  write_file(md_path,
+             markdown_report(st, job.spec, result, model_j, prompt_j, device, session,
+                             json_path.string()),
+             "--out");
+  const auto report = json_report(st, job, result, model_j, prompt_j, device, session);
   write_file(json_path, report.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n",
              "--json");
+}
 
+void run_main_job(const RunArgs& a, const CLI::App& sub) {
+  using namespace eco;
+  const MainJob job = plan_main_job(a, sub);
+  const fs::path md_path(a.out);
+  fs::path json_path(a.json);
+  if (json_path.empty()) json_path = fs::path(md_path).replace_extension(".json");
+  if (json_path == md_path)
+    fail("--json {}: the same path as --out; give the JSON report its own name",
+         json_path.string());
+  check_writable(md_path, "--out");
+  check_writable(json_path, "--json");
+  check_writable(a.db, "--db");
+
+  if (!a.resume) replace_study(a.db);
+  auto st = store::Store::open(a.db);
+  if (!job.prompt_note.empty()) fmt::print(stderr, "run: note: {}\n", job.prompt_note);
+  bench::TerminalProgress progress(stderr, bench::TerminalProgress::is_tty(stderr));
+  const auto result = bench::run_sweep(job.spec, st, progress);
+  fmt::print("{}", store::render_summary(st));
+  std::fflush(stdout);
+  write_reports(st, job, result, md_path, json_path);
   fmt::print(stderr, "run: study {}, reports {} and {}\n", st.path().string(), md_path.string(),
              json_path.string());
-  if (result.failed > 0)
-    fail("run: {} of {} configurations failed (their errors are in the table and the report)",
-         result.failed, result.configurations);
+  if (result.failed > 0 || result.energy_faults > 0)
+    fail(
+        "run: {} of {} configurations failed and {} had failing energy readings (their errors "
+        "are in the table and the report)",
+        result.failed, result.configurations, result.energy_faults);
 }
 
 void setup(CLI::App& sub) {
   auto a = std::make_shared<RunArgs>();
   sub.description(
-      "Run the main job on its embedded default: a short sweep of the synthetic tiny model "
-      "(fp16, int8, nf4 at batch 1 and 4, from a text prompt) through the measurement "
-      "protocol on the best device (CUDA when present, else CPU). Writes a fresh SQLite study "
+      "Run the main job on its embedded default: a short sweep of a synthetic model (about "
+      "1.5 B parameters on a GPU, the tiny one on the CPU; fp16, int8, nf4 at batch 1 and 4, "
+      "from a text prompt) through the measurement protocol on the best device (CUDA when "
+      "present, else CPU). Writes a fresh SQLite study "
       "(--db; an existing study there is replaced, --resume continues it instead), prints the "
       "table and writes a Markdown report (--out) and a JSON report (--json). Without power "
       "sensors, energy columns say 'not measured' with the reason.");
-  sub.add_option("--model", a->model, "Model directory, or synthetic:SHAPE")->capture_default_str();
+  sub.add_option("--model", a->model,
+                 fmt::format("Model directory, or synthetic:SHAPE (default: {} on a GPU, {} on "
+                             "the CPU)",
+                             kGpuDefaultModel, kCpuDefaultModel));
   sub.add_option("--device", a->device, "auto, cpu or cuda")->capture_default_str();
   sub.add_option("--format", a->formats,
                  "Weight formats, comma-separated (fp16,bf16,int8,int8-pure,nf4,nf4-dq)")
+      ->delimiter(',')
       ->capture_default_str();
-  sub.add_option("--batch", a->batches, "Batch sizes, comma-separated")->capture_default_str();
-  sub.add_option("--prompt", a->prompt,
-                 "Prompt text (through the model's tokenizer; its tokens are the prompt)");
-  sub.add_option("--text", a->text_file, "File whose contents are the prompt text");
-  sub.add_option("--prompt-len", a->prompt_len,
-                 "Use seeded random prompt token ids of this length instead of text");
+  sub.add_option("--batch", a->batches, "Batch sizes, comma-separated")
+      ->delimiter(',')
+      ->check(CLI::Range(1, 1 << 20))
+      ->capture_default_str();
+  auto* prompt = sub.add_option(
+      "--prompt", a->prompt, "Prompt text (through the model's tokenizer; its tokens are the prompt)");
+  auto* text = sub.add_option("--text", a->text_file, "File whose contents are the prompt text");
+  auto* plen = sub.add_option("--prompt-len", a->prompt_len,
+                              "Use seeded random prompt token ids of this length instead of text")
+                   ->check(CLI::Range(1, 1 << 24));
+  prompt->excludes(text)->excludes(plen);
+  text->excludes(plen);
   sub.add_option("--gen-len", a->gen_len, "Generated tokens per sequence (>= 2)")
       ->capture_default_str();
-  sub.add_option("--runs", a->runs, "Measured runs per round")->capture_default_str();
+  sub.add_option("--runs", a->runs,
+                 "Measured runs per round, at least (default 3 on the CPU, 5 on a GPU)");
+  sub.add_option("--max-runs", a->max_runs, "Measured runs per round, at most (until the CI target)")
+      ->capture_default_str();
   sub.add_option("--warmup", a->warmup, "Warm-up runs")->capture_default_str();
-  sub.add_option("--idle", a->idle, "Idle baseline seconds (with power sensors)")
-      ->capture_default_str();
+  sub.add_option("--idle", a->idle,
+                 "Idle baseline seconds, with power sensors (default 2 on the CPU, 5 on a GPU)");
   sub.add_option("--stabilise-max", a->stabilise_max,
-                 "Longest thermal stabilisation per configuration, seconds (0 disables)")
-      ->capture_default_str();
+                 "Longest stabilisation per configuration, seconds (0 disables; default 5 on the "
+                 "CPU, 15 on a GPU)");
   sub.add_option("--max-reruns", a->max_reruns, "Re-run rounds after a failed gate")
       ->capture_default_str();
   sub.add_option("--db", a->db, "Study database (SQLite); replaced unless --resume")
@@ -404,5 +418,5 @@ void setup(CLI::App& sub) {
 }  // namespace
 
 ECO_COMMAND("run",
-            "Run the main job on its embedded default (short sweep of the synthetic tiny model)",
+            "Run the main job on its embedded default (short sweep of a synthetic model)",
             setup);

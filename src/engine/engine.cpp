@@ -42,6 +42,15 @@ std::vector<std::vector<int32_t>> Engine::decode_greedy(int steps) {
   return out;
 }
 
+void Engine::save_position() {
+  fail("this engine cannot save its decode position ({}); repeat whole runs instead", describe());
+}
+
+void Engine::restore_position() {
+  fail("this engine cannot restore a decode position ({}); repeat whole runs instead",
+       describe());
+}
+
 std::unique_ptr<Engine> create_engine(const model::ModelWeights& weights, const EngineOptions& opts) {
   EngineOptions o = opts;
   if (o.max_batch < 1) fail("batch size must be at least 1 (got {})", o.max_batch);

@@ -61,6 +61,16 @@ class Engine {
 
   // Number of tokens currently held for sequence i (prompt + decoded).
   virtual int sequence_length(int i) const = 0;
+
+  // Decode from a saved position, so that the same decode steps can be re-run (and metered)
+  // without a prefill between them. save_position() remembers the batch's sequence lengths
+  // and its current logits; restore_position() returns to them: the KV entries past the saved
+  // lengths are overwritten by the next steps, which greedy decoding makes identical to the
+  // first time. can_restore_position() is false for a backend that cannot (the callers then
+  // repeat whole runs); the default save/restore calls fail.
+  virtual bool can_restore_position() const { return false; }
+  virtual void save_position();
+  virtual void restore_position();
 };
 
 // Builds the engine for `weights` on the requested device. With DeviceKind::Auto, CUDA when

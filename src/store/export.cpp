@@ -1,5 +1,6 @@
 #include "store/export.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include <nlohmann/json.hpp>
@@ -100,6 +101,15 @@ std::string md_cell(const Cell& c, const std::string& column) {
   return s;
 }
 
+// A mean and its sd for people: fixed decimals giving the mean 4 significant digits (at least
+// 3), the sd to the same decimals; never an exponent.
+std::string mean_sd(double mean, double sd) {
+  const double mag = mean == 0 || !std::isfinite(mean) ? 0 : std::floor(std::log10(std::fabs(mean)));
+  const int decimals = int(std::clamp(3.0 - mag, 0.0, 9.0));
+  if (!std::isfinite(sd)) return fmt::format("{:.{}f}", mean, decimals);
+  return fmt::format("{:.{}f} ± {:.{}f}", mean, decimals, sd, decimals);
+}
+
 std::string md_table(const std::vector<std::string>& header,
                      const std::vector<std::vector<std::string>>& rows) {
   std::vector<size_t> w(header.size());
@@ -139,7 +149,7 @@ Table export_table(Store& store, ExportTable which) {
         "JOIN configurations c ON c.id = r.config_id JOIN models m ON m.id = c.model_id "
         "JOIN formats f ON f.id = c.format_id ORDER BY r.config_id, r.round, r.is_warmup DESC, "
         "r.idx";
-    return run_query(store.db(), sql);
+    return run_query(store.db_, sql);
   }
   std::string sql =
       "SELECT c.id AS config_id, m.source AS model, f.name AS format, f.params_json AS "
@@ -154,7 +164,7 @@ Table export_table(Store& store, ExportTable which) {
   sql +=
       " FROM configurations c JOIN models m ON m.id = c.model_id JOIN formats f ON "
       "f.id = c.format_id ORDER BY c.id";
-  return run_query(store.db(), sql);
+  return run_query(store.db_, sql);
 }
 
 std::string render(const Table& t, ExportFormat format) {
@@ -238,7 +248,7 @@ std::string render_summary(Store& store) {
   for (const auto& s : shown) header.push_back(s.header);
   std::vector<std::vector<std::string>> rows;
   for (const auto& r : t.rows) {
-    const std::string status = text(r[col("status")]);
+    const std::string status = text(r[col("status")]);  // the stored name (records.h)
     std::vector<std::string> cells{text(r[col("model")]),         text(r[col("format")]),
                                    text(r[col("batch")]),         text(r[col("prompt_len")]),
                                    text(r[col("gen_len")]),       text(r[col("device")]),
@@ -256,7 +266,7 @@ std::string render_summary(Store& store) {
         if (std::isnan(m))
           cells.push_back(is_energy_column(s.metric) && !note.empty() ? "not measured" : "");
         else
-          cells.push_back(fmt::format("{:.4g} ± {:.2g}", m, std::isnan(sd) ? 0.0 : sd));
+          cells.push_back(mean_sd(m, sd));
       }
     }
     rows.push_back(std::move(cells));

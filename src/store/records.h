@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace eco::store {
@@ -45,13 +46,25 @@ struct ConfigKey {
   std::string device;
 };
 
+// A configuration's life: created pending, running while measured, then done (measured, its
+// gate recorded) or failed (an error stopped it).
+enum class ConfigStatus { Pending, Running, Done, Failed };
+// The quality gate's verdict on a measured configuration; None until it is measured.
+enum class GateOutcome { None, Passed, PassedAfterRerun, Failed, NotEvaluated };
+
+// The names stored in the database and shown to users; parse_* fail on an unknown name.
+std::string_view to_string(ConfigStatus s);
+std::string_view to_string(GateOutcome g);
+ConfigStatus parse_config_status(std::string_view name);
+GateOutcome parse_gate_outcome(std::string_view name);
+
 struct ConfigRecord {
   int64_t id = 0;
   ConfigKey key;
   std::string engine;
   std::string protocol_json;
-  std::string status;     // pending | running | done | failed
-  std::string gate;       // passed | passed-after-rerun | failed | not-evaluated | "" (none yet)
+  ConfigStatus status = ConfigStatus::Pending;
+  GateOutcome gate = GateOutcome::None;
   std::string gate_json;  // per round CVs and thresholds
   int rounds = 0;
   std::string error;

@@ -27,6 +27,45 @@ std::string utc_now() {
   return fmt::format("{}.{:03d}Z", buf, int(ms));
 }
 
+std::string_view to_string(ConfigStatus s) {
+  switch (s) {
+    case ConfigStatus::Pending: return "pending";
+    case ConfigStatus::Running: return "running";
+    case ConfigStatus::Done: return "done";
+    case ConfigStatus::Failed: return "failed";
+  }
+  return "?";
+}
+
+std::string_view to_string(GateOutcome g) {
+  switch (g) {
+    case GateOutcome::None: return "";
+    case GateOutcome::Passed: return "passed";
+    case GateOutcome::PassedAfterRerun: return "passed-after-rerun";
+    case GateOutcome::Failed: return "failed";
+    case GateOutcome::NotEvaluated: return "not-evaluated";
+  }
+  return "?";
+}
+
+ConfigStatus parse_config_status(std::string_view name) {
+  for (auto s : {ConfigStatus::Pending, ConfigStatus::Running, ConfigStatus::Done,
+                 ConfigStatus::Failed})
+    if (to_string(s) == name) return s;
+  fail("configuration status '{}' is not one this ecocompute knows (pending, running, done, "
+       "failed); the database may come from a newer version",
+       name);
+}
+
+GateOutcome parse_gate_outcome(std::string_view name) {
+  for (auto g : {GateOutcome::None, GateOutcome::Passed, GateOutcome::PassedAfterRerun,
+                 GateOutcome::Failed, GateOutcome::NotEvaluated})
+    if (to_string(g) == name) return g;
+  fail("gate outcome '{}' is not one this ecocompute knows (passed, passed-after-rerun, "
+       "failed); the database may come from a newer version",
+       name);
+}
+
 namespace {
 
 uint32_t be32(const unsigned char* p) {
@@ -172,6 +211,25 @@ int64_t Store::add_session(const Session& s) {
   return db_.last_insert_id();
 }
 
+std::optional<Session> Store::latest_session() {
+  auto q = db_.prepare(
+      "SELECT started_at, command, coalesce(hostname,''), coalesce(os,''), coalesce(cpu,''), "
+      "coalesce(gpu_name,''), coalesce(gpu_uuid,''), coalesce(gpu_driver,''), "
+      "gpu_power_limit_w, coalesce(cuda_version,''), coalesce(cublas_version,''), eco_version, "
+      "eco_git_commit, coalesce(meter,'') FROM sessions ORDER BY id DESC LIMIT 1");
+  if (!q.step()) return std::nullopt;
+  Session s;
+  int i = 0;
+  for (std::string* field : {&s.started_at, &s.command, &s.hostname, &s.os, &s.cpu, &s.gpu_name,
+                             &s.gpu_uuid, &s.gpu_driver})
+    *field = q.get_text(i++);
+  s.gpu_power_limit_w = q.get_double(i++);
+  for (std::string* field :
+       {&s.cuda_version, &s.cublas_version, &s.eco_version, &s.eco_git_commit, &s.meter})
+    *field = q.get_text(i++);
+  return s;
+}
+
 int64_t Store::upsert_model(const ModelRecord& m) {
   auto find = db_.prepare(
       "SELECT id FROM models WHERE source = ? AND config_json = ? AND weights_sha256_json = ?");
@@ -213,8 +271,8 @@ ConfigRecord read_config(const Statement& st) {
            int(st.get_int(4)), int(st.get_int(5)), st.get_text(6)};
   c.engine = st.get_text(7);
   c.protocol_json = st.get_text(8);
-  c.status = st.get_text(9);
-  c.gate = st.get_text(10);
+  c.status = parse_config_status(st.get_text(9));
+  c.gate = parse_gate_outcome(st.get_text(10));
   c.gate_json = st.get_text(11);
   c.rounds = int(st.get_int(12));
   c.error = st.get_text(13);
@@ -325,9 +383,8 @@ int64_t Store::insert_run(const RunRecord& r) {
   return run_id;
 }
 
-void Store::finish_config(int64_t config_id, const std::string& status, const std::string& gate,
-                          const std::string& gate_json, int rounds,
-                          const std::vector<StatRecord>& stats) {
+void Store::finish_config(int64_t config_id, GateOutcome gate, const std::string& gate_json,
+                          int rounds, const std::vector<StatRecord>& stats) {
   Transaction tx(db_);
   auto del = db_.prepare("DELETE FROM config_stats WHERE config_id = ?");
   del.bind(1, config_id);
@@ -343,11 +400,12 @@ void Store::finish_config(int64_t config_id, const std::string& status, const st
   auto st = db_.prepare(
       "UPDATE configurations SET status = ?, gate = ?, gate_json = ?, rounds = ?, "
       "finished_at = ? WHERE id = ?");
-  st.bind(1, status).bind(3, gate_json).bind(4, rounds).bind(5, utc_now()).bind(6, config_id);
-  if (gate.empty())
+  st.bind(1, to_string(ConfigStatus::Done)).bind(3, gate_json).bind(4, rounds);
+  st.bind(5, utc_now()).bind(6, config_id);
+  if (gate == GateOutcome::None)
     st.bind_null(2);
   else
-    st.bind(2, gate);
+    st.bind(2, to_string(gate));
   st.run();
   tx.commit();
 }

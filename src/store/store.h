@@ -12,6 +12,9 @@
 
 namespace eco::store {
 
+struct Table;
+enum class ExportTable;
+
 class Store {
  public:
   // Opens an existing study or creates a new one (the directory must exist and be writable).
@@ -19,10 +22,17 @@ class Store {
   // Opens an existing study for reading only (export, report).
   static Store open_read_only(const std::filesystem::path& path);
 
-  Database& db() { return db_; }
   const std::filesystem::path& path() const { return path_; }
 
+  // BEGIN IMMEDIATE now; rolled back when it goes out of scope without commit(). Single-row
+  // calls made while it is open (add_session, upsert_*, find_config, create_config) belong to
+  // it; the calls that open their own transaction (start_config, insert_run, finish_config,
+  // fail_config) must not be made inside one.
+  Transaction transaction() { return Transaction(db_); }
+
   int64_t add_session(const Session& s);
+  // The most recent session (the sweep that wrote last); nullopt in an empty study.
+  std::optional<Session> latest_session();
   int64_t upsert_model(const ModelRecord& m);
   int64_t upsert_format(const FormatRecord& f);
 
@@ -37,9 +47,9 @@ class Store {
   void set_config_engine(int64_t config_id, const std::string& engine);
   // Writes the run with its phases and timeline in one transaction; returns the run id.
   int64_t insert_run(const RunRecord& run);
-  void finish_config(int64_t config_id, const std::string& status, const std::string& gate,
-                     const std::string& gate_json, int rounds,
-                     const std::vector<StatRecord>& stats);
+  // Marks the configuration done with its gate verdict and statistics, in one transaction.
+  void finish_config(int64_t config_id, GateOutcome gate, const std::string& gate_json,
+                     int rounds, const std::vector<StatRecord>& stats);
   void fail_config(int64_t config_id, const std::string& stage, const std::string& error);
   void add_event(int64_t session_id, const ProtocolEvent& e);
 
@@ -47,6 +57,8 @@ class Store {
   std::vector<StatRecord> stats(int64_t config_id);
 
  private:
+  friend Table export_table(Store& store, ExportTable which);
+  friend struct StoreTestAccess;  // tests read the database directly
   Store(Database db, std::filesystem::path path) : db_(std::move(db)), path_(std::move(path)) {}
   Database db_;
   std::filesystem::path path_;

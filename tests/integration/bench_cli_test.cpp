@@ -23,10 +23,13 @@
 #include <nlohmann/json.hpp>
 
 #include "store/store.h"
+#include "store_access.h"
 
 namespace {
 
 namespace fs = std::filesystem;
+namespace store = eco::store;
+using eco::store::test_db;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
@@ -164,6 +167,8 @@ class BenchCli : public ::testing::Test {
             "1",
             "--runs",
             "2",
+            "--max-runs",
+            "2",
             "--max-cv-tok-s",
             "100000",
             "--max-cv-energy",
@@ -203,8 +208,8 @@ TEST_F(BenchCli, BenchWithStandInNvmlStoresRunsAndPrintsTheTable) {
   const auto configs = st.configs();
   ASSERT_EQ(configs.size(), 2u);
   for (const auto& c : configs) {
-    EXPECT_EQ(c.status, "done");
-    EXPECT_EQ(c.gate, "passed");
+    EXPECT_EQ(c.status, store::ConfigStatus::Done);
+    EXPECT_EQ(c.gate, store::GateOutcome::Passed);
     EXPECT_EQ(c.key.prompt_len, 4);
     const auto runs = st.runs(c.id);
     ASSERT_EQ(runs.size(), 3u);  // 1 warm-up + 2 measured
@@ -216,7 +221,7 @@ TEST_F(BenchCli, BenchWithStandInNvmlStoresRunsAndPrintsTheTable) {
       EXPECT_GT(r.j_per_request, 0);
     }
   }
-  EXPECT_EQ(st.db().query_int("SELECT count(*) FROM sessions WHERE gpu_name = 'Stand-in GPU'"), 1);
+  EXPECT_EQ(test_db(st).query_int("SELECT count(*) FROM sessions WHERE gpu_name = 'Stand-in GPU'"), 1);
 }
 
 TEST_F(BenchCli, ResumeAfterKillNineNeitherLosesNorDuplicatesRuns) {
@@ -239,17 +244,17 @@ TEST_F(BenchCli, ResumeAfterKillNineNeitherLosesNorDuplicatesRuns) {
     auto st = eco::store::Store::open(db);
     const auto configs = st.configs();
     ASSERT_EQ(configs.size(), 4u);
-    EXPECT_EQ(configs[0].status, "done");
-    EXPECT_NE(configs[3].status, "done");  // killed mid-sweep
+    EXPECT_EQ(configs[0].status, store::ConfigStatus::Done);
+    EXPECT_NE(configs[3].status, store::ConfigStatus::Done);  // killed mid-sweep
     first_config = configs[0].id;
     for (const auto& r : st.runs(first_config)) first_run_ids.push_back(r.id);
     EXPECT_EQ(first_run_ids.size(), 3u);
     // Every stored run is whole: its three phases were written in the same transaction.
-    EXPECT_EQ(st.db().query_int("SELECT count(*) FROM runs r WHERE (SELECT count(*) FROM phases "
+    EXPECT_EQ(test_db(st).query_int("SELECT count(*) FROM runs r WHERE (SELECT count(*) FROM phases "
                                 "p WHERE p.run_id = r.id) != 3"),
               0);
     // A configuration that was not finished has no statistics.
-    EXPECT_EQ(st.db().query_int("SELECT count(*) FROM config_stats s JOIN configurations c ON "
+    EXPECT_EQ(test_db(st).query_int("SELECT count(*) FROM config_stats s JOIN configurations c ON "
                                 "c.id = s.config_id WHERE c.status != 'done'"),
               0);
   }
@@ -259,7 +264,7 @@ TEST_F(BenchCli, ResumeAfterKillNineNeitherLosesNorDuplicatesRuns) {
   EXPECT_THAT(refused.output, HasSubstr("pass --resume"));
   {
     auto st = eco::store::Store::open_read_only(db);
-    EXPECT_EQ(st.db().query_int("SELECT count(*) FROM sessions"), 1);
+    EXPECT_EQ(test_db(st).query_int("SELECT count(*) FROM sessions"), 1);
   }
 
   const Outcome resumed = run_cli(args + std::vector<std::string>{"--resume"}, stub_);
@@ -267,7 +272,7 @@ TEST_F(BenchCli, ResumeAfterKillNineNeitherLosesNorDuplicatesRuns) {
   EXPECT_THAT(resumed.output, HasSubstr("1 already complete"));
   auto st = eco::store::Store::open_read_only(db);
   for (const auto& c : st.configs()) {
-    EXPECT_EQ(c.status, "done") << c.id;
+    EXPECT_EQ(c.status, store::ConfigStatus::Done) << c.id;
     EXPECT_EQ(c.rounds, 1);
     const auto runs = st.runs(c.id);
     ASSERT_EQ(runs.size(), 3u) << "configuration " << c.id;
@@ -277,11 +282,11 @@ TEST_F(BenchCli, ResumeAfterKillNineNeitherLosesNorDuplicatesRuns) {
   std::vector<int64_t> after;
   for (const auto& r : st.runs(first_config)) after.push_back(r.id);
   EXPECT_EQ(after, first_run_ids);  // completed runs kept as they were, not redone
-  EXPECT_EQ(st.db().query_int("SELECT count(*) FROM runs"), 12);
-  EXPECT_EQ(st.db().query_int("SELECT count(*) FROM runs r WHERE (SELECT count(*) FROM phases p "
+  EXPECT_EQ(test_db(st).query_int("SELECT count(*) FROM runs"), 12);
+  EXPECT_EQ(test_db(st).query_int("SELECT count(*) FROM runs r WHERE (SELECT count(*) FROM phases p "
                               "WHERE p.run_id = r.id) != 3"),
             0);
-  EXPECT_EQ(st.db().query_int("SELECT count(*) FROM sessions"), 2);  // killed, resumed
+  EXPECT_EQ(test_db(st).query_int("SELECT count(*) FROM sessions"), 2);  // killed, resumed
 }
 
 TEST_F(BenchCli, BenchTakesATextPromptAndInt8Options) {
@@ -304,7 +309,7 @@ TEST_F(BenchCli, BenchTakesATextPromptAndInt8Options) {
   EXPECT_THAT(o.output, HasSubstr("not measured"));
   auto st = eco::store::Store::open_read_only(db);
   const auto c = st.configs().at(0);
-  EXPECT_EQ(c.status, "done") << c.error;
+  EXPECT_EQ(c.status, store::ConfigStatus::Done) << c.error;
   EXPECT_EQ(c.key.prompt_len, int(ids.size()));
   const auto pj = nlohmann::json::parse(c.protocol_json);
   EXPECT_EQ(pj["prompt"]["kind"], "text");
@@ -312,7 +317,7 @@ TEST_F(BenchCli, BenchTakesATextPromptAndInt8Options) {
   EXPECT_EQ(pj["prompt"]["token_ids"].get<std::vector<int>>(), ids);
   EXPECT_EQ(pj["min_counter_updates"], 7) << "the flag overrides the sweep file's value";
   for (const auto& r : st.runs(c.id)) EXPECT_EQ(r.prompt_tokens, 2 * int64_t(ids.size()));
-  auto q = st.db().prepare("SELECT name, params_json FROM formats");
+  auto q = test_db(st).prepare("SELECT name, params_json FROM formats");
   ASSERT_TRUE(q.step());
   EXPECT_EQ(q.get_text(0), "int8");
   const auto params = nlohmann::json::parse(q.get_text(1));
@@ -335,8 +340,17 @@ TEST_F(BenchCli, BenchTakesATextPromptAndInt8Options) {
   EXPECT_EQ(e.code, 1);
   EXPECT_THAT(e.output, HasSubstr("lists int8-pure twice"));
   e = bad({"--format", "fp16", "--prompt", "hi", "--prompt-len", "4"});
+  EXPECT_NE(e.code, 0);
+  EXPECT_THAT(e.output, HasSubstr("excludes --prompt"));
+  e = bad({"--format", "fp16", "--cooldown", "nan"});
   EXPECT_EQ(e.code, 1);
-  EXPECT_THAT(e.output, HasSubstr("give one of --prompt, --text and --prompt-len"));
+  EXPECT_THAT(e.output, HasSubstr("--cooldown must be a finite number >= 0 (got nan)"));
+  e = bad({"--format", "fp16", "--batch", "1,4294967297"});
+  EXPECT_NE(e.code, 0);
+  EXPECT_THAT(e.output, HasSubstr("--batch"));
+  e = bad({"--format", "fp16", "--batch", "1,0"});
+  EXPECT_NE(e.code, 0);
+  EXPECT_THAT(e.output, HasSubstr("--batch"));
   e = bad({"--format", "fp16", "--min-counter-updates", "-1"});
   EXPECT_EQ(e.code, 1);
   EXPECT_THAT(e.output, HasSubstr("min_counter_updates must not be negative"));
@@ -344,6 +358,56 @@ TEST_F(BenchCli, BenchTakesATextPromptAndInt8Options) {
   EXPECT_EQ(e.code, 1);
   EXPECT_THAT(e.output, HasSubstr("missing.txt: no such file"));
   EXPECT_FALSE(fs::exists(db2));
+}
+
+// Repeated values are measured once; a failed configuration makes bench exit non-zero (after
+// the table, with the rest measured); the GPU lost mid-sweep is recorded on every affected run
+// and configuration, fails its gate, and makes bench exit non-zero.
+TEST_F(BenchCli, DuplicatesOnceFailuresAndALostGpuExitNonZero) {
+  const fs::path db = dir_ / "study.db";
+  Outcome o = run_cli(fast_bench(db) + std::vector<std::string>{"--format", "fp16,fp16",
+                                                                "--batch", "1,1", "--prompt-len",
+                                                                "4,4", "--gen-len", "3"},
+                      no_nvml_);
+  ASSERT_EQ(o.code, 0) << o.output;
+  EXPECT_EQ(eco::store::Store::open_read_only(db).configs().size(), 1u);
+
+  // A prompt beyond the model's context fails that configuration; the other is measured.
+  const fs::path db2 = dir_ / "failing.db";
+  o = run_cli(fast_bench(db2) + std::vector<std::string>{"--format", "fp16", "--prompt-len",
+                                                         "4,100000", "--gen-len", "3"},
+              no_nvml_);
+  EXPECT_EQ(o.code, 1) << o.output;
+  EXPECT_THAT(o.output, HasSubstr("| synthetic:tiny"));
+  EXPECT_THAT(o.output, HasSubstr("1 of 2 configurations failed"));
+
+  // Every energy reading fails from 0.3 s on (NVML: GPU is lost); windows of >= 40 counter
+  // updates (1 ms each) make the sweep last well over a second.
+  auto env = stub_;
+  std::string lost;
+  for (const char* call : {"energy", "fields", "instant", "average", "usage", "temperature",
+                           "clock", "memory"})
+    lost += fmt::format("; error {} GPU_IS_LOST from=0.3", call);
+  env["ECO_NVML_STUB_SCRIPT"] += lost;
+  const fs::path db3 = dir_ / "lost.db";
+  o = run_cli(fast_bench(db3, 40) + std::vector<std::string>{"--format", "fp16,bf16", "--batch",
+                                                            "1,2", "--prompt-len", "4",
+                                                            "--gen-len", "3"},
+              env);
+  EXPECT_EQ(o.code, 1) << o.output;
+  EXPECT_THAT(o.output, HasSubstr("energy readings failed"));
+  auto st = eco::store::Store::open_read_only(db3);
+  int faulted = 0;
+  for (const auto& c : st.configs()) {
+    if (c.gate != store::GateOutcome::Failed) continue;
+    ++faulted;
+    const auto gate = nlohmann::json::parse(c.gate_json);
+    EXPECT_FALSE(gate["rounds"].back()["fault"].get<std::string>().empty()) << c.gate_json;
+    bool flagged = false;
+    for (const auto& r : st.runs(c.id)) flagged = flagged || r.flags.find("energy-fault") != std::string::npos;
+    EXPECT_TRUE(flagged);
+  }
+  EXPECT_GE(faulted, 2);  // the first configuration may have finished before 0.3 s
 }
 
 TEST_F(BenchCli, RunWithoutSensorsWritesStudyAndReportsAndSaysNotMeasured) {
@@ -373,7 +437,7 @@ TEST_F(BenchCli, RunWithoutSensorsWritesStudyAndReportsAndSaysNotMeasured) {
   {
     auto st = eco::store::Store::open_read_only(dir_ / "ecocompute-study.db");
     EXPECT_EQ(st.configs().size(), 1u);
-    EXPECT_EQ(st.db().query_int("SELECT count(*) FROM sessions"), 1);
+    EXPECT_EQ(test_db(st).query_int("SELECT count(*) FROM sessions"), 1);
   }
   // --resume keeps it: the finished configuration is reported again, not measured again.
   const Outcome resumed =

@@ -155,6 +155,7 @@ class CpuEngine final : public Engine {
     }
 
     cache_.reset(int(prompts.size()));
+    saved_ = {};  // a saved position belongs to the batch it was saved in
     std::vector<int32_t> ids;
     std::vector<Segment> segs;
     std::vector<size_t> logit_rows;
@@ -221,6 +222,28 @@ class CpuEngine final : public Engine {
     if (i < 0 || i >= cache_.batch())
       fail("sequence_length: sequence {} is not in the current batch of {}", i, cache_.batch());
     return cache_.length(i);
+  }
+
+  bool can_restore_position() const override { return true; }
+
+  void save_position() override {
+    require_logits("save_position");
+    saved_.lengths.clear();
+    for (int i = 0; i < cache_.batch(); ++i) saved_.lengths.push_back(cache_.length(i));
+    saved_.logits = logits_;
+    saved_.last_rows = last_rows_;
+  }
+
+  void restore_position() override {
+    if (saved_.lengths.empty() || int(saved_.lengths.size()) != cache_.batch())
+      fail("restore_position: no position saved for the current batch (call save_position)");
+    for (int i = 0; i < cache_.batch(); ++i) {
+      if (cache_.length(i) < saved_.lengths[size_t(i)])
+        fail("restore_position: sequence {} is shorter than its saved position", i);
+      cache_.set_length(i, saved_.lengths[size_t(i)]);
+    }
+    logits_ = saved_.logits;
+    last_rows_ = saved_.last_rows;
   }
 
  private:
@@ -338,6 +361,11 @@ class CpuEngine final : public Engine {
 
   std::vector<float> logits_;      // [rows, vocab]
   std::vector<size_t> last_rows_;  // per sequence: its row in logits_
+  struct SavedPosition {
+    std::vector<int> lengths;
+    std::vector<float> logits;
+    std::vector<size_t> last_rows;
+  } saved_;
   // Step activations, reused across calls.
   std::vector<float> h_, x_, o_, q_, att_, k_, v_, gate_, up_;
 };

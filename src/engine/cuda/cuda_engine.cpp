@@ -363,6 +363,7 @@ void CudaEngine::prefill(const std::vector<std::vector<int32_t>>& prompts, bool 
   ECO_CUDA_CHECK(cudaMemcpyAsync(d_pos_.get(), lengths_.data(), size_t(B) * 4, cudaMemcpyHostToDevice, stream_), "prefill: uploading lengths");
   ECO_CUDA_CHECK(cudaStreamSynchronize(stream_), fmt::format("prefill ({} sequences, {} tokens)", B, M));
   batch_ = B;
+  saved_lengths_.clear();  // a saved position belongs to the batch it was saved in
   logit_rows_ = lrows;
 }
 
@@ -432,6 +433,35 @@ std::vector<float> CudaEngine::logits() {
 void CudaEngine::synchronize() {
   set_device();
   ECO_CUDA_CHECK(cudaStreamSynchronize(stream_), "synchronize");
+}
+
+void CudaEngine::save_position() {
+  set_device();
+  if (batch_ == 0) fail("save_position: call prefill first");
+  const size_t B = size_t(batch_);
+  const size_t logit_bytes = size_t(logit_rows_) * size_t(cfg_.vocab_size) * 4;
+  if (saved_tokens_.bytes() < B * 4) saved_tokens_.allocate(B * 4, "saved tokens");
+  if (saved_pos_.bytes() < B * 4) saved_pos_.allocate(B * 4, "saved positions");
+  if (saved_logits_.bytes() < logit_bytes) saved_logits_.allocate(logit_bytes, "saved logits");
+  ECO_CUDA_CHECK(cudaMemcpyAsync(saved_tokens_.get(), d_tokens_.get(), B * 4, cudaMemcpyDeviceToDevice, stream_), "save_position: tokens");
+  ECO_CUDA_CHECK(cudaMemcpyAsync(saved_pos_.get(), d_pos_.get(), B * 4, cudaMemcpyDeviceToDevice, stream_), "save_position: positions");
+  ECO_CUDA_CHECK(cudaMemcpyAsync(saved_logits_.get(), logits_.get(), logit_bytes, cudaMemcpyDeviceToDevice, stream_), "save_position: logits");
+  ECO_CUDA_CHECK(cudaStreamSynchronize(stream_), "save_position");
+  saved_lengths_ = lengths_;
+  saved_logit_rows_ = logit_rows_;
+}
+
+// Device-to-device copies only, queued on the stream: cheap enough to sit inside a decode window.
+void CudaEngine::restore_position() {
+  set_device();
+  if (saved_lengths_.empty() || saved_lengths_.size() != size_t(batch_))
+    fail("restore_position: no position saved for the current batch (call save_position)");
+  const size_t B = size_t(batch_);
+  ECO_CUDA_CHECK(cudaMemcpyAsync(d_tokens_.get(), saved_tokens_.get(), B * 4, cudaMemcpyDeviceToDevice, stream_), "restore_position: tokens");
+  ECO_CUDA_CHECK(cudaMemcpyAsync(d_pos_.get(), saved_pos_.get(), B * 4, cudaMemcpyDeviceToDevice, stream_), "restore_position: positions");
+  ECO_CUDA_CHECK(cudaMemcpyAsync(logits_.get(), saved_logits_.get(), size_t(saved_logit_rows_) * size_t(cfg_.vocab_size) * 4, cudaMemcpyDeviceToDevice, stream_), "restore_position: logits");
+  lengths_ = saved_lengths_;
+  logit_rows_ = saved_logit_rows_;
 }
 
 int CudaEngine::sequence_length(int i) const {

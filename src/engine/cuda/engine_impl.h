@@ -66,6 +66,9 @@ class CudaEngine final : public Engine {
   std::vector<float> logits() override;
   void synchronize() override;
   int sequence_length(int i) const override;
+  bool can_restore_position() const override { return true; }
+  void save_position() override;
+  void restore_position() override;
 
   TrafficModel traffic() const;
 
@@ -106,6 +109,10 @@ class CudaEngine final : public Engine {
   int batch_ = 0;            // sequences in the current batch
   int logit_rows_ = 0;       // rows of logits_ currently valid
   std::vector<int> lengths_;  // host copy of the sequence lengths
+  // save_position(): copies of the decode state (next tokens, positions, logits) on the device.
+  DeviceBuffer saved_tokens_, saved_pos_, saved_logits_;
+  std::vector<int> saved_lengths_;
+  int saved_logit_rows_ = 0;
   std::map<int, cudaGraphExec_t> graphs_;
 };
 

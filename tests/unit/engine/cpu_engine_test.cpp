@@ -238,6 +238,40 @@ TEST(CpuEngine, GreedyGenerationIsDeterministicAndConsistent) {
   EXPECT_EQ(generate(*solo, {prompts[1]}, 12).tokens[0], r1.tokens[1]);
 }
 
+// Decode re-run from a saved position gives the same tokens and logits as the first time, with
+// no prefill in between: the bench protocol meters decode this way.
+TEST(CpuEngine, RestoredPositionRepeatsTheSameDecode) {
+  TestShape s;
+  s.qkv_bias = true;
+  const auto m = make_test_model(s, 11);
+  const std::vector<std::vector<int32_t>> prompts = {ids({3, 1, 4, 1, 5}), ids({9, 2, 6})};
+  auto e = cpu_engine(m->weights, 2);
+  EXPECT_TRUE(e->can_restore_position());
+  EXPECT_THROW(e->restore_position(), Error);  // nothing saved yet
+  e->prefill(prompts);
+  const auto after_prefill = e->logits();
+  e->save_position();
+  const auto first = e->decode_greedy(6);
+  const auto first_logits = e->logits();
+  EXPECT_EQ(e->sequence_length(0), 5 + 5);
+  for (int rep = 0; rep < 3; ++rep) {
+    e->restore_position();
+    EXPECT_EQ(e->sequence_length(0), 5);
+    EXPECT_EQ(e->sequence_length(1), 3);
+    EXPECT_EQ(e->logits(), after_prefill);
+    EXPECT_EQ(e->decode_greedy(6), first) << "repetition " << rep;
+    EXPECT_EQ(e->logits(), first_logits);
+  }
+  // The same decode from a fresh engine: restoring left no trace in the result.
+  auto fresh = cpu_engine(m->weights, 2);
+  fresh->prefill(prompts);
+  EXPECT_EQ(fresh->decode_greedy(6), first);
+  // A new prefill starts a new batch: the old position no longer applies.
+  e->prefill({ids({7, 7})});
+  EXPECT_THAT([&] { e->restore_position(); },
+              ::testing::ThrowsMessage<Error>(HasSubstr("no position saved")));
+}
+
 TEST(CpuEngine, StopAtEosTrimsAfterTheFirstEos) {
   const auto m = make_test_model(TestShape{}, 8);
   auto e = cpu_engine(m->weights, 1);

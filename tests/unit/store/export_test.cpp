@@ -74,7 +74,7 @@ class ExportTest : public ::testing::Test {
       r.flags = i == 1 ? "short-window,rerun" : "";
       store.insert_run(r);
     }
-    store.finish_config(cfg, "done", "passed-after-rerun", "{}", 2,
+    store.finish_config(cfg, GateOutcome::PassedAfterRerun, "{}", 2,
                         {{"decode_tok_s", 1, 2, 142858.2, 0.7, 0.0000049, 142851.9, 142864.5}});
   }
   void TearDown() override {
@@ -156,6 +156,9 @@ TEST_F(ExportTest, MarkdownSaysNotMeasured) {
   EXPECT_THAT(summary, ::testing::HasSubstr("energy not measured: no NVML: driver not found"));
   EXPECT_THAT(summary, ::testing::HasSubstr("J/1k tokens"));
   EXPECT_THAT(summary, ::testing::HasSubstr("J/request"));
+  // Numbers for people: fixed decimals, the sd to the mean's decimals, never an exponent.
+  EXPECT_THAT(summary, ::testing::HasSubstr("142858 ± 1 "));
+  EXPECT_THAT(summary, ::testing::Not(::testing::HasSubstr("e+")));
   EXPECT_THROW(parse_export_format("xml"), Error);
 }
 

@@ -11,6 +11,7 @@
 
 #include "common/error.h"
 #include "store/schema.h"
+#include "store_access.h"
 
 namespace eco::store {
 namespace {
@@ -66,10 +67,10 @@ RunRecord sample_run(int64_t config_id, int idx) {
 TEST_F(StoreTest, CreatesWithIdVersionAndWal) {
   const auto path = dir_ / "study.db";
   auto store = Store::open(path);
-  EXPECT_EQ(store.db().query_int("PRAGMA application_id"), kApplicationId);
-  EXPECT_EQ(store.db().query_int("PRAGMA user_version"), schema_version());
-  EXPECT_EQ(store.db().query_int("PRAGMA foreign_keys"), 1);
-  auto jm = store.db().prepare("PRAGMA journal_mode");
+  EXPECT_EQ(test_db(store).query_int("PRAGMA application_id"), kApplicationId);
+  EXPECT_EQ(test_db(store).query_int("PRAGMA user_version"), schema_version());
+  EXPECT_EQ(test_db(store).query_int("PRAGMA foreign_keys"), 1);
+  auto jm = test_db(store).prepare("PRAGMA journal_mode");
   ASSERT_TRUE(jm.step());
   EXPECT_EQ(jm.get_text(0), "wal");
   // No temporary file left behind.
@@ -98,7 +99,7 @@ TEST_F(StoreTest, RunsRoundTripAndConfigRestartDeletesPartialRuns) {
     EXPECT_THROW(store.insert_run(sample_run(cfg, 1)), Error);  // duplicate index refused
     const auto found = store.find_config(key);
     ASSERT_TRUE(found);
-    EXPECT_EQ(found->status, "running");
+    EXPECT_EQ(found->status, ConfigStatus::Running);
   }
   auto store = Store::open(path);  // reopen: nothing lost
   auto runs = store.runs(cfg);
@@ -109,17 +110,17 @@ TEST_F(StoreTest, RunsRoundTripAndConfigRestartDeletesPartialRuns) {
   EXPECT_TRUE(std::isnan(runs[1].host_energy_j));
   ASSERT_EQ(runs[1].phases.size(), 1u);
   EXPECT_EQ(runs[1].phases[0].counter_updates, 12);
-  EXPECT_EQ(store.db().query_int("SELECT count(*) FROM power_timeline"), 4);
+  EXPECT_EQ(test_db(store).query_int("SELECT count(*) FROM power_timeline"), 4);
   // A redo of the configuration removes the partial attempt in one transaction.
   store.start_config(cfg, 1, "cpu engine", "{}", "no sensor");
   EXPECT_TRUE(store.runs(cfg).empty());
-  EXPECT_EQ(store.db().query_int("SELECT count(*) FROM phases"), 0);
-  EXPECT_EQ(store.db().query_int("SELECT count(*) FROM power_timeline"), 0);
-  store.finish_config(cfg, "done", "passed", "{}", 1, {{"decode_tok_s", 0, 2, 15, 0, 0, 15, 15}});
-  EXPECT_EQ(store.configs()[0].gate, "passed");
+  EXPECT_EQ(test_db(store).query_int("SELECT count(*) FROM phases"), 0);
+  EXPECT_EQ(test_db(store).query_int("SELECT count(*) FROM power_timeline"), 0);
+  store.finish_config(cfg, GateOutcome::Passed, "{}", 1, {{"decode_tok_s", 0, 2, 15, 0, 0, 15, 15}});
+  EXPECT_EQ(store.configs()[0].gate, GateOutcome::Passed);
   EXPECT_EQ(store.stats(cfg).size(), 1u);
   store.fail_config(cfg, "load", "out of memory");
-  EXPECT_EQ(store.configs()[0].status, "failed");
+  EXPECT_EQ(store.configs()[0].status, ConfigStatus::Failed);
   EXPECT_THAT(store.configs()[0].error, ::testing::HasSubstr("out of memory"));
 }
 
@@ -161,7 +162,7 @@ TEST_F(StoreTest, CorruptStudyIsRefusedAndUntouched) {
     const int64_t f = store.upsert_format({"fp16", "{}"});
     const int64_t cfg = store.create_config({m, f, 1, 4, 4, "cpu"}, "{}");
     for (int i = 0; i < 40; ++i) store.insert_run(sample_run(cfg, i));
-    store.db().exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    test_db(store).exec("PRAGMA wal_checkpoint(TRUNCATE)");
   }
   std::string bytes = slurp(path);
   ASSERT_GT(bytes.size(), 4096u * 4);
@@ -200,7 +201,7 @@ TEST_F(StoreTest, NewerSchemaIsRefused) {
   const auto path = dir_ / "study.db";
   {
     auto store = Store::open(path);
-    store.db().exec(fmt::format("PRAGMA user_version = {}", schema_version() + 1));
+    test_db(store).exec(fmt::format("PRAGMA user_version = {}", schema_version() + 1));
   }
   EXPECT_THROW(Store::open(path), Error);
 }

@@ -1,0 +1,48 @@
+#pragma once
+// The study's idle baseline: metered once before the first configuration and subtracted from
+// every window after it; re-metered every ProtocolOptions::idle_recheck_s between
+// configurations and once at the end, each re-check recorded with its drift from the baseline
+// (the baseline itself stays, so every configuration is net of the same idle power).
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "bench/progress.h"
+#include "bench/protocol.h"
+#include "store/store.h"
+
+namespace eco::meter {
+class Meter;
+}
+
+namespace eco::bench {
+
+// Relative drift per device, (now - baseline) / baseline; NaN where either is unknown.
+std::vector<double> idle_drift(const std::vector<double>& baseline, const std::vector<double>& now);
+
+class IdleBaseline {
+ public:
+  IdleBaseline(meter::Meter& meter, store::Store& store, ProgressSink& progress,
+               const ProtocolOptions& protocol, int64_t session_id, bool energy);
+
+  // Meters the baseline (when energy is measured and idle_seconds > 0).
+  void measure();
+  // Between configurations: re-checks when idle_recheck_s has passed since the last metering.
+  void maybe_recheck();
+  // At the end of the sweep: one last re-check.
+  void finish();
+  const std::vector<double>& watts() const { return baseline_; }
+
+ private:
+  void recheck(const char* when);
+  meter::Meter& meter_;
+  store::Store& store_;
+  ProgressSink& progress_;
+  const ProtocolOptions& protocol_;
+  int64_t session_id_;
+  bool enabled_;
+  std::vector<double> baseline_;
+  double last_ = 0;
+};
+
+}  // namespace eco::bench

@@ -1,0 +1,325 @@
+// The protocol's steps for one configuration: repetitions, stabilisation, warm-ups, adaptive
+// measured runs and the gates (docs/METHODOLOGY.md, "Protocol").
+#include <algorithm>
+#include <cmath>
+
+#include "analysis/stats.h"
+#include "bench/measure.h"
+#include "bench/window.h"
+#include "common/error.h"
+#include "ecocompute/meter.h"
+
+namespace eco::bench {
+
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+void prefill(Workload& w) {
+  w.engine.prefill(w.prompts);
+  w.engine.synchronize();
+}
+
+void decode(Workload& w) {
+  w.engine.decode_greedy(w.gen_len);
+  w.engine.synchronize();
+}
+
+// Resolution of a window in "updates": counter updates, or power samples without a counter
+// (the meter's own definition of too_short).
+int resolution(const meter::WindowResult& r) {
+  int best = -1;
+  for (const auto& d : r.devices) {
+    const int res = d.source == "counter" ? d.counter_updates : d.samples;
+    best = best < 0 ? res : std::min(best, res);
+  }
+  return std::max(best, 0);
+}
+
+struct Probe {
+  double seconds = 0;  // per repetition
+  int updates = 0;     // in the whole window
+};
+
+// k prefills in one window.
+Probe probe_prefill(MeasureContext& ctx, Workload& w, int k) {
+  Window win(ctx.meter, "probe-prefill", ctx.protocol.windows);
+  for (int i = 0; i < k; ++i) prefill(w);
+  const auto r = win.end();
+  return {r.duration_s / k, resolution(r)};
+}
+
+// k decodes from one saved position (direct), or k whole runs (derived), in one window.
+Probe probe_decode(MeasureContext& ctx, Workload& w, bool direct, int k) {
+  if (direct) {
+    prefill(w);
+    w.engine.save_position();
+  }
+  Window win(ctx.meter, "probe-decode", ctx.protocol.windows);
+  for (int i = 0; i < k; ++i) {
+    if (direct) {
+      if (i > 0) w.engine.restore_position();
+    } else {
+      prefill(w);
+    }
+    decode(w);
+  }
+  const auto r = win.end();
+  return {r.duration_s / k, resolution(r)};
+}
+
+// Grows k until its window sees enough counter updates: the probe's rate can be off for short
+// windows (the reads at the window's ends count as updates too). A few attempts, at most 4x
+// each, never beyond max_repetitions.
+template <typename ProbeFn>
+int grow_until_seen(int k, const ProtocolOptions& p, ProbeFn probe) {
+  for (int attempt = 0; attempt < 4 && k < p.max_repetitions; ++attempt) {
+    const int seen = probe(k).updates;
+    if (seen >= p.min_counter_updates) break;
+    const double grown = std::ceil(1.25 * k * p.min_counter_updates / std::max(seen, 1));
+    k = int(std::clamp(grown, double(k + 1), std::min(4.0 * k, double(p.max_repetitions))));
+  }
+  return k;
+}
+
+// Least-squares slope of the first device's temperature over the trailing `span_s` of the
+// meter's timeline, in C per minute; NaN without readings or with under half the span covered.
+double temperature_slope(meter::Meter& m, double span_s) {
+  const double now = m.now();
+  double n = 0, st = 0, sy = 0, stt = 0, sty = 0, first = now;
+  for (const auto& s : m.timeline(now - span_s, now)) {
+    if (s.device != 0 || !std::isfinite(s.temperature_c)) continue;
+    const double t = s.t - now;
+    first = std::min(first, s.t);
+    n += 1, st += t, sy += s.temperature_c, stt += t * t, sty += t * s.temperature_c;
+  }
+  const double denom = n * stt - st * st;
+  if (n < 3 || now - first < span_s / 2 || denom <= 0) return kNaN;
+  return 60.0 * (n * sty - st * sy) / denom;
+}
+
+}  // namespace
+
+int repetitions_for(double phase_s, double updates_per_s, const ProtocolOptions& p) {
+  if (p.min_counter_updates <= 0) return 1;
+  const double shortest = std::max(phase_s, 1e-9);
+  // The sampler sees at most one counter update per sample interval, so a window with
+  // min_counter_updates updates lasts at least that many intervals: a lower bound on k that
+  // holds even when the probe saw no update at all.
+  const double min_window = p.min_counter_updates * p.sample_interval_s;
+  double want = min_window > 0 ? std::ceil(min_window / shortest) : 1.0;
+  if (updates_per_s > 0 && updates_per_s * shortest < p.min_counter_updates)
+    want = std::max(want, std::ceil(p.min_counter_updates / (updates_per_s * shortest)));
+  return int(std::clamp(want, 1.0, double(p.max_repetitions)));
+}
+
+Repetitions size_repetitions(MeasureContext& ctx, Workload& w) {
+  const auto& p = ctx.protocol;
+  Repetitions reps;
+  reps.direct_decode = w.engine.can_restore_position();
+  // A first, unmetered pass: graph capture and first-touch costs stay out of every timing.
+  prefill(w);
+  decode(w);
+  if (!ctx.energy || p.min_counter_updates <= 0) return reps;
+  const Probe pre = probe_prefill(ctx, w, 1);
+  const Probe dec = probe_decode(ctx, w, reps.direct_decode, 1);
+  const double rate = dec.seconds > 0 ? dec.updates / dec.seconds : 0;
+  reps.prefill = repetitions_for(pre.seconds, rate, p);
+  reps.decode = repetitions_for(dec.seconds, rate, p);
+  reps.prefill = grow_until_seen(reps.prefill, p, [&](int k) { return probe_prefill(ctx, w, k); });
+  reps.decode = grow_until_seen(
+      reps.decode, p, [&](int k) { return probe_decode(ctx, w, reps.direct_decode, k); });
+  return reps;
+}
+
+std::string stabilise(MeasureContext& ctx, Workload& w, const Repetitions& reps) {
+  const auto& p = ctx.protocol;
+  store::ProtocolEvent ev;
+  ev.config_id = ctx.config_id;
+  ev.step = "stabilisation";
+  if (p.stabilise_max_s <= 0) {
+    ev.outcome = "disabled";
+    ctx.store.add_event(ctx.session_id, ev);
+    return ev.outcome;
+  }
+  // The observable: decode J/token with energy, decode tok/s without.
+  const char* observable = ctx.energy ? "decode_j_per_token" : "decode_tok_s";
+  const double start = ctx.meter.now();
+  std::vector<double> values, slopes;
+  std::string fault;
+  ev.outcome = "cap-reached";
+  while (true) {
+    const auto r = execute_run(ctx, w, reps, false, &fault);
+    if (!fault.empty()) {
+      ev.outcome = "fault";
+      break;
+    }
+    values.push_back(ctx.energy ? r.decode_j_per_token : r.decode_tok_s);
+    slopes.push_back(temperature_slope(ctx.meter, p.stabilise_slope_span_s));
+    const size_t n = values.size();
+    const bool agree = n >= 2 && std::isfinite(values[n - 1]) && std::isfinite(values[n - 2]) &&
+                       std::fabs(values[n - 1] - values[n - 2]) <=
+                           p.stabilise_tolerance * std::fabs(values[n - 2]);
+    // Without a temperature reading the energy criterion decides alone (recorded as null).
+    const bool has_temp = ctx.energy && std::isfinite(r.temp_end_c);
+    const bool cool = !has_temp || slopes.back() <= p.stabilise_max_slope_c_per_min;
+    if (agree && cool) {
+      ev.outcome = "stable";
+      break;
+    }
+    if (ctx.meter.now() - start >= p.stabilise_max_s) break;
+  }
+  ev.seconds = ctx.meter.now() - start;
+  auto finite_or_null = [](const std::vector<double>& xs) {
+    nlohmann::json a = nlohmann::json::array();
+    for (double x : xs) a.push_back(std::isfinite(x) ? nlohmann::json(x) : nlohmann::json());
+    return a;
+  };
+  ev.details_json = nlohmann::json{{"observable", observable},
+                                   {"values", finite_or_null(values)},
+                                   {"temp_slope_c_per_min", finite_or_null(slopes)},
+                                   {"tolerance", p.stabilise_tolerance},
+                                   {"max_slope_c_per_min", p.stabilise_max_slope_c_per_min},
+                                   {"fault", fault}}
+                        .dump();
+  ctx.store.add_event(ctx.session_id, ev);
+  ctx.progress.step("stabilisation", fmt::format("{} after {:.1f} s ({} windows)", ev.outcome,
+                                                 ev.seconds, values.size()));
+  return ev.outcome;
+}
+
+namespace {
+
+void run_warmups(MeasureContext& ctx, Workload& w, const Repetitions& reps, int round) {
+  const auto& p = ctx.protocol;
+  for (int i = 0; i < p.warmup; ++i) {
+    ctx.progress.run_started({round, i, true}, p.warmup);
+    store::RunRecord r = execute_run(ctx, w, reps, false);
+    r.round = round;
+    r.index = i;
+    r.warmup = true;
+    ctx.store.insert_run(r);
+    ctx.progress.run_finished(r);
+  }
+}
+
+std::vector<double> column(const std::vector<store::RunRecord>& runs,
+                           double store::RunRecord::*field) {
+  std::vector<double> xs;
+  for (const auto& r : runs) xs.push_back(r.*field);
+  return xs;
+}
+
+double cv_of(const std::vector<double>& values) {
+  std::vector<double> xs;
+  for (double x : values)
+    if (std::isfinite(x)) xs.push_back(x);
+  if (xs.size() < 2) return kNaN;
+  return analysis::coefficient_of_variation(xs);
+}
+
+// Measured runs until both CIs are tight enough (at least `runs`, at most `max_runs`); each
+// run is stored as it completes. A run whose energy readings failed ends the round.
+std::vector<store::RunRecord> measure_round(MeasureContext& ctx, Workload& w,
+                                            const Repetitions& reps, int round, GateRound& g) {
+  const auto& p = ctx.protocol;
+  std::vector<store::RunRecord> measured;
+  for (int i = 0; i < p.max_runs; ++i) {
+    ctx.progress.run_started({round, i, false}, p.runs);
+    std::string fault;
+    store::RunRecord r = execute_run(ctx, w, reps, p.store_timeline, &fault);
+    r.round = round;
+    r.index = i;
+    if (reps.prefill == p.max_repetitions && reps.prefill > 1) r.flags += ",max-repetitions";
+    r.id = ctx.store.insert_run(r);
+    ctx.progress.run_finished(r);
+    measured.push_back(std::move(r));
+    if (!fault.empty()) {
+      g.fault = fault;
+      break;
+    }
+    if (int(measured.size()) < p.runs) continue;
+    const bool tput = ci_within(column(measured, &store::RunRecord::decode_tok_s), p.ci_target);
+    const bool energy =
+        !ctx.energy ||
+        ci_within(column(measured, &store::RunRecord::decode_j_per_token), p.ci_target);
+    if (tput && energy) break;
+  }
+  return measured;
+}
+
+void evaluate_gate(MeasureContext& ctx, const std::vector<store::RunRecord>& runs, GateRound& g) {
+  const auto& p = ctx.protocol;
+  const auto tok_s = column(runs, &store::RunRecord::decode_tok_s);
+  const auto j_tok = column(runs, &store::RunRecord::decode_j_per_token);
+  g.n = int(runs.size());
+  g.cv_decode_tok_s = cv_of(tok_s);
+  g.cv_decode_j_per_token = ctx.energy ? cv_of(j_tok) : kNaN;
+  g.ci_decode_tok_s = relative_ci_half_width(tok_s);
+  g.ci_decode_j_per_token = ctx.energy ? relative_ci_half_width(j_tok) : kNaN;
+  g.throughput_ok = std::isfinite(g.cv_decode_tok_s) && g.cv_decode_tok_s < p.max_cv_decode_tok_s;
+  g.energy_ok = !ctx.energy || (std::isfinite(g.cv_decode_j_per_token) &&
+                                g.cv_decode_j_per_token < p.max_cv_decode_j_per_token);
+}
+
+nlohmann::json nan_to_null(double x) {
+  return std::isfinite(x) ? nlohmann::json(x) : nlohmann::json();
+}
+
+void record_gate(MeasureContext& ctx, const GateRound& g, const Repetitions& reps) {
+  const auto& p = ctx.protocol;
+  store::ProtocolEvent ev;
+  ev.config_id = ctx.config_id;
+  ev.step = "gate";
+  ev.outcome = g.passed() ? "pass" : (g.round < p.max_reruns ? "fail-rerun" : "fail");
+  ev.details_json = nlohmann::json{{"round", g.round},
+                                   {"n", g.n},
+                                   {"k_prefill", reps.prefill},
+                                   {"k_decode", reps.decode},
+                                   {"cv_decode_tok_s", nan_to_null(g.cv_decode_tok_s)},
+                                   {"cv_decode_j_per_token", nan_to_null(g.cv_decode_j_per_token)},
+                                   {"ci_decode_tok_s", nan_to_null(g.ci_decode_tok_s)},
+                                   {"ci_decode_j_per_token", nan_to_null(g.ci_decode_j_per_token)},
+                                   {"max_cv_decode_tok_s", p.max_cv_decode_tok_s},
+                                   {"max_cv_decode_j_per_token", p.max_cv_decode_j_per_token},
+                                   {"fault", g.fault}}
+                        .dump();
+  ctx.store.add_event(ctx.session_id, ev);
+  std::string detail = fmt::format(
+      "n {}, CV decode tok/s {:.2f} % (max {:.2f} %), CV decode J/token {} (max {:.2f} %)", g.n,
+      100 * g.cv_decode_tok_s, 100 * p.max_cv_decode_tok_s,
+      ctx.energy ? fmt::format("{:.2f} %", 100 * g.cv_decode_j_per_token)
+                 : std::string("not measured"),
+      100 * p.max_cv_decode_j_per_token);
+  if (!g.fault.empty()) detail += "; energy readings failed: " + g.fault;
+  ctx.progress.step(fmt::format("gate round {}", g.round), ev.outcome + ": " + detail);
+}
+
+}  // namespace
+
+ConfigOutcome measure_configuration(MeasureContext& ctx, Workload& w) {
+  const auto& p = ctx.protocol;
+  ConfigOutcome out;
+  out.reps = size_repetitions(ctx, w);
+  stabilise(ctx, w, out.reps);
+  for (int round = 0; round <= p.max_reruns; ++round) {
+    run_warmups(ctx, w, out.reps, round);
+    GateRound g;
+    g.round = round;
+    auto measured = measure_round(ctx, w, out.reps, round, g);
+    evaluate_gate(ctx, measured, g);
+    record_gate(ctx, g, out.reps);
+    out.gate_rounds.push_back(g);
+    out.rounds = round + 1;
+    out.final_runs = std::move(measured);
+    if (out.fault.empty()) out.fault = g.fault;
+    if (g.passed()) {
+      out.gate = round == 0 ? store::GateOutcome::Passed : store::GateOutcome::PassedAfterRerun;
+      return out;
+    }
+  }
+  out.gate = store::GateOutcome::Failed;
+  return out;
+}
+
+}  // namespace eco::bench

@@ -1,0 +1,321 @@
+// The sweep's protocol in-process: windows that survive a throwing workload, resume rules,
+// one model load and one engine per format, the direct decode window, adaptive repetitions,
+// the study's idle baseline and the stabilisation record. CPU engine, tiny synthetic model, a
+// GPU sensor whose power the test steers.
+#include <unistd.h>
+
+#include <filesystem>
+#include <functional>
+#include <map>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "bench/sweep.h"
+#include "common/error.h"
+#include "engine/cpu/cpu_engine.h"
+#include "integration/steered_sensor.h"
+#include "store/store.h"
+#include "store_access.h"
+
+namespace eco::bench {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+// Forwards to a CPU engine; `before(call)` runs first on every call that does work (and may
+// throw or steer the sensor).
+class WatchedEngine final : public engine::Engine {
+ public:
+  WatchedEngine(std::unique_ptr<engine::Engine> inner, std::function<void(const char*)> before)
+      : inner_(std::move(inner)), before_(std::move(before)) {}
+  const model::ModelConfig& config() const override { return inner_->config(); }
+  const engine::EngineOptions& options() const override { return inner_->options(); }
+  std::string describe() const override { return "watched " + inner_->describe(); }
+  void prefill(const std::vector<std::vector<int32_t>>& p, bool all) override {
+    before_("prefill");
+    inner_->prefill(p, all);
+  }
+  void decode(const std::vector<int32_t>& t) override {
+    before_("decode");
+    inner_->decode(t);
+  }
+  std::vector<int32_t> argmax() override { return inner_->argmax(); }
+  std::vector<std::vector<int32_t>> decode_greedy(int steps) override {
+    before_("decode_greedy");
+    return inner_->decode_greedy(steps);
+  }
+  std::vector<float> logits() override { return inner_->logits(); }
+  void synchronize() override { inner_->synchronize(); }
+  int sequence_length(int i) const override { return inner_->sequence_length(i); }
+  bool can_restore_position() const override { return inner_->can_restore_position(); }
+  void save_position() override {
+    before_("save_position");
+    inner_->save_position();
+  }
+  void restore_position() override {
+    before_("restore_position");
+    inner_->restore_position();
+  }
+
+ private:
+  std::unique_ptr<engine::Engine> inner_;
+  std::function<void(const char*)> before_;
+};
+
+class BenchSweep : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           fmt::format("eco_sweep_{}_{}", ::getpid(),
+                       ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    ::setenv("ECO_CACHE_DIR", (fs::temp_directory_path() / "eco_bench_test_cache").c_str(), 1);
+    spec_.models = {"synthetic:tiny"};
+    spec_.formats = {"fp32"};
+    spec_.batches = {1, 2};
+    spec_.prompt_lens = {8};
+    spec_.gen_lens = {4};
+    spec_.device = "cpu";
+    auto& p = spec_.protocol;
+    p.idle_seconds = 0.02;
+    p.stabilise_max_s = 0.02;
+    p.warmup = 1;
+    p.runs = p.max_runs = 2;
+    p.min_counter_updates = 3;
+    p.sample_interval_s = 0.001;
+    p.max_cv_decode_tok_s = 10.0;  // timing on a shared CI core is not what these tests gate
+    p.max_cv_decode_j_per_token = 1.0;
+    p.max_reruns = 0;
+    auto sensor = std::make_unique<SteeredSensor>();
+    sensor_ = sensor.get();
+    meter::MeterOptions mo;
+    mo.interval_s = p.sample_interval_s;
+    mo.min_counter_updates = p.min_counter_updates;
+    meter_ = std::make_unique<meter::Meter>(mo, std::move(sensor));
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  // Engines that call `before` first on every call.
+  SweepHooks watched(std::function<void(const char*)> before) {
+    SweepHooks h;
+    h.make_engine = [before](const model::ModelWeights& w, const engine::EngineOptions& o) {
+      return std::make_unique<WatchedEngine>(engine::create_engine(w, o), before);
+    };
+    return h;
+  }
+
+  int events(store::Store& st, const std::string& where) {
+    return int(test_db(st).query_int("SELECT count(*) FROM protocol_events WHERE " + where));
+  }
+
+  fs::path dir_;
+  SweepSpec spec_;
+  SteeredSensor* sensor_ = nullptr;
+  std::unique_ptr<meter::Meter> meter_;
+};
+
+// Knows whether a measured (not warm-up) run is under way.
+class RunTracker final : public ProgressSink {
+ public:
+  bool measuring = false;
+  void run_started(const RunLabel& label, int) override { measuring = !label.warmup; }
+  void config_finished(const std::string&, const std::string&, const std::string&) override {
+    measuring = false;
+  }
+};
+
+// A workload that throws inside a window (out of memory at a large batch, a kernel error) fails
+// its configuration only: the window is cancelled, and the next configurations, on the same
+// meter, measure normally. Every window the protocol opens is tried: the probes, and prefill and
+// decode both during stabilisation (their first opening) and during a measured run.
+TEST_F(BenchSweep, WindowsAreCancelledWhenTheWorkInsideThrows) {
+  const std::vector<std::string> names = {"probe-prefill", "probe-decode", "prefill", "decode"};
+  spec_.formats = {"fp32", "bf16"};
+  int db = 0;
+  for (const auto& name : names)
+    for (bool in_measured_run : {false, true}) {
+      if (in_measured_run && name.rfind("probe", 0) == 0) continue;
+      RunTracker tracker;
+      bool thrown = false;
+      auto hooks = watched([&](const char*) {
+        if (thrown || !meter_->is_open(name) || (in_measured_run && !tracker.measuring)) return;
+        thrown = true;
+        throw Error(fmt::format("scripted failure inside window {}", name));
+      });
+      const std::string what = fmt::format("{} (measured run: {})", name, in_measured_run);
+      auto st = store::Store::open(dir_ / fmt::format("s{}.db", db++));
+      const auto res = run_sweep(spec_, st, tracker, meter_.get(), hooks);
+      ASSERT_TRUE(thrown) << what;
+      EXPECT_EQ(res.failed, 1) << what;
+      EXPECT_EQ(res.done, 3) << what;
+      for (const auto& n : names) EXPECT_FALSE(meter_->is_open(n)) << what;
+      const auto configs = st.configs();
+      ASSERT_EQ(configs.size(), 4u);
+      EXPECT_EQ(configs[0].status, store::ConfigStatus::Failed) << what;
+      EXPECT_THAT(configs[0].error, HasSubstr("scripted failure inside window " + name));
+      for (size_t i = 1; i < configs.size(); ++i)
+        EXPECT_EQ(configs[i].status, store::ConfigStatus::Done) << what << configs[i].error;
+    }
+}
+
+TEST_F(BenchSweep, ResumeRetriesFailedConfigurationsUnlessAskedNotTo) {
+  ProgressSink quiet;
+  auto st = store::Store::open(dir_ / "s.db");
+  // Batch 2 fails the first time (a transient fault), then the fault is gone.
+  auto failing = watched([](const char*) {});
+  failing.make_engine = [](const model::ModelWeights& w, const engine::EngineOptions& o)
+      -> std::unique_ptr<engine::Engine> {
+    if (o.max_batch == 2) fail("scripted transient failure");
+    return engine::create_engine(w, o);
+  };
+  spec_.formats = {"fp32", "bf16"};
+  auto first = run_sweep(spec_, st, quiet, meter_.get(), failing);
+  EXPECT_EQ(first.failed, 2);
+  spec_.resume = true;
+  spec_.retry_failed = false;
+  auto kept = run_sweep(spec_, st, quiet, meter_.get());
+  EXPECT_EQ(kept.skipped, 4);
+  EXPECT_EQ(kept.done, 0);
+  spec_.retry_failed = true;
+  auto retried = run_sweep(spec_, st, quiet, meter_.get());
+  EXPECT_EQ(retried.skipped, 2);
+  EXPECT_EQ(retried.done, 2);
+  EXPECT_EQ(retried.failed, 0);
+  for (const auto& c : st.configs()) EXPECT_EQ(c.status, store::ConfigStatus::Done);
+}
+
+TEST_F(BenchSweep, EachModelLoadsOnceAndEachFormatIsQuantizedOnce) {
+  ProgressSink quiet;
+  int loads = 0;
+  SweepHooks hooks;
+  hooks.load_model = [&](const fs::path& dir) {
+    ++loads;
+    return model::load_model(dir);
+  };
+  std::vector<engine::EngineOptions> built;
+  hooks.make_engine = [&](const model::ModelWeights& w, const engine::EngineOptions& o) {
+    built.push_back(o);
+    return engine::create_engine(w, o);
+  };
+  spec_.formats = {"fp32", "nf4"};
+  spec_.batches = {4, 1, 2};
+  spec_.gen_lens = {3, 4};
+  auto st = store::Store::open(dir_ / "s.db");
+  const auto res = run_sweep(spec_, st, quiet, meter_.get(), hooks);
+  EXPECT_EQ(res.done, 12);
+  EXPECT_EQ(loads, 1);
+  EXPECT_EQ(res.model_loads, 1);
+  ASSERT_EQ(built.size(), 2u);  // one engine per format, for the largest batch and context
+  EXPECT_EQ(res.engines_built, 2);
+  for (const auto& o : built) {
+    EXPECT_EQ(o.max_batch, 4);
+    EXPECT_EQ(o.max_context, 8 + 4);
+  }
+  EXPECT_EQ(built[0].format.name(), "fp32");
+  EXPECT_EQ(built[1].format.name(), "nf4");
+}
+
+// Power steered by what the engine does: 300 W while prefilling, 100 W while decoding. The
+// decode window sees decode's power only (a window derived as total - prefill would too, on
+// average, but not run by run).
+TEST_F(BenchSweep, DecodeWindowHoldsDecodeEnergyOnly) {
+  ProgressSink quiet;
+  spec_.batches = {2};
+  spec_.gen_lens = {16};
+  spec_.protocol.idle_seconds = 0;
+  // Windows of >= 20 samples: the boundary sample that still carries the other phase's power
+  // is a small part of each.
+  spec_.protocol.min_counter_updates = 20;
+  auto hooks = watched([&](const char* call) {
+    const std::string c(call);
+    if (c == "prefill") sensor_->watts = 300.0;
+    if (c == "decode_greedy" || c == "restore_position" || c == "save_position")
+      sensor_->watts = 100.0;
+  });
+  auto st = store::Store::open(dir_ / "s.db");
+  run_sweep(spec_, st, quiet, meter_.get(), hooks);
+  const auto cfg = st.configs().at(0);
+  for (const auto& r : st.runs(cfg.id)) {
+    ASSERT_EQ(r.phases.size(), 3u);
+    EXPECT_THAT(r.flags, HasSubstr("decode-direct"));
+    const auto& pre = r.phases[0];
+    const auto& dec = r.phases[1];
+    // The decode window begins after the switch to 100 W; the prefill window's first sample
+    // still carries the decode's 100 W until the sampler's next read (a loaded host delays it).
+    EXPECT_NEAR(dec.gross_energy_j / dec.seconds, 100.0, 100.0 * 0.1) << r.flags;
+    EXPECT_NEAR(pre.gross_energy_j / pre.seconds, 300.0, 300.0 * 0.25) << r.flags;
+    EXPECT_NEAR(r.decode_j_per_token, dec.gross_energy_j / double(r.decode_tokens), 1e-12);
+  }
+}
+
+TEST_F(BenchSweep, AdaptiveRunsStopAtTheCiTargetOrTheCap) {
+  ProgressSink quiet;
+  spec_.batches = {1};
+  spec_.protocol.runs = 3;
+  spec_.protocol.max_runs = 9;
+  spec_.protocol.ci_target = 1e-12;  // never reached: the cap
+  auto st = store::Store::open(dir_ / "a.db");
+  run_sweep(spec_, st, quiet, meter_.get());
+  auto measured = [&](store::Store& s) {
+    int n = 0;
+    for (const auto& r : s.runs(s.configs().at(0).id)) n += !r.warmup;
+    return n;
+  };
+  EXPECT_EQ(measured(st), 9);
+  spec_.protocol.ci_target = 1e9;  // reached at once: the minimum
+  auto st2 = store::Store::open(dir_ / "b.db");
+  run_sweep(spec_, st2, quiet, meter_.get());
+  EXPECT_EQ(measured(st2), 3);
+  const auto gate = nlohmann::json::parse(st2.configs().at(0).gate_json);
+  EXPECT_EQ(gate["rounds"][0]["n"], 3);
+  EXPECT_TRUE(gate["rounds"][0]["ci_decode_tok_s"].is_number());
+  EXPECT_EQ(gate["decode"], "direct");
+}
+
+TEST_F(BenchSweep, OneIdleBaselinePerStudyRecheckedWithItsDrift) {
+  ProgressSink quiet;
+  spec_.formats = {"fp32", "bf16"};
+  auto st = store::Store::open(dir_ / "s.db");
+  run_sweep(spec_, st, quiet, meter_.get());
+  EXPECT_EQ(events(st, "step = 'idle-baseline'"), 1);  // not one per model or configuration
+  EXPECT_EQ(events(st, "step = 'idle-recheck'"), 1);   // at the end
+  auto q = test_db(st).prepare(
+      "SELECT details_json FROM protocol_events WHERE step = 'idle-recheck'");
+  ASSERT_TRUE(q.step());
+  const auto d = nlohmann::json::parse(q.get_text(0));
+  EXPECT_EQ(d["when"], "end");
+  EXPECT_NEAR(d["drift"][0].get<double>(), 0.0, 0.01);  // 100 W idle before and after
+  // Every configuration is net of the first baseline.
+  for (const auto& c : st.configs())
+    for (const auto& r : st.runs(c.id)) EXPECT_NEAR(r.idle_power_w, 100.0, 1.0);
+  // With a re-check interval shorter than a configuration, one after each as well.
+  spec_.protocol.idle_recheck_s = 1e-6;
+  auto st2 = store::Store::open(dir_ / "t.db");
+  run_sweep(spec_, st2, quiet, meter_.get());
+  EXPECT_EQ(events(st2, "step = 'idle-recheck'"), 4 + 1);
+}
+
+TEST_F(BenchSweep, StabilisationSettlesOnSteadyEnergyAndIsRecorded) {
+  ProgressSink quiet;
+  spec_.batches = {1};
+  spec_.protocol.stabilise_max_s = 30;  // the cap is not what ends it
+  spec_.protocol.stabilise_tolerance = 0.5;  // loose: CPU timing is noisy, the power is steady
+  spec_.protocol.stabilise_max_slope_c_per_min = 1.0;
+  spec_.protocol.stabilise_slope_span_s = 0.05;  // the scripted temperature is constant
+  auto st = store::Store::open(dir_ / "s.db");
+  run_sweep(spec_, st, quiet, meter_.get());
+  auto q = test_db(st).prepare(
+      "SELECT outcome, details_json FROM protocol_events WHERE step = 'stabilisation'");
+  ASSERT_TRUE(q.step());
+  EXPECT_EQ(q.get_text(0), "stable");
+  const auto d = nlohmann::json::parse(q.get_text(1));
+  EXPECT_EQ(d["observable"], "decode_j_per_token");
+  EXPECT_GE(d["values"].size(), 2u);
+}
+
+}  // namespace
+}  // namespace eco::bench

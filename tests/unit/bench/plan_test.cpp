@@ -1,0 +1,158 @@
+// The sweep's pure parts: planning and its resume rules, the ETA, the repetition and CI rules,
+// and the sweep file's range checks.
+#include <cmath>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "bench/eta.h"
+#include "bench/idle.h"
+#include "bench/measure.h"
+#include "bench/plan.h"
+#include "bench/sweep_spec.h"
+#include "common/error.h"
+
+namespace eco::bench {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::ThrowsMessage;
+using store::ConfigStatus;
+
+std::vector<PlannedConfig> two_by_two() {
+  return enumerate_configurations({"a", "b"}, {"fp16", "int8"}, {4, 1}, {{8}, {8}}, {16});
+}
+
+TEST(PlanSweep, OrdersByModelThenFormatThenBatch) {
+  const auto plan = two_by_two();
+  ASSERT_EQ(plan.size(), 8u);
+  std::vector<std::string> labels;
+  for (const auto& p : plan) labels.push_back(p.label);
+  EXPECT_EQ(labels[0], "a fp16 batch 1 prompt 8 gen 16");
+  EXPECT_EQ(labels[1], "a fp16 batch 4 prompt 8 gen 16");
+  EXPECT_EQ(labels[2], "a int8 batch 1 prompt 8 gen 16");
+  EXPECT_EQ(labels[4], "b fp16 batch 1 prompt 8 gen 16");
+}
+
+TEST(PlanSweep, ResumeKeepsDoneRedoesRunningAndRetriesFailed) {
+  auto plan = two_by_two();
+  plan[0].existing = ExistingConfig{11, ConfigStatus::Done};
+  plan[1].existing = ExistingConfig{12, ConfigStatus::Running};
+  plan[2].existing = ExistingConfig{13, ConfigStatus::Failed};
+  plan[3].existing = ExistingConfig{14, ConfigStatus::Pending};
+  PlanRules rules{true, true, "s.db", "cpu"};
+  plan_sweep(plan, rules);
+  EXPECT_EQ(plan[0].action, PlanAction::Skip);
+  EXPECT_EQ(plan[1].action, PlanAction::Redo);
+  EXPECT_EQ(plan[2].action, PlanAction::Retry);
+  EXPECT_EQ(plan[3].action, PlanAction::Redo);
+  EXPECT_EQ(plan[4].action, PlanAction::Measure);
+  EXPECT_EQ(plan[2].config_id, 13);
+  // --no-retry-failed keeps the failure as it is.
+  rules.retry_failed = false;
+  plan_sweep(plan, rules);
+  EXPECT_EQ(plan[2].action, PlanAction::Skip);
+  EXPECT_EQ(plan[1].action, PlanAction::Redo);
+}
+
+TEST(PlanSweep, ExistingWithoutResumeOrWithAnotherPromptIsRefused) {
+  auto plan = two_by_two();
+  plan[5].existing = ExistingConfig{1, ConfigStatus::Done};
+  EXPECT_THAT([&] { plan_sweep(plan, {false, true, "s.db", "cpu"}); },
+              ThrowsMessage<Error>(HasSubstr("pass --resume")));
+  plan[5].existing->same_prompt = false;
+  plan[5].existing->stored_prompt = "--prompt";
+  EXPECT_THAT([&] { plan_sweep(plan, {true, true, "s.db", "cpu"}); },
+              ThrowsMessage<Error>(HasSubstr("measured with another prompt (--prompt)")));
+}
+
+TEST(Eta, SameModelAndFormatPredictsTheRest) {
+  // Model 0 configurations take 10 s, model 1 (3x the parameters) take 30 s; loads 5 s.
+  std::vector<EtaEstimator::Item> items;
+  for (size_t m = 0; m < 2; ++m)
+    for (const char* f : {"fp16", "int8"})
+      for (int b = 0; b < 3; ++b) items.push_back({m, f});
+  EtaEstimator eta(items, {1000, 3000});
+  EXPECT_FALSE(eta.seconds_left().has_value());
+  eta.model_loaded(0, 5);
+  eta.finished(0, 10);
+  // 5 more of model 0 at 10 s, 6 of model 1 scaled by size (30 s), one more load (5 s).
+  const double truth = 5 * 10 + 6 * 30 + 5;
+  ASSERT_TRUE(eta.seconds_left().has_value());
+  EXPECT_NEAR(*eta.seconds_left(), truth, 0.2 * truth);
+  for (size_t i = 1; i < 6; ++i) eta.finished(i, 10);
+  eta.model_loaded(1, 5);
+  eta.finished(6, 33);  // model 1 runs a little slower than its size says
+  EXPECT_NEAR(*eta.seconds_left(), 5 * 30, 0.2 * 5 * 30);
+  EXPECT_DOUBLE_EQ(*eta.seconds_left(), 5 * 33);
+}
+
+TEST(Repetitions, WindowSpansTheCounterUpdates) {
+  ProtocolOptions p;
+  p.min_counter_updates = 10;
+  p.sample_interval_s = 0.1;
+  p.max_repetitions = 1000;
+  EXPECT_EQ(repetitions_for(2.0, 10, p), 1);     // a 2 s phase at 10 updates/s: 20 updates
+  EXPECT_EQ(repetitions_for(0.05, 10, p), 20);   // 0.5 updates per phase
+  EXPECT_EQ(repetitions_for(0.05, 0, p), 20);    // rate unknown: the sampler's bound
+  EXPECT_EQ(repetitions_for(1e-6, 10, p), 1000);  // capped
+  p.min_counter_updates = 0;
+  EXPECT_EQ(repetitions_for(1e-6, 10, p), 1);
+}
+
+TEST(AdaptiveRuns, StopsWhenTheCiIsWithinTarget) {
+  // n = 5, mean 100, sd 0.79: half-width t(0.975, 4) * 0.79 / sqrt(5) = 0.98 -> 0.98 %.
+  const std::vector<double> xs{99, 100, 101, 99.5, 100.5};
+  const double sd = std::sqrt((1 + 0 + 1 + 0.25 + 0.25) / 4.0);
+  EXPECT_NEAR(relative_ci_half_width(xs), 2.7764451 * sd / std::sqrt(5.0) / 100, 1e-6);
+  EXPECT_FALSE(ci_within(xs, 0.009));
+  EXPECT_TRUE(ci_within(xs, 0.011));
+  EXPECT_FALSE(ci_within({100}, 0.5));  // one value: no interval
+  EXPECT_TRUE(std::isnan(relative_ci_half_width({NAN, 3})));
+}
+
+TEST(IdleDrift, RelativeToTheBaseline) {
+  const auto d = idle_drift({100, 50, NAN}, {103, 45, 70});
+  EXPECT_NEAR(d[0], 0.03, 1e-12);
+  EXPECT_NEAR(d[1], -0.1, 1e-12);
+  EXPECT_TRUE(std::isnan(d[2]));
+}
+
+TEST(SweepSpec, RepeatedValuesAreMeasuredOnce) {
+  SweepSpec s;
+  s.models = {"models/tiny", "models/tiny/", "./models/tiny", "synthetic:tiny", "synthetic:tiny"};
+  s.formats = {"fp16", "fp16", "int8"};
+  s.batches = {1, 1, 8, 1};
+  s.prompt_lens = {4, 4};
+  s.gen_lens = {2, 3, 2};
+  s.normalize();
+  EXPECT_EQ(s.models, (std::vector<std::string>{"models/tiny", "synthetic:tiny"}));
+  EXPECT_EQ(s.formats, (std::vector<std::string>{"fp16", "int8"}));
+  EXPECT_EQ(s.batches, (std::vector<int>{1, 8}));
+  EXPECT_EQ(s.prompt_lens, (std::vector<int>{4}));
+  EXPECT_EQ(s.gen_lens, (std::vector<int>{2, 3}));
+}
+
+TEST(SweepFile, IntegersAreRangeCheckedBeforeNarrowing) {
+  auto refused = [](const char* json, const char* what) {
+    EXPECT_THAT([&] { parse_sweep_json(json, "s.json"); },
+                ThrowsMessage<Error>(HasSubstr(what)))
+        << json;
+  };
+  refused(R"({"batches": [4294967297]})", "'batches' (each value) must be an integer from 1");
+  refused(R"({"batches": 9223372036854775807})", "got 9223372036854775807");
+  refused(R"({"protocol": {"runs": 4294967298}})", "protocol key 'runs' must be an integer");
+  refused(R"({"protocol": {"warmup": 4294967296}})", "'warmup' must be an integer from");
+  refused(R"({"protocol": {"runs": 1e10}})", "'runs' must be an integer (got 10000000000.0)");
+  refused(R"({"protocol": {"store_timeline": 1}})", "'store_timeline' must be true or false");
+  refused(R"({"protocol": {"windows": "fast"}})", "\"aligned\" or \"plain\"");
+  refused(R"({"gen_lens": [1]})", "'gen_lens' (each value) must be an integer from 2");
+  refused(R"({"protocol": {"prompt_seed": -1}})", "'prompt_seed' must be an integer from 0");
+  const auto s = parse_sweep_json(R"({"batches": [1, 2147483647], "protocol": {"runs": 40}})",
+                                  "s.json");
+  EXPECT_EQ(s.batches.back(), 2147483647);
+  EXPECT_EQ(s.protocol.max_runs, 40);  // runs above the default cap raise the cap
+}
+
+}  // namespace
+}  // namespace eco::bench
