@@ -6,14 +6,14 @@
 # end everything is archived into $OUT/logs.tgz, since the device tool brings back few files,
 # and the summaries go to $OUT/summary.md and stdout):
 #   engine     tools/gpu/bench_engine.sh: CUDA tests, roofline, fp16 decode/prefill, transformers
-#              cross-check and peers (eager and static cache), with J/token (issue 4)
-#   quant      tools/gpu/bench_quant.sh: every format on mistral-7b with planted outliers (issue 5)
+#              cross-check and peers (eager and static cache), with J/token
+#   quant      tools/gpu/bench_quant.sh: every format on mistral-7b with planted outliers
 #   meter      tools/gpu/meter_check.sh: info, measure around a known load vs an independent
-#              NVML counter reading (issue 3)
+#              NVML counter reading
 #   sweep      ecocompute bench: mistral-7b and qwen2-1.5b x fp16,int8,int8-pure,nf4 x batch
-#              1,8,64 with the full protocol's gates (issue 6); ECO_SWEEP_* set the protocol,
+#              1,8,64 with the full protocol's gates; ECO_SWEEP_* set the protocol,
 #              ECO_SWEEP_RESUME_DB a carried database to resume
-#   tokenizer  tools/gpu/tokenizer_check.py against Python `tokenizers` (issue 7)
+#   tokenizer  tools/gpu/tokenizer_check.py against Python `tokenizers`
 # The summaries are printed last, in the order given.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
