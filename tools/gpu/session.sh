@@ -14,6 +14,10 @@
 #              1,8,64 with the full protocol's gates; ECO_SWEEP_* set the protocol,
 #              ECO_SWEEP_RESUME_DB a carried database to resume
 #   tokenizer  tools/gpu/tokenizer_check.py against Python `tokenizers`
+#   counter    tools/gpu/counter_behaviour.py: the energy counter's update interval, phase
+#              jitter and increments, idle and under load (ECO_COUNTER_SECONDS per phase)
+#   profile    tools/gpu/profile_decode.sh: Nsight Compute on the fp16 decode step of
+#              mistral-7b at ECO_PROFILE_BATCHES (default 1 8 64)
 # The summaries are printed last, in the order given.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -80,6 +84,11 @@ for p in "${parts[@]}"; do
     tokenizer) tar -C /tmp -xzf $C/tokenizer.tgz
                $PY tools/gpu/tokenizer_check.py check /tmp/tokenizer-gpu "$d" > "$d/run.log" 2>&1
                echo "rc=$?" >> "$d/run.log"; tail -8 "$d/run.log" > "$d/summary.md" ;;
+    counter) $PY tools/gpu/counter_behaviour.py "${ECO_COUNTER_SECONDS:-10}" > "$d/run.log" 2>&1
+             echo "rc=$?" >> "$d/run.log"; grep -v '^COUNTER_BEHAVIOUR' "$d/run.log" > "$d/summary.md" ;;
+    profile)
+      [[ -f $M/mistral-7b/config.json ]] || $C/ecocompute synth --shape mistral-7b --out $M/mistral-7b > "$d/synth.log" 2>&1
+      OUT="$d" bash tools/gpu/profile_decode.sh $M/mistral-7b > "$d/run.log" 2>&1 ;;
     *) echo "unknown part $p" > "$d/summary.md" ;;
   esac
   finish
