@@ -14,8 +14,8 @@ namespace eco::bench {
 
 // An integer in [lo, hi]; `what` names the key and its file in the error.
 template <typename T>
-T json_integer(const nlohmann::json& v, const std::string& what, T lo = std::numeric_limits<T>::min(),
-               T hi = std::numeric_limits<T>::max()) {
+T json_integer(const nlohmann::json& v, const std::string& what,
+               T lo = std::numeric_limits<T>::min(), T hi = std::numeric_limits<T>::max()) {
   if (!v.is_number_integer()) fail("{} must be an integer (got {})", what, v.dump());
   // std::cmp_* compare across signedness: a uint64 above INT64_MAX, a negative int64.
   auto check = [&](auto x) {
@@ -32,7 +32,8 @@ inline double json_number(const nlohmann::json& v, const std::string& what,
                           double hi = std::numeric_limits<double>::max()) {
   if (!v.is_number()) fail("{} must be a number (got {})", what, v.dump());
   const double x = v.get<double>();
-  if (!(x >= lo && x <= hi)) fail("{} must be a number from {:g} to {:g} (got {})", what, lo, hi, v.dump());
+  if (!(x >= lo && x <= hi))
+    fail("{} must be a number from {:g} to {:g} (got {})", what, lo, hi, v.dump());
   return x;
 }
 

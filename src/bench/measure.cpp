@@ -88,7 +88,8 @@ struct Phase {
   std::string fault;  // notes of readings that failed inside the window
 };
 
-Phase phase_from(const meter::WindowResult& r, const std::string& name, int k, int64_t tokens) {
+Phase phase_from(const meter::WindowResult& r, const std::string& name, int k, int64_t tokens,
+                 WindowMode mode) {
   Phase ph;
   store::PhaseRecord& p = ph.record;
   p.name = name;
@@ -109,6 +110,7 @@ Phase phase_from(const meter::WindowResult& r, const std::string& name, int k, i
     if (d.disagreement) ph.flags.add("counter-timeline-disagree");
     if (d.fallback_used) ph.flags.add("timeline-energy");
     if (d.counter_reset) ph.flags.add("counter-reset");
+    if (!d.aligned && mode == WindowMode::Aligned) ph.flags.add("not-aligned");
     // A window whose readings failed (the GPU lost, say) has no energy, or only part of it.
     if (d.incomplete || !std::isfinite(d.gross_j)) {
       ph.flags.add(d.incomplete ? "incomplete-readings" : "no-energy-readings");
@@ -218,15 +220,16 @@ store::RunRecord make_run_record(MeasureContext& ctx, Workload& w, const Repetit
   r.decode_tokens = w.decode_tokens();
   Flags flags;
   flags.add(ctx.run_flags);
-  Phase pp = phase_from(win.prefill, "prefill", reps.prefill, r.prompt_tokens);
+  const WindowMode mode = ctx.protocol.windows;
+  Phase pp = phase_from(win.prefill, "prefill", reps.prefill, r.prompt_tokens, mode);
   Phase pd, pt;
   if (reps.direct_decode) {
-    pd = phase_from(win.second, "decode", reps.decode, r.decode_tokens);
+    pd = phase_from(win.second, "decode", reps.decode, r.decode_tokens, mode);
     pt.record = summed_total(pp.record, pd.record, r.generated_tokens);
     pt.flags.add("sum-of-phases");
     flags.add("decode-direct");
   } else {
-    pt = phase_from(win.second, "total", reps.decode, r.generated_tokens);
+    pt = phase_from(win.second, "total", reps.decode, r.generated_tokens, mode);
     pd.record = derived_decode(pt.record, pp.record, r.decode_tokens);
     pd.flags.add("derived-total-minus-prefill");
     flags.add("decode-derived");
@@ -291,8 +294,8 @@ store::RunRecord execute_run(MeasureContext& ctx, Workload& w, const Repetitions
   if (fault) *fault = f;
   if (keep_timeline && ctx.energy) {
     for (const auto& s : ctx.meter.timeline(win.t0, win.t1))
-      r.timeline.push_back({s.t - win.t0, s.device, s.watts, s.temperature_c, s.sm_clock_mhz,
-                            s.mem_clock_mhz});
+      r.timeline.push_back(
+          {s.t - win.t0, s.device, s.watts, s.temperature_c, s.sm_clock_mhz, s.mem_clock_mhz});
   }
   return r;
 }

@@ -51,7 +51,7 @@ struct Repetitions {
 
 struct GateRound {
   int round = 0;
-  int n = 0;                         // measured runs of the round
+  int n = 0;  // measured runs of the round
   double cv_decode_tok_s = 0;
   double cv_decode_j_per_token = 0;  // NaN when energy is not measured
   double ci_decode_tok_s = 0;        // 95 % CI half-width / mean

@@ -127,8 +127,8 @@ Repetitions size_repetitions(MeasureContext& ctx, Workload& w) {
   reps.prefill = repetitions_for(pre.seconds, rate, p);
   reps.decode = repetitions_for(dec.seconds, rate, p);
   reps.prefill = grow_until_seen(reps.prefill, p, [&](int k) { return probe_prefill(ctx, w, k); });
-  reps.decode = grow_until_seen(
-      reps.decode, p, [&](int k) { return probe_decode(ctx, w, reps.direct_decode, k); });
+  reps.decode = grow_until_seen(reps.decode, p,
+                                [&](int k) { return probe_decode(ctx, w, reps.direct_decode, k); });
   return reps;
 }
 
@@ -175,13 +175,13 @@ std::string stabilise(MeasureContext& ctx, Workload& w, const Repetitions& reps)
     for (double x : xs) a.push_back(std::isfinite(x) ? nlohmann::json(x) : nlohmann::json());
     return a;
   };
-  ev.details_json = nlohmann::json{{"observable", observable},
-                                   {"values", finite_or_null(values)},
-                                   {"temp_slope_c_per_min", finite_or_null(slopes)},
-                                   {"tolerance", p.stabilise_tolerance},
-                                   {"max_slope_c_per_min", p.stabilise_max_slope_c_per_min},
-                                   {"fault", fault}}
-                        .dump();
+  ev.details_json = nlohmann::json{
+      {"observable", observable},
+      {"values", finite_or_null(values)},
+      {"temp_slope_c_per_min", finite_or_null(slopes)},
+      {"tolerance", p.stabilise_tolerance},
+      {"max_slope_c_per_min", p.stabilise_max_slope_c_per_min},
+      {"fault", fault}}.dump();
   ctx.store.add_event(ctx.session_id, ev);
   ctx.progress.step("stabilisation", fmt::format("{} after {:.1f} s ({} windows)", ev.outcome,
                                                  ev.seconds, values.size()));
@@ -272,18 +272,19 @@ void record_gate(MeasureContext& ctx, const GateRound& g, const Repetitions& rep
   ev.config_id = ctx.config_id;
   ev.step = "gate";
   ev.outcome = g.passed() ? "pass" : (g.round < p.max_reruns ? "fail-rerun" : "fail");
-  ev.details_json = nlohmann::json{{"round", g.round},
-                                   {"n", g.n},
-                                   {"k_prefill", reps.prefill},
-                                   {"k_decode", reps.decode},
-                                   {"cv_decode_tok_s", nan_to_null(g.cv_decode_tok_s)},
-                                   {"cv_decode_j_per_token", nan_to_null(g.cv_decode_j_per_token)},
-                                   {"ci_decode_tok_s", nan_to_null(g.ci_decode_tok_s)},
-                                   {"ci_decode_j_per_token", nan_to_null(g.ci_decode_j_per_token)},
-                                   {"max_cv_decode_tok_s", p.max_cv_decode_tok_s},
-                                   {"max_cv_decode_j_per_token", p.max_cv_decode_j_per_token},
-                                   {"fault", g.fault}}
-                        .dump();
+  ev.details_json = nlohmann::json{
+      {"round", g.round},
+      {"n", g.n},
+      {"k_prefill", reps.prefill},
+      {"k_decode", reps.decode},
+      {"cv_decode_tok_s", nan_to_null(g.cv_decode_tok_s)},
+      {"cv_decode_j_per_token", nan_to_null(g.cv_decode_j_per_token)},
+      {"ci_decode_tok_s", nan_to_null(g.ci_decode_tok_s)},
+      {"ci_decode_j_per_token", nan_to_null(g.ci_decode_j_per_token)},
+      {"max_cv_decode_tok_s", p.max_cv_decode_tok_s},
+      {"max_cv_decode_j_per_token", p.max_cv_decode_j_per_token},
+      {"fault",
+       g.fault}}.dump();
   ctx.store.add_event(ctx.session_id, ev);
   std::string detail = fmt::format(
       "n {}, CV decode tok/s {:.2f} % (max {:.2f} %), CV decode J/token {} (max {:.2f} %)", g.n,

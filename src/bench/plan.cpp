@@ -10,10 +10,14 @@ namespace eco::bench {
 
 std::string_view to_string(PlanAction a) {
   switch (a) {
-    case PlanAction::Measure: return "measure";
-    case PlanAction::Redo: return "redo";
-    case PlanAction::Retry: return "retry";
-    case PlanAction::Skip: return "skip";
+    case PlanAction::Measure:
+      return "measure";
+    case PlanAction::Redo:
+      return "redo";
+    case PlanAction::Retry:
+      return "retry";
+    case PlanAction::Skip:
+      return "skip";
   }
   return "?";
 }
@@ -64,12 +68,16 @@ void plan_sweep(std::vector<PlannedConfig>& configs, const PlanRules& rules) {
           rules.study, pc.label, rules.device, e.stored_prompt);
     pc.config_id = e.id;
     switch (e.status) {
-      case ConfigStatus::Done: pc.action = PlanAction::Skip; break;
+      case ConfigStatus::Done:
+        pc.action = PlanAction::Skip;
+        break;
       case ConfigStatus::Failed:
         pc.action = rules.retry_failed ? PlanAction::Retry : PlanAction::Skip;
         break;
       case ConfigStatus::Pending:
-      case ConfigStatus::Running: pc.action = PlanAction::Redo; break;
+      case ConfigStatus::Running:
+        pc.action = PlanAction::Redo;
+        break;
     }
   }
 }

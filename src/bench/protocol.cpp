@@ -105,7 +105,8 @@ ProtocolOptions ProtocolOptions::from_json(const nlohmann::json& j, const std::s
       if (key == name) reader = &r;
     if (!reader) {
       std::string names;
-      for (const auto& [name, r] : readers()) names += (names.empty() ? "" : ", ") + std::string(name);
+      for (const auto& [name, r] : readers())
+        names += (names.empty() ? "" : ", ") + std::string(name);
       fail("{}: unknown protocol key '{}' (known: {})", source, key, names);
     }
     (*reader)(o, value, fmt::format("{}: protocol key '{}'", source, key));
@@ -117,8 +118,7 @@ ProtocolOptions ProtocolOptions::from_json(const nlohmann::json& j, const std::s
 
 void ProtocolOptions::validate() const {
   auto non_negative = [](double v, const char* what) {
-    if (!(v >= 0) || !std::isfinite(v))
-      fail("{} must be a finite number >= 0 (got {})", what, v);
+    if (!(v >= 0) || !std::isfinite(v)) fail("{} must be a finite number >= 0 (got {})", what, v);
   };
   non_negative(idle_seconds, "idle baseline seconds (--idle)");
   non_negative(idle_recheck_s, "idle_recheck_s");

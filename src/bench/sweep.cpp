@@ -126,9 +126,12 @@ engine::DeviceKind resolve_device(const std::string& name) {
 enum class Stage { Load, Engine, Measure };
 const char* to_string(Stage s) {
   switch (s) {
-    case Stage::Load: return "load";
-    case Stage::Engine: return "engine";
-    case Stage::Measure: return "measure";
+    case Stage::Load:
+      return "load";
+    case Stage::Engine:
+      return "engine";
+    case Stage::Measure:
+      return "measure";
   }
   return "?";
 }
@@ -170,16 +173,16 @@ void store_plan(Sweep& s) {
                                     s.spec.gen_lens);
   const std::string device(engine::device_name(s.device));
   auto key = [&](const PlannedConfig& pc) {
-    return store::ConfigKey{model_ids[pc.model], format_ids[pc.format], pc.batch, pc.prompt_len,
-                            pc.gen_len,          device};
+    return store::ConfigKey{
+        model_ids[pc.model], format_ids[pc.format], pc.batch, pc.prompt_len, pc.gen_len, device};
   };
   for (auto& pc : s.plan)
     if (auto rec = s.store.find_config(key(pc)))
-      pc.existing =
-          existing_config(*rec, s.models[pc.model].prompt, s.spec.protocol.prompt_seed);
+      pc.existing = existing_config(*rec, s.models[pc.model].prompt, s.spec.protocol.prompt_seed);
   plan_sweep(s.plan, {s.spec.resume, s.spec.retry_failed, s.store.path().string(), device});
   for (auto& pc : s.plan)
-    if (!pc.existing) pc.config_id = s.store.create_config(key(pc), s.models[pc.model].protocol_json);
+    if (!pc.existing)
+      pc.config_id = s.store.create_config(key(pc), s.models[pc.model].protocol_json);
   tx.commit();
 }
 
@@ -263,8 +266,9 @@ void run_configuration(Sweep& s, PlannedConfig& pc, const model::ModelWeights* w
                                   s.spec.protocol.prompt_seed),
                pc.gen_len};
     const bool cpu_with_meter = s.device == engine::DeviceKind::Cpu && s.energy;
-    MeasureContext ctx{s.store,   s.meter,      s.progress, s.spec.protocol,
-                       s.session, pc.config_id, s.energy,   cpu_with_meter ? "cpu-engine-gpu-meter" : ""};
+    MeasureContext ctx{
+        s.store,   s.meter,      s.progress, s.spec.protocol,
+        s.session, pc.config_id, s.energy,   cpu_with_meter ? "cpu-engine-gpu-meter" : ""};
     const ConfigOutcome out = measure_configuration(ctx, w);
     s.store.finish_config(pc.config_id, out.gate, gate_json(out, s.energy), out.rounds,
                           summarize_runs(out.final_runs, out.rounds - 1));
@@ -312,12 +316,13 @@ void measure_format(Sweep& s, const model::ModelWeights* weights, const std::str
     const int max_pos = weights->config.max_position_embeddings;
     if (max_pos > 0) context = std::min(context, max_pos);
     try {
-      shared = build_engine(s, *weights, engine_options(s, s.plan[group[0]].format, batch, context));
+      shared =
+          build_engine(s, *weights, engine_options(s, s.plan[group[0]].format, batch, context));
     } catch (const std::exception& e) {
-      s.progress.warning(fmt::format("{} {}: one engine for batch sizes up to {} failed ({}); "
-                                     "building one per configuration",
-                                     s.models[s.plan[group[0]].model].source,
-                                     s.plan[group[0]].format, batch, e.what()));
+      s.progress.warning(fmt::format(
+          "{} {}: one engine for batch sizes up to {} failed ({}); "
+          "building one per configuration",
+          s.models[s.plan[group[0]].model].source, s.plan[group[0]].format, batch, e.what()));
     }
   }
   for (size_t i : group) {
@@ -402,8 +407,8 @@ SweepResult run_sweep(const SweepSpec& spec_in, store::Store& store, ProgressSin
         "--int8-impl reference-bnb changes the CUDA engine only; the CPU engine has one "
         "LLM.int8() implementation (recorded as asked in the format's parameters)");
   start_eta(s);
-  s.idle = std::make_unique<IdleBaseline>(meter, store, progress, spec.protocol, s.session,
-                                          s.energy);
+  s.idle =
+      std::make_unique<IdleBaseline>(meter, store, progress, spec.protocol, s.session, s.energy);
   if (s.result.skipped < s.result.configurations) s.idle->measure();
   for (size_t m = 0; m < s.models.size(); ++m) measure_model(s, m);
   if (s.result.skipped < s.result.configurations) s.idle->finish();

@@ -197,7 +197,8 @@ SweepSpec parse_sweep_json(const std::string& text, const std::string& source) {
 
 SweepSpec load_sweep_file(const std::string& path) {
   std::error_code ec;
-  if (!fs::is_regular_file(path, ec)) fail("sweep file '{}': not found or not a regular file", path);
+  if (!fs::is_regular_file(path, ec))
+    fail("sweep file '{}': not found or not a regular file", path);
   std::ifstream in(path);
   if (!in) fail("cannot read sweep file '{}'", path);
   std::stringstream ss;

@@ -1,7 +1,8 @@
 #pragma once
-// A metered window that cannot outlive its scope: if the work inside throws (out of memory at
-// a large batch, a kernel error), the window is cancelled on the way out, so the meter is clean
-// for the next configuration instead of refusing its windows as "already open".
+// The protocol's metered window: the meter's ScopedWindow with the protocol's alignment. It
+// cannot outlive its scope: if the work inside throws (out of memory at a large batch, a kernel
+// error), the window is cancelled on the way out, so the meter is clean for the next
+// configuration instead of refusing its windows as "already open".
 #include <string>
 
 #include "bench/protocol.h"
@@ -11,18 +12,14 @@ namespace eco::bench {
 
 class Window {
  public:
-  Window(meter::Meter& m, std::string name, WindowMode mode);
-  ~Window();
-  Window(const Window&) = delete;
-  Window& operator=(const Window&) = delete;
+  Window(meter::Meter& m, std::string name, WindowMode mode)
+      : window_(m, std::move(name), meter::WindowOptions{mode == WindowMode::Aligned}) {}
 
   // Closes the window and returns its figures.
-  meter::WindowResult end();
+  meter::WindowResult end() { return window_.end(); }
 
  private:
-  meter::Meter& meter_;
-  std::string name_;
-  bool open_ = false;
+  meter::ScopedWindow window_;
 };
 
 }  // namespace eco::bench

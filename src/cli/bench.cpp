@@ -72,8 +72,8 @@ void apply_protocol(eco::bench::ProtocolOptions& p, const BenchArgs& a, const CL
   take("--max-cv-energy", p.max_cv_decode_j_per_token, a.max_cv_energy / 100);
   take("--ci-target", p.ci_target, a.ci_target / 100);
   if (!file || sub.count("--windows") > 0)
-    p.windows = a.windows == "plain" ? eco::bench::WindowMode::Plain
-                                     : eco::bench::WindowMode::Aligned;
+    p.windows =
+        a.windows == "plain" ? eco::bench::WindowMode::Plain : eco::bench::WindowMode::Aligned;
   // Runs above the cap without a cap given raise the cap with them.
   if (sub.count("--max-runs") == 0 && p.max_runs < p.runs) p.max_runs = p.runs;
 }
@@ -217,8 +217,9 @@ void setup(CLI::App& sub) {
   sub.add_option("-o,--output", a->output, "Table on stdout: md, csv, json or jsonl")
       ->capture_default_str();
   sub.add_option("--device", a->device, "auto, cpu or cuda")->capture_default_str();
-  sub.add_option("--sweep", a->sweep_file, "Sweep file, .toml or .json (docs/METHODOLOGY.md); "
-                                           "flags override it");
+  sub.add_option("--sweep", a->sweep_file,
+                 "Sweep file, .toml or .json (docs/METHODOLOGY.md); "
+                 "flags override it");
   sub.add_flag("--resume", a->resume,
                "Continue a sweep: done configurations are kept, a half-done one is redone, "
                "failed ones are measured again");

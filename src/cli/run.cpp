@@ -25,6 +25,7 @@
 #include "model/config.h"
 #include "model/resolve.h"
 #include "model/tokenizer.h"
+#include "report/html.h"
 #include "store/export.h"
 #include "store/store.h"
 
@@ -173,8 +174,7 @@ std::string markdown_report(eco::store::Store& st, const eco::bench::SweepSpec& 
   for (const auto& r : table.rows) {
     const bool failed =
         text(r[col("status")]) == eco::store::to_string(eco::store::ConfigStatus::Failed);
-    const std::string what = failed ? "FAILED: " + text(r[col("error")])
-                                                                : text(r[col("engine")]);
+    const std::string what = failed ? "FAILED: " + text(r[col("error")]) : text(r[col("engine")]);
     md += fmt::format("- {} batch {}: {}\n", text(r[col("format")]), text(r[col("batch")]),
                       md_escape(what));
   }
@@ -198,8 +198,7 @@ bool runs_on_gpu(const std::string& device) {
 // The protocol of the main job: short on the CPU (the reference engine, rarely metered); on a
 // GPU the study defaults, trimmed to finish within about two minutes with every gate passing
 // (update-aligned windows of 5 counter updates, 5 to 10 runs).
-void set_protocol(eco::bench::ProtocolOptions& p, const RunArgs& a, const CLI::App& sub,
-                  bool gpu) {
+void set_protocol(eco::bench::ProtocolOptions& p, const RunArgs& a, const CLI::App& sub, bool gpu) {
   auto given = [&](const char* name) { return sub.count(name) > 0; };
   p.idle_seconds = given("--idle") ? a.idle : gpu ? 5 : a.idle;
   p.stabilise_max_s = given("--stabilise-max") ? a.stabilise_max : gpu ? 15 : a.stabilise_max;
@@ -321,10 +320,10 @@ void write_reports(eco::store::Store& st, const MainJob& job, const eco::bench::
     if (pj.is_object() && pj.contains("prompt")) prompt_j = pj["prompt"];
   }
   const store::Session session = st.latest_session().value_or(store::Session{});
-  write_file(md_path,
-             markdown_report(st, job.spec, result, model_j, prompt_j, device, session,
-                             json_path.string()),
-             "--out");
+  write_file(
+      md_path,
+      markdown_report(st, job.spec, result, model_j, prompt_j, device, session, json_path.string()),
+      "--out");
   const auto report = json_report(st, job, result, model_j, prompt_j, device, session);
   write_file(json_path, report.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n",
              "--json");
@@ -353,6 +352,16 @@ void run_main_job(const RunArgs& a, const CLI::App& sub) {
   write_reports(st, job, result, md_path, json_path);
   fmt::print(stderr, "run: study {}, reports {} and {}\n", st.path().string(), md_path.string(),
              json_path.string());
+  // The interactive dashboard beside the Markdown report; a build without the front end notes it.
+  const fs::path html_path = fs::path(md_path).replace_extension(".html");
+  if (html_path != md_path && html_path != json_path) {
+    try {
+      report::write_html({st.path()}, html_path);
+      fmt::print(stderr, "run: dashboard {}\n", html_path.string());
+    } catch (const Error& e) {
+      fmt::print(stderr, "run: note: no HTML dashboard: {}\n", e.what());
+    }
+  }
   if (result.failed > 0 || result.energy_faults > 0)
     fail(
         "run: {} of {} configurations failed and {} had failing energy readings (their errors "
@@ -383,8 +392,9 @@ void setup(CLI::App& sub) {
       ->delimiter(',')
       ->check(CLI::Range(1, 1 << 20))
       ->capture_default_str();
-  auto* prompt = sub.add_option(
-      "--prompt", a->prompt, "Prompt text (through the model's tokenizer; its tokens are the prompt)");
+  auto* prompt =
+      sub.add_option("--prompt", a->prompt,
+                     "Prompt text (through the model's tokenizer; its tokens are the prompt)");
   auto* text = sub.add_option("--text", a->text_file, "File whose contents are the prompt text");
   auto* plen = sub.add_option("--prompt-len", a->prompt_len,
                               "Use seeded random prompt token ids of this length instead of text")
@@ -395,7 +405,8 @@ void setup(CLI::App& sub) {
       ->capture_default_str();
   sub.add_option("--runs", a->runs,
                  "Measured runs per round, at least (default 3 on the CPU, 5 on a GPU)");
-  sub.add_option("--max-runs", a->max_runs, "Measured runs per round, at most (until the CI target)")
+  sub.add_option("--max-runs", a->max_runs,
+                 "Measured runs per round, at most (until the CI target)")
       ->capture_default_str();
   sub.add_option("--warmup", a->warmup, "Warm-up runs")->capture_default_str();
   sub.add_option("--idle", a->idle,
@@ -417,6 +428,5 @@ void setup(CLI::App& sub) {
 
 }  // namespace
 
-ECO_COMMAND("run",
-            "Run the main job on its embedded default (short sweep of a synthetic model)",
+ECO_COMMAND("run", "Run the main job on its embedded default (short sweep of a synthetic model)",
             setup);

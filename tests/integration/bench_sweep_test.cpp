@@ -167,8 +167,8 @@ TEST_F(BenchSweep, ResumeRetriesFailedConfigurationsUnlessAskedNotTo) {
   auto st = store::Store::open(dir_ / "s.db");
   // Batch 2 fails the first time (a transient fault), then the fault is gone.
   auto failing = watched([](const char*) {});
-  failing.make_engine = [](const model::ModelWeights& w, const engine::EngineOptions& o)
-      -> std::unique_ptr<engine::Engine> {
+  failing.make_engine = [](const model::ModelWeights& w,
+                           const engine::EngineOptions& o) -> std::unique_ptr<engine::Engine> {
     if (o.max_batch == 2) fail("scripted transient failure");
     return engine::create_engine(w, o);
   };
@@ -283,8 +283,8 @@ TEST_F(BenchSweep, OneIdleBaselinePerStudyRecheckedWithItsDrift) {
   run_sweep(spec_, st, quiet, meter_.get());
   EXPECT_EQ(events(st, "step = 'idle-baseline'"), 1);  // not one per model or configuration
   EXPECT_EQ(events(st, "step = 'idle-recheck'"), 1);   // at the end
-  auto q = test_db(st).prepare(
-      "SELECT details_json FROM protocol_events WHERE step = 'idle-recheck'");
+  auto q =
+      test_db(st).prepare("SELECT details_json FROM protocol_events WHERE step = 'idle-recheck'");
   ASSERT_TRUE(q.step());
   const auto d = nlohmann::json::parse(q.get_text(0));
   EXPECT_EQ(d["when"], "end");
@@ -302,7 +302,7 @@ TEST_F(BenchSweep, OneIdleBaselinePerStudyRecheckedWithItsDrift) {
 TEST_F(BenchSweep, StabilisationSettlesOnSteadyEnergyAndIsRecorded) {
   ProgressSink quiet;
   spec_.batches = {1};
-  spec_.protocol.stabilise_max_s = 30;  // the cap is not what ends it
+  spec_.protocol.stabilise_max_s = 30;       // the cap is not what ends it
   spec_.protocol.stabilise_tolerance = 0.5;  // loose: CPU timing is noisy, the power is steady
   spec_.protocol.stabilise_max_slope_c_per_min = 1.0;
   spec_.protocol.stabilise_slope_span_s = 0.05;  // the scripted temperature is constant

@@ -15,9 +15,9 @@
 namespace eco::bench {
 namespace {
 
+using store::ConfigStatus;
 using ::testing::HasSubstr;
 using ::testing::ThrowsMessage;
-using store::ConfigStatus;
 
 std::vector<PlannedConfig> two_by_two() {
   return enumerate_configurations({"a", "b"}, {"fp16", "int8"}, {4, 1}, {{8}, {8}}, {16});
@@ -58,12 +58,18 @@ TEST(PlanSweep, ResumeKeepsDoneRedoesRunningAndRetriesFailed) {
 TEST(PlanSweep, ExistingWithoutResumeOrWithAnotherPromptIsRefused) {
   auto plan = two_by_two();
   plan[5].existing = ExistingConfig{1, ConfigStatus::Done};
-  EXPECT_THAT([&] { plan_sweep(plan, {false, true, "s.db", "cpu"}); },
-              ThrowsMessage<Error>(HasSubstr("pass --resume")));
+  EXPECT_THAT(
+      [&] {
+        plan_sweep(plan, {false, true, "s.db", "cpu"});
+      },
+      ThrowsMessage<Error>(HasSubstr("pass --resume")));
   plan[5].existing->same_prompt = false;
   plan[5].existing->stored_prompt = "--prompt";
-  EXPECT_THAT([&] { plan_sweep(plan, {true, true, "s.db", "cpu"}); },
-              ThrowsMessage<Error>(HasSubstr("measured with another prompt (--prompt)")));
+  EXPECT_THAT(
+      [&] {
+        plan_sweep(plan, {true, true, "s.db", "cpu"});
+      },
+      ThrowsMessage<Error>(HasSubstr("measured with another prompt (--prompt)")));
 }
 
 TEST(Eta, SameModelAndFormatPredictsTheRest) {
@@ -92,9 +98,9 @@ TEST(Repetitions, WindowSpansTheCounterUpdates) {
   p.min_counter_updates = 10;
   p.sample_interval_s = 0.1;
   p.max_repetitions = 1000;
-  EXPECT_EQ(repetitions_for(2.0, 10, p), 1);     // a 2 s phase at 10 updates/s: 20 updates
-  EXPECT_EQ(repetitions_for(0.05, 10, p), 20);   // 0.5 updates per phase
-  EXPECT_EQ(repetitions_for(0.05, 0, p), 20);    // rate unknown: the sampler's bound
+  EXPECT_EQ(repetitions_for(2.0, 10, p), 1);      // a 2 s phase at 10 updates/s: 20 updates
+  EXPECT_EQ(repetitions_for(0.05, 10, p), 20);    // 0.5 updates per phase
+  EXPECT_EQ(repetitions_for(0.05, 0, p), 20);     // rate unknown: the sampler's bound
   EXPECT_EQ(repetitions_for(1e-6, 10, p), 1000);  // capped
   p.min_counter_updates = 0;
   EXPECT_EQ(repetitions_for(1e-6, 10, p), 1);
@@ -135,8 +141,7 @@ TEST(SweepSpec, RepeatedValuesAreMeasuredOnce) {
 
 TEST(SweepFile, IntegersAreRangeCheckedBeforeNarrowing) {
   auto refused = [](const char* json, const char* what) {
-    EXPECT_THAT([&] { parse_sweep_json(json, "s.json"); },
-                ThrowsMessage<Error>(HasSubstr(what)))
+    EXPECT_THAT([&] { parse_sweep_json(json, "s.json"); }, ThrowsMessage<Error>(HasSubstr(what)))
         << json;
   };
   refused(R"({"batches": [4294967297]})", "'batches' (each value) must be an integer from 1");
@@ -148,8 +153,8 @@ TEST(SweepFile, IntegersAreRangeCheckedBeforeNarrowing) {
   refused(R"({"protocol": {"windows": "fast"}})", "\"aligned\" or \"plain\"");
   refused(R"({"gen_lens": [1]})", "'gen_lens' (each value) must be an integer from 2");
   refused(R"({"protocol": {"prompt_seed": -1}})", "'prompt_seed' must be an integer from 0");
-  const auto s = parse_sweep_json(R"({"batches": [1, 2147483647], "protocol": {"runs": 40}})",
-                                  "s.json");
+  const auto s =
+      parse_sweep_json(R"({"batches": [1, 2147483647], "protocol": {"runs": 40}})", "s.json");
   EXPECT_EQ(s.batches.back(), 2147483647);
   EXPECT_EQ(s.protocol.max_runs, 40);  // runs above the default cap raise the cap
 }
