@@ -37,16 +37,23 @@ int resolution(const meter::WindowResult& r) {
 }
 
 struct Probe {
-  double seconds = 0;  // per repetition
-  int updates = 0;     // in the whole window
+  double seconds = 0;    // per repetition
+  int updates = 0;       // in the whole window
+  bool readable = true;  // every device gave an energy figure
 };
+
+bool readable(const meter::WindowResult& r) {
+  for (const auto& d : r.devices)
+    if (!std::isfinite(d.gross_j)) return false;
+  return true;
+}
 
 // k prefills in one window.
 Probe probe_prefill(MeasureContext& ctx, Workload& w, int k) {
   Window win(ctx.meter, "probe-prefill", ctx.protocol.windows);
   for (int i = 0; i < k; ++i) prefill(w);
   const auto r = win.end();
-  return {r.duration_s / k, resolution(r)};
+  return {r.duration_s / k, resolution(r), readable(r)};
 }
 
 // k decodes from one saved position (direct), or k whole runs (derived), in one window.
@@ -65,17 +72,19 @@ Probe probe_decode(MeasureContext& ctx, Workload& w, bool direct, int k) {
     decode(w);
   }
   const auto r = win.end();
-  return {r.duration_s / k, resolution(r)};
+  return {r.duration_s / k, resolution(r), readable(r)};
 }
 
 // Grows k until its window sees enough counter updates: the probe's rate can be off for short
 // windows (the reads at the window's ends count as updates too). A few attempts, at most 4x
-// each, never beyond max_repetitions.
+// each, never beyond max_repetitions. A window without readings (the GPU lost, say) tells
+// nothing about its length: k stays, and the runs record the fault.
 template <typename ProbeFn>
 int grow_until_seen(int k, const ProtocolOptions& p, ProbeFn probe) {
   for (int attempt = 0; attempt < 4 && k < p.max_repetitions; ++attempt) {
-    const int seen = probe(k).updates;
-    if (seen >= p.min_counter_updates) break;
+    const Probe seen_probe = probe(k);
+    const int seen = seen_probe.updates;
+    if (seen >= p.min_counter_updates || !seen_probe.readable) break;
     const double grown = std::ceil(1.25 * k * p.min_counter_updates / std::max(seen, 1));
     k = int(std::clamp(grown, double(k + 1), std::min(4.0 * k, double(p.max_repetitions))));
   }
@@ -123,6 +132,7 @@ Repetitions size_repetitions(MeasureContext& ctx, Workload& w) {
   if (!ctx.energy || p.min_counter_updates <= 0) return reps;
   const Probe pre = probe_prefill(ctx, w, 1);
   const Probe dec = probe_decode(ctx, w, reps.direct_decode, 1);
+  if (!pre.readable || !dec.readable) return reps;  // the runs will record the fault
   const double rate = dec.seconds > 0 ? dec.updates / dec.seconds : 0;
   reps.prefill = repetitions_for(pre.seconds, rate, p);
   reps.decode = repetitions_for(dec.seconds, rate, p);

@@ -138,8 +138,8 @@ std::vector<ConfigRow> StudyReader::configs() {
              int(st.get_int(4)), int(st.get_int(5)), st.get_text(6)};
     c.engine = st.get_text(7);
     c.protocol_json = st.get_text(8);
-    c.status = st.get_text(9);
-    c.gate = st.get_text(10);
+    c.status = parse_config_status(st.get_text(9));
+    c.gate = parse_gate_outcome(st.get_text(10));
     c.gate_json = st.get_text(11);
     c.rounds = int(st.get_int(12));
     c.error = st.get_text(13);

@@ -11,8 +11,9 @@
 #   meter      tools/gpu/meter_check.sh: info, measure around a known load vs an independent
 #              NVML counter reading
 #   sweep      ecocompute bench: mistral-7b and qwen2-1.5b x fp16,int8,int8-pure,nf4 x batch
-#              1,8,64 with the full protocol's gates; ECO_SWEEP_* set the protocol,
+#              1,8,64 with the protocol's defaults (ECO_SWEEP_* override single flags),
 #              ECO_SWEEP_RESUME_DB a carried database to resume
+#   run        `ecocompute run` with its defaults (the main job on a GPU), timed
 #   tokenizer  tools/gpu/tokenizer_check.py against Python `tokenizers`
 #   tests      the CUDA kernel and engine tests (test_cuda) against the CPU reference
 #   counter    tools/gpu/counter_behaviour.py: the energy counter's update interval, phase
@@ -74,13 +75,29 @@ for p in "${parts[@]}"; do
         # A sweep cut off by `timeout` leaves its last transactions in the write-ahead log.
         [[ -f "$ECO_SWEEP_RESUME_DB-wal" ]] && cp "$ECO_SWEEP_RESUME_DB-wal" "$d/sweep.db-wal"
       fi
-      timeout "${ECO_SWEEP_TIMEOUT:-400}" $C/ecocompute bench "${resume[@]}" --model "$M/${models//,/,$M/}" \
+      # The protocol's own defaults (update-aligned windows, direct decode window, one idle
+      # baseline, stabilisation on J/token, adaptive runs to a 1 % CI, gates 1 % / 2 %); an
+      # ECO_SWEEP_* variable overrides its flag.
+      knobs=()
+      [[ -n "${ECO_SWEEP_RUNS:-}" ]] && knobs+=(--runs "$ECO_SWEEP_RUNS")
+      [[ -n "${ECO_SWEEP_MAX_RUNS:-}" ]] && knobs+=(--max-runs "$ECO_SWEEP_MAX_RUNS")
+      [[ -n "${ECO_SWEEP_WARMUP:-}" ]] && knobs+=(--warmup "$ECO_SWEEP_WARMUP")
+      [[ -n "${ECO_SWEEP_IDLE:-}" ]] && knobs+=(--idle "$ECO_SWEEP_IDLE")
+      [[ -n "${ECO_SWEEP_STAB:-}" ]] && knobs+=(--stabilise-max "$ECO_SWEEP_STAB")
+      [[ -n "${ECO_SWEEP_RERUNS:-}" ]] && knobs+=(--max-reruns "$ECO_SWEEP_RERUNS")
+      [[ -n "${ECO_SWEEP_MIN_UPDATES:-}" ]] && knobs+=(--min-counter-updates "$ECO_SWEEP_MIN_UPDATES")
+      [[ -n "${ECO_SWEEP_WINDOWS:-}" ]] && knobs+=(--windows "$ECO_SWEEP_WINDOWS")
+      timeout "${ECO_SWEEP_TIMEOUT:-540}" $C/ecocompute bench "${resume[@]}" --model "$M/${models//,/,$M/}" \
         --format "${ECO_SWEEP_FORMATS:-fp16,int8,int8-pure,nf4}" --batch "${ECO_SWEEP_BATCHES:-1,8,64}" \
-        --prompt-len 32 --gen-len "${ECO_SWEEP_GEN:-128}" --runs "${ECO_SWEEP_RUNS:-5}" --warmup "${ECO_SWEEP_WARMUP:-2}" --idle "${ECO_SWEEP_IDLE:-5}" \
-        --stabilise-max "${ECO_SWEEP_STAB:-20}" --max-reruns "${ECO_SWEEP_RERUNS:-2}" \
-        --min-counter-updates "${ECO_SWEEP_MIN_UPDATES:-10}" --db "$d/sweep.db" -o md > "$d/table.md" 2> "$d/run.log"
+        --prompt-len 32 --gen-len "${ECO_SWEEP_GEN:-128}" "${knobs[@]}" \
+        --db "$d/sweep.db" -o md > "$d/table.md" 2> "$d/run.log"
       echo "bench rc=$?" >> "$d/run.log"
       $C/ecocompute export --db "$d/sweep.db" --format csv --configs --out "$d/configs.csv" 2>> "$d/run.log"
+      { tail -3 "$d/run.log"; cat "$d/table.md"; } > "$d/summary.md" ;;
+    run)
+      start=$(date +%s)
+      $C/ecocompute run --db "$d/study.db" --out "$d/report.md" > "$d/table.md" 2> "$d/run.log"
+      echo "run rc=$? seconds=$(( $(date +%s) - start ))" >> "$d/run.log"
       { tail -3 "$d/run.log"; cat "$d/table.md"; } > "$d/summary.md" ;;
     tokenizer) tar -C /tmp -xzf $C/tokenizer.tgz
                $PY tools/gpu/tokenizer_check.py check /tmp/tokenizer-gpu "$d" > "$d/run.log" 2>&1
