@@ -29,9 +29,8 @@ template <typename T>
 __device__ __forceinline__ void mma16816(float* acc, uint32_t a0, uint32_t a1, uint32_t a2,
                                          uint32_t a3, uint32_t b0, uint32_t b1);
 template <>
-__device__ __forceinline__ void mma16816<__half>(float* acc, uint32_t a0, uint32_t a1,
-                                                 uint32_t a2, uint32_t a3, uint32_t b0,
-                                                 uint32_t b1) {
+__device__ __forceinline__ void mma16816<__half>(float* acc, uint32_t a0, uint32_t a1, uint32_t a2,
+                                                 uint32_t a3, uint32_t b0, uint32_t b1) {
   asm volatile(
       "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
       "{%8,%9}, {%0,%1,%2,%3};"
@@ -62,7 +61,8 @@ __device__ __forceinline__ uint4 load_x(const GemvArgs& a, int b, int kk, float 
     for (int i = 0; i < 8; ++i) f[i] = f[i] * inv * gm[i];
     return pack8<T>(f);
   } else {
-    return __ldg(reinterpret_cast<const uint4*>(static_cast<const T*>(a.x) + size_t(b) * a.ldx + kk));
+    return __ldg(
+        reinterpret_cast<const uint4*>(static_cast<const T*>(a.x) + size_t(b) * a.ldx + kk));
   }
 }
 
@@ -148,7 +148,7 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_kernel(const GemvArgs a) {
       acc[t][i] = s;
     }
 
-  // acc[t] = {(row0, b0), (row0, b1), (row1, b0), (row1, b1)} with b0 = 8t + 2c, b1 = b0 + 1.
+    // acc[t] = {(row0, b0), (row0, b1), (row1, b0), (row1, b1)} with b0 = 8t + 2c, b1 = b0 + 1.
 #pragma unroll
   for (int t = 0; t < NT; ++t) {
     const int b0 = 8 * t + 2 * c, b1 = b0 + 1;
@@ -168,10 +168,26 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_kernel(const GemvArgs a) {
     } else if constexpr (kOut == GemvOut::AddResidual) {
       float* y = static_cast<float*>(a.y);
       float sq0 = 0.0f, sq1 = 0.0f;
-      if (in0 && ok0) { const float v = y[size_t(b0) * a.ldy + row0] + acc[t][0]; y[size_t(b0) * a.ldy + row0] = v; sq0 += v * v; }
-      if (in1 && ok0) { const float v = y[size_t(b1) * a.ldy + row0] + acc[t][1]; y[size_t(b1) * a.ldy + row0] = v; sq1 += v * v; }
-      if (in0 && ok1) { const float v = y[size_t(b0) * a.ldy + row1] + acc[t][2]; y[size_t(b0) * a.ldy + row1] = v; sq0 += v * v; }
-      if (in1 && ok1) { const float v = y[size_t(b1) * a.ldy + row1] + acc[t][3]; y[size_t(b1) * a.ldy + row1] = v; sq1 += v * v; }
+      if (in0 && ok0) {
+        const float v = y[size_t(b0) * a.ldy + row0] + acc[t][0];
+        y[size_t(b0) * a.ldy + row0] = v;
+        sq0 += v * v;
+      }
+      if (in1 && ok0) {
+        const float v = y[size_t(b1) * a.ldy + row0] + acc[t][1];
+        y[size_t(b1) * a.ldy + row0] = v;
+        sq1 += v * v;
+      }
+      if (in0 && ok1) {
+        const float v = y[size_t(b0) * a.ldy + row1] + acc[t][2];
+        y[size_t(b0) * a.ldy + row1] = v;
+        sq0 += v * v;
+      }
+      if (in1 && ok1) {
+        const float v = y[size_t(b1) * a.ldy + row1] + acc[t][3];
+        y[size_t(b1) * a.ldy + row1] = v;
+        sq1 += v * v;
+      }
       if (a.sumsq_out != nullptr) {
 #pragma unroll
         for (int o = 4; o < 32; o <<= 1) {  // sum over g (lanes with the same c)
@@ -199,10 +215,18 @@ template <typename T, int NT, bool kNorm>
 void launch_out(const GemvArgs& a, cudaStream_t s) {
   const dim3 grid((a.n + 15) / 16), block(kWarps * 32);
   switch (a.out) {
-    case GemvOut::StoreT: gemv_kernel<T, NT, kNorm, GemvOut::StoreT><<<grid, block, 0, s>>>(a); break;
-    case GemvOut::StoreF32: gemv_kernel<T, NT, kNorm, GemvOut::StoreF32><<<grid, block, 0, s>>>(a); break;
-    case GemvOut::AddResidual: gemv_kernel<T, NT, kNorm, GemvOut::AddResidual><<<grid, block, 0, s>>>(a); break;
-    case GemvOut::SwiGLU: gemv_kernel<T, NT, kNorm, GemvOut::SwiGLU><<<grid, block, 0, s>>>(a); break;
+    case GemvOut::StoreT:
+      gemv_kernel<T, NT, kNorm, GemvOut::StoreT><<<grid, block, 0, s>>>(a);
+      break;
+    case GemvOut::StoreF32:
+      gemv_kernel<T, NT, kNorm, GemvOut::StoreF32><<<grid, block, 0, s>>>(a);
+      break;
+    case GemvOut::AddResidual:
+      gemv_kernel<T, NT, kNorm, GemvOut::AddResidual><<<grid, block, 0, s>>>(a);
+      break;
+    case GemvOut::SwiGLU:
+      gemv_kernel<T, NT, kNorm, GemvOut::SwiGLU><<<grid, block, 0, s>>>(a);
+      break;
   }
 }
 
@@ -218,21 +242,22 @@ void launch_typed(const GemvArgs& a, cudaStream_t s) {
 
 }  // namespace
 
-int gemv_max_batch() { return 16; }
+int gemv_max_batch() {
+  return 16;
+}
 
 void launch_gemv(DevType t, const GemvArgs& a, cudaStream_t stream, const std::string& step) {
   if (a.m < 1 || a.m > gemv_max_batch() || a.k % 8 != 0 || a.n < 1 || a.ldx % 8 != 0 ||
       (a.out == GemvOut::SwiGLU && a.n % 16 != 0) ||
       (a.rms_gamma != nullptr && (a.xf == nullptr || a.sumsq_in == nullptr)) ||
       (a.rms_gamma == nullptr && a.x == nullptr))
-    fail("{}: unsupported gemv shape m={} n={} k={} ldx={} (needs 1 <= m <= {}, k and ldx "
-         "multiples of 8)",
-         step, a.m, a.n, a.k, a.ldx, gemv_max_batch());
+    throw_error(cat(step, ": unsupported gemv shape m=", a.m, " n=", a.n, " k=", a.k, " ldx=",
+                    a.ldx, " (needs 1 <= m <= ", gemv_max_batch(), ", k and ldx multiples of 8)"));
   if (t == DevType::F16)
     launch_typed<__half>(a, stream);
   else
     launch_typed<__nv_bfloat16>(a, stream);
-  ECO_LAUNCH_CHECK(step + fmt::format(" (gemv m={} n={} k={})", a.m, a.n, a.k));
+  ECO_LAUNCH_CHECK(step + cat(" (gemv m=", a.m, " n=", a.n, " k=", a.k, ")"));
 }
 
 }  // namespace eco::engine::cuda

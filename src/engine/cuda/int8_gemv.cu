@@ -44,9 +44,9 @@ __global__ void outlier_flags_kernel(const QInput in, int m, int k, float thresh
   flags[j] = f;
 }
 
-__global__ void __launch_bounds__(kActThreads) act_quant_kernel(const QInput in, int m, int k,
-                                                                float threshold, bool flags_ready,
-                                                                const Int8Act act) {
+__global__ void __launch_bounds__(kActThreads)
+    act_quant_kernel(const QInput in, int m, int k, float threshold, bool flags_ready,
+                     const Int8Act act) {
   extern __shared__ uint8_t sflags[];  // [k]
   __shared__ float red[32];
   __shared__ int wsum[kActThreads / 32 + 1];
@@ -127,9 +127,8 @@ __global__ void __launch_bounds__(kActThreads) act_quant_kernel(const QInput in,
 }
 
 template <int NT, GemvOut kOut>
-__global__ void __launch_bounds__(kWarps * 32) int8_gemv_kernel(const QMatView w, int m,
-                                                                const Int8Act act, bool outliers,
-                                                                const QOut out) {
+__global__ void __launch_bounds__(kWarps * 32)
+    int8_gemv_kernel(const QMatView w, int m, const Int8Act act, bool outliers, const QOut out) {
   __shared__ int red[kWarps][NT * 4][32];
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int g = lane >> 2, c = lane & 3;
@@ -268,7 +267,8 @@ bool programmatic_launch_supported() {
   static const bool ok = [] {
     int dev = 0, major = 0;
     if (cudaGetDevice(&dev) != cudaSuccess) return false;
-    if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess) return false;
+    if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess)
+      return false;
     return major >= 9;
   }();
   return ok;
@@ -300,10 +300,22 @@ void launch_nt(const QMatView& w, int m, const Int8Act& act, bool outliers, cons
                cudaStream_t s) {
   const dim3 grid((w.n + 15) / 16), block(kWarps * 32);
   switch (out.kind) {
-    case GemvOut::StoreT: launch_dependent(int8_gemv_kernel<NT, GemvOut::StoreT>, grid, block, s, w, m, act, outliers, out); break;
-    case GemvOut::StoreF32: launch_dependent(int8_gemv_kernel<NT, GemvOut::StoreF32>, grid, block, s, w, m, act, outliers, out); break;
-    case GemvOut::AddResidual: launch_dependent(int8_gemv_kernel<NT, GemvOut::AddResidual>, grid, block, s, w, m, act, outliers, out); break;
-    case GemvOut::SwiGLU: launch_dependent(int8_gemv_kernel<NT, GemvOut::SwiGLU>, grid, block, s, w, m, act, outliers, out); break;
+    case GemvOut::StoreT:
+      launch_dependent(int8_gemv_kernel<NT, GemvOut::StoreT>, grid, block, s, w, m, act, outliers,
+                       out);
+      break;
+    case GemvOut::StoreF32:
+      launch_dependent(int8_gemv_kernel<NT, GemvOut::StoreF32>, grid, block, s, w, m, act, outliers,
+                       out);
+      break;
+    case GemvOut::AddResidual:
+      launch_dependent(int8_gemv_kernel<NT, GemvOut::AddResidual>, grid, block, s, w, m, act,
+                       outliers, out);
+      break;
+    case GemvOut::SwiGLU:
+      launch_dependent(int8_gemv_kernel<NT, GemvOut::SwiGLU>, grid, block, s, w, m, act, outliers,
+                       out);
+      break;
   }
 }
 
@@ -326,12 +338,15 @@ __global__ void gather_w_kernel(const QMatView w, const int* cols, int n_out, __
 
 }  // namespace
 
-int int8_gemv_max_batch() { return 32; }
+int int8_gemv_max_batch() {
+  return 32;
+}
 
 void launch_int8_quantize_activations(const QInput& in, int m, int k, float threshold,
                                       const Int8Act& act, cudaStream_t stream,
                                       const std::string& step) {
-  if (m < 1 || k % 8 != 0) fail("{}: int8 activations of {} rows x {} columns", step, m, k);
+  if (m < 1 || k % 8 != 0)
+    throw_error(cat(step, ": int8 activations of ", m, " rows x ", k, " columns"));
   const bool flags_ready = threshold > 0.0f && m > kSmallBatch;
   if (flags_ready) {
     outlier_flags_kernel<<<(k + 255) / 256, 256, 0, stream>>>(in, m, k, threshold, act.flags);
@@ -339,21 +354,26 @@ void launch_int8_quantize_activations(const QInput& in, int m, int k, float thre
   }
   const size_t smem = threshold > 0.0f ? size_t(k) : 0;
   if (smem > 48 * 1024)
-    ECO_CUDA_CHECK(cudaFuncSetAttribute(act_quant_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)), step);
+    ECO_CUDA_CHECK(cudaFuncSetAttribute(act_quant_kernel,
+                                        cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)),
+                   step);
   act_quant_kernel<<<m, kActThreads, smem, stream>>>(in, m, k, threshold, flags_ready, act);
-  ECO_LAUNCH_CHECK(step + fmt::format(" (int8 activation quantization m={} k={})", m, k));
+  ECO_LAUNCH_CHECK(step + cat(" (int8 activation quantization m=", m, " k=", k, ")"));
 }
 
 void launch_int8_gemv(const QMatView& w, int m, const Int8Act& act, bool outliers, const QOut& out,
                       cudaStream_t stream, const std::string& step) {
   if (m < 1 || m > int8_gemv_max_batch() || w.k % 16 != 0 || w.fmt != QFormat::Int8 ||
       (out.kind == GemvOut::SwiGLU && w.n % 16 != 0))
-    fail("{}: unsupported int8 gemv m={} n={} k={} (needs m <= {}, k % 16 == 0)", step, m, w.n,
-         w.k, int8_gemv_max_batch());
-  if (m <= 8) launch_nt<1>(w, m, act, outliers, out, stream);
-  else if (m <= 16) launch_nt<2>(w, m, act, outliers, out, stream);
-  else launch_nt<4>(w, m, act, outliers, out, stream);
-  ECO_LAUNCH_CHECK(step + fmt::format(" (int8 gemv m={} n={} k={})", m, w.n, w.k));
+    throw_error(cat(step, ": unsupported int8 gemv m=", m, " n=", w.n, " k=", w.k,
+                    " (needs m <= ", int8_gemv_max_batch(), ", k % 16 == 0)"));
+  if (m <= 8)
+    launch_nt<1>(w, m, act, outliers, out, stream);
+  else if (m <= 16)
+    launch_nt<2>(w, m, act, outliers, out, stream);
+  else
+    launch_nt<4>(w, m, act, outliers, out, stream);
+  ECO_LAUNCH_CHECK(step + cat(" (int8 gemv m=", m, " n=", w.n, " k=", w.k, ")"));
 }
 
 void launch_gather_x_cols(const void* xh, int m, int k, const int* cols, int n_out, void* xo,

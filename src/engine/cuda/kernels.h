@@ -14,7 +14,9 @@ namespace eco::engine::cuda {
 
 enum class DevType { F16, BF16 };
 enum class SrcType { F32, F16, BF16 };  // dtype of a host tensor being uploaded
-inline const char* devtype_name(DevType t) { return t == DevType::F16 ? "fp16" : "bf16"; }
+inline const char* devtype_name(DevType t) {
+  return t == DevType::F16 ? "fp16" : "bf16";
+}
 
 // ---- gemv.cu: y[m, n] = sum_k W[n, k] * x[m, k] for small m (tensor-core GEMV) ------------
 // Weights are read once for the whole batch; one warp-tile is 16 output rows x 8 (or 16)
@@ -64,18 +66,19 @@ struct RopeArgs {
   const void* qkv = nullptr;   // [m, (nh + 2 nkv) * d] T: q | k | v
   const void* bias = nullptr;  // [(nh + 2 nkv) * d] T or null
   const int* tok_seq = nullptr;
-  const int* tok_pos = nullptr;   // position of each token (indexed by token)
+  const int* tok_pos = nullptr;     // position of each token (indexed by token)
   const float* inv_freq = nullptr;  // [d / 2]
-  void* q_out = nullptr;          // [m, nh * d] T
-  void* k_cache = nullptr;        // this layer: [seqs][nkv][ctx][d] T
+  void* q_out = nullptr;            // [m, nh * d] T
+  void* k_cache = nullptr;          // this layer: [seqs][nkv][ctx][d] T
   void* v_cache = nullptr;
   int m = 0, nh = 0, nkv = 0, d = 0, ctx = 0;
 };
 void launch_rope_kv(DevType t, const RopeArgs& a, cudaStream_t stream, const std::string& step);
 
 // ---- attention.cu: causal grouped-query attention over the KV cache -------------------------
-// Token i attends to positions 0..tok_pos[i] of sequence tok_seq[i]. splits > 1 divides the
-// keys among blocks (flash-decoding); the last block of each (token, kv head) merges them.
+// Token i attends to positions 0..tok_pos[i] of sequence tok_seq[i]; with window > 0 (sliding
+// window attention) to tok_pos[i] - window + 1 .. tok_pos[i] only. splits > 1 divides the keys
+// among blocks (flash-decoding); the last block of each (token, kv head) merges them.
 struct AttnArgs {
   const void* q = nullptr;  // [m, nh * d] T (rotated)
   const void* k_cache = nullptr;
@@ -87,6 +90,7 @@ struct AttnArgs {
   int splits = 1;
   float* partial = nullptr;  // [m * nh * splits * (d + 2)] when splits > 1
   int* counters = nullptr;   // [m * nkv], zero-initialised; left zero after each launch
+  int window = 0;            // sliding window in positions (0: full causal attention)
 };
 size_t attention_partial_floats(int m, int nh, int d, int splits);
 void launch_attention(DevType t, const AttnArgs& a, cudaStream_t stream, const std::string& step);

@@ -27,19 +27,22 @@ __constant__ float c_codes[16] = {
 
 __device__ __forceinline__ uint2 load_stream8(const void* p) {
   uint2 r;
-  asm volatile("ld.global.nc.L1::no_allocate.v2.u32 {%0,%1}, [%2];" : "=r"(r.x), "=r"(r.y) : "l"(p));
+  asm volatile("ld.global.nc.L1::no_allocate.v2.u32 {%0,%1}, [%2];"
+               : "=r"(r.x), "=r"(r.y)
+               : "l"(p));
   return r;
 }
 
 template <int NT, GemvOut kOut>
-__global__ void __launch_bounds__(kWarps * 32) nf4_gemv_kernel(const QMatView w, int m,
-                                                               const QInput in, const QOut out) {
+__global__ void __launch_bounds__(kWarps * 32)
+    nf4_gemv_kernel(const QMatView w, int m, const QInput in, const QOut out) {
   __shared__ __align__(16) uint32_t buf[256 * 32];  // LUT, then the cross-warp reduction
   __shared__ float dmap[256];
   const bool dq = w.fmt == QFormat::NF4DQ;
   for (int i = threadIdx.x; i < 256 * 32; i += blockDim.x) {
     const int e = i >> 5;
-    const __half2 h = __halves2half2(__float2half_rn(c_codes[e >> 4]), __float2half_rn(c_codes[e & 15]));
+    const __half2 h =
+        __halves2half2(__float2half_rn(c_codes[e >> 4]), __float2half_rn(c_codes[e & 15]));
     buf[i] = *reinterpret_cast<const uint32_t*>(&h);
   }
   if (dq) dmap[threadIdx.x] = w.dmap[threadIdx.x];  // blockDim == 256
@@ -113,7 +116,9 @@ __global__ void __launch_bounds__(kWarps * 32) nf4_gemv_kernel(const QMatView w,
         const uint32_t xw[8] = {xa.x, xa.y, xa.z, xa.w, xb.x, xb.y, xb.z, xb.w};
         float tmp[4] = {0.0f, 0.0f, 0.0f, 0.0f};
 #pragma unroll
-        for (int j = 0; j < 4; ++j) mma_f16(tmp, w0[2 * j], w1[2 * j], w0[2 * j + 1], w1[2 * j + 1], xw[2 * j], xw[2 * j + 1]);
+        for (int j = 0; j < 4; ++j)
+          mma_f16(tmp, w0[2 * j], w1[2 * j], w0[2 * j + 1], w1[2 * j + 1], xw[2 * j],
+                  xw[2 * j + 1]);
         acc[t][0] += tmp[0] * am0[u];
         acc[t][1] += tmp[1] * am0[u];
         acc[t][2] += tmp[2] * am1[u];
@@ -148,16 +153,26 @@ template <int NT>
 void launch_nt(const QMatView& w, int m, const QInput& in, const QOut& out, cudaStream_t s) {
   const dim3 grid((w.n + 15) / 16), block(kWarps * 32);
   switch (out.kind) {
-    case GemvOut::StoreT: nf4_gemv_kernel<NT, GemvOut::StoreT><<<grid, block, 0, s>>>(w, m, in, out); break;
-    case GemvOut::StoreF32: nf4_gemv_kernel<NT, GemvOut::StoreF32><<<grid, block, 0, s>>>(w, m, in, out); break;
-    case GemvOut::AddResidual: nf4_gemv_kernel<NT, GemvOut::AddResidual><<<grid, block, 0, s>>>(w, m, in, out); break;
-    case GemvOut::SwiGLU: nf4_gemv_kernel<NT, GemvOut::SwiGLU><<<grid, block, 0, s>>>(w, m, in, out); break;
+    case GemvOut::StoreT:
+      nf4_gemv_kernel<NT, GemvOut::StoreT><<<grid, block, 0, s>>>(w, m, in, out);
+      break;
+    case GemvOut::StoreF32:
+      nf4_gemv_kernel<NT, GemvOut::StoreF32><<<grid, block, 0, s>>>(w, m, in, out);
+      break;
+    case GemvOut::AddResidual:
+      nf4_gemv_kernel<NT, GemvOut::AddResidual><<<grid, block, 0, s>>>(w, m, in, out);
+      break;
+    case GemvOut::SwiGLU:
+      nf4_gemv_kernel<NT, GemvOut::SwiGLU><<<grid, block, 0, s>>>(w, m, in, out);
+      break;
   }
 }
 
 }  // namespace
 
-int nf4_fused_max_batch_limit() { return 64; }
+int nf4_fused_max_batch_limit() {
+  return 64;
+}
 
 void launch_nf4_gemv(const QMatView& w, int m, const QInput& in, const QOut& out,
                      cudaStream_t stream, const std::string& step) {
@@ -165,13 +180,17 @@ void launch_nf4_gemv(const QMatView& w, int m, const QInput& in, const QOut& out
       (out.kind == GemvOut::SwiGLU && w.n % 16 != 0) ||
       (in.rms_gamma != nullptr && (in.xf == nullptr || in.sumsq_in == nullptr)) ||
       (in.rms_gamma == nullptr && in.x == nullptr) || in.ldx % 8 != 0)
-    fail("{}: unsupported nf4 gemv m={} n={} k={} (needs m <= {}, k % 64 == 0)", step, m, w.n,
-         w.k, nf4_fused_max_batch_limit());
-  if (m <= 8) launch_nt<1>(w, m, in, out, stream);
-  else if (m <= 16) launch_nt<2>(w, m, in, out, stream);
-  else if (m <= 32) launch_nt<4>(w, m, in, out, stream);
-  else launch_nt<8>(w, m, in, out, stream);
-  ECO_LAUNCH_CHECK(step + fmt::format(" (nf4 gemv m={} n={} k={})", m, w.n, w.k));
+    throw_error(cat(step, ": unsupported nf4 gemv m=", m, " n=", w.n, " k=", w.k,
+                    " (needs m <= ", nf4_fused_max_batch_limit(), ", k % 64 == 0)"));
+  if (m <= 8)
+    launch_nt<1>(w, m, in, out, stream);
+  else if (m <= 16)
+    launch_nt<2>(w, m, in, out, stream);
+  else if (m <= 32)
+    launch_nt<4>(w, m, in, out, stream);
+  else
+    launch_nt<8>(w, m, in, out, stream);
+  ECO_LAUNCH_CHECK(step + cat(" (nf4 gemv m=", m, " n=", w.n, " k=", w.k, ")"));
 }
 
 }  // namespace eco::engine::cuda

@@ -1,5 +1,5 @@
 #pragma once
-// Host-side launchers of the quantized-format kernels (issue 5): on-device quantization at load
+// Host-side launchers of the quantized-format kernels: on-device quantization at load
 // time (quantize.cu), LLM.int8() activation quantization, GEMV and the reference-bnb pieces
 // (int8_gemv.cu), the int32 -> output epilogue of the large-batch int8 GEMM (int8_gemm.cu), and
 // the NF4 fused GEMV and dequantizer (nf4_gemv.cu). Plain C++ (CUDA runtime types only). The
