@@ -147,7 +147,7 @@ __device__ __forceinline__ float int8_value(const int32_t* acc, int m, int n, in
 template <GemvOut kOut>
 __global__ void epilogue_kernel(const int32_t* acc, int m, const QMatView w, const Int8Act act,
                                 const float* outlier_f32, int splits, bool outliers_optional,
-                                const QOut out) {
+                                const GemvDst out) {
   if (outliers_optional && *act.n_outliers == 0) outlier_f32 = nullptr;
   const int b = blockIdx.y;
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
@@ -224,7 +224,8 @@ int launch_int8_outlier_product(const QMatView& w, int m, const Int8Act& act, vo
 
 void launch_int8_dequant_epilogue(const int32_t* acc, int m, const QMatView& w, const Int8Act& act,
                                   const float* outlier_f32, int splits, bool outliers_optional,
-                                  const QOut& out, cudaStream_t stream, const std::string& step) {
+                                  const GemvDst& out, cudaStream_t stream,
+                                  const std::string& step) {
   const int cols = out.kind == GemvOut::SwiGLU ? w.n / 2 : w.n;
   const dim3 grid((cols + 255) / 256, m), block(256);
   const bool opt = outliers_optional;

@@ -102,6 +102,21 @@ std::string describe_matmul_paths(const quant::FormatSpec& format, const CudaPat
   return s;
 }
 
+GemvIn gemv_input(const LinearIn& in, int k) {
+  GemvIn g;
+  g.x = in.x;
+  g.xf = in.resid;
+  g.ldx = k;
+  g.rms_gamma = in.x ? nullptr : in.rms_gamma;
+  g.sumsq_in = in.sumsq;
+  g.eps = in.eps;
+  return g;
+}
+
+GemvDst gemv_dst(const LinearOut& out) {
+  return {out.kind, out.y, out.ldy, out.sumsq_out};
+}
+
 namespace {
 
 quant::FormatSpec format_of(const LinearWeight& w) {
@@ -115,16 +130,8 @@ void run_dense_gemv(const LinearWeight& w, int m, const LinearIn& in, const Line
   a.n = w.n;
   a.k = w.k;
   a.m = m;
-  a.x = in.x;
-  a.xf = in.resid;
-  a.ldx = w.k;
-  a.rms_gamma = in.rms_gamma;
-  a.sumsq_in = in.sumsq;
-  a.eps = in.eps;
-  a.out = out.kind;
-  a.y = out.y;
-  a.ldy = out.ldy;
-  a.sumsq_out = out.sumsq_out;
+  a.in = gemv_input(in, w.k);
+  a.out = gemv_dst(out);
   launch_gemv(w.type, a, stream, step);
 }
 

@@ -90,6 +90,10 @@ class Blas {
   DeviceBuffer workspace_;
 };
 
+// The small-batch kernels' views of a layer's input (k columns) and output.
+GemvIn gemv_input(const LinearIn& in, int k);
+GemvDst gemv_dst(const LinearOut& out);
+
 // A dense (fp16/bf16) layer on the GEMV (gemv) or cuBLAS path; also the second half of the NF4
 // dequantize paths.
 void run_dense_linear(const LinearWeight& w, bool gemv, int m, const LinearIn& in,

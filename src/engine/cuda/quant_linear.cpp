@@ -238,20 +238,9 @@ std::string describe_quant_format(const quant::FormatSpec& spec) {
 
 namespace {
 
-QInput quant_input(const LinearIn& in, int k) {
-  QInput qi;
-  qi.x = in.x;
-  qi.xf = in.resid;
-  qi.ldx = k;
-  qi.rms_gamma = in.x ? nullptr : in.rms_gamma;
-  qi.sumsq_in = in.sumsq;
-  qi.eps = in.eps;
-  return qi;
-}
-
 // Quantizes the input rows for LLM.int8() (codes, row scales, outlier columns on the device);
 // with count_outliers also records the outlier count (a host synchronisation).
-Int8Act quantize_int8_input(const QuantWeight& q, int m, const QInput& qi, Blas& blas,
+Int8Act quantize_int8_input(const QuantWeight& q, int m, const GemvIn& qi, Blas& blas,
                             cudaStream_t stream, const std::string& step) {
   QuantScratch& s = blas.qscratch;
   Int8Act act;
@@ -291,7 +280,7 @@ int outlier_columns_to_host(const QuantWeight& q, QuantScratch& s, cudaStream_t 
 // The large-batch and reference-bnb int8 paths: cuBLAS IMMA GEMM (int32), the outlier product
 // (reference-bnb: gathers + fp16 GEMM of the host-known count; fused: the device-count product)
 // and the dequantize epilogue.
-void run_int8_gemm(const QuantWeight& q, bool ref, int m, const Int8Act& act, const QOut& qo,
+void run_int8_gemm(const QuantWeight& q, bool ref, int m, const Int8Act& act, const GemvDst& qo,
                    Blas& blas, cudaStream_t stream, const std::string& step) {
   QuantScratch& s = blas.qscratch;
   const QMatView v = q.view();
@@ -338,8 +327,8 @@ void run_quant_linear(const LinearWeight& w, MatmulPath path, int m, const Linea
         "{}: internal: quantized-matmul scratch sized for {} rows of [{} x {}], asked {} rows of "
         "[{} x {}]",
         step, s.rows, s.nmax, s.kmax, m, q.n, q.k);
-  const QInput qi = quant_input(in, q.k);
-  const QOut qo{out.kind, out.y, out.ldy, out.sumsq_out};
+  const GemvIn qi = gemv_input(in, q.k);
+  const GemvDst qo = gemv_dst(out);
   switch (path) {
     case MatmulPath::Int8Gemv: {
       const Int8Act act = quantize_int8_input(q, m, qi, blas, stream, step);

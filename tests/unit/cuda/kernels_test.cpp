@@ -62,24 +62,24 @@ void run_gemv_case(const GemvCase& c, uint32_t seed) {
   a.n = c.n;
   a.k = c.k;
   a.m = c.m;
-  a.ldx = c.k;
+  a.in.ldx = c.k;
   if (c.norm) {
-    a.xf = dres.as<float>();
-    a.rms_gamma = dgam.get();
-    a.sumsq_in = dss.as<float>();
-    a.eps = 1e-5f;
+    a.in.xf = dres.as<float>();
+    a.in.rms_gamma = dgam.get();
+    a.in.sumsq_in = dss.as<float>();
+    a.in.eps = 1e-5f;
   } else {
-    a.x = dx.get();
+    a.in.x = dx.get();
   }
-  a.out = c.out;
+  a.out.kind = c.out;
   const std::string what =
       ::testing::PrintToString(std::vector<int>{int(c.t), c.m, c.n, c.k, int(c.out), c.norm});
   switch (c.out) {
     case GemvOut::StoreT: {
       DeviceBuffer y(size_t(c.m) * c.n * 2, "y");
       launch_fill(c.t, y.get(), int64_t(c.m) * c.n, kNaN, nullptr);
-      a.y = y.get();
-      a.ldy = c.n;
+      a.out.y = y.get();
+      a.out.ldy = c.n;
       launch_gemv(c.t, a, nullptr, "test");
       EXPECT_LT(rel_err(download_t(y, dot.size(), c.t), dot), 1e-2) << what;
       break;
@@ -87,8 +87,8 @@ void run_gemv_case(const GemvCase& c, uint32_t seed) {
     case GemvOut::StoreF32: {
       DeviceBuffer y(size_t(c.m) * c.n * 4, "y");
       launch_fill_f32(y.as<float>(), int64_t(c.m) * c.n, kNaN, nullptr);
-      a.y = y.get();
-      a.ldy = c.n;
+      a.out.y = y.get();
+      a.out.ldy = c.n;
       launch_gemv(c.t, a, nullptr, "test");
       EXPECT_LT(rel_err(download_raw<float>(y, dot.size()), dot), 5e-3) << what;
       break;
@@ -97,9 +97,9 @@ void run_gemv_case(const GemvCase& c, uint32_t seed) {
       auto r0 = randn(size_t(c.m) * c.n, rng, 1.0f);
       DeviceBuffer y = upload_raw(r0);
       DeviceBuffer so = upload_raw(std::vector<float>(size_t(c.m), 0.0f));
-      a.y = y.get();
-      a.ldy = c.n;
-      a.sumsq_out = so.as<float>();
+      a.out.y = y.get();
+      a.out.ldy = c.n;
+      a.out.sumsq_out = so.as<float>();
       launch_gemv(c.t, a, nullptr, "test");
       std::vector<double> want(dot.size()), want_ss(size_t(c.m), 0.0);
       for (size_t i = 0; i < dot.size(); ++i) {
@@ -114,8 +114,8 @@ void run_gemv_case(const GemvCase& c, uint32_t seed) {
       const int inter = c.n / 2;
       DeviceBuffer y(size_t(c.m) * inter * 2, "act");
       launch_fill(c.t, y.get(), int64_t(c.m) * inter, kNaN, nullptr);
-      a.y = y.get();
-      a.ldy = inter;
+      a.out.y = y.get();
+      a.out.ldy = inter;
       launch_gemv(c.t, a, nullptr, "test");
       std::vector<double> want(size_t(c.m) * inter);
       for (int b = 0; b < c.m; ++b)
@@ -150,7 +150,7 @@ TEST(CudaGemv, RejectsUnsupportedShapes) {
   a.m = 17;
   a.n = 16;
   a.k = 16;
-  a.ldx = 16;
+  a.in.ldx = 16;
   EXPECT_THROW(launch_gemv(DevType::F16, a, nullptr, "test"), eco::Error);
 }
 
