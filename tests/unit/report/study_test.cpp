@@ -132,12 +132,19 @@ TEST_F(StudyTest, QualityOnlyWhereMeasuredAndPublishedTablesCarried) {
   for (const auto& c : doc["configs"])
     if (!c["quality"].is_null()) {
       ++with_quality;
-      EXPECT_EQ(c["batch"], 1);
       EXPECT_TRUE(c["quality"]["kld"].is_number());
+      EXPECT_EQ(c["quality"]["base_format"], "fp16");
     }
-  EXPECT_EQ(with_quality, 4);
+  EXPECT_EQ(with_quality, 10);  // every configuration but the failed int8-pure, never scored
+  EXPECT_EQ((*find_config(doc, "int8", 4))["quality"]["kld"], 0.004);
   ASSERT_EQ(doc["published"].size(), 1u);
-  EXPECT_EQ(doc["published"][0]["rows"].size(), 3u);
+  const auto& pub = doc["published"][0];
+  EXPECT_EQ(pub["table"], "fixture_published.csv");
+  EXPECT_EQ(pub["columns"][6], "energy_j_per_1k_tok");
+  ASSERT_EQ(pub["rows"].size(), 3u);  // the comment line is not a row
+  EXPECT_EQ(pub["rows"][1][6], 9000);
+  EXPECT_EQ(pub["rows"][1][9], "energy disagrees, on purpose");  // a quoted comma
+  EXPECT_TRUE(pub["rows"][0][9].is_null());
 }
 
 TEST_F(StudyTest, SeveralDatabasesKeepTheirKeysApart) {
