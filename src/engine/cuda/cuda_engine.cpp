@@ -562,9 +562,15 @@ void CudaEngine::save_position() {
   if (saved_tokens_.bytes() < B * 4) saved_tokens_.allocate(B * 4, "saved tokens");
   if (saved_pos_.bytes() < B * 4) saved_pos_.allocate(B * 4, "saved positions");
   if (saved_logits_.bytes() < logit_bytes) saved_logits_.allocate(logit_bytes, "saved logits");
-  ECO_CUDA_CHECK(cudaMemcpyAsync(saved_tokens_.get(), d_tokens_.get(), B * 4, cudaMemcpyDeviceToDevice, stream_), "save_position: tokens");
-  ECO_CUDA_CHECK(cudaMemcpyAsync(saved_pos_.get(), d_pos_.get(), B * 4, cudaMemcpyDeviceToDevice, stream_), "save_position: positions");
-  ECO_CUDA_CHECK(cudaMemcpyAsync(saved_logits_.get(), logits_.get(), logit_bytes, cudaMemcpyDeviceToDevice, stream_), "save_position: logits");
+  ECO_CUDA_CHECK(cudaMemcpyAsync(saved_tokens_.get(), d_tokens_.get(), B * 4,
+                                 cudaMemcpyDeviceToDevice, stream_),
+                 "save_position: tokens");
+  ECO_CUDA_CHECK(
+      cudaMemcpyAsync(saved_pos_.get(), d_pos_.get(), B * 4, cudaMemcpyDeviceToDevice, stream_),
+      "save_position: positions");
+  ECO_CUDA_CHECK(cudaMemcpyAsync(saved_logits_.get(), logits_.get(), logit_bytes,
+                                 cudaMemcpyDeviceToDevice, stream_),
+                 "save_position: logits");
   ECO_CUDA_CHECK(cudaStreamSynchronize(stream_), "save_position");
   saved_lengths_ = lengths_;
   saved_logit_rows_ = logit_rows_;
@@ -576,9 +582,16 @@ void CudaEngine::restore_position() {
   if (saved_lengths_.empty() || saved_lengths_.size() != size_t(batch_))
     fail("restore_position: no position saved for the current batch (call save_position)");
   const size_t B = size_t(batch_);
-  ECO_CUDA_CHECK(cudaMemcpyAsync(d_tokens_.get(), saved_tokens_.get(), B * 4, cudaMemcpyDeviceToDevice, stream_), "restore_position: tokens");
-  ECO_CUDA_CHECK(cudaMemcpyAsync(d_pos_.get(), saved_pos_.get(), B * 4, cudaMemcpyDeviceToDevice, stream_), "restore_position: positions");
-  ECO_CUDA_CHECK(cudaMemcpyAsync(logits_.get(), saved_logits_.get(), size_t(saved_logit_rows_) * size_t(cfg_.vocab_size) * 4, cudaMemcpyDeviceToDevice, stream_), "restore_position: logits");
+  ECO_CUDA_CHECK(cudaMemcpyAsync(d_tokens_.get(), saved_tokens_.get(), B * 4,
+                                 cudaMemcpyDeviceToDevice, stream_),
+                 "restore_position: tokens");
+  ECO_CUDA_CHECK(
+      cudaMemcpyAsync(d_pos_.get(), saved_pos_.get(), B * 4, cudaMemcpyDeviceToDevice, stream_),
+      "restore_position: positions");
+  ECO_CUDA_CHECK(cudaMemcpyAsync(logits_.get(), saved_logits_.get(),
+                                 size_t(saved_logit_rows_) * size_t(cfg_.vocab_size) * 4,
+                                 cudaMemcpyDeviceToDevice, stream_),
+                 "restore_position: logits");
   lengths_ = saved_lengths_;
   logit_rows_ = saved_logit_rows_;
 }
