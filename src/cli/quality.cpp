@@ -57,7 +57,13 @@ Tokens load_tokens(const QualityArgs& a, const std::filesystem::path& dir, bool 
             "--tokens " + a.tokens};
   const std::string text = a.text.empty() ? std::string(eco::quality::default_text())
                                           : eco::quality::read_file(a.text, "--text");
-  const auto tok = eco::bench::tokenizer_for_model(dir, synthetic);
+  const auto tok = [&] {
+    try {
+      return eco::bench::tokenizer_for_model(dir, synthetic);
+    } catch (const eco::Error& e) {
+      eco::fail("{} (with `quality`: --tokens FILE)", e.what());
+    }
+  }();
   Tokens t{tok.encode(text, true), a.text.empty()
                                        ? "bundled " + std::string(eco::quality::kDefaultTextName)
                                        : "--text " + a.text};

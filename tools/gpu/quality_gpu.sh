@@ -46,5 +46,26 @@ for m in "${models[@]}"; do
     --chunks "${ECO_QUALITY_CHUNKS:-128}" --device cuda
 done
 "$BIN" export --db "$DB" --quality --format csv --out "$OUT/quality.csv" 2>> "$OUT/export.log"
+# CUDA against the CPU reference on the trained model: every format's perplexity within 0.5 %,
+# its KL divergence within 10 % (or 1e-4 nats), its top-1 agreement within 1 point.
+python3 - "$OUT/quality.csv" >> "$summary" <<'PY'
+import csv, sys
+rows = [r for r in csv.DictReader(open(sys.argv[1])) if r["model"] == "tests/fixtures/trained"]
+by = {(r["device"], r["format"]): r for r in rows}
+ok = bad = 0
+for (dev, fmt), cuda in sorted(by.items()):
+    cpu = by.get(("cpu", fmt))
+    if dev != "cuda" or cpu is None:
+        continue
+    f = lambda r, k: float(r[k])
+    checks = [abs(f(cuda, "ppl") / f(cpu, "ppl") - 1) < 0.005,
+              abs(f(cuda, "kld") - f(cpu, "kld")) <= max(0.1 * f(cpu, "kld"), 1e-4),
+              abs(f(cuda, "same_top1") - f(cpu, "same_top1")) <= 0.01]
+    print(f"{fmt}: PPL cuda {f(cuda, 'ppl'):.4f} cpu {f(cpu, 'ppl'):.4f}; KLD cuda "
+          f"{f(cuda, 'kld'):.3g} cpu {f(cpu, 'kld'):.3g}; top-1 cuda {f(cuda, 'same_top1'):.4f} "
+          f"cpu {f(cpu, 'same_top1'):.4f}: {'ok' if all(checks) else 'DIFFERENT'}")
+    ok, bad = ok + all(checks), bad + (not all(checks))
+print(f"cpu-vs-cuda: {ok} passed, {bad} failed")
+PY
 rm -f "$OUT/kjv-train.txt"
 cat "$summary"
