@@ -197,6 +197,36 @@ TEST(CudaEngine, Bf16MatchesCpuBf16) {
   EXPECT_LT(rel_err_f(gpu->logits(), cpu->logits()), 3e-2);
 }
 
+// Decode re-run from a saved position (the bench protocol's direct decode window) repeats the
+// same tokens and logits, on the graph path, with no prefill in between.
+TEST(CudaEngine, RestoredPositionRepeatsTheSameDecode) {
+  ECO_REQUIRE_GPU();
+  TempDir dir("restore");
+  model::SynthOptions so;
+  so.shape = "tiny";
+  so.seed = 6;
+  model::write_synthetic_model(so, dir.path);
+  const auto w = model::load_model(dir.path);
+  EngineOptions o;
+  o.format = quant::parse_format("fp16");
+  o.max_batch = 3;
+  o.max_context = 64;
+  o.device = DeviceKind::Cuda;
+  auto gpu = create_engine(w, o);
+  ASSERT_TRUE(gpu->can_restore_position());
+  gpu->prefill(ragged_prompts(3, w.config.vocab_size, 10));
+  const auto after_prefill = gpu->logits();
+  gpu->save_position();
+  const auto first = gpu->decode_greedy(12);
+  const auto first_logits = gpu->logits();
+  for (int rep = 0; rep < 3; ++rep) {
+    gpu->restore_position();
+    EXPECT_LT(rel_err_f(gpu->logits(), after_prefill), 1e-6);
+    EXPECT_EQ(gpu->decode_greedy(12), first) << "repetition " << rep;
+    EXPECT_LT(rel_err_f(gpu->logits(), first_logits), 1e-4);
+  }
+}
+
 TEST(CudaEngine, ReportsKvCacheTooLargeBeforeAllocating) {
   ECO_REQUIRE_GPU();
   TempDir dir("oom");
