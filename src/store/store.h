@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "store/query.h"
 #include "store/records.h"
 #include "store/sqlite.h"
 
@@ -45,6 +46,12 @@ class Store {
 
   std::vector<RunRecord> runs(int64_t config_id, bool with_phases = true);
   std::vector<StatRecord> stats(int64_t config_id);
+
+  // Read-only views for analysis and the import of published results (store/query.cpp).
+  std::vector<ConfigView> config_views();
+  std::vector<QualityView> quality_views();  // empty when the study has no quality scores
+  int64_t add_published(const PublishedImport& p);
+  std::vector<PublishedImport> published();
 
  private:
   Store(Database db, std::filesystem::path path) : db_(std::move(db)), path_(std::move(path)) {}
