@@ -24,11 +24,21 @@ const std::vector<std::string>& comparable_metrics() {
 }
 
 std::string ConfigData::without(const std::string& field) const {
-  // Model names rather than keys where a model is shown: the key may be a JSON of hashes.
   return fmt::format("{} / {} / {} / {}+{} / {}", field == "model" ? "*" : model_key,
                      field == "format" ? "*" : format,
                      field == "batch" ? "bs *" : fmt::format("bs {}", batch), prompt_len, gen_len,
                      device);
+}
+
+std::string ConfigData::describe_without(const std::string& field) const {
+  ConfigData named;
+  named.model_key = model;
+  named.format = format;
+  named.batch = batch;
+  named.prompt_len = prompt_len;
+  named.gen_len = gen_len;
+  named.device = device;
+  return named.without(field);
 }
 
 const Sample* ConfigData::find(const std::string& m) const {
@@ -94,9 +104,10 @@ std::vector<Comparison> comparisons(const std::vector<ConfigData>& cs, const Ana
     if (!known && !cs.empty()) {
       std::set<std::string> formats;
       for (const auto& c : cs) formats.insert(c.format);
-      fail("--baseline '{}' is neither a format of this study ({}) nor a configuration label "
-           "(as printed in the table, e.g. '{}')",
-           o.baseline, fmt::join(formats, ", "), cs.front().label);
+      fail(
+          "--baseline '{}' is neither a format of this study ({}) nor a configuration label "
+          "(as printed in the table, e.g. '{}')",
+          o.baseline, fmt::join(formats, ", "), cs.front().label);
     }
     for (const auto& c : cs) {
       if (c.format == o.baseline) continue;
@@ -131,7 +142,7 @@ void add_batch_law(const std::vector<const ConfigData*>& series, const char* m, 
   }
   if (sizes.size() < 2) return;
   BatchLaw law;
-  law.series = series.front()->without("batch");
+  law.series = series.front()->describe_without("batch");
   law.metric = m;
   law.fit = fit_power_law(b, e);
   law.threshold = threshold;
@@ -174,7 +185,7 @@ std::vector<CrossoverResult> crossovers(const std::vector<ConfigData>& cs, const
       r.models.push_back(c->model);
     }
     if (pts.size() < 2) continue;
-    r.series = key;
+    r.series = pairs.front().first->describe_without("model");
     r.format = pairs.front().first->format;
     r.baseline_format = base;
     r.crossover = find_crossover(pts);
@@ -188,7 +199,7 @@ std::vector<ParetoGroup> pareto(const std::vector<ConfigData>& cs, const std::st
   for (const auto& c : cs)
     if (std::isfinite(c.kld) && c.find(m)) {
       auto& g = groups[c.without("format")];
-      g.group = c.without("format");
+      g.group = c.describe_without("format");
       g.points.push_back(&c);
     }
   std::vector<ParetoGroup> out;
@@ -213,13 +224,14 @@ StudyAnalysis analyze_study(const std::vector<ConfigData>& cs, const AnalyzeOpti
 }
 
 StudyComparison compare_studies(const std::vector<ConfigData>& baseline,
-                                const std::vector<ConfigData>& candidate,
-                                const std::string& m, double max_regression_pct, double alpha) {
+                                const std::vector<ConfigData>& candidate, const std::string& m,
+                                double max_regression_pct, double alpha) {
   if (std::find(comparable_metrics().begin(), comparable_metrics().end(), m) ==
       comparable_metrics().end())
     fail("--metric '{}' is not one of: {}", m, fmt::join(comparable_metrics(), ", "));
   if (!(alpha > 0 && alpha < 1)) fail("--alpha must be in (0, 1) (got {})", alpha);
-  if (!(max_regression_pct >= 0)) fail("--max-regression must be >= 0 % (got {})", max_regression_pct);
+  if (!(max_regression_pct >= 0))
+    fail("--max-regression must be >= 0 % (got {})", max_regression_pct);
   StudyComparison out;
   std::map<std::string, const ConfigData*> base;
   for (const auto& b : baseline) base[b.key()] = &b;

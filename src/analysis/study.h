@@ -40,8 +40,8 @@ struct Sample {
 };
 
 struct ConfigData {
-  std::string source;  // "measured", or "published: FILE"
-  std::string label;   // for people: model / format / bs N / prompt+gen / gpu
+  std::string source;     // "measured", or "published: FILE"
+  std::string label;      // for people: model / format / bs N / prompt+gen / gpu
   std::string model_key;  // the model's identity across studies (weight hashes, or its name)
   std::string device;     // where it ran (the GPU's name, or the device string)
   std::string gpu, model, format;
@@ -55,6 +55,8 @@ struct ConfigData {
   // field left out ("format", "model" or "batch"): configurations that differ only there.
   std::string key() const { return without(""); }
   std::string without(const std::string& field) const;
+  // The same for people (model names instead of weight hashes).
+  std::string describe_without(const std::string& field) const;
   const Sample* find(const std::string& m) const;
 };
 
@@ -128,8 +130,7 @@ struct StudyComparison {
 // `max_regression_pct`: the margin in percent (a change worse than it and significant at
 // `alpha` is a regression). Throws eco::Error for a metric the configurations lack.
 StudyComparison compare_studies(const std::vector<ConfigData>& baseline,
-                                const std::vector<ConfigData>& candidate,
-                                const std::string& metric, double max_regression_pct,
-                                double alpha);
+                                const std::vector<ConfigData>& candidate, const std::string& metric,
+                                double max_regression_pct, double alpha);
 
 }  // namespace eco::analysis

@@ -33,9 +33,9 @@ json number(double v) {
 }
 
 json config_json(const ConfigData& c, const AnalyzeArgs& a, const CostInputs& cost) {
-  json j{{"label", c.label},   {"model", c.model}, {"format", c.format}, {"gpu", c.gpu},
-         {"batch", c.batch},   {"params_b", number(c.params_b)},        {"gate", c.gate},
-         {"kld", number(c.kld)}, {"prefill_share", number(c.prefill_share)}};
+  json j{{"label", c.label}, {"model", c.model},     {"format", c.format},
+         {"gpu", c.gpu},     {"batch", c.batch},     {"params_b", number(c.params_b)},
+         {"gate", c.gate},   {"kld", number(c.kld)}, {"prefill_share", number(c.prefill_share)}};
   for (const auto& [name, s] : c.metrics) {
     json m{{"n", s.moments.n}, {"mean", number(s.moments.mean)}, {"sd", number(s.moments.sd)}};
     if (s.moments.n >= 2 && std::isfinite(s.moments.sd)) {
@@ -70,9 +70,9 @@ json ratio_json(const EnergyRatio& r) {
 
 json comparison_json(const Comparison& c) {
   const WelchResult& w = c.welch;
-  json j{{"config", c.config->label},       {"baseline", c.baseline->label},
-         {"metric", c.metric},              {"mean", w.mean_a},
-         {"baseline_mean", w.mean_b},       {"delta_pct", number(w.delta_pct)},
+  json j{{"config", c.config->label}, {"baseline", c.baseline->label},
+         {"metric", c.metric},        {"mean", w.mean_a},
+         {"baseline_mean", w.mean_b}, {"delta_pct", number(w.delta_pct)},
          {"testable", c.testable}};
   if (c.testable) {
     j["delta_pct_ci95"] = {number(w.delta_pct_low), number(w.delta_pct_high)};
@@ -96,24 +96,27 @@ json analysis_json(const std::vector<ConfigData>& cs, const AnalyzeArgs& a,
   o.metric = a.metric;
   o.returns_threshold = a.returns_threshold;
   const StudyAnalysis s = analyze_study(cs, o);
-  json j{{"configurations", json::array()}, {"comparisons", json::array()},
-         {"batch_laws", json::array()},     {"crossovers", json::array()},
+  json j{{"configurations", json::array()},
+         {"comparisons", json::array()},
+         {"batch_laws", json::array()},
+         {"crossovers", json::array()},
          {"pareto", json::array()}};
   for (const auto& c : cs) j["configurations"].push_back(config_json(c, a, cost));
   for (const auto& c : s.comparisons) j["comparisons"].push_back(comparison_json(c));
   for (const auto& l : s.batch_laws)
-    j["batch_laws"].push_back({{"series", l.series},
-                               {"metric", l.metric},
-                               {"batches", l.batches},
-                               {"C", l.fit.a},
-                               {"alpha", -l.fit.b},
-                               {"alpha_ci95", {number(-l.fit.b_ci_high), number(-l.fit.b_ci_low)}},
-                               {"r_squared", l.fit.r_squared},
-                               {"points", l.fit.n},
-                               {"threshold", l.threshold},
-                               {"saves", l.returns.saves},
-                               {"returns_batch", number(l.returns.batch)},
-                               {"returns_batch_range", {number(l.returns.low), number(l.returns.high)}}});
+    j["batch_laws"].push_back(
+        {{"series", l.series},
+         {"metric", l.metric},
+         {"batches", l.batches},
+         {"C", l.fit.a},
+         {"alpha", -l.fit.b},
+         {"alpha_ci95", {number(-l.fit.b_ci_high), number(-l.fit.b_ci_low)}},
+         {"r_squared", l.fit.r_squared},
+         {"points", l.fit.n},
+         {"threshold", l.threshold},
+         {"saves", l.returns.saves},
+         {"returns_batch", number(l.returns.batch)},
+         {"returns_batch_range", {number(l.returns.low), number(l.returns.high)}}});
   for (const auto& x : s.crossovers) {
     const Crossover& c = x.crossover;
     j["crossovers"].push_back({{"series", x.series},
@@ -149,9 +152,10 @@ CostInputs cost_inputs(const AnalyzeArgs& a) {
   } else if (!a.grid_region.empty()) {
     const auto g = find_grid(a.grid_region);
     if (!g)
-      fail("--grid '{}' is not in the bundled table (data/grid_carbon_intensity.csv); give "
-           "--grid-gco2-per-kwh for this grid",
-           a.grid_region);
+      fail(
+          "--grid '{}' is not in the bundled table (data/grid_carbon_intensity.csv); give "
+          "--grid-gco2-per-kwh for this grid",
+          a.grid_region);
     c.grid_g_per_kwh = g->g_co2e_per_kwh;
     c.grid_label = fmt::format("{} ({}, Ember {})", g->region, g->name, g->year);
   }
@@ -178,12 +182,14 @@ void run(const AnalyzeArgs& a) {
   if (a.output != "md" && a.output != "json") fail("-o must be md or json (got '{}')", a.output);
   const CostInputs cost = cost_inputs(a);
   auto st = cli::open_study(a.db, "--db");
-  json doc{{"database", a.db}, {"metric", a.metric}, {"baseline", a.baseline},
-           {"cost_formulas", cost_formulas(cost)},
-           {"cost_defaults", fmt::format("{} $/kWh, PUE {}, grid {} gCO2e/kWh ({})",
-                                         cost.usd_per_kwh, cost.pue, cost.grid_g_per_kwh,
-                                         cost.grid_label)},
-           {"sources", json::array()}};
+  json doc{
+      {"database", a.db},
+      {"metric", a.metric},
+      {"baseline", a.baseline},
+      {"cost_formulas", cost_formulas(cost)},
+      {"cost_defaults", fmt::format("{} $/kWh, PUE {}, grid {} gCO2e/kWh ({})", cost.usd_per_kwh,
+                                    cost.pue, cost.grid_g_per_kwh, cost.grid_label)},
+      {"sources", json::array()}};
   const auto measured = cli::measured_configs(st);
   if (!measured.empty()) {
     json s = analysis_json(measured, a, cost);
@@ -201,9 +207,10 @@ void run(const AnalyzeArgs& a) {
     doc["sources"].push_back(s);
   }
   if (doc["sources"].empty())
-    fail("{} holds no finished configuration and no published results: run `ecocompute bench` "
-         "or `ecocompute import` first",
-         a.db);
+    fail(
+        "{} holds no finished configuration and no published results: run `ecocompute bench` "
+        "or `ecocompute import` first",
+        a.db);
   const std::string text =
       a.output == "json" ? doc.dump(2) + "\n" : cli::render_analysis_markdown(doc);
   if (a.out.empty()) {
@@ -244,5 +251,4 @@ void setup(CLI::App& sub) {
 
 }  // namespace
 
-ECO_COMMAND("analyze", "Statistics, comparisons, batch law, crossovers, Pareto front, cost",
-            setup);
+ECO_COMMAND("analyze", "Statistics, comparisons, batch law, crossovers, Pareto front, cost", setup);

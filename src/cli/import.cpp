@@ -63,18 +63,20 @@ void run(const ImportArgs& a) {
   auto st = store::Store::open(a.db);
   for (const auto& prev : st.published())
     if (prev.sha256 == imp.sha256)
-      fail("'{}' is already in {} (import {} of {} at {}, same SHA-256); importing it again "
-           "would count every row twice",
-           a.csv, a.db, prev.id, prev.file, prev.imported_at);
+      fail(
+          "'{}' is already in {} (import {} of {} at {}, same SHA-256); importing it again "
+          "would count every row twice",
+          a.csv, a.db, prev.id, prev.file, prev.imported_at);
   imp.imported_at = store::utc_now();
   imp.eco_version = fmt::format("{} ({})", ECO_VERSION, ECO_GIT_COMMIT);
   imp.command = fmt::format("ecocompute import --csv {} --db {}{}", a.csv, a.db,
                             a.claims.empty() ? "" : " --claims " + a.claims);
   const int64_t id = st.add_published(imp);
-  fmt::print("Imported {} published configurations from {} into {} as source 'published: {}' "
-             "(import {}, sha256 {}).\nThey are analysed beside measured runs, never pooled "
-             "with them.\n",
-             rows.size(), a.csv, a.db, a.csv, id, imp.sha256);
+  fmt::print(
+      "Imported {} published configurations from {} into {} as source 'published: {}' "
+      "(import {}, sha256 {}).\nThey are analysed beside measured runs, never pooled "
+      "with them.\n",
+      rows.size(), a.csv, a.db, a.csv, id, imp.sha256);
   print_checks(rows, claims, a.cv_gate);
 }
 

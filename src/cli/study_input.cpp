@@ -36,9 +36,9 @@ std::string model_name(const store::ConfigView& v) {
 }
 
 void add(ConfigData& c, const char* name, std::vector<double> values) {
-  values.erase(std::remove_if(values.begin(), values.end(),
-                              [](double x) { return !std::isfinite(x); }),
-               values.end());
+  values.erase(
+      std::remove_if(values.begin(), values.end(), [](double x) { return !std::isfinite(x); }),
+      values.end());
   if (values.empty()) return;
   Sample s;
   s.moments = analysis::moments(values);
@@ -93,8 +93,8 @@ std::vector<ConfigData> measured_configs(store::Store& st) {
     ConfigData c;
     c.source = "measured";
     c.model = model_name(v);
-    c.model_key = v.model_weights.empty() || v.model_weights == "{}" ? v.model_source
-                                                                       : v.model_weights;
+    c.model_key =
+        v.model_weights.empty() || v.model_weights == "{}" ? v.model_source : v.model_weights;
     c.format = format_label(v);
     c.gpu = v.gpu_name.empty() ? v.device : v.gpu_name;
     c.device = c.gpu;
@@ -103,8 +103,8 @@ std::vector<ConfigData> measured_configs(store::Store& st) {
     c.prompt_len = v.prompt_len;
     c.gen_len = v.gen_len;
     c.gate = v.gate;
-    c.label = fmt::format("{} / {} / bs {} / {}+{} / {}", c.model, c.format, c.batch,
-                          c.prompt_len, c.gen_len, c.gpu);
+    c.label = fmt::format("{} / {} / bs {} / {}+{} / {}", c.model, c.format, c.batch, c.prompt_len,
+                          c.gen_len, c.gpu);
     auto runs = st.runs(v.id, true);
     int last = 0;
     for (const auto& r : runs)
@@ -136,13 +136,14 @@ ConfigData from_row(const analysis::PublishedRow& r, const std::string& source) 
   c.batch = r.batch;
   c.gen_len = r.new_tokens;
   c.gate = "published";
-  c.label = fmt::format("{} / {} / bs {} / {} new / {}", r.model, c.format, r.batch,
-                        r.new_tokens, r.gpu);
+  c.label =
+      fmt::format("{} / {} / bs {} / {} new / {}", r.model, c.format, r.batch, r.new_tokens, r.gpu);
   const double t = r.throughput.value, p = r.power.value, e = r.energy_per_1k.value / 1000;
   const int n = r.n_runs;
   c.metrics[metric::kJPerToken] = moments_only(e, r.energy_sd.value / 1000, n);
   c.metrics[metric::kGrossJPerToken] = moments_only(p / t, NAN, n);
-  if (r.idle_w.known()) c.metrics[metric::kNetJPerToken] = moments_only((p - r.idle_w.value) / t, NAN, n);
+  if (r.idle_w.known())
+    c.metrics[metric::kNetJPerToken] = moments_only((p - r.idle_w.value) / t, NAN, n);
   c.metrics[metric::kSecondsPerToken] = moments_only(1 / t, NAN, n);
   c.metrics[metric::kTokensPerSecond] = moments_only(t, r.throughput_sd.value, n);
   c.metrics[metric::kPowerW] = moments_only(p, r.power_sd.value, n);

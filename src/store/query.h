@@ -10,8 +10,8 @@ namespace eco::store {
 struct ConfigView {
   int64_t id = 0;
   int64_t model_id = 0, format_id = 0;
-  std::string model_source;    // directory path or "synthetic:SHAPE"
-  std::string model_weights;   // {"file": "sha256", ...}: the model's identity across studies
+  std::string model_source;   // directory path or "synthetic:SHAPE"
+  std::string model_weights;  // {"file": "sha256", ...}: the model's identity across studies
   int64_t parameter_count = 0;
   std::string format_name, format_params;  // params as stored (JSON)
   int batch = 1, prompt_len = 0, gen_len = 0;
