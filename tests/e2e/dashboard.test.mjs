@@ -179,6 +179,19 @@ try {
   for (const view of [leaderboard, formats, batch, timeline, pareto, provenance, published]) await view(page, base);
   h.check(createHash('sha256').update(readFileSync(db)).digest('hex') === digest, 'the database is unchanged');
   if (server) await serveOnly(page, server);
+  if (!server) {
+    // A study with no configurations: every view opens and says there is nothing to show.
+    const empty = join(dir, 'empty.db');
+    h.makeFixture(empty, '--empty');
+    const html = join(dir, 'empty.html');
+    h.report([empty], html);
+    for (const view of ['leaderboard', 'formats', 'batch', 'timeline', 'pareto', 'provenance', 'published']) {
+      await h.open(page, `${pathToFileURL(html).href}?view=${view}`, view);
+      const text = await page.textContent(`#view-${view}`);
+      h.check(view === 'leaderboard' ? text.includes('0 of 0 configurations') : await page.$(`#view-${view} .empty`) !== null,
+        `empty study: ${view} says there is nothing to show`, text.slice(0, 200));
+    }
+  }
   h.check(errors.length === 0, 'no console errors', errors);
 } finally {
   await browser.close();
