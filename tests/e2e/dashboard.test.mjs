@@ -121,6 +121,8 @@ async function pareto(page, base) {
   const option = await page.$eval('#chart-pareto', (e) => e.eco.getOption().series.map((s) => s.data.length));
   h.check(option[0] === 10 && option[1] === 1, 'pareto: 10 configurations with quality, 1 on the front', option);
   await shot(page, 'pareto');
+  await h.open(page, `${base}?view=pareto&filter=format:int8-pure`, 'pareto');
+  h.check(await page.$('#no-pairs') !== null, 'pareto: a selection without energy and quality says so');
 }
 
 async function provenance(page, base) {
