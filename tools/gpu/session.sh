@@ -14,6 +14,7 @@
 #              1,8,64 with the full protocol's gates; ECO_SWEEP_* set the protocol,
 #              ECO_SWEEP_RESUME_DB a carried database to resume
 #   tokenizer  tools/gpu/tokenizer_check.py against Python `tokenizers`
+#   tests      the CUDA kernel and engine tests (test_cuda) against the CPU reference
 #   counter    tools/gpu/counter_behaviour.py: the energy counter's update interval, phase
 #              jitter and increments, idle and under load (ECO_COUNTER_SECONDS per phase)
 #   profile    tools/gpu/profile_decode.sh: Nsight Compute on the fp16 decode step of
@@ -84,6 +85,9 @@ for p in "${parts[@]}"; do
     tokenizer) tar -C /tmp -xzf $C/tokenizer.tgz
                $PY tools/gpu/tokenizer_check.py check /tmp/tokenizer-gpu "$d" > "$d/run.log" 2>&1
                echo "rc=$?" >> "$d/run.log"; tail -8 "$d/run.log" > "$d/summary.md" ;;
+    tests) ECO_FIXTURES_DIR="$PWD/tests/fixtures" timeout 300 $C/test_cuda --gtest_brief=1 > "$d/run.log" 2>&1
+           echo "test_cuda rc=$?" >> "$d/run.log"
+           grep -E "^\[  (PASSED|FAILED) |FAILED  \]|test_cuda rc=" "$d/run.log" > "$d/summary.md" ;;
     counter) $PY tools/gpu/counter_behaviour.py "${ECO_COUNTER_SECONDS:-10}" > "$d/run.log" 2>&1
              echo "rc=$?" >> "$d/run.log"; grep -v '^COUNTER_BEHAVIOUR' "$d/run.log" > "$d/summary.md" ;;
     profile)
