@@ -88,18 +88,18 @@ json run_windows(const store::RunRecord& r) {
     if (p.name == "decode") dec = &p;
     if (p.name == "total") tot = &p;
   }
+  // [name, start, end] triples: a 10k-run report carries one per window.
   json w = json::array();
   if (!pre) return w;
   const double pre_s = pre->seconds * repetitions(pre->flags);
-  w.push_back({{"name", "prefill"}, {"start", 0.0}, {"end", pre_s}});
+  w.push_back({"prefill", 0.0, pre_s});
   const bool derived = r.k > 1 || (tot && repetitions(tot->flags) > 1);
   if (!derived && dec) {
-    w.push_back({{"name", "decode"}, {"start", pre_s}, {"end", pre_s + dec->seconds}});
+    w.push_back({"decode", pre_s, pre_s + dec->seconds});
   } else if (tot) {
     const int k_total = repetitions(tot->flags);
-    w.push_back({{"name", fmt::format("prefill + decode x{}", k_total)},
-                 {"start", pre_s},
-                 {"end", pre_s + tot->seconds * k_total}});
+    w.push_back(
+        {fmt::format("prefill + decode x{}", k_total), pre_s, pre_s + tot->seconds * k_total});
   }
   return w;
 }

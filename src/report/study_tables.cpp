@@ -159,12 +159,16 @@ json timeline_json(const std::vector<store::TimelineSample>& samples, size_t max
   const size_t step =
       samples.size() > max_points ? (samples.size() + max_points - 1) / max_points : 1;
   json t = json::array(), w = json::array(), d = json::array();
+  bool one_device = true;
   for (size_t i = 0; i < samples.size(); i += step) {
     t.push_back(samples[i].t);
     w.push_back(std::isfinite(samples[i].watts) ? json(samples[i].watts) : json());
     d.push_back(samples[i].device);
+    one_device = one_device && samples[i].device == samples.front().device;
   }
-  json out{{"t", std::move(t)}, {"w", std::move(w)}, {"device", std::move(d)}};
+  // One device (the usual case): its index once instead of per sample.
+  json out{{"t", std::move(t)}, {"w", std::move(w)}};
+  out["device"] = one_device && !samples.empty() ? json(samples.front().device) : std::move(d);
   if (step > 1) out["thinned"] = fmt::format("every {}th of {} samples", step, samples.size());
   return out;
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One GPU call for the quantized formats (issue 5): the quant tests of test_cuda, then a
+# One GPU call for the quantized formats: the quant tests of test_cuda, then a
 # synthetic mistral-7b with 16 planted outlier dimensions decoded at batch 1/8/64 (prompt 32,
 # 256 new tokens) in fp16, int8-pure, int8 (fused), int8 (reference-bnb), nf4, nf4-dq and nf4
 # with the dequantize + cuBLAS path forced, all in this one call. Builds nothing: pack first,

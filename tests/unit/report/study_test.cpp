@@ -73,6 +73,13 @@ TEST_F(StudyTest, SingleRunHasItsValueAndNoInterval) {
   EXPECT_EQ(doc["runs"]["key"].size(), 2u);  // the warm-up and the measured run
   EXPECT_EQ(doc["comparisons"].size(), 0u);  // nothing to compare with
   EXPECT_EQ(doc["fits"].size(), 0u);
+  // Prefill then decode, each in its own window, placed from the phases' durations.
+  const auto& w = doc["runs"]["windows"][1];
+  ASSERT_EQ(w.size(), 2u);
+  EXPECT_EQ(w[0][0], "prefill");
+  EXPECT_EQ(w[1][0], "decode");
+  EXPECT_EQ(w[1][1], w[0][2]);
+  EXPECT_GT(w[1][2].get<double>(), w[1][1].get<double>());
   // The measured run's timeline is inline, the warm-up had none.
   EXPECT_EQ(doc["timelines"].size(), 1u);
   EXPECT_EQ(doc["databases"][0]["timelines"], "all");
