@@ -148,14 +148,31 @@ void CudaEngine::drop_graphs() {
 }
 
 std::string CudaEngine::describe() const {
-  // The matmul paths come from choose_matmul_path(), the function run_linear() follows.
-  const LinearWeight& lin = model_.layers.front().qkv;
-  const quant::FormatSpec lin_fmt = lin.qweight ? lin.qweight->spec : quant::FormatSpec{lin.format};
+  // The matmul paths come from choose_matmul_path(), the function run_linear() follows. They
+  // depend on k (nf4's fused GEMV needs k % 64 == 0), so matrices whose paths differ are listed
+  // apart: "q|k|v, gate|up 1-64 nf4-fused-mma-gemv, ...; down ...".
+  const DeviceLayer& l0 = model_.layers.front();
+  const std::pair<const char*, const LinearWeight*> linears[] = {
+      {"q|k|v", &l0.qkv}, {"o", &l0.o}, {"gate|up", &l0.gate_up}, {"down", &l0.down}};
+  const quant::FormatSpec lin_fmt =
+      l0.qkv.qweight ? l0.qkv.qweight->spec : quant::FormatSpec{l0.qkv.format};
+  std::vector<std::pair<std::string, std::string>> groups;  // (paths, matrix names)
+  for (const auto& [name, w] : linears) {
+    const std::string paths = describe_matmul_paths(lin_fmt, opts_.cuda, w->k);
+    auto it =
+        std::find_if(groups.begin(), groups.end(), [&](const auto& g) { return g.first == paths; });
+    if (it == groups.end())
+      groups.emplace_back(paths, name);
+    else
+      it->second += std::string(", ") + name;
+  }
+  std::string s = fmt::format("cuda {} {}; matmul paths by rows per step:", device_name_,
+                              devtype_name(model_.type));
+  for (size_t i = 0; i < groups.size(); ++i)
+    s += fmt::format("{} {} {}", i ? ";" : "",
+                     groups.size() == 1 ? "linear layers" : groups[i].second, groups[i].first);
+  if (l0.qkv.qweight) s += " (" + describe_quant_format(lin_fmt) + ")";
   const quant::FormatSpec head_fmt{model_.lm_head.format};
-  std::string s =
-      fmt::format("cuda {} {}; matmul paths by rows per step: linear layers {}", device_name_,
-                  devtype_name(model_.type), describe_matmul_paths(lin_fmt, opts_.cuda, lin.k));
-  if (lin.qweight) s += " (" + describe_quant_format(lin_fmt) + ")";
   s += fmt::format("; lm_head {}", describe_matmul_paths(head_fmt, opts_.cuda, model_.lm_head.k));
   s += "; fused RMSNorm/SwiGLU/residual epilogues on the GEMV paths; flash-decoding attention";
   if (cfg_.sliding_window > 0) s += fmt::format(" (sliding window {})", cfg_.sliding_window);

@@ -171,6 +171,9 @@ TEST(CudaQuantEngine, PathOptionsArePerEngine) {
       << fused->describe();
   EXPECT_NE(dequant->describe().find("1-16 nf4-dequant-fp16+gemv"), std::string::npos)
       << dequant->describe();
+  // tiny's intermediate size (352) is not a multiple of 64: down_proj takes the dequantize path.
+  EXPECT_NE(fused->describe().find("down 1-16 nf4-dequant-fp16+gemv"), std::string::npos)
+      << fused->describe();
   EXPECT_EQ(fused->options().cuda.nf4_fused_max_batch, 64);
   fused->prefill(prompts);
   dequant->prefill(prompts);
