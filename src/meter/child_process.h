@@ -9,17 +9,17 @@
 namespace eco::meter {
 
 struct ChildOptions {
-  std::vector<std::string> argv;              // argv[0] is looked up in PATH
-  bool capture_output = false;                // tee stdout+stderr into ChildResult::output
-  size_t capture_limit = size_t{16} << 20;    // keep at most the last this many bytes
+  std::vector<std::string> argv;            // argv[0] is looked up in PATH
+  bool capture_output = false;              // tee stdout+stderr into ChildResult::output
+  size_t capture_limit = size_t{16} << 20;  // keep at most the last this many bytes
 };
 
 struct ChildResult {
-  int exit_code = 0;          // status, or 128 + signal number; 127/126 when exec failed
-  int signal = 0;             // the signal that ended it (0: it exited)
-  bool interrupted = false;   // ecocompute received SIGINT/SIGTERM while the child ran
-  std::string exec_error;     // non-empty: the command could not be started
-  std::string output;         // captured stdout+stderr (capture_output only)
+  int exit_code = 0;         // status, or 128 + signal number; 127/126 when exec failed
+  int signal = 0;            // the signal that ended it (0: it exited)
+  bool interrupted = false;  // ecocompute received SIGINT/SIGTERM while the child ran
+  std::string exec_error;    // non-empty: the command could not be started
+  std::string output;        // captured stdout+stderr (capture_output only)
 };
 
 // Throws eco::Error when argv is empty or the process cannot be created.
