@@ -1,7 +1,9 @@
 #pragma once
 // Runs a foreign command for `ecocompute measure`: fork + execvp (no shell), optional tee of its
 // stdout/stderr into a buffer (to find a token count in it), SIGINT/SIGTERM sent to ecocompute
-// forwarded to the child, and the child's status turned into a shell-style exit code.
+// forwarded to the child, and the child's status turned into a shell-style exit code. run_child
+// returns when the command exits, even when processes it left in the background still hold its
+// output open; the command is sent SIGTERM if ecocompute itself dies.
 #include <cstddef>
 #include <string>
 #include <vector>

@@ -13,6 +13,7 @@
 
 #include "common/error.h"
 #include "meter/aligned.h"
+#include "meter/counter_watch.h"
 #include "meter/energy_math.h"
 #include "meter/nvml_sensor.h"
 #include "meter/rapl.h"
@@ -279,6 +280,17 @@ std::vector<Sample> Meter::timeline() const {
 
 std::vector<Sample> Meter::timeline(double from_s, double to_s) const {
   return impl_->sampler->all_samples(from_s, to_s);
+}
+
+std::vector<CounterWatch> Meter::watch_counters(double seconds, double poll_s) {
+  if (!(seconds > 0 && seconds <= 3600) || !(poll_s >= 0 && poll_s <= 1)) {
+    eco::fail(
+        "counter watch of {} s polled every {} s is out of range: use 0 < seconds <= 3600 "
+        "and 0 <= poll <= 1 s",
+        seconds, poll_s);
+  }
+  return eco::meter::watch_counters(*impl_->sampler, static_cast<int>(impl_->devices.size()),
+                                    seconds, poll_s);
 }
 
 bool Meter::is_open(const std::string& name) const {
