@@ -52,14 +52,16 @@ double highest_power(const std::vector<Sample>& readings, double floor_w) {
 }  // namespace
 
 std::vector<CounterEdge> wait_for_counter_changes(Sampler& sampler, const std::vector<bool>& want,
-                                                  double timeout_s, double poll_s, double sharp_s) {
+                                                  double timeout_s, double poll_s, double slack_s) {
   const size_t n = want.size();
   std::vector<CounterEdge> edges(n);
   std::vector<Sampler::CounterRead> last(n);  // the latest read that still showed the old value
   std::vector<bool> pending(n, false);
+  std::vector<double> quickest(n, std::numeric_limits<double>::infinity());  // read duration
   for (size_t d = 0; d < n; ++d) {
     if (!want[d]) continue;
     last[d] = sampler.read_counter(static_cast<int>(d));
+    quickest[d] = last[d].t_after - last[d].t_call;
     edges[d].readings.push_back(last[d].sample);
     pending[d] = std::isfinite(last[d].sample.energy_mj);
   }
@@ -72,6 +74,7 @@ std::vector<CounterEdge> wait_for_counter_changes(Sampler& sampler, const std::v
       const Sampler::CounterRead r = sampler.read_counter(static_cast<int>(d));
       CounterEdge& e = edges[d];
       e.readings.push_back(r.sample);
+      quickest[d] = std::min(quickest[d], r.t_after - r.t_call);
       if (!std::isfinite(r.sample.energy_mj)) continue;  // a failed read widens the bracket
       if (r.sample.energy_mj == last[d].sample.energy_mj) {
         last[d] = r;
@@ -85,7 +88,7 @@ std::vector<CounterEdge> wait_for_counter_changes(Sampler& sampler, const std::v
       e.t = 0.5 * (last[d].t_before + r.t_after);
       e.half_width_s = 0.5 * (r.t_after - last[d].t_before);
       last[d] = r;
-      pending[d] = e.half_width_s > sharp_s;
+      pending[d] = 2 * e.half_width_s > poll_s + 2 * quickest[d] + 2 * slack_s;
     }
   }
   return edges;

@@ -23,13 +23,15 @@ struct CounterEdge {
 };
 
 // Polls the counters of the devices with want[d] set, about every poll_s on the calling thread,
-// until each has changed once with its change time bracketed to within +- sharp_s, or timeout_s
-// has passed. A change seen with a wider bracket (the thread was descheduled between two reads)
-// is kept, but the wait goes on for a sharper one; the latest change seen is returned. Devices
-// not wanted get an unseen edge.
+// until each has changed once with a sharp bracket, or timeout_s has passed. A bracket is sharp
+// when it is no wider than the poll period plus two of the quickest counter reads seen, plus
+// 2 x slack_s: wider means the thread was descheduled between the two reads, and the wait goes
+// on for the next change (the latest change seen is returned either way). This keeps the
+// criterion right for sensors whose reads take a few milliseconds (NVML on some drivers).
+// Devices not wanted get an unseen edge.
 std::vector<CounterEdge> wait_for_counter_changes(Sampler& sampler, const std::vector<bool>& want,
                                                   double timeout_s, double poll_s = 0.001,
-                                                  double sharp_s = 0.002);
+                                                  double slack_s = 0.001);
 
 struct AlignedInput {
   CounterEdge start_edge, end_edge;

@@ -16,7 +16,6 @@ std::vector<CounterWatch> watch_counters(Sampler& sampler, int devices, double s
                                          double poll_s) {
   std::vector<CounterWatch> out(static_cast<size_t>(devices));
   std::vector<Sampler::CounterRead> last(out.size());
-  double read_time = 0;
   for (int d = 0; d < devices; ++d) {
     out[static_cast<size_t>(d)].device = d;
     last[static_cast<size_t>(d)] = sampler.read_counter(d);
@@ -28,8 +27,7 @@ std::vector<CounterWatch> watch_counters(Sampler& sampler, int devices, double s
       const Sampler::CounterRead r = sampler.read_counter(static_cast<int>(d));
       CounterWatch& w = out[d];
       ++w.reads;
-      w.read_cost_s += r.t_after - r.t_before;
-      read_time += r.t_after - r.t_before;
+      w.read_cost_s += r.t_after - r.t_call;
       const double before = last[d].sample.energy_mj, now = r.sample.energy_mj;
       if (!std::isfinite(now)) continue;
       if (std::isfinite(before) && now != before) {

@@ -252,6 +252,7 @@ Sample NvmlSensor::read_counter(int device, std::vector<std::string>& errors) {
     }
   }
   unsigned long long mj = 0;
+  s.t = steady_seconds();  // the counter read's own start, for timing its changes
   if (info.has_energy_counter && !lost_[static_cast<size_t>(device)] &&
       ok("nvmlDeviceGetTotalEnergyConsumption",
          lib_->device_get_total_energy_consumption(h, &mj))) {

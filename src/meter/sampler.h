@@ -42,9 +42,10 @@ class Sampler {
   Boundary sample_now();
 
   // One quick reading of `device` (energy counter and point power only; see
-  // GpuSensor::read_counter), timed: the call started at t_before and returned at t_after. For
-  // the polling of update-aligned windows; not added to the timeline.
+  // GpuSensor::read_counter), timed: the counter read started at t_before and the call returned
+  // at t_after. For the polling of update-aligned windows; not added to the timeline.
   struct CounterRead {
+    double t_call = 0;  // the call began (t_before is later when power was read first)
     double t_before = 0, t_after = 0;
     Sample sample;
   };
