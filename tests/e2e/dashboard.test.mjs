@@ -131,9 +131,11 @@ async function provenance(page, base) {
   h.check(cfg.includes('</script><b>x</b>'), 'provenance: markup in config.json shown as text', cfg);
   h.check(await rows(page, 'runs') === 6, 'provenance: all 6 runs (1 warm-up + 5 measured)', await rows(page, 'runs'));
   h.check((await page.textContent('#view-provenance')).includes('NVIDIA H200'), 'provenance: the GPU');
+  h.check((await page.textContent('#view-provenance')).includes('fixture text'), 'provenance: the quality score\'s text');
   await shot(page, 'provenance');
   await h.open(page, `${base}?view=provenance&config=0:11`, 'provenance');
   h.check(await rows(page, 'failures') === 1, 'provenance: the failed configuration\'s failure', await rows(page, 'failures'));
+  h.check(await page.$('#no-quality') !== null, 'provenance: a configuration never scored says so');
 }
 
 async function published(page, base) {

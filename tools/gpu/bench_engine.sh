@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One GPU call for the CUDA engine (issue 4): kernel and engine tests, the card's copy
+# One GPU call for the CUDA engine: kernel and engine tests, the card's copy
 # bandwidth and cuBLAS fp16 rate, synthetic mistral-7b and qwen2-1.5b, ecocompute decode at
 # batch 1/8/64 (prompt 32, 256 new tokens) and prefill of 512 tokens, Hugging Face transformers
 # generate (fp16, eager and static cache) on the same shapes, and the transformers cross-check
@@ -7,7 +7,9 @@
 # and carry gpu-carry/. Full logs go to $OUT; the table is printed last.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-C=gpu-carry
+# ECO_CARRY: another carry (e.g. gpu-carry-before holding the bench binaries of an older commit,
+# for a before/after comparison in one call: ECO_STEPS=ours).
+C="${ECO_CARRY:-gpu-carry}"
 OUT="${OUT:-/tmp/eco-out}"
 mkdir -p "$OUT"
 M=/tmp/eco-models

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# One GPU call for the quantized formats (issue 5): the quant tests of test_cuda, then a
+# One GPU call for the quantized formats: the quant tests of test_cuda, then a
 # synthetic mistral-7b with 16 planted outlier dimensions decoded at batch 1/8/64 (prompt 32,
 # 256 new tokens) in fp16, int8-pure, int8 (fused), int8 (reference-bnb), nf4, nf4-dq and nf4
 # with the dequantize + cuBLAS path forced, all in this one call. Builds nothing: pack first,
 # here, with
-#   ninja -C build/h-quantcuda -j2 test_cuda bench_quant_cuda ecocompute
-#   tools/gpu/bench_quant.sh --pack build/h-quantcuda
+#   ninja -C build/release -j2 test_cuda bench_quant_cuda ecocompute
+#   tools/gpu/bench_quant.sh --pack build/release
 # and carry gpu-carry-quant/. Logs go to $OUT; the table is printed last.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -39,18 +39,23 @@ log() { echo "== $(date +%T) $*"; }
 cat "$OUT/card.txt"
 
 if [[ "${ECO_SKIP_TESTS:-0}" != 1 ]]; then
-  filter="${ECO_TEST_FILTER:-CudaQuant*:CudaEngine.MatchesCpuOnTinyLlama}"
+  filter="${ECO_TEST_FILTER:-CudaQuant*:CudaPaths*:CudaEngine.MatchesCpuOnTinyLlama}"
   log "test_cuda $filter"
   timeout 240 $C/test_cuda --gtest_filter="$filter" > "$OUT/test_quant.log" 2>&1
   echo "test rc=$?"
   grep -E '^\[  (PASSED|FAILED) |FAILED  \]|Failure|error|\[(cuda-quant-engine|quant-prefill|cuda-engine)\]' "$OUT/test_quant.log" | head -80
 fi
 
-log "synthetic mistral-7b with 16 outlier dims (scale $SCALE)"
-timeout 150 $C/ecocompute synth --shape mistral-7b --outliers "16:$SCALE" --out $M/mistral-7b > "$OUT/synth.log" 2>&1 || { echo "synth failed"; tail "$OUT/synth.log"; }
+# Its own folder (bench_engine.sh writes a plain mistral-7b), written once per machine: a second
+# run (e.g. ECO_CARRY=gpu-carry-before, whose carry may hold bench_quant_cuda alone) reuses it.
+QM=$M/mistral-7b-outliers16-$SCALE
+if [[ ! -f $QM/config.json || ! ( -f $QM/model.safetensors || -f $QM/model.safetensors.index.json ) ]]; then
+  log "synthetic mistral-7b with 16 outlier dims (scale $SCALE)"
+  timeout 150 $C/ecocompute synth --shape mistral-7b --outliers "16:$SCALE" --out $QM > "$OUT/synth.log" 2>&1 || { echo "synth failed"; tail "$OUT/synth.log"; }
+fi
 
 log "decode $FORMATS at batch $BATCHES"
-timeout "${ECO_BENCH_TIMEOUT:-420}" $C/bench_quant_cuda $M/mistral-7b "$FORMATS" "$BATCHES" 32 256 \
+timeout "${ECO_BENCH_TIMEOUT:-420}" $C/bench_quant_cuda $QM "$FORMATS" "$BATCHES" 32 256 \
   > "$OUT/bench.log" 2> "$OUT/bench.err"
 echo "bench rc=$?"
 grep -E "bytes/weight|loaded in|copy bandwidth|outlier columns|bench_quant_cuda:" "$OUT/bench.err" | cut -c1-400

@@ -1,5 +1,6 @@
 // Causal grouped-query attention over the fp16/bf16 KV cache, one kernel for prefill (many
-// query tokens, each attending to its own prefix) and decode (one query per sequence).
+// query tokens, each attending to its own prefix, or to the last `window` positions of it with
+// sliding-window attention) and decode (one query per sequence).
 //
 // A block handles one query token and one kv head, i.e. all G = nh / nkv query heads that
 // share it, so each key and value is read once for the group. Inside the block, groups of
@@ -32,6 +33,102 @@ __device__ __forceinline__ void merge_state(float& m, float& l, float* acc, floa
   m = mn;
 }
 
+// Merges the online-softmax states of a warp's lane groups (same sub, different kg) and leaves
+// each warp's merged state (max, sum, weighted values) in sm[warp].
+template <int GMAX>
+__device__ __forceinline__ void warp_states_to_shared(float (*sm)[GMAX][2 + 256], float* mx,
+                                                      float* l, float (*acc)[8], int tpk, int warp,
+                                                      int kg, int sub, int dim0, bool dim_ok) {
+  for (int o = tpk; o < 32; o <<= 1) {
+#pragma unroll
+    for (int g = 0; g < GMAX; ++g) {
+      const float m2 = __shfl_xor_sync(0xffffffffu, mx[g], o);
+      const float l2 = __shfl_xor_sync(0xffffffffu, l[g], o);
+      float a2[8];
+#pragma unroll
+      for (int e = 0; e < 8; ++e) a2[e] = __shfl_xor_sync(0xffffffffu, acc[g][e], o);
+      merge_state(mx[g], l[g], acc[g], m2, l2, a2);
+    }
+  }
+  if (kg == 0 && dim_ok) {
+#pragma unroll
+    for (int g = 0; g < GMAX; ++g) {
+      if (sub == 0) {
+        sm[warp][g][0] = mx[g];
+        sm[warp][g][1] = l[g];
+      }
+#pragma unroll
+      for (int e = 0; e < 8; ++e) sm[warp][g][2 + dim0 + e] = acc[g][e];
+    }
+  }
+}
+
+// Merges the warps' states (sm) and writes the block's result: the output when the keys are not
+// split, else this split's partial (max, sum, values). Thread t takes (g, dim) pairs.
+template <typename T, int GMAX>
+__device__ __forceinline__ void finish_block(const AttnArgs& a, float (*sm)[GMAX][2 + 256], int i,
+                                             int kvh, int split, int G) {
+  const int items = G * a.d;
+  for (int t = threadIdx.x; t < items; t += blockDim.x) {
+    const int g = t / a.d, dd = t % a.d;
+    float m = -INFINITY, ls = 0.0f, o = 0.0f;
+    for (int w = 0; w < kAttnWarps; ++w) {
+      const float m2 = sm[w][g][0];
+      const float mn = fmaxf(m, m2);
+      const float c1 = mn == -INFINITY ? 0.0f : exp2f(m - mn);
+      const float c2 = mn == -INFINITY ? 0.0f : exp2f(m2 - mn);
+      ls = ls * c1 + sm[w][g][1] * c2;
+      o = o * c1 + sm[w][g][2 + dd] * c2;
+      m = mn;
+    }
+    const int h = kvh * G + g;
+    if (a.splits == 1) {
+      static_cast<T*>(a.out)[(size_t(i) * a.nh + h) * a.d + dd] = Ty<T>::from_f(o / ls);
+    } else {
+      float* p = a.partial + ((size_t(i) * a.nh + h) * a.splits + split) * (a.d + 2);
+      if (dd == 0) {
+        p[0] = m;
+        p[1] = ls;
+      }
+      p[2 + dd] = o;
+    }
+  }
+}
+
+// Split keys: the last block of the (token, kv head) to finish (atomic ticket) merges the
+// partials into the output and resets the ticket for the next launch.
+template <typename T>
+__device__ __forceinline__ void merge_splits(const AttnArgs& a, int i, int kvh, int G,
+                                             bool* is_last) {
+  __threadfence();
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    const int ticket = atomicAdd(a.counters + i * a.nkv + kvh, 1);
+    *is_last = ticket == a.splits - 1;
+  }
+  __syncthreads();
+  if (!*is_last) return;
+  __threadfence();
+  const int items = G * a.d;
+  for (int t = threadIdx.x; t < items; t += blockDim.x) {
+    const int g = t / a.d, dd = t % a.d;
+    const int h = kvh * G + g;
+    const float* p = a.partial + (size_t(i) * a.nh + h) * a.splits * (a.d + 2);
+    float m = -INFINITY;
+    for (int s = 0; s < a.splits; ++s) m = fmaxf(m, __ldcg(p + size_t(s) * (a.d + 2)));
+    float ls = 0.0f, o = 0.0f;
+    for (int s = 0; s < a.splits; ++s) {
+      const float* ps = p + size_t(s) * (a.d + 2);
+      const float ms = __ldcg(ps);
+      const float w = ms == -INFINITY ? 0.0f : exp2f(ms - m);
+      ls += __ldcg(ps + 1) * w;
+      o += __ldcg(ps + 2 + dd) * w;
+    }
+    static_cast<T*>(a.out)[(size_t(i) * a.nh + h) * a.d + dd] = Ty<T>::from_f(o / ls);
+  }
+  if (threadIdx.x == 0) a.counters[i * a.nkv + kvh] = 0;  // ready for the next launch
+}
+
 template <typename T, int GMAX>
 __global__ void __launch_bounds__(kAttnWarps * 32) attention_kernel(const AttnArgs a, int tpk) {
   __shared__ float sm[kAttnWarps][GMAX][2 + 256];
@@ -43,10 +140,12 @@ __global__ void __launch_bounds__(kAttnWarps * 32) attention_kernel(const AttnAr
   const int dim0 = sub * 8;
   const bool dim_ok = dim0 < a.d;
   const int seq = a.tok_seq[i], pos = a.tok_pos[i];
-  const int n = pos + 1;
+  // Keys first .. pos: with a sliding window only the newest `window` positions.
+  const int first = a.window > 0 && pos >= a.window ? pos - a.window + 1 : 0;
+  const int n = pos + 1 - first;
   const int chunk = (n + a.splits - 1) / a.splits;
-  const int begin = split * chunk;
-  const int end = min(n, begin + chunk);
+  const int begin = first + split * chunk;
+  const int end = min(pos + 1, begin + chunk);
 
   const float qscale = rsqrtf(float(a.d)) * 1.4426950408889634f;  // softmax in base 2
   float q[GMAX][8];
@@ -99,85 +198,10 @@ __global__ void __launch_bounds__(kAttnWarps * 32) attention_kernel(const AttnAr
     }
   }
 
-  // Merge the lane groups of the warp (same sub, different kg), then the warps.
-  for (int o = tpk; o < 32; o <<= 1) {
-#pragma unroll
-    for (int g = 0; g < GMAX; ++g) {
-      const float m2 = __shfl_xor_sync(0xffffffffu, mx[g], o);
-      const float l2 = __shfl_xor_sync(0xffffffffu, l[g], o);
-      float a2[8];
-#pragma unroll
-      for (int e = 0; e < 8; ++e) a2[e] = __shfl_xor_sync(0xffffffffu, acc[g][e], o);
-      merge_state(mx[g], l[g], acc[g], m2, l2, a2);
-    }
-  }
-  if (kg == 0 && dim_ok) {
-#pragma unroll
-    for (int g = 0; g < GMAX; ++g) {
-      if (sub == 0) {
-        sm[warp][g][0] = mx[g];
-        sm[warp][g][1] = l[g];
-      }
-#pragma unroll
-      for (int e = 0; e < 8; ++e) sm[warp][g][2 + dim0 + e] = acc[g][e];
-    }
-  }
+  warp_states_to_shared<GMAX>(sm, mx, l, acc, tpk, warp, kg, sub, dim0, dim_ok);
   __syncthreads();
-
-  // Thread t of the block finalises (g, dim) pairs of the merged state.
-  const int items = G * a.d;
-  for (int t = threadIdx.x; t < items; t += blockDim.x) {
-    const int g = t / a.d, dd = t % a.d;
-    float m = -INFINITY, ls = 0.0f, o = 0.0f;
-    for (int w = 0; w < kAttnWarps; ++w) {
-      const float m2 = sm[w][g][0];
-      const float mn = fmaxf(m, m2);
-      const float c1 = mn == -INFINITY ? 0.0f : exp2f(m - mn);
-      const float c2 = mn == -INFINITY ? 0.0f : exp2f(m2 - mn);
-      ls = ls * c1 + sm[w][g][1] * c2;
-      o = o * c1 + sm[w][g][2 + dd] * c2;
-      m = mn;
-    }
-    const int h = kvh * G + g;
-    if (a.splits == 1) {
-      static_cast<T*>(a.out)[(size_t(i) * a.nh + h) * a.d + dd] = Ty<T>::from_f(o / ls);
-    } else {
-      float* p = a.partial + ((size_t(i) * a.nh + h) * a.splits + split) * (a.d + 2);
-      if (dd == 0) {
-        p[0] = m;
-        p[1] = ls;
-      }
-      p[2 + dd] = o;
-    }
-  }
-  if (a.splits == 1) return;
-
-  __threadfence();
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    const int ticket = atomicAdd(a.counters + i * a.nkv + kvh, 1);
-    is_last = ticket == a.splits - 1;
-  }
-  __syncthreads();
-  if (!is_last) return;
-  __threadfence();
-  for (int t = threadIdx.x; t < items; t += blockDim.x) {
-    const int g = t / a.d, dd = t % a.d;
-    const int h = kvh * G + g;
-    const float* p = a.partial + (size_t(i) * a.nh + h) * a.splits * (a.d + 2);
-    float m = -INFINITY;
-    for (int s = 0; s < a.splits; ++s) m = fmaxf(m, __ldcg(p + size_t(s) * (a.d + 2)));
-    float ls = 0.0f, o = 0.0f;
-    for (int s = 0; s < a.splits; ++s) {
-      const float* ps = p + size_t(s) * (a.d + 2);
-      const float ms = __ldcg(ps);
-      const float w = ms == -INFINITY ? 0.0f : exp2f(ms - m);
-      ls += __ldcg(ps + 1) * w;
-      o += __ldcg(ps + 2 + dd) * w;
-    }
-    static_cast<T*>(a.out)[(size_t(i) * a.nh + h) * a.d + dd] = Ty<T>::from_f(o / ls);
-  }
-  if (threadIdx.x == 0) a.counters[i * a.nkv + kvh] = 0;  // ready for the next launch
+  finish_block<T, GMAX>(a, sm, i, kvh, split, G);
+  if (a.splits > 1) merge_splits<T>(a, i, kvh, G, &is_last);
 }
 
 template <typename T, int GMAX>
@@ -189,10 +213,14 @@ void launch_g(const AttnArgs& a, int tpk, cudaStream_t s) {
 template <typename T>
 void launch_typed(const AttnArgs& a, int tpk, cudaStream_t s) {
   const int G = a.nh / a.nkv;
-  if (G <= 1) launch_g<T, 1>(a, tpk, s);
-  else if (G <= 2) launch_g<T, 2>(a, tpk, s);
-  else if (G <= 4) launch_g<T, 4>(a, tpk, s);
-  else launch_g<T, 8>(a, tpk, s);
+  if (G <= 1)
+    launch_g<T, 1>(a, tpk, s);
+  else if (G <= 2)
+    launch_g<T, 2>(a, tpk, s);
+  else if (G <= 4)
+    launch_g<T, 4>(a, tpk, s);
+  else
+    launch_g<T, 8>(a, tpk, s);
 }
 
 }  // namespace
@@ -205,17 +233,17 @@ void launch_attention(DevType t, const AttnArgs& a, cudaStream_t stream, const s
   if (a.m <= 0) return;
   if (a.d % 8 != 0 || a.d > 256 || a.nkv <= 0 || a.nh % a.nkv != 0 || a.nh / a.nkv > 8 ||
       a.splits < 1 || a.splits > 65535 || (a.splits > 1 && (!a.partial || !a.counters)))
-    fail("{}: unsupported attention shape (head_dim {} must be a multiple of 8 and <= 256; "
-         "heads {} / kv heads {} must be an integer <= 8)",
-         step, a.d, a.nh, a.nkv);
+    throw_error(cat(step, ": unsupported attention shape (head_dim ", a.d,
+                    " must be a multiple of 8 and <= 256; heads ", a.nh, " / kv heads ", a.nkv,
+                    " must be an integer <= 8)"));
   int tpk = 1;
   while (tpk * 8 < a.d) tpk *= 2;
   if (t == DevType::F16)
     launch_typed<__half>(a, tpk, stream);
   else
     launch_typed<__nv_bfloat16>(a, tpk, stream);
-  ECO_LAUNCH_CHECK(step + fmt::format(" (attention m={} heads={}/{} d={} splits={})", a.m, a.nh,
-                                      a.nkv, a.d, a.splits));
+  ECO_LAUNCH_CHECK(step + cat(" (attention m=", a.m, " heads=", a.nh, "/", a.nkv, " d=", a.d,
+                              " splits=", a.splits, ")"));
 }
 
 }  // namespace eco::engine::cuda
