@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "store/quality_records.h"
 #include "store/records.h"
 #include "store/sqlite.h"
 
@@ -45,6 +46,10 @@ class Store {
 
   std::vector<RunRecord> runs(int64_t config_id, bool with_phases = true);
   std::vector<StatRecord> stats(int64_t config_id);
+
+  // Quality scores (store/quality_store.cpp): one row per scored format, never overwritten.
+  int64_t insert_quality(const QualityRecord& q);
+  std::vector<QualityRecord> quality_scores();
 
  private:
   Store(Database db, std::filesystem::path path) : db_(std::move(db)), path_(std::move(path)) {}
