@@ -204,6 +204,7 @@ std::vector<ParetoGroup> pareto(const std::vector<ConfigData>& cs, const std::st
     }
   std::vector<ParetoGroup> out;
   for (auto& [key, g] : groups) {
+    if (g.points.size() < 2) continue;  // a front needs something to be compared with
     std::vector<double> e, l;
     for (const ConfigData* c : g.points) e.push_back(c->find(m)->moments.mean), l.push_back(c->kld);
     for (size_t i : pareto_front(e, l)) g.front.push_back(g.points[i]);
