@@ -177,10 +177,28 @@ CREATE TABLE quality_scores (
 CREATE INDEX quality_scores_config ON quality_scores(model_id, format_id);
 )sql";
 
+// Published results brought in by `ecocompute import`: the CSV files exactly as read, so that
+// the printed digits (and the rounding checks that depend on them) survive; analysis parses
+// them and shows them as their own source, never mixed with measured runs.
+constexpr std::string_view kPublishedImports = R"sql(
+CREATE TABLE published_imports (
+  id INTEGER PRIMARY KEY,
+  imported_at TEXT NOT NULL,
+  command TEXT NOT NULL,
+  eco_version TEXT NOT NULL,
+  file TEXT NOT NULL,
+  sha256 TEXT NOT NULL,
+  csv_text TEXT NOT NULL,
+  claims_file TEXT NOT NULL DEFAULT '',
+  claims_sha256 TEXT NOT NULL DEFAULT '',
+  claims_text TEXT NOT NULL DEFAULT ''
+);
+)sql";
+
 }  // namespace
 
 const std::vector<std::string_view>& migrations() {
-  static const std::vector<std::string_view> list{kV1, kQualityScores};
+  static const std::vector<std::string_view> list{kV1, kQualityScores, kPublishedImports};
   return list;
 }
 
