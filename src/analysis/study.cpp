@@ -59,7 +59,12 @@ Comparison compare_pair(const ConfigData& a, const ConfigData& b, const std::str
   c.baseline = &b;
   c.metric = m;
   const Sample *sa = a.find(m), *sb = b.find(m);
-  if (!sa || !sb) return c;
+  if (!sa || !sb) {  // not measured (no energy sensor): no change to report, not a zero change
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    c.welch.mean_a = c.welch.mean_b = c.welch.difference = c.welch.delta_pct = nan;
+    c.welch.p_two_sided = c.welch.t = c.welch.df = nan;
+    return c;
+  }
   if (has_spread(sa->moments) && has_spread(sb->moments)) {
     c.testable = true;
     c.welch = welch_t_test(sa->moments, sb->moments, confidence);

@@ -60,6 +60,13 @@ TEST(Study, ComparesEachFormatWithTheBaselineOfItsGroupAndAdjustsForMany) {
   ASSERT_EQ(b.comparisons.size(), 3u);
   for (const auto& c : b.comparisons) EXPECT_EQ(c.baseline, &cs[3]);
   EXPECT_TRUE(b.crossovers.empty());
+  // A metric the configurations lack (energy not measured): no change rather than +0 %.
+  AnalyzeOptions decode;
+  decode.metric = metric::kDecodeJPerToken;
+  const StudyAnalysis d = analyze_study(cs, decode);
+  ASSERT_EQ(d.comparisons.size(), 2u);
+  EXPECT_TRUE(std::isnan(d.comparisons[0].welch.delta_pct));
+  EXPECT_FALSE(d.comparisons[0].testable);
   AnalyzeOptions bad;
   bad.baseline = "fp8";
   EXPECT_THROW(analyze_study(cs, bad), Error);
