@@ -33,8 +33,8 @@ ProtocolOptions ProtocolOptions::from_json(const nlohmann::json& j, const std::s
         for (const auto& [k, v] : known.items()) names += (names.empty() ? "" : ", ") + k;
         return names;
       }());
-    const bool numeric = value.is_number();
-    if (!(numeric || (key == "store_timeline" && value.is_boolean())))
+    const bool ok = key == "store_timeline" ? value.is_boolean() : value.is_number();
+    if (!ok)
       fail("{}: protocol key '{}' must be a {}", source, key,
            key == "store_timeline" ? "boolean" : "number");
   }
