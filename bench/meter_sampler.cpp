@@ -1,4 +1,4 @@
-// Cost of the meter's sampler thread (issue 3), at several sampling rates:
+// Cost of the meter's sampler thread, at several sampling rates:
 //  1. CPU: the process's CPU time per second of wall time while the main thread sleeps, so
 //     everything counted is the sampler (and the meter's setup is outside the interval);
 //  2. interference: wall and CPU time of a fixed single-threaded CPU workload with the sampler

@@ -2,11 +2,19 @@
 // ecocompute meter: GPU (NVML) and host (RAPL) energy, a sampled power timeline, and named
 // measurement windows. Embeddable: plain C++20, no third-party headers, link eco_meter.
 //
-//   eco::meter::Meter meter;                 // loads libnvidia-ml.so.1 with dlopen, starts
-//   sampling meter.measure_idle(5.0);                 // idle baseline, subtracted from every later
-//   window meter.begin("decode");
+// clang-format off
+//   eco::meter::Meter meter;        // loads libnvidia-ml.so.1 with dlopen, starts sampling
+//   meter.measure_idle(5.0);        // idle baseline, subtracted from every later window
+//   meter.begin("decode", {.aligned = true});   // returns right after a counter update
 //   ... work ...
 //   eco::meter::WindowResult r = meter.end("decode");
+//
+//   {                                           // or scoped: cancelled if end() is not reached
+//     eco::meter::ScopedWindow w(meter, "prefill");
+//     ... work that may throw ...
+//     r = w.end();
+//   }
+// clang-format on
 //
 // Nothing here throws when the GPU or the host sensors are missing: the meter still times windows
 // and says why energy is unavailable (Meter::gpu_unavailable_reason()). Misuse (end() of a window
@@ -73,6 +81,16 @@ struct Sample {
   double energy_mj = 0;  // energy counter, mJ since driver load (NaN without counter)
 };
 
+// How a window meets the energy counter (docs/METHODOLOGY.md, "Update-aligned windows").
+struct WindowOptions {
+  // true: begin() waits until the counter changes (the work starts right after an update) and
+  // end() waits for the next change and removes the energy of the tail after the work.
+  bool aligned = false;
+  // Longest wait for a counter change at either end; a device whose counter does not change in
+  // time gets a plain window (DeviceEnergy::aligned = false, with a note).
+  double align_timeout_s = 0.5;
+};
+
 struct DeviceEnergy {
   int device = 0;
   std::string name;
@@ -95,6 +113,9 @@ struct DeviceEnergy {
   bool fallback_used = false;      // no counter: gross_j is the integrated timeline
   bool counter_reset = false;      // the counter went down inside the window; segments summed
   bool incomplete = false;         // readings failed at the window's start or end (e.g. GPU lost)
+  bool aligned = false;            // the counter boundaries were aligned to its updates
+  double uncertainty_j = 0;        // residual error of gross_j (J); NaN when not estimated
+  double tail_s = 0;               // aligned: time from the work's end to the next counter change
   std::vector<std::string> notes;  // errors and fallbacks seen during the window
 };
 
@@ -142,9 +163,12 @@ class Meter {
   const std::vector<double>& idle_power() const;
 
   // Windows are identified by name; they may nest and overlap. Each boundary takes one
-  // synchronous sample of every device, so a window is exact at its ends.
-  void begin(const std::string& name);
+  // synchronous sample of every device, so a window is exact at its ends. An aligned window
+  // (WindowOptions::aligned) also waits for counter changes at both ends, on the calling thread.
+  void begin(const std::string& name, const WindowOptions& options = {});
   WindowResult end(const std::string& name);
+  // Closes an open window without a result; does nothing when `name` is not open.
+  void cancel(const std::string& name);
   bool is_open(const std::string& name) const;
 
   // Samples one boundary right now (as begin/end do) and returns the latest sample per device.
@@ -156,6 +180,27 @@ class Meter {
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
+};
+
+// A window that cannot be left open: begun by the constructor, ended by end(), and cancelled by
+// the destructor when end() was not reached (an exception, an early return).
+class ScopedWindow {
+ public:
+  ScopedWindow(Meter& meter, std::string name, const WindowOptions& options = {});
+  ~ScopedWindow();
+  ScopedWindow(ScopedWindow&& other) noexcept;
+  ScopedWindow(const ScopedWindow&) = delete;
+  ScopedWindow& operator=(const ScopedWindow&) = delete;
+  ScopedWindow& operator=(ScopedWindow&&) = delete;
+
+  WindowResult end();  // once; a second call throws std::runtime_error naming the window
+  void cancel();       // closes the window without a result (idempotent)
+  bool open() const { return meter_ != nullptr; }
+  const std::string& name() const { return name_; }
+
+ private:
+  Meter* meter_;  // null once ended, cancelled or moved from
+  std::string name_;
 };
 
 }  // namespace eco::meter

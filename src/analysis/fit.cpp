@@ -50,4 +50,38 @@ PowerLawFit fit_power_law(std::span<const double> batch, std::span<const double>
   return f;
 }
 
+namespace {
+
+double returns_batch(double b, double threshold) {
+  return std::pow((1 - std::exp2(b)) / threshold, -1 / b);
+}
+
+}  // namespace
+
+DiminishingReturns diminishing_returns(const PowerLawFit& fit, double threshold) {
+  if (!(threshold > 0 && threshold < 1))
+    fail("diminishing returns: threshold must be a fraction in (0, 1) (got {})", threshold);
+  DiminishingReturns r;
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  if (!(fit.b < 0)) {
+    r.batch = r.low = r.high = nan;
+    return r;
+  }
+  r.saves = true;
+  r.batch = returns_batch(fit.b, threshold);
+  r.low = r.high = nan;
+  if (std::isfinite(fit.b_ci_low) && std::isfinite(fit.b_ci_high) && fit.b_ci_high < 0) {
+    // Not monotone in b over every range, so scan the interval rather than trust its ends.
+    r.low = r.high = r.batch;
+    constexpr int kSteps = 256;
+    for (int i = 0; i <= kSteps; ++i) {
+      const double b = fit.b_ci_low + (fit.b_ci_high - fit.b_ci_low) * i / kSteps;
+      const double x = returns_batch(b, threshold);
+      r.low = std::min(r.low, x);
+      r.high = std::max(r.high, x);
+    }
+  }
+  return r;
+}
+
 }  // namespace eco::analysis

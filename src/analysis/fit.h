@@ -20,4 +20,15 @@ struct PowerLawFit {
 // least two distinct batch sizes; every value must be positive.
 PowerLawFit fit_power_law(std::span<const double> batch, std::span<const double> energy);
 
+// Where batching stops paying. Under E = a B^b, doubling the batch from B saves
+// a B^b (1 - 2^b) per request; that falls below `threshold` x E(1) = threshold x a once
+//   B > ((1 - 2^b) / threshold)^(-1 / b).
+// `batch` is that size for the fitted b; `low`/`high` span it over b's 95 % CI (NaN when the CI
+// is). When b >= 0 batching saves nothing and `saves` is false.
+struct DiminishingReturns {
+  bool saves = false;
+  double batch = 0, low = 0, high = 0;
+};
+DiminishingReturns diminishing_returns(const PowerLawFit& fit, double threshold);
+
 }  // namespace eco::analysis

@@ -3,6 +3,10 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <random>
+
+#include <boost/math/distributions/students_t.hpp>
+#include <boost/math/special_functions/beta.hpp>
 
 #include "common/error.h"
 
@@ -29,6 +33,10 @@ double sample_sd(std::span<const double> xs) {
   return std::sqrt(ss / double(xs.size() - 1));
 }
 
+Moments moments(std::span<const double> xs) {
+  return {xs.size(), mean(xs), sample_sd(xs)};
+}
+
 double coefficient_of_variation(std::span<const double> xs) {
   if (xs.empty()) return std::numeric_limits<double>::quiet_NaN();
   const double m = mean(xs);
@@ -38,16 +46,23 @@ double coefficient_of_variation(std::span<const double> xs) {
 
 Summary summarize(std::span<const double> xs, double confidence) {
   if (xs.empty()) fail("cannot summarize an empty sample (no runs were measured)");
-  if (!(confidence > 0 && confidence < 1))
-    fail("confidence level must be between 0 and 1 exclusive (got {})", confidence);
-  Summary s;
-  s.n = xs.size();
-  s.mean = mean(xs);
-  s.sd = sample_sd(xs);
-  s.cv = s.mean == 0 ? std::numeric_limits<double>::quiet_NaN() : s.sd / std::fabs(s.mean);
+  Summary s = summarize(moments(xs), confidence);
   const auto [lo, hi] = std::minmax_element(xs.begin(), xs.end());
   s.min = *lo;
   s.max = *hi;
+  return s;
+}
+
+Summary summarize(const Moments& m, double confidence) {
+  if (m.n == 0) fail("cannot summarize an empty sample (no runs were measured)");
+  if (!(confidence > 0 && confidence < 1))
+    fail("confidence level must be between 0 and 1 exclusive (got {})", confidence);
+  Summary s;
+  s.n = m.n;
+  s.mean = m.mean;
+  s.sd = m.n < 2 ? 0.0 : m.sd;
+  s.cv = s.mean == 0 ? std::numeric_limits<double>::quiet_NaN() : s.sd / std::fabs(s.mean);
+  s.min = s.max = std::numeric_limits<double>::quiet_NaN();
   if (s.n < 2) {
     s.ci_low = s.ci_high = s.mean;
   } else {
@@ -59,40 +74,77 @@ Summary summarize(std::span<const double> xs, double confidence) {
   return s;
 }
 
+Interval bootstrap_mean_ci(std::span<const double> xs, double confidence, int resamples,
+                           uint64_t seed) {
+  if (xs.empty()) fail("bootstrap: the sample is empty (no runs were measured)");
+  if (!(confidence > 0 && confidence < 1))
+    fail("bootstrap: confidence level must be between 0 and 1 exclusive (got {})", confidence);
+  if (resamples < 100) fail("bootstrap: use at least 100 resamples (got {})", resamples);
+  // mt19937_64 is specified bit for bit by the standard and the index map is plain modulo (its
+  // bias, n / 2^64, is far below anything a percentile can show), so an interval is the same on
+  // every platform; std::uniform_int_distribution is not.
+  std::mt19937_64 rng(seed);
+  const auto n = uint64_t(xs.size());
+  std::vector<double> means(static_cast<size_t>(resamples));
+  std::vector<double> draw(xs.size());
+  for (auto& m : means) {
+    for (auto& d : draw) d = xs[size_t(rng() % n)];
+    m = mean(draw);
+  }
+  std::sort(means.begin(), means.end());
+  const auto at = [&](double q) {  // linear interpolation between order statistics
+    const double pos = q * double(means.size() - 1);
+    const auto i = size_t(pos);
+    const double f = pos - double(i);
+    return i + 1 < means.size() ? means[i] * (1 - f) + means[i + 1] * f : means[i];
+  };
+  const double tail = (1 - confidence) / 2;
+  return {at(tail), at(1 - tail)};
+}
+
+EffectSize effect_size(const Moments& a, const Moments& b) {
+  if (a.n < 2 || b.n < 2)
+    fail("effect size needs at least two runs per configuration (got {} and {})", a.n, b.n);
+  const double na = double(a.n), nb = double(b.n);
+  const double pooled =
+      std::sqrt(((na - 1) * a.sd * a.sd + (nb - 1) * b.sd * b.sd) / (na + nb - 2));
+  EffectSize e;
+  if (pooled == 0) {
+    e.cohens_d = e.hedges_g = std::numeric_limits<double>::quiet_NaN();
+    return e;
+  }
+  e.cohens_d = (a.mean - b.mean) / pooled;
+  e.hedges_g = e.cohens_d * (1 - 3 / (4 * (na + nb) - 9));
+  return e;
+}
+
+std::vector<double> holm_adjust(std::span<const double> p_values) {
+  std::vector<size_t> order;
+  for (size_t i = 0; i < p_values.size(); ++i) {
+    const double p = p_values[i];
+    if (std::isnan(p)) continue;
+    if (p < 0 || p > 1) fail("Holm adjustment: p-value {} is outside [0, 1]", p);
+    order.push_back(i);
+  }
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t x, size_t y) { return p_values[x] < p_values[y]; });
+  std::vector<double> out(p_values.begin(), p_values.end());
+  const size_t m = order.size();
+  double running = 0;  // adjusted p-values never decrease along the sorted order
+  for (size_t k = 0; k < m; ++k) {
+    running = std::max(running, std::min(1.0, double(m - k) * p_values[order[k]]));
+    out[order[k]] = running;
+  }
+  return out;
+}
+
 namespace {
 
-// Continued fraction of the incomplete beta (modified Lentz), valid for x < (a + 1) / (a + b + 2).
-double beta_continued_fraction(double x, double a, double b) {
-  constexpr double tiny = 1e-300;
-  constexpr double eps = 1e-15;
-  const double qab = a + b, qap = a + 1, qam = a - 1;
-  double c = 1.0;
-  double d = 1.0 - qab * x / qap;
-  if (std::fabs(d) < tiny) d = tiny;
-  d = 1.0 / d;
-  double h = d;
-  for (int m = 1; m <= 10000; ++m) {
-    const double m2 = 2.0 * m;
-    // Even step.
-    double aa = m * (b - m) * x / ((qam + m2) * (a + m2));
-    d = 1.0 + aa * d;
-    if (std::fabs(d) < tiny) d = tiny;
-    c = 1.0 + aa / c;
-    if (std::fabs(c) < tiny) c = tiny;
-    d = 1.0 / d;
-    h *= d * c;
-    // Odd step.
-    aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2));
-    d = 1.0 + aa * d;
-    if (std::fabs(d) < tiny) d = tiny;
-    c = 1.0 + aa / c;
-    if (std::fabs(c) < tiny) c = tiny;
-    d = 1.0 / d;
-    const double delta = d * c;
-    h *= delta;
-    if (std::fabs(delta - 1.0) < eps) break;
-  }
-  return h;
+using boost::math::students_t_distribution;
+
+void check_df(double df, const char* what) {
+  if (!(df > 0) || std::isinf(df))
+    fail("{}: degrees of freedom must be positive and finite (got {})", what, df);
 }
 
 }  // namespace
@@ -100,51 +152,29 @@ double beta_continued_fraction(double x, double a, double b) {
 double incomplete_beta(double x, double a, double b) {
   if (!(a > 0 && b > 0)) fail("incomplete beta: parameters must be positive (a={}, b={})", a, b);
   if (std::isnan(x) || x < 0 || x > 1) fail("incomplete beta: x must be in [0, 1] (got {})", x);
-  if (x == 0) return 0;
-  if (x == 1) return 1;
-  const double log_front =
-      std::lgamma(a + b) - std::lgamma(a) - std::lgamma(b) + a * std::log(x) + b * std::log1p(-x);
-  const double front = std::exp(log_front);
-  // The continued fraction converges fast on one side of the mean; use symmetry on the other.
-  if (x < (a + 1) / (a + b + 2)) return front * beta_continued_fraction(x, a, b) / a;
-  return 1.0 - front * beta_continued_fraction(1 - x, b, a) / b;
+  return boost::math::ibeta(a, b, x);
 }
 
 double student_t_two_sided_p(double t, double df) {
-  if (!(df > 0)) fail("Student t: degrees of freedom must be positive (got {})", df);
+  check_df(df, "Student t");
   if (std::isnan(t)) return std::numeric_limits<double>::quiet_NaN();
   if (std::isinf(t)) return 0.0;
-  return incomplete_beta(df / (df + t * t), df / 2, 0.5);
+  // 2 x the upper tail of |t|, from the complement so that small p-values keep their digits.
+  return 2 * boost::math::cdf(
+                 boost::math::complement(students_t_distribution<double>(df), std::fabs(t)));
 }
 
 double student_t_cdf(double t, double df) {
-  const double tail = student_t_two_sided_p(t, df) / 2;
-  return t >= 0 ? 1.0 - tail : tail;
+  check_df(df, "Student t");
+  if (std::isnan(t)) return std::numeric_limits<double>::quiet_NaN();
+  if (std::isinf(t)) return t > 0 ? 1.0 : 0.0;
+  return boost::math::cdf(students_t_distribution<double>(df), t);
 }
 
 double student_t_quantile(double p, double df) {
   if (!(p > 0 && p < 1)) fail("Student t quantile: probability must be in (0, 1) (got {})", p);
-  if (!(df > 0)) fail("Student t quantile: degrees of freedom must be positive (got {})", df);
-  if (p == 0.5) return 0.0;
-  const bool upper = p > 0.5;
-  const double tail = upper ? 1 - p : p;  // one-sided tail probability wanted
-  // Bracket: the tail shrinks monotonically in t; expand until it falls below the target.
-  double lo = 0, hi = 1;
-  while (student_t_two_sided_p(hi, df) / 2 > tail) {
-    lo = hi;
-    hi *= 2;
-    if (hi > 1e300) break;
-  }
-  for (int i = 0; i < 200; ++i) {
-    const double mid = 0.5 * (lo + hi);
-    if (student_t_two_sided_p(mid, df) / 2 > tail)
-      lo = mid;
-    else
-      hi = mid;
-    if (hi - lo <= 1e-14 * std::max(1.0, hi)) break;
-  }
-  const double t = 0.5 * (lo + hi);
-  return upper ? t : -t;
+  check_df(df, "Student t quantile");
+  return boost::math::quantile(students_t_distribution<double>(df), p);
 }
 
 }  // namespace eco::analysis

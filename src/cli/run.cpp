@@ -24,6 +24,7 @@
 #include "model/config.h"
 #include "model/resolve.h"
 #include "model/tokenizer.h"
+#include "report/html.h"
 #include "store/export.h"
 #include "store/store.h"
 
@@ -355,6 +356,16 @@ void run_main_job(const RunArgs& a, const CLI::App& sub) {
 
   fmt::print(stderr, "run: study {}, reports {} and {}\n", st.path().string(), md_path.string(),
              json_path.string());
+  // The interactive dashboard beside the Markdown report; a build without the front end notes it.
+  const fs::path html_path = fs::path(md_path).replace_extension(".html");
+  if (html_path != md_path && html_path != json_path) {
+    try {
+      report::write_html({st.path()}, html_path);
+      fmt::print(stderr, "run: dashboard {}\n", html_path.string());
+    } catch (const Error& e) {
+      fmt::print(stderr, "run: note: no HTML dashboard: {}\n", e.what());
+    }
+  }
   if (result.failed > 0)
     fail("run: {} of {} configurations failed (their errors are in the table and the report)",
          result.failed, result.configurations);

@@ -48,6 +48,7 @@ CounterEnergy counter_energy(std::span<const Sample> samples) {
   double millijoules = 0;
   size_t previous = samples.size();  // index of the previous sample with a counter value
   int readings = 0;
+  double smallest_mj = kNaN;
   for (size_t i = 0; i < samples.size(); ++i) {
     const double value = samples[i].energy_mj;
     if (!std::isfinite(value)) continue;
@@ -55,6 +56,7 @@ CounterEnergy counter_energy(std::span<const Sample> samples) {
     if (previous != samples.size()) {
       const double before = samples[previous].energy_mj;
       if (value != before) ++out.updates;
+      if (value > before && !(value - before >= smallest_mj)) smallest_mj = value - before;
       if (value >= before) {
         millijoules += value - before;
       } else {
@@ -68,6 +70,7 @@ CounterEnergy counter_energy(std::span<const Sample> samples) {
     previous = i;
   }
   out.joules = readings >= 2 ? millijoules / 1000.0 : kNaN;
+  out.smallest_step_j = smallest_mj / 1000.0;
   return out;
 }
 
@@ -77,11 +80,14 @@ DeviceEnergy summarize_device(std::span<const Sample> samples, double duration_s
   d.samples = static_cast<int>(samples.size());
   d.integrated_j = trapezoid_j(samples);
   d.counter_j = kNaN;
+  d.uncertainty_j = kNaN;
+  double update_j = kNaN;
   if (policy.has_counter) {
     const CounterEnergy c = counter_energy(samples);
     d.counter_j = c.joules;
     d.counter_updates = c.updates;
     d.counter_reset = c.reset;
+    update_j = c.smallest_step_j;
     if (c.reset) {
       d.notes.push_back(
           "energy counter went down inside the window (counter reset); energy before and after "
@@ -91,6 +97,9 @@ DeviceEnergy summarize_device(std::span<const Sample> samples, double duration_s
   if (std::isfinite(d.counter_j)) {
     d.gross_j = d.counter_j;
     d.source = "counter";
+    // A plain window reads the counter at arbitrary phases of its updates: up to one update's
+    // energy is missed or gained at each end.
+    d.uncertainty_j = 2 * update_j;
   } else if (std::isfinite(d.integrated_j)) {
     d.gross_j = d.integrated_j;
     d.source = "timeline";

@@ -22,6 +22,9 @@ struct CounterEnergy {
   double joules = 0;   // NaN when fewer than two counter readings
   int updates = 0;     // times the value changed between consecutive readings
   bool reset = false;  // the value went down at least once
+  // Smallest increase between consecutive readings (J): at least one update's energy, so an
+  // upper estimate of it. NaN when the value never increased.
+  double smallest_step_j = 0;
 };
 
 // Energy from the NVML counter (mJ) over samples in time order. A value going down is a reset:

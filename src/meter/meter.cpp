@@ -7,6 +7,7 @@
 #include <map>
 #include <mutex>
 #include <thread>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -37,6 +38,7 @@ void validate(const MeterOptions& o) {
 }
 
 struct OpenWindow {
+  WindowOptions options;
   double start_s = 0;
   std::vector<double> device_start_t;  // timestamp of each device's boundary sample
   std::vector<double> host_j;
@@ -196,7 +198,11 @@ bool Meter::is_open(const std::string& name) const {
   return impl_->windows.count(name) > 0;
 }
 
-void Meter::begin(const std::string& name) {
+void Meter::begin(const std::string& name, const WindowOptions& options) {
+  if (!(options.align_timeout_s > 0 && options.align_timeout_s <= 10)) {
+    eco::fail("meter window '{}': align_timeout_s {} is out of range: use 0 < seconds <= 10", name,
+              options.align_timeout_s);
+  }
   {
     std::lock_guard lock(impl_->windows_mu);
     if (impl_->windows.count(name)) {
@@ -205,11 +211,17 @@ void Meter::begin(const std::string& name) {
   }
   const Sampler::Boundary b = impl_->sampler->sample_now();
   OpenWindow w;
+  w.options = options;
   w.start_s = b.t;
   for (const Sample& s : b.samples) w.device_start_t.push_back(s.t);
   w.host_j = b.host_j;
   std::lock_guard lock(impl_->windows_mu);
   impl_->windows.emplace(name, std::move(w));
+}
+
+void Meter::cancel(const std::string& name) {
+  std::lock_guard lock(impl_->windows_mu);
+  impl_->windows.erase(name);
 }
 
 WindowResult Meter::end(const std::string& name) {
@@ -248,6 +260,9 @@ WindowResult Meter::end(const std::string& name) {
     for (const SensorEvent& ev : impl_->sampler->events(static_cast<int>(d), t0, t1)) {
       e.notes.push_back(ev.count > 1 ? fmt::format("{} (x{})", ev.message, ev.count) : ev.message);
     }
+    if (w.options.aligned) {
+      e.notes.push_back("update-aligned window requested but not available; plain window used");
+    }
     r.devices.push_back(std::move(e));
   }
 
@@ -265,6 +280,28 @@ WindowResult Meter::end(const std::string& name) {
     r.host.push_back(std::move(h));
   }
   return r;
+}
+
+ScopedWindow::ScopedWindow(Meter& meter, std::string name, const WindowOptions& options)
+    : meter_(&meter), name_(std::move(name)) {
+  meter.begin(name_, options);
+}
+
+ScopedWindow::ScopedWindow(ScopedWindow&& other) noexcept
+    : meter_(std::exchange(other.meter_, nullptr)), name_(std::move(other.name_)) {}
+
+ScopedWindow::~ScopedWindow() {
+  cancel();
+}
+
+WindowResult ScopedWindow::end() {
+  if (!meter_) eco::fail("meter window '{}' was already ended or cancelled", name_);
+  Meter* meter = std::exchange(meter_, nullptr);
+  return meter->end(name_);
+}
+
+void ScopedWindow::cancel() {
+  if (meter_) std::exchange(meter_, nullptr)->cancel(name_);
 }
 
 }  // namespace eco::meter

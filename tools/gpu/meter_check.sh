@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The meter on a GPU host (issue 3). Builds nothing: run tools/gpu/pack.sh here first and carry
+# The meter on a GPU host. Builds nothing: run tools/gpu/pack.sh here first and carry
 # gpu-carry/ (tools/gpu/session.sh meter does both the call and the summary). Steps, chosen with
 # ECO_METER_STEPS (default info,load,idle,overhead):
 #   info      ecocompute info (devices, what each supports, counter update period measured)

@@ -6,14 +6,19 @@
 # end everything is archived into $OUT/logs.tgz, since the device tool brings back few files,
 # and the summaries go to $OUT/summary.md and stdout):
 #   engine     tools/gpu/bench_engine.sh: CUDA tests, roofline, fp16 decode/prefill, transformers
-#              cross-check and peers (eager and static cache), with J/token (issue 4)
-#   quant      tools/gpu/bench_quant.sh: every format on mistral-7b with planted outliers (issue 5)
+#              cross-check and peers (eager and static cache), with J/token
+#   quant      tools/gpu/bench_quant.sh: every format on mistral-7b with planted outliers
 #   meter      tools/gpu/meter_check.sh: info, measure around a known load vs an independent
-#              NVML counter reading (issue 3)
+#              NVML counter reading
 #   sweep      ecocompute bench: mistral-7b and qwen2-1.5b x fp16,int8,int8-pure,nf4 x batch
-#              1,8,64 with the full protocol's gates (issue 6); ECO_SWEEP_* set the protocol,
+#              1,8,64 with the full protocol's gates; ECO_SWEEP_* set the protocol,
 #              ECO_SWEEP_RESUME_DB a carried database to resume
-#   tokenizer  tools/gpu/tokenizer_check.py against Python `tokenizers` (issue 7)
+#   tokenizer  tools/gpu/tokenizer_check.py against Python `tokenizers`
+#   tests      the CUDA kernel and engine tests (test_cuda) against the CPU reference
+#   counter    tools/gpu/counter_behaviour.py: the energy counter's update interval, phase
+#              jitter and increments, idle and under load (ECO_COUNTER_SECONDS per phase)
+#   profile    tools/gpu/profile_decode.sh: Nsight Compute on the fp16 decode step of
+#              mistral-7b at ECO_PROFILE_BATCHES (default 1 8 64)
 # The summaries are printed last, in the order given.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -80,6 +85,14 @@ for p in "${parts[@]}"; do
     tokenizer) tar -C /tmp -xzf $C/tokenizer.tgz
                $PY tools/gpu/tokenizer_check.py check /tmp/tokenizer-gpu "$d" > "$d/run.log" 2>&1
                echo "rc=$?" >> "$d/run.log"; tail -8 "$d/run.log" > "$d/summary.md" ;;
+    tests) ECO_FIXTURES_DIR="$PWD/tests/fixtures" timeout 300 $C/test_cuda --gtest_brief=1 > "$d/run.log" 2>&1
+           echo "test_cuda rc=$?" >> "$d/run.log"
+           grep -E "^\[  (PASSED|FAILED) |FAILED  \]|test_cuda rc=" "$d/run.log" > "$d/summary.md" ;;
+    counter) $PY tools/gpu/counter_behaviour.py "${ECO_COUNTER_SECONDS:-10}" > "$d/run.log" 2>&1
+             echo "rc=$?" >> "$d/run.log"; grep -v '^COUNTER_BEHAVIOUR' "$d/run.log" > "$d/summary.md" ;;
+    profile)
+      [[ -f $M/mistral-7b/config.json ]] || $C/ecocompute synth --shape mistral-7b --out $M/mistral-7b > "$d/synth.log" 2>&1
+      OUT="$d" bash tools/gpu/profile_decode.sh $M/mistral-7b > "$d/run.log" 2>&1 ;;
     *) echo "unknown part $p" > "$d/summary.md" ;;
   esac
   finish

@@ -43,6 +43,43 @@ TEST(Welch, SymmetricAndDegenerateCases) {
   EXPECT_THROW(welch_t_test(std::vector<double>{1}, c), Error);
 }
 
+TEST(Welch, FromMomentsEqualsFromValuesAndGivesRelativeChange) {
+  const std::vector<double> a{11, 12, 13, 14}, b{9, 10, 11, 10};
+  const WelchResult v = welch_t_test(a, b);
+  const WelchResult m = welch_t_test(moments(a), moments(b));
+  EXPECT_DOUBLE_EQ(v.t, m.t);
+  EXPECT_DOUBLE_EQ(v.p_two_sided, m.p_two_sided);
+  EXPECT_NEAR(m.delta_pct, 100 * (12.5 / 10 - 1), 1e-12);
+  EXPECT_NEAR(m.delta_pct_low, 100 * m.ci_low / 10, 1e-12);
+  EXPECT_NEAR(m.delta_pct_high, 100 * m.ci_high / 10, 1e-12);
+  // A 99 % interval is wider than the 95 % one.
+  const WelchResult w = welch_t_test(moments(a), moments(b), 0.99);
+  EXPECT_LT(w.ci_low, m.ci_low);
+  EXPECT_THROW(welch_t_test(Moments{1, 2, 0}, Moments{3, 2, 1}), Error);
+}
+
+TEST(Welch, PValueMatchesTheTTableAtTheCriticalValue) {
+  // Equal n = 6 and sd = 1 give df = 10 exactly; choose the shift so that t = 2.228139, the
+  // two-sided 5 % critical value of t(10) in the standard table: p must be 0.05.
+  const double se = std::sqrt(2.0 / 6.0);
+  const WelchResult r = welch_t_test(Moments{6, 2.228139 * se, 1}, Moments{6, 0, 1});
+  EXPECT_NEAR(r.df, 10.0, 1e-12);
+  EXPECT_NEAR(r.p_two_sided, 0.05, 1e-7);
+  EXPECT_NEAR(r.ci_low, 0.0, 1e-6);  // the 95 % CI just touches 0
+}
+
+TEST(EnergyRatio, GrossAndNetSplitMultiplyBack) {
+  // A: 300 J gross, 200 J net in 2 s; B: 100 J gross, 80 J net in 1 s.
+  const EnergySplit s = energy_split(300, 200, 2, 100, 80, 1);
+  ASSERT_TRUE(s.has_net);
+  EXPECT_DOUBLE_EQ(s.gross.time_ratio * s.gross.power_ratio, s.gross.energy_ratio);
+  EXPECT_DOUBLE_EQ(s.net.energy_ratio, 2.5);
+  EXPECT_DOUBLE_EQ(s.net.time_ratio * s.net.power_ratio, s.net.energy_ratio);
+  EXPECT_DOUBLE_EQ(s.net.power_ratio, 1.25);
+  EXPECT_FALSE(energy_split(300, NAN, 2, 100, 80, 1).has_net);
+  EXPECT_THROW(energy_split(300, -5, 2, 100, 80, 1), Error);
+}
+
 TEST(EnergyRatio, SplitsIntoTimeTimesPower) {
   // A: 300 J in 2 s (150 W); B: 100 J in 1 s (100 W) -> 3 = 2 x 1.5.
   const EnergyRatio r = energy_ratio(300, 2, 100, 1);

@@ -80,5 +80,80 @@ TEST(Stats, StudentTQuantileMatchesTables) {
   EXPECT_THROW(student_t_quantile(0.5, 0), Error);
 }
 
+TEST(Stats, StudentTTwoSidedPMatchesTables) {
+  // Critical values of the standard t table are where the two-sided p equals the column's level.
+  EXPECT_NEAR(student_t_two_sided_p(2.228139, 10), 0.05, 1e-7);
+  EXPECT_NEAR(student_t_two_sided_p(3.169273, 10), 0.01, 1e-7);
+  EXPECT_NEAR(student_t_two_sided_p(-2.570582, 5), 0.05, 1e-7);
+  EXPECT_NEAR(student_t_two_sided_p(12.706205, 1), 0.05, 1e-7);
+  // df = 2 has the closed form p = 1 - |t| / sqrt(2 + t^2); at t = 10 only 1 - 10/sqrt(102).
+  EXPECT_NEAR(student_t_two_sided_p(10.0, 2), 1 - 10 / std::sqrt(102.0), 1e-15);
+  // Far tail keeps relative precision (df = 1: p = 1 - 2 atan(t) / pi = 2 atan(1/t) / pi).
+  EXPECT_NEAR(student_t_two_sided_p(1e6, 1) / (2 * std::atan(1e-6) / M_PI), 1.0, 1e-9);
+  EXPECT_THROW(student_t_two_sided_p(1.0, 0), Error);
+}
+
+TEST(Stats, SummaryFromMomentsMatchesSummaryFromValues) {
+  const std::vector<double> xs{2, 4, 4, 4, 5, 5, 7, 9};
+  const Summary a = summarize(xs);
+  const Summary b = summarize(moments(xs));
+  EXPECT_EQ(a.n, b.n);
+  EXPECT_DOUBLE_EQ(a.ci_low, b.ci_low);
+  EXPECT_DOUBLE_EQ(a.ci_high, b.ci_high);
+  EXPECT_TRUE(std::isnan(b.min));
+  EXPECT_THROW(summarize(Moments{}), Error);
+}
+
+TEST(Stats, BootstrapIntervalIsReproducibleAndSensible) {
+  const std::vector<double> xs{10.1, 9.8, 10.4, 10.0, 9.7, 10.3, 10.2, 9.9, 10.0, 10.6};
+  const Interval a = bootstrap_mean_ci(xs, 0.95, 4000, 7);
+  const Interval b = bootstrap_mean_ci(xs, 0.95, 4000, 7);
+  EXPECT_EQ(a.low, b.low);  // same seed, same interval
+  EXPECT_EQ(a.high, b.high);
+  const double m = mean(xs);
+  EXPECT_LT(a.low, m);
+  EXPECT_GT(a.high, m);
+  // The percentile interval of the mean is close to mean +/- 1.96 sd / sqrt(n) (here the
+  // plug-in sd, n in the denominator); with 4000 resamples within ~10 % of its half width.
+  double ss = 0;
+  for (double x : xs) ss += (x - m) * (x - m);
+  const double half = 1.959964 * std::sqrt(ss / 10.0) / std::sqrt(10.0);
+  EXPECT_NEAR(a.high - a.low, 2 * half, 0.1 * 2 * half);
+  // A constant sample has a zero-width interval.
+  const std::vector<double> k{3, 3, 3};
+  const Interval z = bootstrap_mean_ci(k);
+  EXPECT_EQ(z.low, 3);
+  EXPECT_EQ(z.high, 3);
+  EXPECT_THROW(bootstrap_mean_ci(std::vector<double>{}), Error);
+  EXPECT_THROW(bootstrap_mean_ci(xs, 0.95, 10), Error);
+}
+
+TEST(Stats, EffectSizeHandComputed) {
+  // Pooled sd of (sd 2, n 5) and (sd 4, n 5): sqrt((4*4 + 4*16) / 8) = sqrt(10).
+  const EffectSize e = effect_size(Moments{5, 12, 2}, Moments{5, 10, 4});
+  EXPECT_NEAR(e.cohens_d, 2 / std::sqrt(10.0), 1e-15);
+  EXPECT_NEAR(e.hedges_g, 2 / std::sqrt(10.0) * (1 - 3.0 / 31.0), 1e-15);
+  EXPECT_TRUE(std::isnan(effect_size(Moments{3, 1, 0}, Moments{3, 2, 0}).cohens_d));
+  EXPECT_THROW(effect_size(Moments{1, 1, 0}, Moments{3, 2, 1}), Error);
+}
+
+TEST(Stats, HolmAdjustmentHandComputed) {
+  // Sorted p: .01 (x4 = .04), .02 (x3 = .06), .03 (x2 = .06), .04 (x1 = .04 -> .06 monotone).
+  const std::vector<double> p{0.03, 0.01, 0.04, 0.02};
+  const std::vector<double> adj = holm_adjust(p);
+  ASSERT_EQ(adj.size(), 4u);
+  EXPECT_NEAR(adj[1], 0.04, 1e-15);
+  EXPECT_NEAR(adj[3], 0.06, 1e-15);
+  EXPECT_NEAR(adj[0], 0.06, 1e-15);
+  EXPECT_NEAR(adj[2], 0.06, 1e-15);
+  // Capped at 1; NaN stays NaN and is not counted.
+  const std::vector<double> q{0.6, std::nan(""), 0.5};
+  const std::vector<double> adj2 = holm_adjust(q);
+  EXPECT_NEAR(adj2[2], 1.0, 1e-15);
+  EXPECT_NEAR(adj2[0], 1.0, 1e-15);
+  EXPECT_TRUE(std::isnan(adj2[1]));
+  EXPECT_THROW(holm_adjust(std::vector<double>{1.5}), Error);
+}
+
 }  // namespace
 }  // namespace eco::analysis

@@ -1,0 +1,158 @@
+#include "report/html.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "common/error.h"
+#include "e2e/fixture_db.h"
+#include "report/asset.h"
+#include "store/reader.h"
+#include "store/schema.h"
+
+namespace eco::report {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+
+size_t count(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+class HtmlTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           fmt::format("eco_html_{}_{}", ::getpid(),
+                       ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    db_ = dir_ / "fixture.db";
+    fixture::write_fixture(db_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  fs::path dir_, db_;
+};
+
+TEST(JsonForScript, MarkupInStringsCannotCloseTheElement) {
+  const json v{{"model", "</script><script>alert(1)</script>"}, {"note", "a & b > c"}};
+  const std::string text = json_for_script(v);
+  EXPECT_EQ(text.find('<'), std::string::npos);
+  EXPECT_EQ(text.find('>'), std::string::npos);
+  EXPECT_EQ(text.find('&'), std::string::npos);
+  EXPECT_EQ(json::parse(text), v);  // the same data once parsed
+}
+
+TEST(JsonForScript, InvalidUtf8FromADatabaseIsReplacedNotFatal) {
+  const json v{{"model", std::string("bad \xff byte")}};
+  EXPECT_NO_THROW(json::parse(json_for_script(v)));
+}
+
+TEST_F(HtmlTest, ReportIsOneSelfContainedFile) {
+  if (dashboard_page().empty()) GTEST_SKIP() << "built without the dashboard front end (npm ci)";
+  const fs::path out = dir_ / "report.html";
+  write_html({db_}, out);
+  const std::string page = slurp(out);
+  EXPECT_THAT(page, ::testing::HasSubstr("id=\"eco-data\""));
+  EXPECT_EQ(page.find("<!--ECO_DATA-->"), std::string::npos);
+  // Nothing fetched from elsewhere: no external script, stylesheet or image.
+  EXPECT_EQ(page.find("src=\"http"), std::string::npos);
+  EXPECT_EQ(page.find("href=\"http"), std::string::npos);
+  // The page's own two script elements only: the XSS model's markup did not add any.
+  EXPECT_EQ(count(page, "<script"), 2u);
+  EXPECT_EQ(page.find("window.__xss=1</script>"), std::string::npos);
+  const size_t start = page.find("type=\"application/json\">") + 24;
+  const json doc = json::parse(page.substr(start, page.find("</script>", start) - start));
+  EXPECT_EQ(doc["configs"].size(), 11u);
+  EXPECT_EQ(doc["configs"][9]["model"], fixture::kXssModel);
+  EXPECT_TRUE(fs::exists(db_));
+  for (const auto& e : fs::directory_iterator(dir_))  // no temporary left behind
+    EXPECT_EQ(e.path().string().find(".writing-"), std::string::npos);
+}
+
+TEST_F(HtmlTest, RefusesToWriteOverADatabase) {
+  const std::string before = slurp(db_);
+  try {
+    write_html({db_}, db_);
+    FAIL() << "wrote the report over its database";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), ::testing::HasSubstr("is the database"));
+  }
+  const fs::path other = dir_ / "other.db";
+  fixture::write_fixture(other);
+  const std::string other_before = slurp(other);
+  try {
+    write_html({db_}, other);
+    FAIL() << "wrote the report over another SQLite file";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), ::testing::HasSubstr("is an SQLite database"));
+  }
+  EXPECT_EQ(slurp(db_), before);
+  EXPECT_EQ(slurp(other), other_before);
+}
+
+TEST_F(HtmlTest, BadOutputPathsAreReportedWithTheFix) {
+  EXPECT_THROW(write_html({db_}, dir_ / "missing-folder" / "r.html"), Error);
+  EXPECT_THROW(write_html({db_}, dir_), Error);
+  EXPECT_THROW(write_html({}, dir_ / "r.html"), Error);
+}
+
+TEST_F(HtmlTest, ReaderRejectsFilesThatAreNotStudies) {
+  const fs::path text = dir_ / "notes.txt";
+  std::ofstream(text) << "not a database";
+  try {
+    store::StudyReader r(text);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), ::testing::HasSubstr("notes.txt"));
+  }
+  EXPECT_THROW(store::StudyReader(dir_ / "absent.db"), Error);
+  const fs::path foreign = dir_ / "foreign.db";
+  {
+    store::Database d(foreign.string(), store::Database::Mode::Create);
+    d.exec("CREATE TABLE t(x)");
+  }
+  try {
+    store::StudyReader r(foreign);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), ::testing::HasSubstr("not an ecocompute study"));
+  }
+  {
+    store::Database d(db_.string(), store::Database::Mode::ReadWrite);
+    d.exec(fmt::format("PRAGMA user_version = {}", store::schema_version() + 1));
+  }
+  try {
+    store::StudyReader r(db_);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), ::testing::HasSubstr("newer ecocompute"));
+  }
+}
+
+TEST_F(HtmlTest, ReaderToleratesStudiesWithoutTheOptionalTables) {
+  const fs::path plain = dir_ / "plain.db";
+  fixture::Spec spec;
+  spec.extra_tables = false;
+  fixture::write_fixture(plain, spec);
+  store::StudyReader r(plain);
+  EXPECT_FALSE(r.has_table("published_results"));
+  EXPECT_TRUE(r.table("published_results").rows.empty());
+  EXPECT_EQ(r.configs().size(), 11u);
+}
+
+}  // namespace
+}  // namespace eco::report

@@ -1,0 +1,199 @@
+#include "report/study.h"
+
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "common/error.h"
+#include "e2e/fixture_db.h"
+#include "report/asset.h"
+#include "report/html.h"
+#include "store/reader.h"
+#include "store/schema.h"
+
+namespace eco::report {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+class StudyTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           fmt::format("eco_report_{}_{}", ::getpid(),
+                       ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  fs::path dir_;
+};
+
+const json* find_config(const json& doc, const std::string& format, int batch,
+                        const std::string& model = "synthetic:tiny") {
+  for (const auto& c : doc["configs"])
+    if (c["format"] == format && c["batch"] == batch && c["model"] == model) return &c;
+  return nullptr;
+}
+
+TEST_F(StudyTest, EmptyStudyHasEmptyTablesNotMissingOnes) {
+  const fs::path db = dir_ / "empty.db";
+  { auto st = store::Store::open(db); }
+  const json doc = build_study({db});
+  EXPECT_EQ(doc["configs"].size(), 0u);
+  EXPECT_TRUE(doc["runs"]["key"].is_array());
+  EXPECT_EQ(doc["runs"]["key"].size(), 0u);
+  EXPECT_EQ(doc["comparisons"].size(), 0u);
+  EXPECT_EQ(doc["fits"].size(), 0u);
+  EXPECT_EQ(doc["published"].size(), 0u);
+  ASSERT_EQ(doc["databases"].size(), 1u);
+  EXPECT_EQ(doc["databases"][0]["path"], db.string());
+}
+
+TEST_F(StudyTest, SingleRunHasItsValueAndNoInterval) {
+  const fs::path db = dir_ / "one.db";
+  fixture::Spec spec;
+  spec.configs_per_model = 1;
+  spec.measured_runs = 1;
+  spec.xss_model = spec.failed_config = spec.extra_tables = false;
+  fixture::write_fixture(db, spec);
+  const json doc = build_study({db});
+  ASSERT_EQ(doc["configs"].size(), 1u);
+  const auto& c = doc["configs"][0];
+  EXPECT_EQ(c["n"], 1);
+  const auto& m = c["metrics"]["j_per_token"];
+  EXPECT_EQ(m["n"], 1);
+  EXPECT_EQ(m["ci_low"], m["mean"]);         // one run: no spread to estimate
+  EXPECT_EQ(doc["runs"]["key"].size(), 2u);  // the warm-up and the measured run
+  EXPECT_EQ(doc["comparisons"].size(), 0u);  // nothing to compare with
+  EXPECT_EQ(doc["fits"].size(), 0u);
+  // The measured run's timeline is inline, the warm-up had none.
+  EXPECT_EQ(doc["timelines"].size(), 1u);
+  EXPECT_EQ(doc["databases"][0]["timelines"], "all");
+}
+
+TEST_F(StudyTest, ComparesFormatsAgainstFp16WithWelchAndTheSplit) {
+  const fs::path db = dir_ / "fixture.db";
+  fixture::write_fixture(db);
+  const json doc = build_study({db});
+  const json* fp16 = find_config(doc, "fp16", 1);
+  const json* int8 = find_config(doc, "int8", 1);
+  ASSERT_TRUE(fp16 && int8);
+  const json* cmp = nullptr;
+  for (const auto& c : doc["comparisons"])
+    if (c["config"] == (*int8)["key"]) cmp = &c;
+  ASSERT_NE(cmp, nullptr);
+  EXPECT_EQ((*cmp)["baseline"], (*fp16)["key"]);
+  // The fixture's int8 costs 0.9 / 0.5 of fp16's J/token, with a +-2 % jitter.
+  EXPECT_NEAR((*cmp)["delta_pct"].get<double>(), 80.0, 5.0);
+  EXPECT_LT((*cmp)["p_value"].get<double>(), 1e-4);
+  EXPECT_LT((*cmp)["diff_ci_low"].get<double>(), (*cmp)["diff_ci_high"].get<double>());
+  const double e = (*cmp)["energy_ratio"], t = (*cmp)["time_ratio"], p = (*cmp)["power_ratio"];
+  EXPECT_NEAR(e, t * p, 1e-12);
+  EXPECT_NEAR(e, 1 + (*cmp)["delta_pct"].get<double>() / 100, 1e-9);
+  // The failed configuration has no runs and is compared with a reason, not a number.
+  const json* pure = find_config(doc, "int8-pure", 1);
+  ASSERT_TRUE(pure);
+  EXPECT_EQ((*pure)["n"], 0);
+  EXPECT_EQ((*pure)["status"], "failed");
+  for (const auto& c : doc["comparisons"])
+    if (c["config"] == (*pure)["key"]) {
+      EXPECT_EQ(c["note"], "energy not measured");
+    }
+}
+
+TEST_F(StudyTest, FitsTheBatchLawPerFormat) {
+  const fs::path db = dir_ / "fixture.db";
+  fixture::write_fixture(db);
+  const json doc = build_study({db});
+  int fitted = 0;
+  for (const auto& f : doc["fits"]) {
+    if (!f.contains("b")) continue;
+    ++fitted;
+    EXPECT_EQ(f["n"], 15);  // 3 batch sizes x 5 measured runs
+    EXPECT_NEAR(f["b"].get<double>(), -0.8, 0.02) << f.dump();
+    EXPECT_LT(f["b_ci_low"].get<double>(), -0.8 + 0.02);
+    EXPECT_GT(f["r_squared"].get<double>(), 0.99);
+  }
+  EXPECT_EQ(fitted, 3);  // fp16, int8, nf4; the XSS model and int8-pure have one batch size
+}
+
+TEST_F(StudyTest, QualityOnlyWhereMeasuredAndPublishedTablesCarried) {
+  const fs::path db = dir_ / "fixture.db";
+  fixture::write_fixture(db);
+  const json doc = build_study({db});
+  int with_quality = 0;
+  for (const auto& c : doc["configs"])
+    if (!c["quality"].is_null()) {
+      ++with_quality;
+      EXPECT_EQ(c["batch"], 1);
+      EXPECT_TRUE(c["quality"]["kld"].is_number());
+    }
+  EXPECT_EQ(with_quality, 4);
+  ASSERT_EQ(doc["published"].size(), 1u);
+  EXPECT_EQ(doc["published"][0]["rows"].size(), 3u);
+}
+
+TEST_F(StudyTest, SeveralDatabasesKeepTheirKeysApart) {
+  const fs::path a = dir_ / "a.db", b = dir_ / "b.db";
+  fixture::write_fixture(a);
+  fixture::Spec spec;
+  spec.configs_per_model = 2;
+  spec.xss_model = spec.failed_config = spec.extra_tables = false;
+  fixture::write_fixture(b, spec);
+  const json doc = build_study({a, b});
+  EXPECT_EQ(doc["configs"].size(), 13u);
+  EXPECT_EQ(doc["configs"][11]["key"], "1:1");
+  EXPECT_EQ(doc["databases"].size(), 2u);
+}
+
+TEST_F(StudyTest, TimelineBudgetLeavesRunsOutAndSaysSo) {
+  const fs::path db = dir_ / "fixture.db";
+  fixture::write_fixture(db);
+  StudyOptions o;
+  o.max_timeline_points_total = 100;  // two runs of 40 samples
+  const json doc = build_study({db}, o);
+  EXPECT_EQ(doc["timelines"].size(), 2u);
+  EXPECT_EQ(doc["databases"][0]["timelines"], "partial");
+  EXPECT_THAT(doc["databases"][0]["timelines_note"].get<std::string>(),
+              ::testing::HasSubstr("ecocompute serve"));
+  o.max_timeline_points_per_run = 10;  // thinned, not cut
+  const json thin = build_study({db}, o);
+  const auto& first = thin["timelines"].begin().value();
+  EXPECT_EQ(first["t"].size(), 10u);
+  EXPECT_TRUE(first.contains("thinned"));
+}
+
+TEST_F(StudyTest, RunTimelineOfAMissingRunIsAnError) {
+  const fs::path db = dir_ / "fixture.db";
+  fixture::write_fixture(db);
+  EXPECT_EQ(run_timeline(db, 2)["t"].size(), 40u);
+  EXPECT_EQ(run_timeline(db, 1)["t"].size(), 0u);  // a warm-up: exists, no samples
+  EXPECT_THROW(run_timeline(db, 999999), Error);
+}
+
+TEST_F(StudyTest, LargeStudyOfTenThousandRuns) {
+  const fs::path db = dir_ / "large.db";
+  fixture::Spec spec;
+  spec.configs_per_model = 1000;
+  spec.measured_runs = 9;  // + 1 warm-up = 10 runs per configuration
+  spec.timeline_samples = 10;
+  spec.xss_model = spec.failed_config = spec.extra_tables = false;
+  fixture::write_fixture(db, spec);
+  const json doc = build_study({db});
+  EXPECT_EQ(doc["configs"].size(), 1000u);
+  EXPECT_EQ(doc["runs"]["key"].size(), 10000u);
+  for (const auto& [name, column] : doc["runs"].items()) EXPECT_EQ(column.size(), 10000u) << name;
+  EXPECT_EQ(doc["timelines"].size(), 9000u);
+  const std::string text = json_for_script(doc);
+  EXPECT_LT(text.size(), size_t(40) << 20) << "the report would be too large to open";
+}
+
+}  // namespace
+}  // namespace eco::report
