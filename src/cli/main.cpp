@@ -36,14 +36,20 @@ namespace {
 // SIG_IGN, because an ignored SIGPIPE would be inherited by the commands `measure` runs.
 void on_sigpipe(int) {}
 
+// Diagnostics to stderr that cannot throw: when stderr itself is closed or full there is nobody
+// to tell, and a throw from inside a handler below would abort the process.
+template <typename... Args>
+void say(fmt::format_string<Args...> format, Args&&... args) {
+  const std::string text = fmt::format(format, std::forward<Args>(args)...);
+  [[maybe_unused]] const size_t written = std::fwrite(text.data(), 1, text.size(), stderr);
+}
+
 int report_output_error(int err) {
   if (err == EPIPE)
-    fmt::print(stderr,
-               "ecocompute: error: standard output was closed by the program reading it (broken "
-               "pipe); the output is incomplete\n");
+    say("ecocompute: error: standard output was closed by the program reading it (broken "
+        "pipe); the output is incomplete\n");
   else
-    fmt::print(stderr, "ecocompute: error: cannot write to standard output ({})\n",
-               std::strerror(err));
+    say("ecocompute: error: cannot write to standard output ({})\n", std::strerror(err));
   return 1;
 }
 
@@ -81,24 +87,24 @@ int main(int argc, char** argv) {
     return flush_stdout(e.code);
   } catch (const eco::Error& e) {
     std::fflush(stdout);
-    fmt::print(stderr, "ecocompute: error: {}\n", e.what());
+    say("ecocompute: error: {}\n", e.what());
     return 1;
   } catch (const std::bad_alloc&) {
     std::fflush(stdout);
-    fmt::print(stderr,
-               "ecocompute: error: out of memory; ask for less (a smaller --batch, --max-context "
-               "or model) or free memory, then run again\n");
+    say("ecocompute: error: out of memory; ask for less (a smaller --batch, --max-context "
+        "or model) or free memory, then run again\n");
     return 1;
   } catch (const std::system_error& e) {
     // fmt::print reports a failed write as a system_error carrying errno; stdout's error flag
     // tells that write from other failures.
     if (std::ferror(stdout)) return report_output_error(e.code().value());
+    if (std::ferror(stderr)) return 1;  // the diagnostics themselves could not be written
     std::fflush(stdout);
-    fmt::print(stderr, "ecocompute: internal error: {}\n", e.what());
+    say("ecocompute: internal error: {}\n", e.what());
     return 2;
   } catch (const std::exception& e) {
     std::fflush(stdout);
-    fmt::print(stderr, "ecocompute: internal error: {}\n", e.what());
+    say("ecocompute: internal error: {}\n", e.what());
     return 2;
   }
   return flush_stdout(0);

@@ -48,6 +48,7 @@ struct RunSpec {
   std::vector<std::string> args;
   std::map<std::string, std::string> env;
   int stdout_fd = -1;        // >= 0: the command's stdout (stderr still captured)
+  int stderr_fd = -1;        // >= 0: the command's stderr
   rlim_t address_space = 0;  // RLIMIT_AS when non-zero
   unsigned timeout_s = 120;  // SIGALRM (survives exec) ends a hang: code 128 + 14
   std::string program = ECO_BINARY;
@@ -59,7 +60,7 @@ Outcome run(const RunSpec& spec) {
   const pid_t pid = ::fork();
   if (pid == 0) {
     ::dup2(spec.stdout_fd >= 0 ? spec.stdout_fd : out[1], STDOUT_FILENO);
-    ::dup2(out[1], STDERR_FILENO);
+    ::dup2(spec.stderr_fd >= 0 ? spec.stderr_fd : out[1], STDERR_FILENO);
     ::close(out[0]);
     for (const auto& [k, v] : spec.env) ::setenv(k.c_str(), v.c_str(), 1);
     if (spec.address_space != 0) {
@@ -252,6 +253,29 @@ TEST_F(ReliabilityCli, ClosedStdoutIsReportedNotASigpipe) {
   ::close(p[1]);
   EXPECT_EQ(o.code, 1) << o.output;
   EXPECT_THAT(o.output, HasSubstr("broken pipe"));
+}
+
+TEST_F(ReliabilityCli, ClosedStderrDoesNotFailMeasuredConfigurations) {
+  // Progress goes to stderr; with nobody reading it the sweep still completes and stores every
+  // configuration as measured (no SIGPIPE, no abort, no write error turned into a failed
+  // configuration). The final summary cannot be written, so the exit status is 1.
+  int p[2];
+  ASSERT_EQ(::pipe(p), 0);
+  ::close(p[0]);
+  const fs::path db = dir_ / "s.db";
+  RunSpec spec{{"bench", "--model", "synthetic:tiny", "--device", "cpu", "--format", "fp16",
+                "--batch", "1", "--idle", "0", "--stabilise-max", "0", "--warmup", "0", "--runs",
+                "2", "--max-reruns", "0", "--db", db.string()},
+               env_};
+  spec.stderr_fd = p[1];
+  const Outcome o = run(spec);
+  ::close(p[1]);
+  EXPECT_EQ(o.code, 1) << o.output;
+  EXPECT_THAT(o.output, HasSubstr("| synthetic:tiny | fp16"));  // the table, on stdout
+  eco::store::Database check(db.string(), eco::store::Database::Mode::ReadOnly);
+  EXPECT_EQ(check.query_int("SELECT count(*) FROM configurations WHERE status = 'done' AND "
+                            "error IS NULL"),
+            1);
 }
 
 TEST_F(ReliabilityCli, FullDiskOnStdoutIsReported) {
