@@ -1,4 +1,4 @@
-// GPU benchmark of the quantized formats (issue 5; run by tools/gpu/bench_quant.sh on a lent
+// GPU benchmark of the quantized formats (run by tools/gpu/bench_quant.sh on a lent
 // GPU machine, not by ctest):
 //   bench_quant_cuda DIR FORMATS BATCHES PROMPT NEW
 // DIR holds a model (e.g. ecocompute synth mistral-7b --outliers 16:20). FORMATS: fp16, int8,
@@ -29,7 +29,7 @@ int main() {
 #include "bench/measure.h"
 #include "common/error.h"
 #include "engine/cuda/cuda_engine.h"
-#include "engine/cuda/quant_linear.h"
+#include "engine/cuda/linear.h"
 #include "engine/engine.h"
 #include "model/weights.h"
 
@@ -79,6 +79,13 @@ double copy_bandwidth() {
   return 2.0 * double(bytes) / t[t.size() / 2];
 }
 
+// The matmul path of the decoder's linear layers at batch b (the engine's own choice function).
+std::string path_at(const quant::FormatSpec& spec, const engine::CudaPathOptions& paths, int b,
+                    int k) {
+  const quant::FormatSpec f = spec.quantized() ? spec : quant::parse_format("fp16");
+  return engine::cuda::matmul_path_name(engine::cuda::choose_matmul_path(f, paths, b, k), f);
+}
+
 struct Row {
   std::string format, path;
   int batch;
@@ -113,9 +120,9 @@ int main(int argc, char** argv) try {
                                                  : fname == "nf4-deq"         ? "nf4"
                                                                               : fname);
     if (fname == "int8-bnb") spec.int8_impl = quant::Int8Impl::ReferenceBnb;
-    engine::cuda::set_force_eager_decode(eager);
-    engine::cuda::set_nf4_fused_max_batch(fname == "nf4-deq" ? 0 : 64);
     engine::EngineOptions o;
+    o.cuda.eager_decode = eager;
+    o.cuda.nf4_fused_max_batch = fname == "nf4-deq" ? 0 : 64;
     o.device = engine::DeviceKind::Cuda;
     o.format = spec;
     o.max_batch = *std::max_element(batches.begin(), batches.end());
@@ -131,14 +138,16 @@ int main(int argc, char** argv) try {
       // Outlier columns per matmul (qkv, o, gate/up, down of each layer) at each batch, from
       // one eager decode step after a prefill of random tokens: what the outlier product pays
       // for (a column counts when any row of the batch has |x| >= threshold there).
-      engine::cuda::set_force_eager_decode(true);
+      engine::CudaPathOptions counting = o.cuda;
+      counting.count_outliers = true;
       for (int b : batches) {
         e->prefill(bench::make_prompts(b, prompt, c.vocab_size, uint64_t(1000 + b)));
-        engine::cuda::set_collect_outlier_counts(true);
+        engine::cuda::set_cuda_paths(*e, counting);
+        (void)engine::cuda::take_quant_stats(*e);
         e->decode_greedy(2);
         e->synchronize();
-        engine::cuda::set_collect_outlier_counts(false);
-        const auto counts = engine::cuda::take_outlier_counts();
+        engine::cuda::set_cuda_paths(*e, o.cuda);
+        const auto counts = engine::cuda::take_quant_stats(*e).outlier_counts;
         const char* names[4] = {"qkv", "o", "gate_up", "down"};
         for (int kind = 0; kind < 4; ++kind) {
           std::vector<int> v;
@@ -152,7 +161,6 @@ int main(int argc, char** argv) try {
                      v.size());
         }
       }
-      engine::cuda::set_force_eager_decode(eager);
     }
     for (int b : batches) {
       const auto p = bench::make_prompts(b, prompt, c.vocab_size, uint64_t(b));
@@ -162,12 +170,12 @@ int main(int argc, char** argv) try {
       for (int rep = 0; rep < 3; ++rep) {
         e->prefill(p);
         e->synchronize();
-        engine::cuda::reset_quant_sync_stats();
+        (void)engine::cuda::take_quant_stats(*e);
         const auto t0 = Clock::now();
         e->decode_greedy(steps);
         e->synchronize();
         times.push_back(since(t0));
-        syncs.push_back(engine::cuda::quant_sync_stats().seconds);
+        syncs.push_back(engine::cuda::take_quant_stats(*e).sync_seconds);
       }
       const size_t mid = 1;
       std::vector<size_t> idx = {0, 1, 2};
@@ -178,7 +186,7 @@ int main(int argc, char** argv) try {
           engine::cuda::decode_step_bytes(tm, double(b) * (prompt + (dsteps - 1) / 2.0), b);
       const double step_s = t / dsteps;
       Row r{fname,
-            spec.quantized() ? engine::cuda::quant_path(spec, b, c.hidden_size) : "fp16",
+            path_at(spec, o.cuda, b, c.hidden_size),
             b,
             double(b) * dsteps / t,
             step_s * 1e3,

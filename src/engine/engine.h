@@ -17,12 +17,23 @@ DeviceKind parse_device(std::string_view name);  // "auto", "cpu", "cuda"
 std::string_view device_name(DeviceKind d);
 bool cuda_available();  // compiled with CUDA and at least one device visible
 
+// Kernel path choices of the CUDA engine, held per engine. The defaults are what users run;
+// benchmarks change them to time one path against another. The CPU engine ignores them.
+struct CudaPathOptions {
+  bool eager_decode = false;     // enqueue every decode step instead of replaying a CUDA graph
+  int nf4_fused_max_batch = 64;  // largest batch on the fused NF4 GEMV (0..64; 0: dequantize)
+  // int8 with a threshold: record every matmul's outlier-column count (a host synchronisation
+  // per matmul, so decode runs eager); read with cuda::take_quant_stats().
+  bool count_outliers = false;
+};
+
 struct EngineOptions {
   DeviceKind device = DeviceKind::Auto;
   quant::FormatSpec format;
   int max_batch = 1;     // sequences per prefill/decode
   int max_context = 0;   // KV cache length per sequence; 0 = max_position_embeddings
   int device_index = 0;  // CUDA ordinal
+  CudaPathOptions cuda;
 };
 
 class Engine {

@@ -29,16 +29,16 @@ struct ModelConfig {
   // Llama's attention_bias also gives o_proj a bias (LayerWeights::bo); Qwen2's o_proj has none.
   bool o_bias = false;
   // Sliding-window attention span (0 = none). Mistral v0.1 and Phi-3 declare one; Qwen2 only
-  // when use_sliding_window is true. The window does not change any result while the context
-  // used (prompt + generated tokens) is at most this many tokens, so the engines accept the
-  // model and must refuse contexts longer than the window (see fits_context()).
+  // when use_sliding_window is true. Both engines apply it: the query at position p attends to
+  // positions p - sliding_window + 1 .. p, as transformers masks it.
   int sliding_window = 0;
   int bos_token_id = -1;  // -1 when absent
   std::vector<int> eos_token_ids;
   DType dtype = DType::F32;  // torch_dtype or dtype; F32 when absent
 
   int q_dim() const { return num_heads * head_dim; }
-  // True when a context of `tokens` positions gives the same results as full attention.
+  // True when a context of `tokens` positions gives the same results as full attention (the
+  // window masks nothing).
   bool fits_context(int tokens) const { return sliding_window <= 0 || tokens <= sliding_window; }
   int kv_dim() const { return num_kv_heads * head_dim; }
   // Parameter count including embeddings and lm_head (counted once when tied).

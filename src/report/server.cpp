@@ -125,7 +125,11 @@ static void serve_connection(DashboardServer& server, boost::asio::ip::tcp::sock
     if (ec) return;
     const auto& req = parser.get();
     Reply reply;
-    if (req.method() != http::verb::get && req.method() != http::verb::head) {
+    const auto host = req[http::field::host];
+    if (!server.host_allowed(std::string_view(host.data(), host.size()))) {
+      reply = error_reply(
+          403, "unexpected Host header: open the dashboard at the address serve printed");
+    } else if (req.method() != http::verb::get && req.method() != http::verb::head) {
       reply = error_reply(405, "the dashboard is read-only: only GET");
     } else {
       std::string path;
@@ -221,6 +225,20 @@ Reply DashboardServer::handle(const std::string& path,
     }
   }
   return error_reply(404, fmt::format("no such page: {}", path));
+}
+
+bool DashboardServer::host_allowed(std::string_view host_header) const {
+  const bool loopback =
+      options_.host == "127.0.0.1" || options_.host == "localhost" || options_.host == "::1";
+  if (!loopback) return true;
+  // The host without its port: "127.0.0.1:8080" -> "127.0.0.1", "[::1]:8080" -> "[::1]".
+  std::string_view name = host_header;
+  if (name.starts_with('[')) {
+    name = name.substr(0, name.find(']') == std::string_view::npos ? 0 : name.find(']') + 1);
+  } else if (const auto colon = name.find(':'); colon != std::string_view::npos) {
+    name = name.substr(0, colon);
+  }
+  return name == "127.0.0.1" || name == "localhost" || name == "[::1]";
 }
 
 int DashboardServer::bind() {

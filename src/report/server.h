@@ -14,6 +14,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace eco::report {
@@ -51,6 +52,11 @@ class DashboardServer {
 
   // Answers one GET request; what the HTTP layer calls, and what unit tests call directly.
   Reply handle(const std::string& path, const std::map<std::string, std::string>& query);
+
+  // Whether a request's Host header names this server. On loopback only the loopback names are
+  // accepted, so a web page elsewhere cannot read the studies through DNS rebinding; a server
+  // bound to another address (the user chose to expose it) accepts any.
+  bool host_allowed(std::string_view host_header) const;
 
   // Binds the socket and returns the port (the chosen one when options.port is 0).
   int bind();

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "analysis/cost.h"
 #include "analysis/stats.h"
 #include "common/error.h"
 #include "ecocompute/version.h"
@@ -87,18 +88,18 @@ json run_windows(const store::RunRecord& r) {
     if (p.name == "decode") dec = &p;
     if (p.name == "total") tot = &p;
   }
+  // [name, start, end] triples: a 10k-run report carries one per window.
   json w = json::array();
   if (!pre) return w;
   const double pre_s = pre->seconds * repetitions(pre->flags);
-  w.push_back({{"name", "prefill"}, {"start", 0.0}, {"end", pre_s}});
+  w.push_back({"prefill", 0.0, pre_s});
   const bool derived = r.k > 1 || (tot && repetitions(tot->flags) > 1);
   if (!derived && dec) {
-    w.push_back({{"name", "decode"}, {"start", pre_s}, {"end", pre_s + dec->seconds}});
+    w.push_back({"decode", pre_s, pre_s + dec->seconds});
   } else if (tot) {
     const int k_total = repetitions(tot->flags);
-    w.push_back({{"name", fmt::format("prefill + decode x{}", k_total)},
-                 {"start", pre_s},
-                 {"end", pre_s + tot->seconds * k_total}});
+    w.push_back(
+        {fmt::format("prefill + decode x{}", k_total), pre_s, pre_s + tot->seconds * k_total});
   }
   return w;
 }
@@ -195,8 +196,7 @@ void add_runs(DbContext& c, const std::vector<store::RunRecord>& runs, Columns& 
 }  // namespace
 
 // Defined in study_tables.cpp: the optional tables and the timelines.
-void add_optional_tables(size_t db, store::StudyReader& reader, json& doc,
-                         std::map<int64_t, size_t>& config_index);
+void add_optional_tables(size_t db, store::StudyReader& reader, json& doc);
 void add_timelines(size_t db, store::StudyReader& reader, json& doc, json& db_info, size_t& budget,
                    const StudyOptions& options);
 
@@ -225,7 +225,6 @@ void add_database(DbContext& c, Columns& run_cols) {
   for (const auto& r : runs) by_config[r.config_id].push_back(&r);
   add_runs(c, runs, run_cols);
 
-  std::map<int64_t, size_t> config_index;
   for (const auto& row : reader.configs()) {
     const auto& cfg = row.config;
     const auto& model = models[cfg.key.model_id];
@@ -286,7 +285,6 @@ void add_database(DbContext& c, Columns& run_cols) {
       if (r->j_per_request > 0) s.j_per_request.push_back(r->j_per_request);
     }
     c.samples.push_back(std::move(s));
-    config_index[cfg.id] = c.doc["configs"].size();
     c.doc["configs"].push_back(std::move(j));
   }
   for (const auto& e : reader.events())
@@ -305,12 +303,31 @@ void add_database(DbContext& c, Columns& run_cols) {
          {"at", f.at},
          {"stage", f.stage},
          {"error", f.error}});
-  add_optional_tables(c.index, reader, c.doc, config_index);
+  add_optional_tables(c.index, reader, c.doc);
   if (c.options.include_timelines)
     add_timelines(c.index, reader, c.doc, db_info, c.timeline_budget, c.options);
   else
     db_info["timelines"] = "on-request";
   c.doc["databases"].push_back(std::move(db_info));
+}
+
+// What the dashboard's cost and carbon columns start from: analysis/'s default price and PUE
+// (stated there as illustrative) and its bundled grid table, which the reader picks from.
+json cost_defaults() {
+  const analysis::CostInputs in;
+  json grid = json::array();
+  for (const auto& g : analysis::grid_intensities())
+    grid.push_back({{"region", g.region},
+                    {"name", g.name},
+                    {"g_per_kwh", g.g_co2e_per_kwh},
+                    {"year", g.year}});
+  return json{{"usd_per_kwh", in.usd_per_kwh},
+              {"pue", in.pue},
+              {"grid_region", "WORLD"},
+              {"grid", std::move(grid)},
+              {"grid_source",
+               "Ember, Yearly Electricity Data 2023, via Our World in Data "
+               "(data/grid_carbon_intensity.csv)"}};
 }
 
 }  // namespace
@@ -320,8 +337,8 @@ json build_study(const std::vector<fs::path>& databases, const StudyOptions& opt
            {"generated_at", store::utc_now()},
            {"generator", {{"version", ECO_VERSION}, {"commit", ECO_GIT_COMMIT}}},
            {"metrics", config_metrics()}};
-  for (const char* k : {"databases", "sessions", "models", "configs", "events", "failures",
-                        "published", "quality_tables"})
+  for (const char* k :
+       {"databases", "sessions", "models", "configs", "events", "failures", "published"})
     doc[k] = json::array();
   doc["timelines"] = json::object();
   // Open every file before reading any, so one bad --db is reported before work is done.
@@ -335,6 +352,7 @@ json build_study(const std::vector<fs::path>& databases, const StudyOptions& opt
     add_database(c, run_cols);
   }
   doc["runs"] = run_cols.doc;
+  doc["cost"] = cost_defaults();
   doc["comparisons"] = format_comparisons(samples);
   doc["fits"] = batch_fits(samples);
   return doc;

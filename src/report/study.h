@@ -30,8 +30,8 @@ const std::vector<std::string>& config_metrics();
 nlohmann::json build_study(const std::vector<std::filesystem::path>& databases,
                            const StudyOptions& options = {});
 
-// One run's timeline as {"t": [...], "w": [...], "device": [...]}; throws eco::Error when the run
-// does not exist.
+// One run's timeline as {"t": [...], "w": [...], "device": D or [...]} (one index when every sample
+// is from the same device); throws eco::Error when the run does not exist.
 nlohmann::json run_timeline(const std::filesystem::path& database, int64_t run_id);
 
 }  // namespace eco::report

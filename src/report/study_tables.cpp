@@ -1,6 +1,7 @@
 // The parts of the dashboard document that come from tables a study may lack (quality scores,
 // imported published results; added by later schema versions) and from power timelines.
 #include <cmath>
+#include <cstdlib>
 #include <map>
 
 #include <fmt/format.h>
@@ -32,80 +33,142 @@ json table_json(size_t db, const std::string& name, const store::Table& t) {
   return json{{"db", db}, {"table", name}, {"columns", t.columns}, {"rows", std::move(rows)}};
 }
 
-std::vector<std::string> user_tables(store::StudyReader& reader) {
-  std::vector<std::string> names;
-  for (const char* candidate : {"quality", "quality_scores", "quality_results", "published",
-                                "published_results", "published_imports", "imports"})
-    if (reader.has_table(candidate)) names.push_back(candidate);
-  return names;
-}
-
 int column(const store::Table& t, std::string_view name) {
   for (size_t i = 0; i < t.columns.size(); ++i)
     if (t.columns[i] == name) return int(i);
   return -1;
 }
 
-// Quality scores belong to a configuration (config_id) or to a model and format; each numeric
-// column of a matching row is attached to the configuration as measured.
+// The scores of `ecocompute quality` shown beside energy (their standard errors ride along).
+constexpr std::string_view kQualityColumns[] = {
+    "ppl",     "ppl_err",     "kld",          "kld_err",       "same_top1",   "same_top1_err",
+    "delta_p", "delta_p_err", "ln_ppl_ratio", "tokens_scored", "text_source", "device"};
+
+// Quality scores belong to a model and a format (not to a batch size), so every configuration of
+// that model and format gets them; of several scorings the latest is shown.
 void attach_quality(size_t db, const store::Table& t, json& configs,
-                    const std::map<int64_t, size_t>& config_index) {
-  const int cfg = column(t, "config_id");
+                    const std::map<int64_t, std::string>& format_names) {
   const int model = column(t, "model_id"), format = column(t, "format_id");
-  if (cfg < 0 && (model < 0 || format < 0)) return;
+  const int base = column(t, "base_format_id");
+  if (model < 0 || format < 0) return;
   for (const auto& row : t.rows) {
-    json scores = json::object();
-    for (size_t i = 0; i < t.columns.size(); ++i) {
-      const auto& name = t.columns[i];
-      if (name == "id" || name.ends_with("_id")) continue;
-      const json v = cell_json(row[i]);
-      if (v.is_number() || v.is_string()) scores[name] = v;
-    }
-    auto attach = [&](json& c) {
-      if (c["quality"].is_null()) c["quality"] = json::object();
-      c["quality"].update(scores);
-    };
-    if (cfg >= 0) {
-      const auto* id = std::get_if<int64_t>(&row[size_t(cfg)]);
-      if (id && config_index.count(*id)) attach(configs[config_index.at(*id)]);
-      continue;
-    }
     const auto* m = std::get_if<int64_t>(&row[size_t(model)]);
     const auto* f = std::get_if<int64_t>(&row[size_t(format)]);
     if (!m || !f) continue;
+    json scores = json::object();
+    for (const auto name : kQualityColumns)
+      if (const int i = column(t, name); i >= 0)
+        scores[std::string(name)] = cell_json(row[size_t(i)]);
+    if (base >= 0)
+      if (const auto* b = std::get_if<int64_t>(&row[size_t(base)]); b && format_names.count(*b))
+        scores["base_format"] = format_names.at(*b);
     const std::string mk = fmt::format("{}:{}", db, *m);
-    for (auto& [id, index] : config_index) {
-      auto& c = configs[index];
-      if (c["model_key"] == mk && c["format_id"] == *f) attach(c);
+    for (auto& c : configs)
+      if (c["model_key"] == mk && c["format_id"] == *f) c["quality"] = scores;
+  }
+}
+
+store::Cell csv_cell(const std::string& f) {
+  if (f.empty()) return std::monostate{};
+  char* stop = nullptr;
+  const double v = std::strtod(f.c_str(), &stop);
+  if (stop && *stop == '\0' && std::isfinite(v)) return v;
+  return f;
+}
+
+// A CSV text as `ecocompute import` stores it: '#' lines are comments, the first other line the
+// header; quoted fields as in RFC 4180. Numbers become numbers, empty cells null.
+store::Table parse_csv(const std::string& text) {
+  store::Table t;
+  std::vector<std::string> fields;
+  std::string field;
+  bool quoted = false, started = false;
+  auto end_row = [&] {
+    fields.push_back(field);
+    field.clear();
+    if (t.columns.empty()) {
+      t.columns = fields;
+    } else {
+      std::vector<store::Cell> row;
+      for (const auto& f : fields) row.push_back(csv_cell(f));
+      t.rows.push_back(std::move(row));
     }
+    fields.clear();
+    started = false;
+  };
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (!started && c == '#') {  // a comment line
+      while (i < text.size() && text[i] != '\n') ++i;
+      continue;
+    }
+    if (quoted) {
+      if (c == '"' && i + 1 < text.size() && text[i + 1] == '"') {
+        field += '"';
+        ++i;
+      } else if (c == '"') {
+        quoted = false;
+      } else {
+        field += c;
+      }
+    } else if (c == '"') {
+      quoted = started = true;
+    } else if (c == ',') {
+      fields.push_back(field);
+      field.clear();
+      started = true;
+    } else if (c == '\n' || c == '\r') {
+      if (started) end_row();
+    } else {
+      field += c;
+      started = true;
+    }
+  }
+  if (started) end_row();
+  return t;
+}
+
+void add_published(size_t db, const store::Table& imports, json& doc) {
+  const int file = column(imports, "file"), csv = column(imports, "csv_text");
+  const int sha = column(imports, "sha256"), at = column(imports, "imported_at");
+  if (file < 0 || csv < 0) return;
+  for (const auto& row : imports.rows) {
+    const auto* text = std::get_if<std::string>(&row[size_t(csv)]);
+    if (!text) continue;
+    json t = table_json(db, "", parse_csv(*text));
+    t["table"] = cell_json(row[size_t(file)]);
+    if (sha >= 0) t["sha256"] = cell_json(row[size_t(sha)]);
+    if (at >= 0) t["imported_at"] = cell_json(row[size_t(at)]);
+    doc["published"].push_back(std::move(t));
   }
 }
 
 }  // namespace
 
-void add_optional_tables(size_t db, store::StudyReader& reader, json& doc,
-                         std::map<int64_t, size_t>& config_index) {
-  for (const auto& name : user_tables(reader)) {
-    const store::Table t = reader.table(name);
-    if (name.starts_with("quality")) {
-      attach_quality(db, t, doc["configs"], config_index);
-      doc["quality_tables"].push_back(table_json(db, name, t));
-    } else {
-      doc["published"].push_back(table_json(db, name, t));
-    }
+void add_optional_tables(size_t db, store::StudyReader& reader, json& doc) {
+  if (reader.has_table("quality_scores")) {
+    std::map<int64_t, std::string> names;
+    for (const auto& f : reader.formats()) names[f.id] = f.format.name;
+    attach_quality(db, reader.table("quality_scores"), doc["configs"], names);
   }
+  if (reader.has_table("published_imports"))
+    add_published(db, reader.table("published_imports"), doc);
 }
 
 json timeline_json(const std::vector<store::TimelineSample>& samples, size_t max_points) {
   const size_t step =
       samples.size() > max_points ? (samples.size() + max_points - 1) / max_points : 1;
   json t = json::array(), w = json::array(), d = json::array();
+  bool one_device = true;
   for (size_t i = 0; i < samples.size(); i += step) {
     t.push_back(samples[i].t);
     w.push_back(std::isfinite(samples[i].watts) ? json(samples[i].watts) : json());
     d.push_back(samples[i].device);
+    one_device = one_device && samples[i].device == samples.front().device;
   }
-  json out{{"t", std::move(t)}, {"w", std::move(w)}, {"device", std::move(d)}};
+  // One device (the usual case): its index once instead of per sample.
+  json out{{"t", std::move(t)}, {"w", std::move(w)}};
+  out["device"] = one_device && !samples.empty() ? json(samples.front().device) : std::move(d);
   if (step > 1) out["thinned"] = fmt::format("every {}th of {} samples", step, samples.size());
   return out;
 }

@@ -32,8 +32,16 @@ async function leaderboard(page, base) {
   h.check(await page.evaluate(() => window.__xss) === undefined, 'markup in a model name does not run');
   h.check(await page.$$eval('#app img, #app b', (e) => e.length) === 0, 'no element created from database text');
   const kld = await texts(page, 'table.leaderboard tbody tr td:nth-child(14)');
-  h.check(kld.filter((t) => t === 'not measured').length === 7, 'KLD filled only where measured (4 of 11)', kld);
+  h.check(kld.filter((t) => t === 'not measured').length === 1, 'KLD filled only where measured (10 of 11)', kld);
   await shot(page, 'leaderboard');
+
+  // Carbon follows the grid region chosen (bundled table), and the URL keeps the choice.
+  const co2 = () => texts(page, 'table.leaderboard tbody tr:first-child td:nth-child(16)');
+  const world = Number((await co2())[0]);
+  await page.selectOption('#region', 'FR');
+  await page.waitForFunction(() => new URL(location.href).searchParams.get('region') === 'FR');
+  const france = Number((await co2())[0]);
+  h.check(world > 0 && Math.abs(france / world - 56 / 481) < 0.01, 'gCO2e/1k tokens scales with the grid chosen (France 56 vs world 481 g/kWh)', { world, france });
 
   // Filter typed in: the URL carries it, and opening that URL shows the same rows.
   await page.fill('#filter', 'format:int8');
@@ -111,7 +119,7 @@ async function timeline(page, base) {
 async function pareto(page, base) {
   await h.open(page, `${base}?view=pareto`, 'pareto');
   const option = await page.$eval('#chart-pareto', (e) => e.eco.getOption().series.map((s) => s.data.length));
-  h.check(option[0] === 4 && option[1] === 1, 'pareto: 4 configurations with quality, 1 on the front', option);
+  h.check(option[0] === 10 && option[1] === 1, 'pareto: 10 configurations with quality, 1 on the front', option);
   await shot(page, 'pareto');
 }
 
@@ -123,9 +131,11 @@ async function provenance(page, base) {
   h.check(cfg.includes('</script><b>x</b>'), 'provenance: markup in config.json shown as text', cfg);
   h.check(await rows(page, 'runs') === 6, 'provenance: all 6 runs (1 warm-up + 5 measured)', await rows(page, 'runs'));
   h.check((await page.textContent('#view-provenance')).includes('NVIDIA H200'), 'provenance: the GPU');
+  h.check((await page.textContent('#view-provenance')).includes('fixture text'), 'provenance: the quality score\'s text');
   await shot(page, 'provenance');
   await h.open(page, `${base}?view=provenance&config=0:11`, 'provenance');
   h.check(await rows(page, 'failures') === 1, 'provenance: the failed configuration\'s failure', await rows(page, 'failures'));
+  h.check(await page.$('#no-quality') !== null, 'provenance: a configuration never scored says so');
 }
 
 async function published(page, base) {

@@ -89,27 +89,44 @@ inline void add_config(store::Store& st, int64_t session, int64_t model, int64_t
   st.finish_config(cfg, "done", "passed", R"({"rounds":[{"cv_decode_tok_s":0.004}]})", 1, {});
 }
 
+// Quality scores and an imported published table as `ecocompute quality` and `import` store
+// them (the tables are created here when this build's schema does not have them yet).
 inline void add_extra_tables(store::Store& st) {
   auto& db = st.db();
   db.exec(
-      "CREATE TABLE IF NOT EXISTS quality (id INTEGER PRIMARY KEY, config_id INTEGER, ppl REAL, "
-      "kld REAL)");
-  // KLD against fp16: fp16 itself 0, nf4 larger than int8 (fixture values, not measurements).
+      "CREATE TABLE IF NOT EXISTS quality_scores (id INTEGER PRIMARY KEY, session_id INTEGER, "
+      "model_id INTEGER NOT NULL, format_id INTEGER NOT NULL, base_format_id INTEGER NOT NULL, "
+      "device TEXT NOT NULL, engine TEXT, text_source TEXT NOT NULL, tokens_sha256 TEXT NOT NULL, "
+      "text_tokens INTEGER NOT NULL, ctx INTEGER NOT NULL, chunks INTEGER NOT NULL, "
+      "tokens_scored INTEGER NOT NULL, created_at TEXT NOT NULL, ppl REAL, ppl_err REAL, "
+      "kld REAL, kld_err REAL, same_top1 REAL, same_top1_err REAL)");
+  // Fixture values, not measurements: KLD against fp16 is 0 for fp16, nf4 above int8.
   db.exec(
-      "INSERT INTO quality (config_id, ppl, kld) SELECT c.id, CASE f.name WHEN 'fp16' THEN 11.16 "
-      "WHEN 'int8' THEN 11.20 ELSE 11.9 END, CASE f.name WHEN 'fp16' THEN 0 WHEN 'int8' THEN "
-      "0.004 ELSE 0.03 END FROM configurations c JOIN formats f ON f.id = c.format_id "
-      "WHERE c.status = 'done' AND c.batch = 1");
+      "INSERT INTO quality_scores (model_id, format_id, base_format_id, device, text_source, "
+      "tokens_sha256, text_tokens, ctx, chunks, tokens_scored, created_at, ppl, kld, same_top1) "
+      "SELECT m.id, f.id, (SELECT id FROM formats WHERE name = 'fp16'), 'cuda', 'fixture text', "
+      "'00', 4096, 512, 8, 4088, '2026-12-02T10:00:00Z', CASE f.name WHEN 'fp16' THEN 11.16 WHEN "
+      "'int8' THEN 11.20 ELSE 11.9 END, CASE f.name WHEN 'fp16' THEN 0 WHEN 'int8' THEN 0.004 "
+      "ELSE 0.03 END, CASE f.name WHEN 'fp16' THEN 1 WHEN 'int8' THEN 0.98 ELSE 0.93 END "
+      "FROM models m, formats f WHERE f.name IN ('fp16', 'int8', 'nf4') AND "
+      "(m.source = 'synthetic:tiny' OR f.name = 'fp16')");
   db.exec(
-      "CREATE TABLE IF NOT EXISTS published_results (id INTEGER PRIMARY KEY, gpu TEXT, model TEXT, "
-      "format TEXT, batch_size INTEGER, throughput_tok_s REAL, power_w REAL, "
-      "energy_j_per_1k_tok REAL, idle_subtracted TEXT, source TEXT, notes TEXT)");
-  db.exec(
-      "INSERT INTO published_results (gpu, model, format, batch_size, throughput_tok_s, power_w, "
-      "energy_j_per_1k_tok, idle_subtracted, source, notes) VALUES "
-      "('H200', 'tiny', 'fp16', 1, 100, 200, 2000, 'no', 'fixture', ''), "
-      "('H200', 'tiny', 'int8', 1, 50, 200, 9000, 'no', 'fixture', 'energy disagrees'), "
-      "('RTX 5090', 'Other-7B', 'nf4', 4, 80, 300, 3750, 'no', 'fixture', '')");
+      "CREATE TABLE IF NOT EXISTS published_imports (id INTEGER PRIMARY KEY, imported_at TEXT NOT "
+      "NULL, command TEXT NOT NULL, eco_version TEXT NOT NULL, file TEXT NOT NULL, sha256 TEXT NOT "
+      "NULL, csv_text TEXT NOT NULL, claims_file TEXT NOT NULL DEFAULT '', claims_sha256 TEXT NOT "
+      "NULL DEFAULT '', claims_text TEXT NOT NULL DEFAULT '')");
+  auto ins = db.prepare(
+      "INSERT INTO published_imports (imported_at, command, eco_version, file, sha256, csv_text) "
+      "VALUES ('2026-12-02T10:00:00Z', 'ecocompute import', '0.1.0', 'fixture_published.csv', "
+      "'00', ?)");
+  ins.bind(1,
+           "# fixture: published-style rows\n"
+           "gpu,model,format,batch_size,throughput_tok_s,power_w,energy_j_per_1k_tok,"
+           "idle_subtracted,source,notes\n"
+           "H200,tiny,fp16,1,100,200,2000,no,fixture,\n"
+           "H200,tiny,int8,1,50,200,9000,no,fixture,\"energy disagrees, on purpose\"\n"
+           "RTX 5090,Other-7B,nf4,4,80,300,3750,no,fixture,\n");
+  ins.run();
 }
 
 // Writes a fresh study at `path` (replacing a file there) and returns the number of

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One GPU call for the CUDA engine (issue 4): kernel and engine tests, the card's copy
+# One GPU call for the CUDA engine: kernel and engine tests, the card's copy
 # bandwidth and cuBLAS fp16 rate, synthetic mistral-7b and qwen2-1.5b, ecocompute decode at
 # batch 1/8/64 (prompt 32, 256 new tokens) and prefill of 512 tokens, Hugging Face transformers
 # generate (fp16, eager and static cache) on the same shapes, and the transformers cross-check

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# One GPU call for the quantized formats (issue 5): the quant tests of test_cuda, then a
+# One GPU call for the quantized formats: the quant tests of test_cuda, then a
 # synthetic mistral-7b with 16 planted outlier dimensions decoded at batch 1/8/64 (prompt 32,
 # 256 new tokens) in fp16, int8-pure, int8 (fused), int8 (reference-bnb), nf4, nf4-dq and nf4
 # with the dequantize + cuBLAS path forced, all in this one call. Builds nothing: pack first,
 # here, with
-#   ninja -C build/h-quantcuda -j2 test_cuda bench_quant_cuda ecocompute
-#   tools/gpu/bench_quant.sh --pack build/h-quantcuda
+#   ninja -C build/release -j2 test_cuda bench_quant_cuda ecocompute
+#   tools/gpu/bench_quant.sh --pack build/release
 # and carry gpu-carry-quant/. Logs go to $OUT; the table is printed last.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -39,7 +39,7 @@ log() { echo "== $(date +%T) $*"; }
 cat "$OUT/card.txt"
 
 if [[ "${ECO_SKIP_TESTS:-0}" != 1 ]]; then
-  filter="${ECO_TEST_FILTER:-CudaQuant*:CudaEngine.MatchesCpuOnTinyLlama}"
+  filter="${ECO_TEST_FILTER:-CudaQuant*:CudaPaths*:CudaEngine.MatchesCpuOnTinyLlama}"
   log "test_cuda $filter"
   timeout 240 $C/test_cuda --gtest_filter="$filter" > "$OUT/test_quant.log" 2>&1
   echo "test rc=$?"

@@ -34,12 +34,10 @@ export class Study {
     return s && isNum(s.mean) ? s.mean : null;
   }
 
-  // Numeric quality scores attached to any configuration, by column name.
+  // The quality scores (of `ecocompute quality`) that some configuration has.
   qualityColumns() {
-    const names = new Set();
-    for (const c of this.configs)
-      if (c.quality) for (const [k, v] of Object.entries(c.quality)) if (isNum(v)) names.add(k);
-    return [...names].sort();
+    const scores = ['kld', 'ppl', 'same_top1', 'ln_ppl_ratio'];
+    return scores.filter((k) => this.configs.some((c) => c.quality && isNum(c.quality[k])));
   }
 }
 

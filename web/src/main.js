@@ -107,7 +107,9 @@ function render() {
     console.error(err);
   }
   root.appendChild(downloads(view));
+  performance.mark('eco-view-built');
   initCharts(root);
+  performance.mark('eco-charts-drawn');
   document.title = `ecocompute · ${view.title}`;
   root.setAttribute('data-ready', view.id);
 }
@@ -133,8 +135,10 @@ async function poll() {
 }
 
 async function start() {
+  performance.mark('eco-start');
   const node = document.getElementById('eco-data');
   const doc = node ? JSON.parse(node.textContent) : { live: true };
+  performance.mark('eco-parsed');
   window.ecoDashboard = app;
   if (doc.live) {
     app.live = true;
@@ -145,6 +149,7 @@ async function start() {
     setTimeout(poll, 2000);
   } else {
     app.study = new Study(doc);
+    performance.mark('eco-indexed');
     render();
   }
 }

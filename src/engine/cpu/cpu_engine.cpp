@@ -307,7 +307,7 @@ class CpuEngine final : public Engine {
                              s.pos0, cache_.keys(s.seq, int(li)) + size_t(kvh) * HD,
                              cache_.values(s.seq, int(li)) + size_t(kvh) * HD, size_t(KVD), HD,
                              att_.data() + s.first_row * QD + size_t(h) * HD, size_t(QD),
-                             scores.data());
+                             scores.data(), cfg_.sliding_window);
             }
           },
           small_step ? tasks : 1);

@@ -120,26 +120,27 @@ void apply_rope(float* x, int n_heads, int head_dim, int pos, const float* inv_f
 
 void attention_head(const float* q, size_t q_stride, int n_q, int pos0, const float* k,
                     const float* v, size_t kv_stride, int head_dim, float* out, size_t out_stride,
-                    float* scores) {
+                    float* scores, int window) {
   const float scale = float(1.0 / std::sqrt(double(head_dim)));
   for (int t = 0; t < n_q; ++t) {
     const float* qt = q + size_t(t) * q_stride;
-    const int keys = pos0 + t + 1;  // causal: positions 0 .. pos0 + t
+    const int pos = pos0 + t;
+    const int first = first_key(pos, window), keys = pos + 1;  // causal: first .. pos
     float max_score = -INFINITY;
-    for (int p = 0; p < keys; ++p) {
+    for (int p = first; p < keys; ++p) {
       const float s = dot(qt, k + size_t(p) * kv_stride, head_dim) * scale;
       scores[p] = s;
       if (s > max_score) max_score = s;
     }
     float sum = 0.0f;
-    for (int p = 0; p < keys; ++p) {
+    for (int p = first; p < keys; ++p) {
       scores[p] = std::exp(scores[p] - max_score);
       sum += scores[p];
     }
     const float inv_sum = 1.0f / sum;
     float* ot = out + size_t(t) * out_stride;
     for (int d = 0; d < head_dim; ++d) ot[d] = 0.0f;
-    for (int p = 0; p < keys; ++p) {
+    for (int p = first; p < keys; ++p) {
       const float w = scores[p] * inv_sum;
       const float* vp = v + size_t(p) * kv_stride;
       for (int d = 0; d < head_dim; ++d) ot[d] += w * vp[d];
@@ -148,7 +149,7 @@ void attention_head(const float* q, size_t q_stride, int n_q, int pos0, const fl
 }
 
 void attention(const float* q, int n_q, int pos0, const float* k, const float* v, int heads,
-               int kv_heads, int head_dim, float* out) {
+               int kv_heads, int head_dim, float* out, int window) {
   const int group = heads / kv_heads;
   const size_t q_stride = size_t(heads) * size_t(head_dim);
   const size_t kv_stride = size_t(kv_heads) * size_t(head_dim);
@@ -158,7 +159,7 @@ void attention(const float* q, int n_q, int pos0, const float* k, const float* v
       const size_t kvh = h / size_t(group);
       attention_head(q + h * size_t(head_dim), q_stride, n_q, pos0, k + kvh * size_t(head_dim),
                      v + kvh * size_t(head_dim), kv_stride, head_dim, out + h * size_t(head_dim),
-                     q_stride, scores.data());
+                     q_stride, scores.data(), window);
     }
   });
 }

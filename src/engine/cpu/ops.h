@@ -27,19 +27,27 @@ std::vector<float> rope_inv_freq(int head_dim, double theta);
 // the angle, cos and sin evaluated in fp32.
 void apply_rope(float* x, int n_heads, int head_dim, int pos, const float* inv_freq);
 
+// First key position a query at `pos` attends to: 0 without a window; with a sliding window of
+// `window` tokens (Mistral v0.1's sliding_window, as transformers masks it: key p is seen when
+// pos - window < p <= pos), the window's oldest position.
+inline int first_key(int pos, int window) {
+  return window > 0 && pos >= window ? pos - window + 1 : 0;
+}
+
 // One head of causal attention for n_q consecutive queries of one sequence at positions
 // pos0 .. pos0 + n_q - 1. Query t is at q + t * q_stride, the key/value of position p at
 // k + p * kv_stride / v + p * kv_stride (head_dim floats each), output t at out + t * out_stride.
+// Query t attends to positions first_key(pos0 + t, window) .. pos0 + t (window 0: all).
 // Scores are q.k / sqrt(head_dim); softmax in fp32 with the maximum subtracted. `scores` is
 // scratch space for at least pos0 + n_q floats.
 void attention_head(const float* q, size_t q_stride, int n_q, int pos0, const float* k,
                     const float* v, size_t kv_stride, int head_dim, float* out, size_t out_stride,
-                    float* scores);
+                    float* scores, int window = 0);
 // All heads of one sequence with grouped-query attention: query head h reads key/value head
 // h / (heads / kv_heads). q and out are [n_q, heads * head_dim]; k and v are
 // [pos0 + n_q, kv_heads * head_dim] (the cache, already holding the new positions).
 void attention(const float* q, int n_q, int pos0, const float* k, const float* v, int heads,
-               int kv_heads, int head_dim, float* out);
+               int kv_heads, int head_dim, float* out, int window = 0);
 
 // out[i] = silu(gate[i]) * up[i], silu(g) = g / (1 + exp(-g)) (out may alias gate or up).
 void swiglu(const float* gate, const float* up, size_t n, float* out);

@@ -1,7 +1,7 @@
 #pragma once
-// cpu::Linear for the quantized weight formats (issue 5): the weight is converted to fp32 once,
-// quantized with quant::quantize_matrix (the reference quantizers of docs/FORMATS.md), and every
-// forward call runs quant::linear_forward, the reference matmul of that format. Only the
+// cpu::Linear for the quantized weight formats (int8, nf4, nf4-dq): the weight is converted to fp32
+// once, quantized with quant::quantize_matrix (the reference quantizers of docs/FORMATS.md), and
+// every forward call runs quant::linear_forward, the reference matmul of that format. Only the
 // QuantizedMatrix is kept, so bytes() is what the format costs.
 #include <memory>
 #include <string>

@@ -64,7 +64,7 @@ void launch_argmax(const float* logits, int m, int vocab, int* next, int* hist, 
   if (m <= 0) return;
   argmax_kernel<<<m, 1024, 0, stream>>>(logits, m, vocab, next, hist, hist_steps, hist_base, pos,
                                         advance);
-  ECO_LAUNCH_CHECK(step + fmt::format(" (argmax m={} vocab={})", m, vocab));
+  ECO_LAUNCH_CHECK(step + cat(" (argmax m=", m, " vocab=", vocab, ")"));
 }
 
 }  // namespace eco::engine::cuda

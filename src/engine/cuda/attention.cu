@@ -1,5 +1,6 @@
 // Causal grouped-query attention over the fp16/bf16 KV cache, one kernel for prefill (many
-// query tokens, each attending to its own prefix) and decode (one query per sequence).
+// query tokens, each attending to its own prefix, or to the last `window` positions of it with
+// sliding-window attention) and decode (one query per sequence).
 //
 // A block handles one query token and one kv head, i.e. all G = nh / nkv query heads that
 // share it, so each key and value is read once for the group. Inside the block, groups of
@@ -43,10 +44,12 @@ __global__ void __launch_bounds__(kAttnWarps * 32) attention_kernel(const AttnAr
   const int dim0 = sub * 8;
   const bool dim_ok = dim0 < a.d;
   const int seq = a.tok_seq[i], pos = a.tok_pos[i];
-  const int n = pos + 1;
+  // Keys first .. pos: with a sliding window only the newest `window` positions.
+  const int first = a.window > 0 && pos >= a.window ? pos - a.window + 1 : 0;
+  const int n = pos + 1 - first;
   const int chunk = (n + a.splits - 1) / a.splits;
-  const int begin = split * chunk;
-  const int end = min(n, begin + chunk);
+  const int begin = first + split * chunk;
+  const int end = min(pos + 1, begin + chunk);
 
   const float qscale = rsqrtf(float(a.d)) * 1.4426950408889634f;  // softmax in base 2
   float q[GMAX][8];
@@ -189,10 +192,14 @@ void launch_g(const AttnArgs& a, int tpk, cudaStream_t s) {
 template <typename T>
 void launch_typed(const AttnArgs& a, int tpk, cudaStream_t s) {
   const int G = a.nh / a.nkv;
-  if (G <= 1) launch_g<T, 1>(a, tpk, s);
-  else if (G <= 2) launch_g<T, 2>(a, tpk, s);
-  else if (G <= 4) launch_g<T, 4>(a, tpk, s);
-  else launch_g<T, 8>(a, tpk, s);
+  if (G <= 1)
+    launch_g<T, 1>(a, tpk, s);
+  else if (G <= 2)
+    launch_g<T, 2>(a, tpk, s);
+  else if (G <= 4)
+    launch_g<T, 4>(a, tpk, s);
+  else
+    launch_g<T, 8>(a, tpk, s);
 }
 
 }  // namespace
@@ -205,17 +212,17 @@ void launch_attention(DevType t, const AttnArgs& a, cudaStream_t stream, const s
   if (a.m <= 0) return;
   if (a.d % 8 != 0 || a.d > 256 || a.nkv <= 0 || a.nh % a.nkv != 0 || a.nh / a.nkv > 8 ||
       a.splits < 1 || a.splits > 65535 || (a.splits > 1 && (!a.partial || !a.counters)))
-    fail("{}: unsupported attention shape (head_dim {} must be a multiple of 8 and <= 256; "
-         "heads {} / kv heads {} must be an integer <= 8)",
-         step, a.d, a.nh, a.nkv);
+    throw_error(cat(step, ": unsupported attention shape (head_dim ", a.d,
+                    " must be a multiple of 8 and <= 256; heads ", a.nh, " / kv heads ", a.nkv,
+                    " must be an integer <= 8)"));
   int tpk = 1;
   while (tpk * 8 < a.d) tpk *= 2;
   if (t == DevType::F16)
     launch_typed<__half>(a, tpk, stream);
   else
     launch_typed<__nv_bfloat16>(a, tpk, stream);
-  ECO_LAUNCH_CHECK(step + fmt::format(" (attention m={} heads={}/{} d={} splits={})", a.m, a.nh,
-                                      a.nkv, a.d, a.splits));
+  ECO_LAUNCH_CHECK(step + cat(" (attention m=", a.m, " heads=", a.nh, "/", a.nkv, " d=", a.d,
+                              " splits=", a.splits, ")"));
 }
 
 }  // namespace eco::engine::cuda

@@ -3,38 +3,54 @@
 // eco::Error naming the step (what the engine was doing, with its sizes) and the CUDA error, so
 // that an out-of-memory or a failed launch reads as "prefill: layer 3 qkv gemm (M=512 N=6144
 // K=4096): CUBLAS_STATUS_..." instead of a crash.
+//
+// The .cu files include this header, so it stays free of {fmt} (nvcc would compile the
+// header-only library into every kernel file): the throwing functions live in cuda_check.cpp,
+// and messages are joined with cat() from strings and numbers.
 #include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 
 #include <string>
-
-#include "common/error.h"
+#include <type_traits>
 
 namespace eco::engine::cuda {
 
-[[noreturn]] inline void throw_cuda(cudaError_t e, const std::string& step) {
-  fail("CUDA error in {}: {} ({})", step, cudaGetErrorName(e), cudaGetErrorString(e));
+// Each throws eco::Error: "CUDA error in STEP: NAME (description)", "cuBLAS error in STEP:
+// CUBLAS_STATUS_...", or the message as given (which names the input and the fix).
+[[noreturn]] void throw_cuda(cudaError_t e, const std::string& step);
+[[noreturn]] void throw_cublas(cublasStatus_t s, const std::string& step);
+[[noreturn]] void throw_error(const std::string& message);
+
+namespace detail {
+std::string format_real(double v);  // shortest round-trip form ("6", "0.25")
+inline void append(std::string& s, const std::string& v) {
+  s += v;
+}
+inline void append(std::string& s, const char* v) {
+  s += v;
+}
+template <typename N>
+void append(std::string& s, N v) {
+  static_assert(std::is_arithmetic_v<N>, "cat() joins strings and numbers");
+  if constexpr (std::is_floating_point_v<N>)
+    s += format_real(double(v));
+  else
+    s += std::to_string(v);
+}
+}  // namespace detail
+
+// The parts, strings and numbers (integers in decimal), joined into one message.
+template <typename... Parts>
+std::string cat(const Parts&... parts) {
+  std::string s;
+  (detail::append(s, parts), ...);
+  return s;
 }
 
-inline const char* cublas_status_name(cublasStatus_t s) {
-  switch (s) {
-    case CUBLAS_STATUS_SUCCESS: return "CUBLAS_STATUS_SUCCESS";
-    case CUBLAS_STATUS_NOT_INITIALIZED: return "CUBLAS_STATUS_NOT_INITIALIZED";
-    case CUBLAS_STATUS_ALLOC_FAILED: return "CUBLAS_STATUS_ALLOC_FAILED";
-    case CUBLAS_STATUS_INVALID_VALUE: return "CUBLAS_STATUS_INVALID_VALUE";
-    case CUBLAS_STATUS_ARCH_MISMATCH: return "CUBLAS_STATUS_ARCH_MISMATCH";
-    case CUBLAS_STATUS_MAPPING_ERROR: return "CUBLAS_STATUS_MAPPING_ERROR";
-    case CUBLAS_STATUS_EXECUTION_FAILED: return "CUBLAS_STATUS_EXECUTION_FAILED";
-    case CUBLAS_STATUS_INTERNAL_ERROR: return "CUBLAS_STATUS_INTERNAL_ERROR";
-    case CUBLAS_STATUS_NOT_SUPPORTED: return "CUBLAS_STATUS_NOT_SUPPORTED";
-    default: return "CUBLAS_STATUS_(other)";
-  }
-}
-
-// `step` is evaluated only on failure, so call sites may build it with fmt::format freely.
-#define ECO_CUDA_CHECK(call, step)                                          \
-  do {                                                                      \
-    const cudaError_t eco_cuda_err_ = (call);                               \
+// `step` is evaluated only on failure, so call sites may build it with cat() or fmt::format.
+#define ECO_CUDA_CHECK(call, step)                                                            \
+  do {                                                                                        \
+    const cudaError_t eco_cuda_err_ = (call);                                                 \
     if (eco_cuda_err_ != cudaSuccess) ::eco::engine::cuda::throw_cuda(eco_cuda_err_, (step)); \
   } while (0)
 
@@ -42,12 +58,11 @@ inline const char* cublas_status_name(cublasStatus_t s) {
 // surface at the next synchronising call, which is checked too).
 #define ECO_LAUNCH_CHECK(step) ECO_CUDA_CHECK(cudaGetLastError(), (step))
 
-#define ECO_CUBLAS_CHECK(call, step)                                                  \
-  do {                                                                                \
-    const cublasStatus_t eco_cublas_st_ = (call);                                     \
-    if (eco_cublas_st_ != CUBLAS_STATUS_SUCCESS)                                      \
-      ::eco::fail("cuBLAS error in {}: {}", std::string(step),                        \
-                  ::eco::engine::cuda::cublas_status_name(eco_cublas_st_));           \
+#define ECO_CUBLAS_CHECK(call, step)                             \
+  do {                                                           \
+    const cublasStatus_t eco_cublas_st_ = (call);                \
+    if (eco_cublas_st_ != CUBLAS_STATUS_SUCCESS)                 \
+      ::eco::engine::cuda::throw_cublas(eco_cublas_st_, (step)); \
   } while (0)
 
 }  // namespace eco::engine::cuda

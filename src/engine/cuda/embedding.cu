@@ -8,8 +8,8 @@ namespace eco::engine::cuda {
 namespace {
 
 template <typename T>
-__global__ void embedding_kernel(const T* table, int vocab, int h, const int* tokens,
-                                 float* resid, float* sumsq, int slots, int ld) {
+__global__ void embedding_kernel(const T* table, int vocab, int h, const int* tokens, float* resid,
+                                 float* sumsq, int slots, int ld) {
   __shared__ float scratch[32];
   const int i = blockIdx.x;
   int tok = tokens[i];
@@ -36,10 +36,13 @@ void launch_embedding(DevType t, const void* table, int vocab, int h, const int*
   if (m <= 0) return;
   const int threads = h >= 512 ? 512 : ((h + 31) / 32) * 32;
   if (t == DevType::F16)
-    embedding_kernel<__half><<<m, threads, 0, stream>>>(static_cast<const __half*>(table), vocab, h, tokens, resid, sumsq, sumsq_slots, sumsq_ld);
+    embedding_kernel<__half><<<m, threads, 0, stream>>>(
+        static_cast<const __half*>(table), vocab, h, tokens, resid, sumsq, sumsq_slots, sumsq_ld);
   else
-    embedding_kernel<__nv_bfloat16><<<m, threads, 0, stream>>>(static_cast<const __nv_bfloat16*>(table), vocab, h, tokens, resid, sumsq, sumsq_slots, sumsq_ld);
-  ECO_LAUNCH_CHECK(step + fmt::format(" (embedding m={} h={})", m, h));
+    embedding_kernel<__nv_bfloat16>
+        <<<m, threads, 0, stream>>>(static_cast<const __nv_bfloat16*>(table), vocab, h, tokens,
+                                    resid, sumsq, sumsq_slots, sumsq_ld);
+  ECO_LAUNCH_CHECK(step + cat(" (embedding m=", m, " h=", h, ")"));
 }
 
 }  // namespace eco::engine::cuda

@@ -68,17 +68,19 @@ class CudaEngine final : public Engine {
   int sequence_length(int i) const override;
 
   TrafficModel traffic() const;
+  QuantStats take_quant_stats();
+  void set_paths(const CudaPathOptions& paths);
 
  private:
   void set_device() const;
   void ensure_rows(int rows);
   void ensure_logit_rows(int rows);
   void ensure_hist(int steps);
-  bool gemv_ok(int m) const;
   int decode_splits(int batch) const;
-  // The layers for m token rows described by device arrays tok/seq/pos (indexed by row).
+  // The layers for m token rows described by device arrays tok/seq/pos (indexed by row);
+  // fused_norm: the matmuls read the residual through the fused RMSNorm (fused_norm_input(m)).
   void forward_layers(int m, const int* tok, const int* seq, const int* pos, int splits,
-                      bool gemv, const std::string& phase);
+                      bool fused_norm, const std::string& phase);
   void decode_step(int batch);  // enqueue one decode step (what the graph captures)
   void run_decode_graph(int batch);
   void drop_graphs();
@@ -103,8 +105,8 @@ class CudaEngine final : public Engine {
   DeviceBuffer d_pos_, d_iota_, d_tokens_, d_hist_, d_hist_base_, d_last_rows_;
   int hist_cap_ = 0;
 
-  int batch_ = 0;            // sequences in the current batch
-  int logit_rows_ = 0;       // rows of logits_ currently valid
+  int batch_ = 0;             // sequences in the current batch
+  int logit_rows_ = 0;        // rows of logits_ currently valid
   std::vector<int> lengths_;  // host copy of the sequence lengths
   std::map<int, cudaGraphExec_t> graphs_;
 };

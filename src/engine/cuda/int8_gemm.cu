@@ -45,8 +45,8 @@ __global__ void gather_outlier_weights_kernel(const QMatView w, const int* n_out
 
 // 8 consecutive fp16 values of row `r` from column c (zero past `cols` or when the row is
 // out of range); vector load when the whole group is inside and aligned.
-__device__ __forceinline__ uint4 load8_guarded(const __half* p, size_t ld, int r, int rows,
-                                               int c, int cols, bool vec_ok) {
+__device__ __forceinline__ uint4 load8_guarded(const __half* p, size_t ld, int r, int rows, int c,
+                                               int cols, bool vec_ok) {
   uint4 v = make_uint4(0, 0, 0, 0);
   if (r >= rows || c >= cols) return v;
   const __half* src = p + size_t(r) * ld + c;
@@ -62,9 +62,9 @@ __device__ __forceinline__ uint4 load8_guarded(const __half* p, size_t ld, int r
 // Splitting k keeps the GPU busy when m x n has few tiles (decode: m = 64, n = 4096 is 32
 // tiles) and the outlier count is large. Blocks leave y untouched when n_out == 0 (the
 // epilogue then skips it). grid (ceil(n / 128), ceil(m / 64), S).
-__global__ void __launch_bounds__(kOThreads) outlier_gemm_kernel(const __half* xo, int ldx, int m,
-                                                                 const __half* wt, int n,
-                                                                 const int* n_outliers, float* y) {
+__global__ void __launch_bounds__(kOThreads)
+    outlier_gemm_kernel(const __half* xo, int ldx, int m, const __half* wt, int n,
+                        const int* n_outliers, float* y) {
   using namespace nvcuda;
   const int n_out = *n_outliers;
   if (n_out == 0) return;
@@ -147,7 +147,7 @@ __device__ __forceinline__ float int8_value(const int32_t* acc, int m, int n, in
 template <GemvOut kOut>
 __global__ void epilogue_kernel(const int32_t* acc, int m, const QMatView w, const Int8Act act,
                                 const float* outlier_f32, int splits, bool outliers_optional,
-                                const QOut out) {
+                                const GemvDst out) {
   if (outliers_optional && *act.n_outliers == 0) outlier_f32 = nullptr;
   const int b = blockIdx.y;
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
@@ -202,39 +202,52 @@ int launch_int8_outlier_product(const QMatView& w, int m, const Int8Act& act, vo
   gather_outlier_x_kernel<<<m, 256, 0, stream>>>(static_cast<const __half*>(act.xh), w.k,
                                                  act.n_outliers, act.cols,
                                                  static_cast<__half*>(xo_scratch));
-  ECO_LAUNCH_CHECK(step + fmt::format(" (int8 outlier activation gather m={})", m));
+  ECO_LAUNCH_CHECK(step + cat(" (int8 outlier activation gather m=", m, ")"));
   gather_outlier_weights_kernel<<<dim3((w.n + 255) / 256, 16), 256, 0, stream>>>(
       w, act.n_outliers, act.cols, static_cast<__half*>(wt_scratch));
-  ECO_LAUNCH_CHECK(step + fmt::format(" (int8 outlier weight gather n={})", w.n));
+  ECO_LAUNCH_CHECK(step + cat(" (int8 outlier weight gather n=", w.n, ")"));
   // About two blocks per SM, at most one split per 32 columns of k, as much as y holds.
   const int tiles = ((w.n + kOBN - 1) / kOBN) * ((m + kOBM - 1) / kOBM);
   const size_t per_split = size_t(m) * w.n;
   int splits = std::max(1, (2 * sm_count(step) + tiles - 1) / tiles);
   splits = std::min({splits, 16, (w.k + kOBK - 1) / kOBK, int(y_floats / per_split)});
   if (splits < 1)
-    fail("{}: internal: outlier product scratch holds {} floats, needs {}", step, y_floats,
-         per_split);
+    throw_error(cat(step, ": internal: outlier product scratch holds ", y_floats, " floats, needs ",
+                    per_split));
   const dim3 grid((w.n + kOBN - 1) / kOBN, (m + kOBM - 1) / kOBM, splits);
-  outlier_gemm_kernel<<<grid, kOThreads, 0, stream>>>(
-      static_cast<const __half*>(xo_scratch), w.k, m, static_cast<const __half*>(wt_scratch), w.n,
-      act.n_outliers, y);
-  ECO_LAUNCH_CHECK(step + fmt::format(" (int8 outlier gemm m={} n={} splits={})", m, w.n, splits));
+  outlier_gemm_kernel<<<grid, kOThreads, 0, stream>>>(static_cast<const __half*>(xo_scratch), w.k,
+                                                      m, static_cast<const __half*>(wt_scratch),
+                                                      w.n, act.n_outliers, y);
+  ECO_LAUNCH_CHECK(step + cat(" (int8 outlier gemm m=", m, " n=", w.n, " splits=", splits, ")"));
   return splits;
 }
 
 void launch_int8_dequant_epilogue(const int32_t* acc, int m, const QMatView& w, const Int8Act& act,
                                   const float* outlier_f32, int splits, bool outliers_optional,
-                                  const QOut& out, cudaStream_t stream, const std::string& step) {
+                                  const GemvDst& out, cudaStream_t stream,
+                                  const std::string& step) {
   const int cols = out.kind == GemvOut::SwiGLU ? w.n / 2 : w.n;
   const dim3 grid((cols + 255) / 256, m), block(256);
   const bool opt = outliers_optional;
   switch (out.kind) {
-    case GemvOut::StoreT: epilogue_kernel<GemvOut::StoreT><<<grid, block, 0, stream>>>(acc, m, w, act, outlier_f32, splits, opt, out); break;
-    case GemvOut::StoreF32: epilogue_kernel<GemvOut::StoreF32><<<grid, block, 0, stream>>>(acc, m, w, act, outlier_f32, splits, opt, out); break;
-    case GemvOut::AddResidual: epilogue_kernel<GemvOut::AddResidual><<<grid, block, 0, stream>>>(acc, m, w, act, outlier_f32, splits, opt, out); break;
-    case GemvOut::SwiGLU: epilogue_kernel<GemvOut::SwiGLU><<<grid, block, 0, stream>>>(acc, m, w, act, outlier_f32, splits, opt, out); break;
+    case GemvOut::StoreT:
+      epilogue_kernel<GemvOut::StoreT>
+          <<<grid, block, 0, stream>>>(acc, m, w, act, outlier_f32, splits, opt, out);
+      break;
+    case GemvOut::StoreF32:
+      epilogue_kernel<GemvOut::StoreF32>
+          <<<grid, block, 0, stream>>>(acc, m, w, act, outlier_f32, splits, opt, out);
+      break;
+    case GemvOut::AddResidual:
+      epilogue_kernel<GemvOut::AddResidual>
+          <<<grid, block, 0, stream>>>(acc, m, w, act, outlier_f32, splits, opt, out);
+      break;
+    case GemvOut::SwiGLU:
+      epilogue_kernel<GemvOut::SwiGLU>
+          <<<grid, block, 0, stream>>>(acc, m, w, act, outlier_f32, splits, opt, out);
+      break;
   }
-  ECO_LAUNCH_CHECK(step + fmt::format(" (int8 dequantize epilogue m={} n={})", m, w.n));
+  ECO_LAUNCH_CHECK(step + cat(" (int8 dequantize epilogue m=", m, " n=", w.n, ")"));
 }
 
 }  // namespace eco::engine::cuda

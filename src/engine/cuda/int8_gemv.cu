@@ -5,7 +5,7 @@
 // (0 in outlier columns), the fp16 input rows, and the ascending outlier column list with its
 // count, all left on the device.
 //
-// Fused GEMV: the tile layout of gemv.cu (16 weight rows per block, 8 warps splitting k, the
+// Fused GEMV: the skeleton of gemv_tile.cuh (16 weight rows per block, 8 warps splitting k, the
 // batch as the mma's n dimension) with int8 x int8 -> int32 mma.m16n8k32: each thread loads 16
 // bytes of two weight rows and of each batch row at the same k, so k is permuted consistently
 // for both operands. After the int8 products every warp adds a share of the outlier columns in
@@ -17,11 +17,10 @@
 namespace eco::engine::cuda {
 namespace {
 
-constexpr int kWarps = 8;
 // 4 k-blocks of weight loads in flight per warp and round. 8 (all of k = 4096 issued before the
 // wait on the activation quantization) measured 3.5 % slower at batch 1 on an H200 (2026-12-02,
 // docs/BENCHMARKS.md): more registers, fewer resident blocks.
-constexpr int kUnroll = 4;
+constexpr int kInt8Unroll = 4;
 constexpr int kActThreads = 512;
 constexpr int kSmallBatch = 16;  // up to this many rows each block finds the outliers itself
 
@@ -31,7 +30,7 @@ __device__ __forceinline__ int8_t round_int8(float v) {
 }
 
 // flags[j] = 1 when any row has |x[., j]| >= threshold (batches above kSmallBatch).
-__global__ void outlier_flags_kernel(const QInput in, int m, int k, float threshold,
+__global__ void outlier_flags_kernel(const GemvIn in, int m, int k, float threshold,
                                      uint8_t* flags) {
   const int j = blockIdx.x * blockDim.x + threadIdx.x;
   if (j >= k) return;
@@ -44,9 +43,9 @@ __global__ void outlier_flags_kernel(const QInput in, int m, int k, float thresh
   flags[j] = f;
 }
 
-__global__ void __launch_bounds__(kActThreads) act_quant_kernel(const QInput in, int m, int k,
-                                                                float threshold, bool flags_ready,
-                                                                const Int8Act act) {
+__global__ void __launch_bounds__(kActThreads)
+    act_quant_kernel(const GemvIn in, int m, int k, float threshold, bool flags_ready,
+                     const Int8Act act) {
   extern __shared__ uint8_t sflags[];  // [k]
   __shared__ float red[32];
   __shared__ int wsum[kActThreads / 32 + 1];
@@ -126,141 +125,134 @@ __global__ void __launch_bounds__(kActThreads) act_quant_kernel(const QInput in,
   if (threadIdx.x == 0) *act.n_outliers = base;
 }
 
-template <int NT, GemvOut kOut>
-__global__ void __launch_bounds__(kWarps * 32) int8_gemv_kernel(const QMatView w, int m,
-                                                                const Int8Act act, bool outliers,
-                                                                const QOut out) {
-  __shared__ int red[kWarps][NT * 4][32];
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  const int g = lane >> 2, c = lane & 3;
-  const int tile = blockIdx.x;
-  const int row0 = tile * 16 + g, row1 = row0 + 8;
-  const bool ok0 = row0 < w.n, ok1 = row1 < w.n;
-  const int k = w.k;
-  const int8_t* wq = reinterpret_cast<const int8_t*>(w.data);
-  const int8_t* w0 = wq + size_t(ok0 ? row0 : 0) * k;
-  const int8_t* w1 = wq + size_t(ok1 ? row1 : 0) * k;
-  const int nkb = (k + 63) / 64;
+// The int8 format's policy for gemv_k_loop: k-blocks of 64 (16 bytes of each weight row and of
+// each quantized batch row at the same k: k is permuted the same way for both operands, see
+// gemv.cu), int32 accumulation; launched as a programmatic dependent of the activation
+// quantization, so its outputs are read only after inputs_ready().
+template <int NT>
+struct Int8Weights {
+  static constexpr int kUnroll = kInt8Unroll;
+  static constexpr bool kPrefetch = false;
+  static constexpr bool kSkipPastEnd = true;
+  using Acc = int;
+  struct Frag {
+    uint4 a, b;  // rows g and g + 8
+  };
 
-  int acc[NT][4];
-#pragma unroll
-  for (int t = 0; t < NT; ++t)
-#pragma unroll
-    for (int i = 0; i < 4; ++i) acc[t][i] = 0;
+  const int8_t* w0;
+  const int8_t* w1;
+  const int8_t* xq;
+  int k, m, c, g, nkb;
+  bool ok0, ok1;
 
-  const uint4 zero = make_uint4(0, 0, 0, 0);
-  for (int kb0 = warp; kb0 < nkb; kb0 += kWarps * kUnroll) {
-    uint4 wa[kUnroll], wb[kUnroll];
-#pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {
-      const int kb = kb0 + u * kWarps;
-      const int kk = kb * 64 + c * 16;
-      const bool valid = kb < nkb && kk < k;
-      wa[u] = (valid && ok0) ? load_stream(w0 + kk) : zero;
-      wb[u] = (valid && ok1) ? load_stream(w1 + kk) : zero;
-    }
+  __device__ __forceinline__ Int8Weights(const QMatView& w, int rows, const Int8Act& act,
+                                         const GemvTile& tl)
+      : w0(reinterpret_cast<const int8_t*>(w.data) + size_t(tl.ok0 ? tl.row0 : 0) * w.k),
+        w1(reinterpret_cast<const int8_t*>(w.data) + size_t(tl.ok1 ? tl.row1 : 0) * w.k),
+        xq(act.xq),
+        k(w.k),
+        m(rows),
+        c(tl.c),
+        g(tl.g),
+        nkb((w.k + 63) / 64),
+        ok0(tl.ok0),
+        ok1(tl.ok1) {}
+
+  __device__ __forceinline__ int k_blocks() const { return nkb; }
+
+  __device__ __forceinline__ void inputs_ready() const {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    // Launched as a programmatic dependent of the activation quantization: the weight loads
-    // above are in flight; its outputs are read only from here on.
-    if (kb0 == warp) asm volatile("griddepcontrol.wait;" ::: "memory");
+    // The weight loads of the first round are in flight; the activation quantization's
+    // outputs (codes, scales, outlier columns) are read only from here on.
+    asm volatile("griddepcontrol.wait;" ::: "memory");
 #endif
-#pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {
-      const int kb = kb0 + u * kWarps;
-      const int kk = kb * 64 + c * 16;
-      if (kb >= nkb) break;
-      const bool valid = kk < k;
-#pragma unroll
-      for (int t = 0; t < NT; ++t) {
-        const int b = g + 8 * t;
-        const uint4 xv = (valid && b < m)
-                             ? __ldg(reinterpret_cast<const uint4*>(act.xq + size_t(b) * k + kk))
-                             : zero;
-        mma_s8(acc[t], wa[u].x, wb[u].x, wa[u].y, wb[u].y, xv.x, xv.y);
-        mma_s8(acc[t], wa[u].z, wb[u].z, wa[u].w, wb[u].w, xv.z, xv.w);
-      }
-    }
   }
 
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("griddepcontrol.wait;" ::: "memory");  // warps that ran no k-block wait here
-#endif
-  // Outlier columns in fp32, shared among the warps: x (fp16) * fp16(dequantized weight).
+  __device__ __forceinline__ Frag load(int kb) const {
+    const uint4 zero = make_uint4(0, 0, 0, 0);
+    const int kk = kb * 64 + c * 16;
+    const bool valid = kb < nkb && kk < k;
+    return {(valid && ok0) ? load_stream(w0 + kk) : zero,
+            (valid && ok1) ? load_stream(w1 + kk) : zero};
+  }
+
+  __device__ __forceinline__ const Frag& expand(const Frag& f) const {
+    return f;
+  }
+
+  __device__ __forceinline__ void mma(int* acc, const Frag& w, int kb, int t) const {
+    const int kk = kb * 64 + c * 16;
+    const int b = g + 8 * t;
+    const uint4 xv = (kk < k && b < m)
+                         ? __ldg(reinterpret_cast<const uint4*>(xq + size_t(b) * k + kk))
+                         : make_uint4(0, 0, 0, 0);
+    mma_m16n8k32_s8(acc, w.a.x, w.b.x, w.a.y, w.b.y, xv.x, xv.y);
+    mma_m16n8k32_s8(acc, w.a.z, w.b.z, w.a.w, w.b.w, xv.z, xv.w);
+  }
+};
+
+// Outlier columns in fp32, shared among the warps: x (fp16) * fp16(dequantized weight). The
+// weight rows were just streamed, so these bytes come from L2.
+template <int NT>
+__device__ __forceinline__ void add_outlier_columns(const QMatView& w, int m, const Int8Act& act,
+                                                    const GemvTile& tl, float (&oacc)[NT][4]) {
+  const int n_out = *act.n_outliers;
+  const int8_t* wq = reinterpret_cast<const int8_t*>(w.data);
+  const int8_t* w0 = wq + size_t(tl.ok0 ? tl.row0 : 0) * w.k;
+  const int8_t* w1 = wq + size_t(tl.ok1 ? tl.row1 : 0) * w.k;
+  const float sw0 = tl.ok0 ? w.absmax[tl.row0] : 0.0f, sw1 = tl.ok1 ? w.absmax[tl.row1] : 0.0f;
+  const __half* xh = static_cast<const __half*>(act.xh);
+  for (int j = tl.warp; j < n_out; j += kGemvWarps) {
+    const int col = act.cols[j];
+    const float q0 = tl.ok0 ? float(w0[col]) : 0.0f, q1 = tl.ok1 ? float(w1[col]) : 0.0f;
+    const float d0 = __half2float(__float2half_rn(__fmul_rn(__fmul_rn(q0, sw0), kQInv127)));
+    const float d1 = __half2float(__float2half_rn(__fmul_rn(__fmul_rn(q1, sw1), kQInv127)));
+#pragma unroll
+    for (int t = 0; t < NT; ++t) {
+      const int b0 = 8 * t + 2 * tl.c, b1 = b0 + 1;
+      const float x0 = b0 < m ? __half2float(xh[size_t(b0) * w.k + col]) : 0.0f;
+      const float x1 = b1 < m ? __half2float(xh[size_t(b1) * w.k + col]) : 0.0f;
+      oacc[t][0] += x0 * d0;
+      oacc[t][1] += x1 * d0;
+      oacc[t][2] += x0 * d1;
+      oacc[t][3] += x1 * d1;
+    }
+  }
+}
+
+template <int NT, GemvOut kOut>
+__global__ void __launch_bounds__(kGemvThreads)
+    int8_gemv_kernel(const QMatView w, int m, const Int8Act act, bool outliers, const GemvDst out) {
+  __shared__ int red[kGemvWarps * NT * 4 * 32];
+  const GemvTile tl(w.n);
+  int acc[NT][4];
   float oacc[NT][4];
 #pragma unroll
   for (int t = 0; t < NT; ++t)
 #pragma unroll
-    for (int i = 0; i < 4; ++i) oacc[t][i] = 0.0f;
-  if (outliers) {
-    const int n_out = *act.n_outliers;
-    const float sw0 = ok0 ? w.absmax[row0] : 0.0f, sw1 = ok1 ? w.absmax[row1] : 0.0f;
-    const __half* xh = static_cast<const __half*>(act.xh);
-    for (int j = warp; j < n_out; j += kWarps) {
-      const int col = act.cols[j];
-      const float q0 = ok0 ? float(w0[col]) : 0.0f, q1 = ok1 ? float(w1[col]) : 0.0f;
-      const float d0 = __half2float(__float2half_rn(__fmul_rn(__fmul_rn(q0, sw0), kQInv127)));
-      const float d1 = __half2float(__float2half_rn(__fmul_rn(__fmul_rn(q1, sw1), kQInv127)));
-#pragma unroll
-      for (int t = 0; t < NT; ++t) {
-        const int b0 = 8 * t + 2 * c, b1 = b0 + 1;
-        const float x0 = b0 < m ? __half2float(xh[size_t(b0) * k + col]) : 0.0f;
-        const float x1 = b1 < m ? __half2float(xh[size_t(b1) * k + col]) : 0.0f;
-        oacc[t][0] += x0 * d0;
-        oacc[t][1] += x1 * d0;
-        oacc[t][2] += x0 * d1;
-        oacc[t][3] += x1 * d1;
-      }
+    for (int i = 0; i < 4; ++i) {
+      acc[t][i] = 0;
+      oacc[t][i] = 0.0f;
     }
-  }
-
-#pragma unroll
-  for (int t = 0; t < NT; ++t)
-#pragma unroll
-    for (int i = 0; i < 4; ++i) red[warp][t * 4 + i][lane] = acc[t][i];
-  __syncthreads();
-  if (warp == 0) {
-#pragma unroll
-    for (int t = 0; t < NT; ++t)
-#pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        int s = 0;
-#pragma unroll
-        for (int v = 0; v < kWarps; ++v) s += red[v][t * 4 + i][lane];
-        acc[t][i] = s;
-      }
-  }
+  gemv_k_loop<NT>(Int8Weights<NT>(w, m, act, tl), tl.warp, acc);
+  if (outliers) add_outlier_columns<NT>(w, m, act, tl, oacc);
+  sum_over_warps<NT>(acc, red, tl);
   if (outliers) {
-    __syncthreads();
-    float(*fred)[NT * 4][32] = reinterpret_cast<float(*)[NT * 4][32]>(red);
-#pragma unroll
-    for (int t = 0; t < NT; ++t)
-#pragma unroll
-      for (int i = 0; i < 4; ++i) fred[warp][t * 4 + i][lane] = oacc[t][i];
-    __syncthreads();
-    if (warp == 0) {
-#pragma unroll
-      for (int t = 0; t < NT; ++t)
-#pragma unroll
-        for (int i = 0; i < 4; ++i) {
-          float s = 0.0f;
-#pragma unroll
-          for (int v = 0; v < kWarps; ++v) s += fred[v][t * 4 + i][lane];
-          oacc[t][i] = s;
-        }
-    }
+    __syncthreads();  // warp 0 has read the int32 sums
+    sum_over_warps<NT>(oacc, reinterpret_cast<float*>(red), tl);
   }
-  if (warp != 0) return;
-  const float sw0 = ok0 ? w.absmax[row0] : 0.0f, sw1 = ok1 ? w.absmax[row1] : 0.0f;
+  if (tl.warp != 0) return;
+  const float sw0 = tl.ok0 ? w.absmax[tl.row0] : 0.0f, sw1 = tl.ok1 ? w.absmax[tl.row1] : 0.0f;
 #pragma unroll
   for (int t = 0; t < NT; ++t) {
-    const int b0 = 8 * t + 2 * c, b1 = b0 + 1;
+    const int b0 = 8 * t + 2 * tl.c, b1 = b0 + 1;
     const float sx0 = b0 < m ? act.sx[b0] : 0.0f, sx1 = b1 < m ? act.sx[b1] : 0.0f;
     float v[4];
     v[0] = __fmul_rn(__fmul_rn(__fmul_rn(float(acc[t][0]), sx0), sw0), kQInv127Sq) + oacc[t][0];
     v[1] = __fmul_rn(__fmul_rn(__fmul_rn(float(acc[t][1]), sx1), sw0), kQInv127Sq) + oacc[t][1];
     v[2] = __fmul_rn(__fmul_rn(__fmul_rn(float(acc[t][2]), sx0), sw1), kQInv127Sq) + oacc[t][2];
     v[3] = __fmul_rn(__fmul_rn(__fmul_rn(float(acc[t][3]), sx1), sw1), kQInv127Sq) + oacc[t][3];
-    store_tile<kOut>(out, m, w.n, tile, g, c, t, v);
+    store_tile<__half, kOut>(out, m, tl, t, v);
   }
 }
 
@@ -268,7 +260,8 @@ bool programmatic_launch_supported() {
   static const bool ok = [] {
     int dev = 0, major = 0;
     if (cudaGetDevice(&dev) != cudaSuccess) return false;
-    if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess) return false;
+    if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess)
+      return false;
     return major >= 9;
   }();
   return ok;
@@ -276,36 +269,32 @@ bool programmatic_launch_supported() {
 
 // Launches the GEMV as a programmatic dependent of the preceding activation quantization
 // (Hopper): its launch and first weight loads overlap that kernel.
-template <typename K>
-void launch_dependent(K kernel, dim3 grid, dim3 block, cudaStream_t s, const QMatView& w, int m,
-                      const Int8Act& act, bool outliers, const QOut& out) {
-  if (!programmatic_launch_supported()) {
-    kernel<<<grid, block, 0, s>>>(w, m, act, outliers, out);
-    return;
+struct Int8Launch {
+  const QMatView& w;
+  int m;
+  const Int8Act& act;
+  bool outliers;
+  const GemvDst& out;
+  cudaStream_t s;
+  template <int NT, GemvOut kOut>
+  void run() const {
+    auto* kernel = int8_gemv_kernel<NT, kOut>;
+    if (!programmatic_launch_supported()) {
+      kernel<<<gemv_grid(w.n), kGemvThreads, 0, s>>>(w, m, act, outliers, out);
+      return;
+    }
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = gemv_grid(w.n);
+    cfg.blockDim = dim3(kGemvThreads);
+    cfg.stream = s;
+    cudaLaunchAttribute attr[1];
+    attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr[0].val.programmaticStreamSerializationAllowed = 1;
+    cfg.attrs = attr;
+    cfg.numAttrs = 1;
+    ECO_CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel, w, m, act, outliers, out), "int8 gemv launch");
   }
-  cudaLaunchConfig_t cfg = {};
-  cfg.gridDim = grid;
-  cfg.blockDim = block;
-  cfg.stream = s;
-  cudaLaunchAttribute attr[1];
-  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attr[0].val.programmaticStreamSerializationAllowed = 1;
-  cfg.attrs = attr;
-  cfg.numAttrs = 1;
-  ECO_CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel, w, m, act, outliers, out), "int8 gemv launch");
-}
-
-template <int NT>
-void launch_nt(const QMatView& w, int m, const Int8Act& act, bool outliers, const QOut& out,
-               cudaStream_t s) {
-  const dim3 grid((w.n + 15) / 16), block(kWarps * 32);
-  switch (out.kind) {
-    case GemvOut::StoreT: launch_dependent(int8_gemv_kernel<NT, GemvOut::StoreT>, grid, block, s, w, m, act, outliers, out); break;
-    case GemvOut::StoreF32: launch_dependent(int8_gemv_kernel<NT, GemvOut::StoreF32>, grid, block, s, w, m, act, outliers, out); break;
-    case GemvOut::AddResidual: launch_dependent(int8_gemv_kernel<NT, GemvOut::AddResidual>, grid, block, s, w, m, act, outliers, out); break;
-    case GemvOut::SwiGLU: launch_dependent(int8_gemv_kernel<NT, GemvOut::SwiGLU>, grid, block, s, w, m, act, outliers, out); break;
-  }
-}
+};
 
 __global__ void gather_x_kernel(const __half* xh, int m, int k, const int* cols, int n_out,
                                 __half* xo) {
@@ -326,12 +315,15 @@ __global__ void gather_w_kernel(const QMatView w, const int* cols, int n_out, __
 
 }  // namespace
 
-int int8_gemv_max_batch() { return 32; }
+int int8_gemv_max_batch() {
+  return 32;
+}
 
-void launch_int8_quantize_activations(const QInput& in, int m, int k, float threshold,
+void launch_int8_quantize_activations(const GemvIn& in, int m, int k, float threshold,
                                       const Int8Act& act, cudaStream_t stream,
                                       const std::string& step) {
-  if (m < 1 || k % 8 != 0) fail("{}: int8 activations of {} rows x {} columns", step, m, k);
+  if (m < 1 || k % 8 != 0)
+    throw_error(cat(step, ": int8 activations of ", m, " rows x ", k, " columns"));
   const bool flags_ready = threshold > 0.0f && m > kSmallBatch;
   if (flags_ready) {
     outlier_flags_kernel<<<(k + 255) / 256, 256, 0, stream>>>(in, m, k, threshold, act.flags);
@@ -339,21 +331,21 @@ void launch_int8_quantize_activations(const QInput& in, int m, int k, float thre
   }
   const size_t smem = threshold > 0.0f ? size_t(k) : 0;
   if (smem > 48 * 1024)
-    ECO_CUDA_CHECK(cudaFuncSetAttribute(act_quant_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)), step);
+    ECO_CUDA_CHECK(cudaFuncSetAttribute(act_quant_kernel,
+                                        cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)),
+                   step);
   act_quant_kernel<<<m, kActThreads, smem, stream>>>(in, m, k, threshold, flags_ready, act);
-  ECO_LAUNCH_CHECK(step + fmt::format(" (int8 activation quantization m={} k={})", m, k));
+  ECO_LAUNCH_CHECK(step + cat(" (int8 activation quantization m=", m, " k=", k, ")"));
 }
 
-void launch_int8_gemv(const QMatView& w, int m, const Int8Act& act, bool outliers, const QOut& out,
-                      cudaStream_t stream, const std::string& step) {
+void launch_int8_gemv(const QMatView& w, int m, const Int8Act& act, bool outliers,
+                      const GemvDst& out, cudaStream_t stream, const std::string& step) {
   if (m < 1 || m > int8_gemv_max_batch() || w.k % 16 != 0 || w.fmt != QFormat::Int8 ||
       (out.kind == GemvOut::SwiGLU && w.n % 16 != 0))
-    fail("{}: unsupported int8 gemv m={} n={} k={} (needs m <= {}, k % 16 == 0)", step, m, w.n,
-         w.k, int8_gemv_max_batch());
-  if (m <= 8) launch_nt<1>(w, m, act, outliers, out, stream);
-  else if (m <= 16) launch_nt<2>(w, m, act, outliers, out, stream);
-  else launch_nt<4>(w, m, act, outliers, out, stream);
-  ECO_LAUNCH_CHECK(step + fmt::format(" (int8 gemv m={} n={} k={})", m, w.n, w.k));
+    throw_error(cat(step, ": unsupported int8 gemv m=", m, " n=", w.n, " k=", w.k,
+                    " (needs m <= ", int8_gemv_max_batch(), ", k % 16 == 0)"));
+  gemv_dispatch<4>(m, out.kind, Int8Launch{w, m, act, outliers, out, stream});
+  ECO_LAUNCH_CHECK(step + cat(" (int8 gemv m=", m, " n=", w.n, " k=", w.k, ")"));
 }
 
 void launch_gather_x_cols(const void* xh, int m, int k, const int* cols, int n_out, void* xo,

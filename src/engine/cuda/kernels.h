@@ -14,33 +14,45 @@ namespace eco::engine::cuda {
 
 enum class DevType { F16, BF16 };
 enum class SrcType { F32, F16, BF16 };  // dtype of a host tensor being uploaded
-inline const char* devtype_name(DevType t) { return t == DevType::F16 ? "fp16" : "bf16"; }
+inline const char* devtype_name(DevType t) {
+  return t == DevType::F16 ? "fp16" : "bf16";
+}
 
-// ---- gemv.cu: y[m, n] = sum_k W[n, k] * x[m, k] for small m (tensor-core GEMV) ------------
-// Weights are read once for the whole batch; one warp-tile is 16 output rows x 8 (or 16)
-// batch rows, split along k over the block's warps.
+// ---- the small-batch matmuls (gemv_tile.cuh; gemv.cu, int8_gemv.cu, nf4_gemv.cu) ----------
+// y[m, n] = sum_k W[n, k] * x[m, k] for small m on the tensor cores: weights are read once for
+// the whole batch; one tile is 16 output rows x the batch (n-tiles of 8 rows), split along k
+// over the block's warps. They share their input and output descriptions.
 enum class GemvOut {
   StoreT,       // y (T, ld ldy) = acc
   StoreF32,     // y (float, ld ldy) = acc (logits)
   AddResidual,  // y (float residual, ld ldy) += acc; sumsq_out[m] += new y^2 (next RMSNorm)
   SwiGLU        // rows interleaved in groups of 8 (gate, up): y (T, ld ldy)[m, n/2] = silu(g)*u
 };
-struct GemvArgs {
-  const void* w = nullptr;  // [n, k] row-major, T
-  int n = 0, k = 0;         // k % 8 == 0
-  int m = 0;                // batch rows, 1..gemv_max_batch()
-  // Input, either T rows (x, ld ldx) or, with rms_gamma set, the fp32 residual (xf, ld ldx)
-  // normalised on the fly: x * rsqrt(sumsq_in[m] / k + eps) * gamma.
+// Where the [m, k] input rows come from: T rows (x, ld ldx) or, with rms_gamma set, the fp32
+// residual (xf, ld ldx) normalised on the fly: x * rsqrt(sumsq_in[m] / k + eps) * gamma.
+struct GemvIn {
   const void* x = nullptr;
   const float* xf = nullptr;
   int ldx = 0;
   const void* rms_gamma = nullptr;
   const float* sumsq_in = nullptr;
   float eps = 1e-6f;
-  GemvOut out = GemvOut::StoreT;
+};
+// Where the result goes (fp16/bf16 T for StoreT and SwiGLU, fp32 for StoreF32 and AddResidual).
+struct GemvDst {
+  GemvOut kind = GemvOut::StoreT;
   void* y = nullptr;
   int ldy = 0;
   float* sumsq_out = nullptr;  // AddResidual only (may be null)
+};
+
+// ---- gemv.cu: fp16/bf16 weights ------------------------------------------------------------
+struct GemvArgs {
+  const void* w = nullptr;  // [n, k] row-major, T
+  int n = 0, k = 0;         // k % 8 == 0
+  int m = 0;                // batch rows, 1..gemv_max_batch()
+  GemvIn in;
+  GemvDst out;
 };
 int gemv_max_batch();
 void launch_gemv(DevType t, const GemvArgs& a, cudaStream_t stream, const std::string& step);
@@ -64,18 +76,19 @@ struct RopeArgs {
   const void* qkv = nullptr;   // [m, (nh + 2 nkv) * d] T: q | k | v
   const void* bias = nullptr;  // [(nh + 2 nkv) * d] T or null
   const int* tok_seq = nullptr;
-  const int* tok_pos = nullptr;   // position of each token (indexed by token)
+  const int* tok_pos = nullptr;     // position of each token (indexed by token)
   const float* inv_freq = nullptr;  // [d / 2]
-  void* q_out = nullptr;          // [m, nh * d] T
-  void* k_cache = nullptr;        // this layer: [seqs][nkv][ctx][d] T
+  void* q_out = nullptr;            // [m, nh * d] T
+  void* k_cache = nullptr;          // this layer: [seqs][nkv][ctx][d] T
   void* v_cache = nullptr;
   int m = 0, nh = 0, nkv = 0, d = 0, ctx = 0;
 };
 void launch_rope_kv(DevType t, const RopeArgs& a, cudaStream_t stream, const std::string& step);
 
 // ---- attention.cu: causal grouped-query attention over the KV cache -------------------------
-// Token i attends to positions 0..tok_pos[i] of sequence tok_seq[i]. splits > 1 divides the
-// keys among blocks (flash-decoding); the last block of each (token, kv head) merges them.
+// Token i attends to positions 0..tok_pos[i] of sequence tok_seq[i]; with window > 0 (sliding
+// window attention) to tok_pos[i] - window + 1 .. tok_pos[i] only. splits > 1 divides the keys
+// among blocks (flash-decoding); the last block of each (token, kv head) merges them.
 struct AttnArgs {
   const void* q = nullptr;  // [m, nh * d] T (rotated)
   const void* k_cache = nullptr;
@@ -87,6 +100,7 @@ struct AttnArgs {
   int splits = 1;
   float* partial = nullptr;  // [m * nh * splits * (d + 2)] when splits > 1
   int* counters = nullptr;   // [m * nkv], zero-initialised; left zero after each launch
+  int window = 0;            // sliding window in positions (0: full causal attention)
 };
 size_t attention_partial_floats(int m, int nh, int d, int splits);
 void launch_attention(DevType t, const AttnArgs& a, cudaStream_t stream, const std::string& step);

@@ -1,5 +1,5 @@
 #pragma once
-// Host-side launchers of the quantized-format kernels (issue 5): on-device quantization at load
+// Host-side launchers of the quantized-format kernels: on-device quantization at load
 // time (quantize.cu), LLM.int8() activation quantization, GEMV and the reference-bnb pieces
 // (int8_gemv.cu), the int32 -> output epilogue of the large-batch int8 GEMM (int8_gemm.cu), and
 // the NF4 fused GEMV and dequantizer (nf4_gemv.cu). Plain C++ (CUDA runtime types only). The
@@ -55,16 +55,6 @@ void launch_dequantize_f16(const QMatView& w, void* out, cudaStream_t stream,
                            const std::string& step);
 
 // ---- int8_gemv.cu ----------------------------------------------------------------------------
-// Where the [m, k] fp16 input comes from: T rows x (ld ldx) or the fp32 residual normalised on
-// the fly (as GemvArgs).
-struct QInput {
-  const void* x = nullptr;
-  const float* xf = nullptr;
-  int ldx = 0;
-  const void* rms_gamma = nullptr;
-  const float* sumsq_in = nullptr;
-  float eps = 0.0f;
-};
 // Activations of LLM.int8(), written by launch_int8_quantize_activations.
 struct Int8Act {
   void* xh = nullptr;         // fp16 [m, k]: the input rows as the matmul sees them
@@ -74,21 +64,15 @@ struct Int8Act {
   int* cols = nullptr;        // [k] ascending outlier columns
   uint8_t* flags = nullptr;   // [k] scratch
 };
-void launch_int8_quantize_activations(const QInput& in, int m, int k, float threshold,
+void launch_int8_quantize_activations(const GemvIn& in, int m, int k, float threshold,
                                       const Int8Act& act, cudaStream_t stream,
                                       const std::string& step);
-struct QOut {
-  GemvOut kind = GemvOut::StoreT;
-  void* y = nullptr;  // fp16 (StoreT, SwiGLU) or fp32 (StoreF32, AddResidual)
-  int ldy = 0;
-  float* sumsq_out = nullptr;
-};
 int int8_gemv_max_batch();
 // Fused LLM.int8() GEMV for m <= int8_gemv_max_batch(): int8 x int8 tensor-core products with
 // int32 accumulation, dequantized in the epilogue, plus the fp16 outlier columns read from
 // act.cols on the device (no host round trip); then the output mode.
-void launch_int8_gemv(const QMatView& w, int m, const Int8Act& act, bool outliers, const QOut& out,
-                      cudaStream_t stream, const std::string& step);
+void launch_int8_gemv(const QMatView& w, int m, const Int8Act& act, bool outliers,
+                      const GemvDst& out, cudaStream_t stream, const std::string& step);
 // reference-bnb pieces: gathers of the outlier columns (count known on the host).
 void launch_gather_x_cols(const void* xh, int m, int k, const int* cols, int n_out, void* xo,
                           cudaStream_t stream, const std::string& step);
@@ -109,12 +93,12 @@ int launch_int8_outlier_product(const QMatView& w, int m, const Int8Act& act, vo
 // when the device-side count is above 0), then the output mode.
 void launch_int8_dequant_epilogue(const int32_t* acc, int m, const QMatView& w, const Int8Act& act,
                                   const float* outlier_f32, int splits, bool outliers_optional,
-                                  const QOut& out, cudaStream_t stream, const std::string& step);
+                                  const GemvDst& out, cudaStream_t stream, const std::string& step);
 
 // ---- nf4_gemv.cu -----------------------------------------------------------------------------
 // Fused dequantize-GEMV for NF4 / NF4-DQ with k % 64 == 0 and m <= 64.
 int nf4_fused_max_batch_limit();
-void launch_nf4_gemv(const QMatView& w, int m, const QInput& in, const QOut& out,
+void launch_nf4_gemv(const QMatView& w, int m, const GemvIn& in, const GemvDst& out,
                      cudaStream_t stream, const std::string& step);
 
 }  // namespace eco::engine::cuda

@@ -18,18 +18,14 @@
 
 #include <fmt/format.h>
 
+#include "common/error.h"
+#include "engine/cuda/cuda_check.h"
 #include "quant/dynamic_map.h"
 #include "quant/quantized_matrix.h"
 
 namespace eco::engine::cuda {
 
 namespace {
-
-int g_nf4_fused_max = 64;
-QuantSyncStats g_sync_stats;
-bool g_force_eager = false;
-bool g_collect_outliers = false;
-std::vector<int> g_outlier_counts;
 
 QFormat qformat(quant::WeightFormat f) {
   switch (f) {
@@ -65,29 +61,8 @@ bool is_reference_bnb(const quant::FormatSpec& s) {
 
 }  // namespace
 
-bool decode_needs_eager(const quant::FormatSpec& spec) {
-  return g_force_eager || is_reference_bnb(spec);
-}
-void set_force_eager_decode(bool on) {
-  g_force_eager = on;
-}
-void set_collect_outlier_counts(bool on) {
-  g_collect_outliers = on;
-}
-std::vector<int> take_outlier_counts() {
-  return std::exchange(g_outlier_counts, {});
-}
-QuantSyncStats quant_sync_stats() {
-  return g_sync_stats;
-}
-void reset_quant_sync_stats() {
-  g_sync_stats = {};
-}
-int nf4_fused_max_batch() {
-  return g_nf4_fused_max;
-}
-void set_nf4_fused_max_batch(int m) {
-  g_nf4_fused_max = std::clamp(m, 0, nf4_fused_max_batch_limit());
+bool decode_needs_eager(const quant::FormatSpec& spec, const CudaPathOptions& paths) {
+  return paths.eager_decode || paths.count_outliers || is_reference_bnb(spec);
 }
 
 QMatView QuantWeight::view() const {
@@ -235,57 +210,115 @@ void upload_quant_linear(LinearWeight& lw, int n, int k, const quant::FormatSpec
   lw.qweight = std::move(q);
 }
 
-std::string quant_path(const quant::FormatSpec& spec, int m, int k) {
-  switch (spec.format) {
-    case quant::WeightFormat::Int8:
-      if (is_reference_bnb(spec))
-        return "int8-reference-bnb(host-sync,cublas-imma,fp16-outlier-gemm)";
-      return m <= int8_gemv_max_batch()
-                 ? (spec.int8_threshold > 0.0f ? "int8-mma-gemv+fused-outliers" : "int8-mma-gemv")
-                 : (spec.int8_threshold > 0.0f ? "int8-cublas-imma+outlier-mma-gemm"
-                                               : "int8-cublas-imma+dequant-epilogue");
-    case quant::WeightFormat::NF4:
-    case quant::WeightFormat::NF4DQ:
-      return (k % 64 == 0 && m <= nf4_fused_max_batch()) ? "nf4-fused-mma-gemv"
-                                                         : "nf4-dequant-fp16+cublas/gemv";
-    default:
-      return "fp16";
-  }
-}
-
-std::string describe_quant_paths(const quant::FormatSpec& spec) {
+std::string describe_quant_format(const quant::FormatSpec& spec) {
   const double bpw = double(quant::quantized_bytes(spec.format, 4096, 4096)) / (4096.0 * 4096.0);
   std::string s;
-  switch (spec.format) {
-    case quant::WeightFormat::Int8:
-      if (is_reference_bnb(spec))
-        s = fmt::format(
-            "int8 LLM.int8() threshold {:g}, reference-bnb: quantize + outlier columns on the "
-            "device, outlier columns copied to the host with a sync every linear layer, cuBLAS "
-            "IMMA int8 GEMM, gathers, fp16 outlier GEMM, dequantize+add; no CUDA graphs",
-            spec.int8_threshold);
-      else
-        s = fmt::format(
-            "{} threshold {:g}, fused: device activation quantization{}; batch <= {}: int8 "
-            "mma.m16n8k32 GEMV with fused dequantize{}; above: cuBLAS IMMA int8 GEMM{} + fused "
-            "dequantize epilogue",
-            spec.int8_threshold > 0 ? "int8 LLM.int8()" : "int8-pure", spec.int8_threshold,
-            spec.int8_threshold > 0 ? " and outlier detection" : "", int8_gemv_max_batch(),
-            spec.int8_threshold > 0 ? " and fp16 outlier columns" : "",
-            spec.int8_threshold > 0 ? ", fp16 tensor-core outlier GEMM to the device-side count"
-                                    : "");
-      break;
-    default:
-      s = fmt::format(
-          "{}: batch <= {}: fused dequantize-GEMV (fp16 mma, per-block absmax); above: "
-          "dequantize to fp16 + cuBLAS (bitsandbytes' way)",
-          spec.name(), nf4_fused_max_batch());
+  if (spec.format != quant::WeightFormat::Int8) {
+    s = fmt::format(
+        "{}: fused dequantize-GEMV (fp16 mma, per-block absmax) or dequantize to "
+        "fp16 + GEMV/cuBLAS (bitsandbytes' way)",
+        spec.name());
+  } else if (is_reference_bnb(spec)) {
+    s = fmt::format(
+        "int8 LLM.int8() threshold {:g}, reference-bnb: quantize + outlier columns on the device, "
+        "outlier columns copied to the host with a sync every linear layer, cuBLAS IMMA int8 "
+        "GEMM, gathers, fp16 outlier GEMM, dequantize+add; no CUDA graphs",
+        spec.int8_threshold);
+  } else {
+    const bool thr = spec.int8_threshold > 0;
+    s = fmt::format(
+        "{} threshold {:g}, fused: device activation quantization{}; int8 mma.m16n8k32 GEMV with "
+        "fused dequantize{} or cuBLAS IMMA int8 GEMM{} + fused dequantize epilogue",
+        thr ? "int8 LLM.int8()" : "int8-pure", spec.int8_threshold,
+        thr ? " and outlier detection" : "", thr ? " and fp16 outlier columns" : "",
+        thr ? ", fp16 tensor-core outlier GEMM to the device-side count" : "");
   }
-  return s + fmt::format("; {:.4f} bytes/weight in the linear layers; lm_head fp16", bpw);
+  return s + fmt::format("; {:.4f} bytes/weight in the linear layers", bpw);
 }
 
-void run_quant_linear(const LinearWeight& w, int m, const LinearIn& in, const LinearOut& out,
-                      bool use_gemv, Blas& blas, cudaStream_t stream, const std::string& step) {
+namespace {
+
+// Quantizes the input rows for LLM.int8() (codes, row scales, outlier columns on the device);
+// with count_outliers also records the outlier count (a host synchronisation).
+Int8Act quantize_int8_input(const QuantWeight& q, int m, const GemvIn& qi, Blas& blas,
+                            cudaStream_t stream, const std::string& step) {
+  QuantScratch& s = blas.qscratch;
+  Int8Act act;
+  act.xh = s.xh.get();
+  act.xq = s.xq.as<int8_t>();
+  act.sx = s.sx.as<float>();
+  act.n_outliers = s.outliers.as<int>();
+  act.cols = s.outliers.as<int>() + 1;
+  act.flags = s.flags.as<uint8_t>();
+  const float thr = q.spec.int8_threshold;
+  launch_int8_quantize_activations(qi, m, q.k, thr, act, stream, step);
+  if (blas.paths.count_outliers && thr > 0.0f) {
+    int count = 0;
+    ECO_CUDA_CHECK(cudaMemcpyAsync(&count, act.n_outliers, 4, cudaMemcpyDeviceToHost, stream),
+                   step + " (outlier count)");
+    ECO_CUDA_CHECK(cudaStreamSynchronize(stream), step + " (outlier count)");
+    s.stats.outlier_counts.push_back(count);
+  }
+  return act;
+}
+
+// bitsandbytes: the outlier columns go to the host before anything can use them. Returns their
+// count; the host time blocked is added to the statistics.
+int outlier_columns_to_host(const QuantWeight& q, QuantScratch& s, cudaStream_t stream,
+                            const std::string& step) {
+  ECO_CUDA_CHECK(cudaMemcpyAsync(s.host_outliers, s.outliers.get(), size_t(q.k + 1) * 4,
+                                 cudaMemcpyDeviceToHost, stream),
+                 step + " (outlier columns to the host)");
+  const auto t0 = std::chrono::steady_clock::now();
+  ECO_CUDA_CHECK(cudaStreamSynchronize(stream), step + " (outlier columns sync)");
+  s.stats.sync_seconds +=
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  ++s.stats.syncs;
+  return s.host_outliers[0];
+}
+
+// The large-batch and reference-bnb int8 paths: cuBLAS IMMA GEMM (int32), the outlier product
+// (reference-bnb: gathers + fp16 GEMM of the host-known count; fused: the device-count product)
+// and the dequantize epilogue.
+void run_int8_gemm(const QuantWeight& q, bool ref, int m, const Int8Act& act, const GemvDst& qo,
+                   Blas& blas, cudaStream_t stream, const std::string& step) {
+  QuantScratch& s = blas.qscratch;
+  const QMatView v = q.view();
+  const int n_out = ref ? outlier_columns_to_host(q, s, stream, step) : 0;
+  cublasHandle_t h = s.handle(stream);
+  const int32_t ione = 1, izero = 0;
+  ECO_CUBLAS_CHECK(cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, q.n, m, q.k, &ione, v.data, CUDA_R_8I,
+                                q.k, act.xq, CUDA_R_8I, q.k, &izero, s.acc32.get(), CUDA_R_32I, q.n,
+                                CUBLAS_COMPUTE_32I, CUBLAS_GEMM_DEFAULT),
+                   fmt::format("{} (int8 gemm m={} n={} k={})", step, m, q.n, q.k));
+  const float* outlier_f32 = nullptr;
+  if (ref && n_out > 0) {
+    launch_gather_x_cols(act.xh, m, q.k, act.cols, n_out, s.xo.get(), stream, step);
+    launch_gather_w_cols(v, act.cols, n_out, s.wide_buf.get(), stream, step);
+    const float one = 1.0f, zero = 0.0f;
+    ECO_CUBLAS_CHECK(
+        cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, q.n, m, n_out, &one, s.wide_buf.get(), CUDA_R_16F,
+                     n_out, s.xo.get(), CUDA_R_16F, n_out, &zero, s.outf32.get(), CUDA_R_32F, q.n,
+                     CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+        fmt::format("{} (outlier gemm m={} n={} k={})", step, m, q.n, n_out));
+    outlier_f32 = s.outf32.as<float>();
+  }
+  const bool fused_outliers = !ref && q.spec.int8_threshold > 0.0f;
+  int splits = 1;
+  if (fused_outliers) {
+    splits = launch_int8_outlier_product(v, m, act, s.xo.get(), s.wide_buf.get(),
+                                         s.outf32.as<float>(), s.outf32.bytes() / 4, stream, step);
+    outlier_f32 = s.outf32.as<float>();
+  }
+  launch_int8_dequant_epilogue(s.acc32.as<int32_t>(), m, v, act, outlier_f32, splits,
+                               fused_outliers, qo, stream, step);
+}
+
+}  // namespace
+
+void run_quant_linear(const LinearWeight& w, MatmulPath path, int m, const LinearIn& in,
+                      const LinearOut& out, Blas& blas, cudaStream_t stream,
+                      const std::string& step) {
   if (!w.qweight) fail("{}: internal: quantized layer without device buffers", step);
   const QuantWeight& q = *w.qweight;
   QuantScratch& s = blas.qscratch;
@@ -294,100 +327,40 @@ void run_quant_linear(const LinearWeight& w, int m, const LinearIn& in, const Li
         "{}: internal: quantized-matmul scratch sized for {} rows of [{} x {}], asked {} rows of "
         "[{} x {}]",
         step, s.rows, s.nmax, s.kmax, m, q.n, q.k);
-  const QMatView v = q.view();
-  QInput qi;
-  qi.x = in.x;
-  qi.xf = in.resid;
-  qi.ldx = q.k;
-  qi.rms_gamma = in.x ? nullptr : in.rms_gamma;
-  qi.sumsq_in = in.sumsq;
-  qi.eps = in.eps;
-  QOut qo{out.kind, out.y, out.ldy, out.sumsq_out};
-  if (out.kind == GemvOut::SwiGLU) qo.ldy = out.ldy;
-
-  if (q.spec.format == quant::WeightFormat::Int8) {
-    const float thr = q.spec.int8_threshold;
-    Int8Act act;
-    act.xh = s.xh.get();
-    act.xq = s.xq.as<int8_t>();
-    act.sx = s.sx.as<float>();
-    act.n_outliers = s.outliers.as<int>();
-    act.cols = s.outliers.as<int>() + 1;
-    act.flags = s.flags.as<uint8_t>();
-    launch_int8_quantize_activations(qi, m, q.k, thr, act, stream, step);
-    if (g_collect_outliers && thr > 0.0f) {
-      int count = 0;
-      ECO_CUDA_CHECK(cudaMemcpyAsync(&count, act.n_outliers, 4, cudaMemcpyDeviceToHost, stream),
-                     step + " (outlier count)");
-      ECO_CUDA_CHECK(cudaStreamSynchronize(stream), step + " (outlier count)");
-      g_outlier_counts.push_back(count);
-    }
-    const bool ref = is_reference_bnb(q.spec);
-    if (!ref && m <= int8_gemv_max_batch()) {
-      launch_int8_gemv(v, m, act, thr > 0.0f, qo, stream, step);
+  const GemvIn qi = gemv_input(in, q.k);
+  const GemvDst qo = gemv_dst(out);
+  switch (path) {
+    case MatmulPath::Int8Gemv: {
+      const Int8Act act = quantize_int8_input(q, m, qi, blas, stream, step);
+      launch_int8_gemv(q.view(), m, act, q.spec.int8_threshold > 0.0f, qo, stream, step);
       return;
     }
-    int n_out = 0;
-    if (ref) {
-      // bitsandbytes: the outlier columns go to the host before anything can use them.
-      ECO_CUDA_CHECK(cudaMemcpyAsync(s.host_outliers, s.outliers.get(), size_t(q.k + 1) * 4,
-                                     cudaMemcpyDeviceToHost, stream),
-                     step + " (outlier columns to the host)");
-      const auto t0 = std::chrono::steady_clock::now();
-      ECO_CUDA_CHECK(cudaStreamSynchronize(stream), step + " (outlier columns sync)");
-      const double dt =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      s.sync_seconds += dt;
-      ++s.syncs;
-      g_sync_stats.seconds += dt;
-      ++g_sync_stats.syncs;
-      n_out = s.host_outliers[0];
+    case MatmulPath::Int8CublasGemm:
+    case MatmulPath::Int8ReferenceBnb: {
+      const Int8Act act = quantize_int8_input(q, m, qi, blas, stream, step);
+      run_int8_gemm(q, path == MatmulPath::Int8ReferenceBnb, m, act, qo, blas, stream, step);
+      return;
     }
-    cublasHandle_t h = s.handle(stream);
-    const int32_t ione = 1, izero = 0;
-    ECO_CUBLAS_CHECK(cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, q.n, m, q.k, &ione, v.data,
-                                  CUDA_R_8I, q.k, act.xq, CUDA_R_8I, q.k, &izero, s.acc32.get(),
-                                  CUDA_R_32I, q.n, CUBLAS_COMPUTE_32I, CUBLAS_GEMM_DEFAULT),
-                     fmt::format("{} (int8 gemm m={} n={} k={})", step, m, q.n, q.k));
-    const float* outlier_f32 = nullptr;
-    if (ref && n_out > 0) {
-      launch_gather_x_cols(act.xh, m, q.k, act.cols, n_out, s.xo.get(), stream, step);
-      launch_gather_w_cols(v, act.cols, n_out, s.wide_buf.get(), stream, step);
-      const float one = 1.0f, zero = 0.0f;
-      ECO_CUBLAS_CHECK(
-          cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, q.n, m, n_out, &one, s.wide_buf.get(),
-                       CUDA_R_16F, n_out, s.xo.get(), CUDA_R_16F, n_out, &zero, s.outf32.get(),
-                       CUDA_R_32F, q.n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
-          fmt::format("{} (outlier gemm m={} n={} k={})", step, m, q.n, n_out));
-      outlier_f32 = s.outf32.as<float>();
+    case MatmulPath::Nf4Gemv:
+      launch_nf4_gemv(q.view(), m, qi, qo, stream, step);
+      return;
+    case MatmulPath::Nf4DequantGemv:
+    case MatmulPath::Nf4DequantGemm: {
+      if (!s.wide_buf) fail("{}: internal: no room for the dequantized weight", step);
+      launch_dequantize_f16(q.view(), s.wide_buf.get(), stream, step);
+      LinearWeight dense;
+      dense.format = quant::WeightFormat::FP16;
+      dense.type = DevType::F16;
+      dense.n = q.n;
+      dense.k = q.k;
+      dense.data = s.wide_buf.get();
+      run_dense_linear(dense, path == MatmulPath::Nf4DequantGemv, m, in, out, blas, stream, step);
+      return;
     }
-    const bool fused_outliers = !ref && thr > 0.0f;
-    int splits = 1;
-    if (fused_outliers) {
-      splits =
-          launch_int8_outlier_product(v, m, act, s.xo.get(), s.wide_buf.get(), s.outf32.as<float>(),
-                                      s.outf32.bytes() / 4, stream, step);
-      outlier_f32 = s.outf32.as<float>();
-    }
-    launch_int8_dequant_epilogue(s.acc32.as<int32_t>(), m, v, act, outlier_f32, splits,
-                                 fused_outliers, qo, stream, step);
-    return;
+    default:
+      fail("{}: internal: {} is not a path of format {}", step, matmul_path_name(path, q.spec),
+           q.spec.name());
   }
-
-  // NF4 / NF4-DQ.
-  if (q.k % 64 == 0 && m <= nf4_fused_max_batch()) {
-    launch_nf4_gemv(v, m, qi, qo, stream, step);
-    return;
-  }
-  if (!s.wide_buf) fail("{}: internal: no room for the dequantized weight", step);
-  launch_dequantize_f16(v, s.wide_buf.get(), stream, step);
-  LinearWeight dense;
-  dense.format = quant::WeightFormat::FP16;
-  dense.type = DevType::F16;
-  dense.n = q.n;
-  dense.k = q.k;
-  dense.data = s.wide_buf.get();
-  run_linear(dense, m, in, out, use_gemv, blas, stream, step);
 }
 
 }  // namespace eco::engine::cuda

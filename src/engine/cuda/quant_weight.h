@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "engine/cuda/cuda_engine.h"
 #include "engine/cuda/device_buffer.h"
 #include "engine/cuda/quant_kernels.h"
 #include "quant/format.h"
@@ -40,9 +41,7 @@ class QuantScratch {
   DeviceBuffer xh, xq, sx, outliers /* [1 + kmax] ints: count, columns */, flags, acc32, outf32, xo,
       wide_buf;
   int* host_outliers = nullptr;  // pinned [1 + kmax] (reference-bnb)
-  // reference-bnb accounting: host seconds blocked in the per-layer synchronisation.
-  double sync_seconds = 0.0;
-  long long syncs = 0;
+  QuantStats stats;              // reference-bnb synchronisations, counted outlier columns
 
  private:
   cublasHandle_t handle_ = nullptr;

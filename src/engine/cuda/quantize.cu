@@ -25,14 +25,18 @@ __constant__ float c_dynamic_map[256];
 
 __device__ __forceinline__ float load_src(SrcType t, const void* p, int64_t i) {
   switch (t) {
-    case SrcType::F32: return static_cast<const float*>(p)[i];
-    case SrcType::F16: return __half2float(static_cast<const __half*>(p)[i]);
-    default: return __bfloat162float(static_cast<const __nv_bfloat16*>(p)[i]);
+    case SrcType::F32:
+      return static_cast<const float*>(p)[i];
+    case SrcType::F16:
+      return __half2float(static_cast<const __half*>(p)[i]);
+    default:
+      return __bfloat162float(static_cast<const __nv_bfloat16*>(p)[i]);
   }
 }
 
 __device__ __forceinline__ int64_t map_row(const RowMap& m, int64_t r) {
-  return m.group >= (int64_t(1) << 62) ? m.offset + r : (r / m.group) * m.group_stride + m.offset + r % m.group;
+  return m.group >= (int64_t(1) << 62) ? m.offset + r
+                                       : (r / m.group) * m.group_stride + m.offset + r % m.group;
 }
 
 __device__ __forceinline__ int8_t round_int8(float v) {
@@ -42,7 +46,8 @@ __device__ __forceinline__ int8_t round_int8(float v) {
 
 // One warp per row: absmax, then codes (quant::quantize_int8_rows).
 __global__ void quantize_int8_kernel(SrcType st, const void* src, int64_t rows, int64_t cols,
-                                     RowMap map, int64_t src_first_row, uint8_t* q, float* row_absmax) {
+                                     RowMap map, int64_t src_first_row, uint8_t* q,
+                                     float* row_absmax) {
   const int64_t r = int64_t(blockIdx.x) * (blockDim.x / 32) + threadIdx.x / 32;
   const int lane = threadIdx.x & 31;
   if (r >= rows) return;
@@ -54,7 +59,8 @@ __global__ void quantize_int8_kernel(SrcType st, const void* src, int64_t rows, 
   const int64_t dr = map_row(map, src_first_row + r);
   const float inv = mx > 0.0f ? 127.0f / mx : 0.0f;
   int8_t* out = reinterpret_cast<int8_t*>(q) + dr * cols;
-  for (int64_t c = lane; c < cols; c += 32) out[c] = round_int8(__fmul_rn(load_src(st, src, base + c), inv));
+  for (int64_t c = lane; c < cols; c += 32)
+    out[c] = round_int8(__fmul_rn(load_src(st, src, base + c), inv));
   if (lane == 0) row_absmax[dr] = mx;
 }
 
@@ -191,8 +197,7 @@ __global__ void dequantize_f16_kernel(const QMatView w, __half* out) {
 
 void launch_quantize_int8_rows(SrcType src_t, const void* src, int64_t rows, int64_t cols,
                                RowMap map, int64_t src_first_row, uint8_t* q, float* row_absmax,
-                               cudaStream_t stream,
-                               const std::string& step) {
+                               cudaStream_t stream, const std::string& step) {
   if (rows <= 0) return;
   const int warps = 8;
   quantize_int8_kernel<<<unsigned((rows + warps - 1) / warps), warps * 32, 0, stream>>>(
@@ -206,8 +211,8 @@ void launch_quantize_nf4(SrcType src_t, const void* src, int64_t count, int64_t 
   if (count <= 0) return;
   const bool mapped = cols % 64 == 0;
   if (!mapped && (map.group < (int64_t(1) << 62) || dst_first % 64 != 0))
-    fail("{}: NF4 rows of {} columns (not a multiple of 64) cannot be interleaved or split", step,
-         cols);
+    throw_error(cat(step, ": NF4 rows of ", cols,
+                    " columns (not a multiple of 64) cannot be interleaved or split"));
   const int64_t blocks = (count + 63) / 64;
   const int warps = 8;
   quantize_nf4_kernel<<<unsigned((blocks + warps - 1) / warps), warps * 32, 0, stream>>>(

@@ -28,10 +28,13 @@ void launch_rmsnorm(DevType t, const float* x, int ldx, const int* rows, int m, 
   if (m <= 0) return;
   const int threads = h >= 1024 ? 1024 : ((h + 31) / 32) * 32;
   if (t == DevType::F16)
-    rmsnorm_kernel<__half><<<m, threads, 0, stream>>>(x, ldx, rows, h, static_cast<const __half*>(gamma), eps, static_cast<__half*>(out));
+    rmsnorm_kernel<__half><<<m, threads, 0, stream>>>(
+        x, ldx, rows, h, static_cast<const __half*>(gamma), eps, static_cast<__half*>(out));
   else
-    rmsnorm_kernel<__nv_bfloat16><<<m, threads, 0, stream>>>(x, ldx, rows, h, static_cast<const __nv_bfloat16*>(gamma), eps, static_cast<__nv_bfloat16*>(out));
-  ECO_LAUNCH_CHECK(step + fmt::format(" (rmsnorm m={} h={})", m, h));
+    rmsnorm_kernel<__nv_bfloat16>
+        <<<m, threads, 0, stream>>>(x, ldx, rows, h, static_cast<const __nv_bfloat16*>(gamma), eps,
+                                    static_cast<__nv_bfloat16*>(out));
+  ECO_LAUNCH_CHECK(step + cat(" (rmsnorm m=", m, " h=", h, ")"));
 }
 
 }  // namespace eco::engine::cuda

@@ -52,7 +52,8 @@ __global__ void rope_kv_kernel(const RopeArgs a) {
 
 void launch_rope_kv(DevType t, const RopeArgs& a, cudaStream_t stream, const std::string& step) {
   if (a.m <= 0) return;
-  if (a.d % 2 != 0) fail("{}: head_dim {} must be even for the rotary embedding", step, a.d);
+  if (a.d % 2 != 0)
+    throw_error(cat(step, ": head_dim ", a.d, " must be even for the rotary embedding"));
   const int threads = 128;
   const int work = (a.nh + a.nkv) * (a.d / 2);
   const dim3 grid(a.m, a.m >= 64 ? 1 : (work + threads - 1) / threads);
@@ -60,7 +61,7 @@ void launch_rope_kv(DevType t, const RopeArgs& a, cudaStream_t stream, const std
     rope_kv_kernel<__half><<<grid, threads, 0, stream>>>(a);
   else
     rope_kv_kernel<__nv_bfloat16><<<grid, threads, 0, stream>>>(a);
-  ECO_LAUNCH_CHECK(step + fmt::format(" (rope m={} heads={}/{} d={})", a.m, a.nh, a.nkv, a.d));
+  ECO_LAUNCH_CHECK(step + cat(" (rope m=", a.m, " heads=", a.nh, "/", a.nkv, " d=", a.d, ")"));
 }
 
 }  // namespace eco::engine::cuda

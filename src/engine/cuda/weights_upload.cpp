@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "common/error.h"
+#include "engine/cuda/cuda_check.h"
 #include "engine/cuda/engine_impl.h"
 #include "engine/cuda/quant_linear.h"
 
@@ -15,9 +16,12 @@ namespace {
 
 SrcType src_type(const model::TensorView& v) {
   switch (v.dtype) {
-    case model::DType::F32: return SrcType::F32;
-    case model::DType::F16: return SrcType::F16;
-    case model::DType::BF16: return SrcType::BF16;
+    case model::DType::F32:
+      return SrcType::F32;
+    case model::DType::F16:
+      return SrcType::F16;
+    case model::DType::BF16:
+      return SrcType::BF16;
     default:
       fail("{}: tensor '{}' has dtype {}; the CUDA engine loads F32, F16 or BF16 weights", v.file,
            v.name, model::dtype_name(v.dtype));
@@ -54,7 +58,8 @@ class Uploader {
     int64_t chunk = std::max<int64_t>(1, int64_t(stage_bytes / src_row_bytes));
     if (group < rows) chunk = std::max<int64_t>(group, chunk / group * group);
     if (size_t(chunk) * src_row_bytes > stage_bytes)
-      fail("{}: a row group of {} bytes exceeds the staging buffer", what, size_t(chunk) * src_row_bytes);
+      fail("{}: a row group of {} bytes exceeds the staging buffer", what,
+           size_t(chunk) * src_row_bytes);
     for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
       const int64_t rc = std::min(chunk, rows - r0);
       ECO_CUDA_CHECK(cudaMemcpyAsync(stage_.get(), v.data + size_t(r0) * src_row_bytes,
@@ -90,15 +95,20 @@ void make_linear(LinearWeight& lw, int n, int k, DevType t, quant::WeightFormat 
 
 DevType resolve_devtype(const quant::FormatSpec& fmt, model::DType stored) {
   switch (fmt.format) {
-    case quant::WeightFormat::FP16: return DevType::F16;
-    case quant::WeightFormat::BF16: return DevType::BF16;
-    case quant::WeightFormat::Native: return stored == model::DType::BF16 ? DevType::BF16 : DevType::F16;
+    case quant::WeightFormat::FP16:
+      return DevType::F16;
+    case quant::WeightFormat::BF16:
+      return DevType::BF16;
+    case quant::WeightFormat::Native:
+      return stored == model::DType::BF16 ? DevType::BF16 : DevType::F16;
     case quant::WeightFormat::Int8:
     case quant::WeightFormat::NF4:
-    case quant::WeightFormat::NF4DQ: return DevType::F16;  // fp16 activations, quantized weights
+    case quant::WeightFormat::NF4DQ:
+      return DevType::F16;  // fp16 activations, quantized weights
     case quant::WeightFormat::F32:
-      fail("--format fp32: the CUDA engine runs fp16 or bf16 weights; use --format fp16/bf16 or "
-           "--device cpu");
+      fail(
+          "--format fp32: the CUDA engine runs fp16 or bf16 weights; use --format fp16/bf16 or "
+          "--device cpu");
     default:
       fail("--format {}: not implemented by the CUDA engine yet; use fp16 or bf16, or --device cpu",
            fmt.name());
@@ -148,9 +158,10 @@ void upload_model(const model::ModelWeights& w, DevType t, quant::WeightFormat f
     put_vec(d.mlp_norm, lw.mlp_norm, ln + "post-attention norm");
     if (linear_format.quantized()) {  // quantized on the device, same row placement as below
       const int64_t none = std::numeric_limits<int64_t>::max();
-      upload_quant_linear(d.qkv, qd + 2 * kvd, h, linear_format,
-                          {{&lw.wq, {none, 0, 0}}, {&lw.wk, {none, 0, qd}}, {&lw.wv, {none, 0, qd + kvd}}},
-                          stream, ln + "q/k/v projection");
+      upload_quant_linear(
+          d.qkv, qd + 2 * kvd, h, linear_format,
+          {{&lw.wq, {none, 0, 0}}, {&lw.wk, {none, 0, qd}}, {&lw.wv, {none, 0, qd + kvd}}}, stream,
+          ln + "q/k/v projection");
       upload_quant_linear(d.o, h, qd, linear_format, {{&lw.wo, {}}}, stream, ln + "o projection");
       upload_quant_linear(d.gate_up, 2 * inter, h, linear_format,
                           {{&lw.w_gate, {8, 16, 0}}, {&lw.w_up, {8, 16, 8}}}, stream,

@@ -9,6 +9,9 @@
 #include <random>
 #include <vector>
 
+#include <fmt/format.h>
+
+#include "common/error.h"
 #include "common/half.h"
 #include "engine/cuda/cuda_engine.h"
 #include "engine/cuda/device_buffer.h"
@@ -17,8 +20,8 @@
 
 namespace eco::engine::cuda::test {
 
-#define ECO_REQUIRE_GPU()                                                          \
-  do {                                                                             \
+#define ECO_REQUIRE_GPU()                                                           \
+  do {                                                                              \
     if (::eco::engine::cuda::device_count() == 0) GTEST_SKIP() << "no CUDA device"; \
   } while (0)
 
@@ -29,9 +32,15 @@ inline std::vector<float> randn(size_t n, std::mt19937& rng, float scale = 1.0f)
   return v;
 }
 
-inline uint16_t to_bits(float f, DevType t) { return t == DevType::F16 ? float_to_half(f) : float_to_bf16(f); }
-inline float from_bits(uint16_t b, DevType t) { return t == DevType::F16 ? half_to_float(b) : bf16_to_float(b); }
-inline float round_t(float f, DevType t) { return from_bits(to_bits(f, t), t); }
+inline uint16_t to_bits(float f, DevType t) {
+  return t == DevType::F16 ? float_to_half(f) : float_to_bf16(f);
+}
+inline float from_bits(uint16_t b, DevType t) {
+  return t == DevType::F16 ? half_to_float(b) : bf16_to_float(b);
+}
+inline float round_t(float f, DevType t) {
+  return from_bits(to_bits(f, t), t);
+}
 inline void round_all(std::vector<float>& v, DevType t) {
   for (auto& x : v) x = round_t(x, t);
 }
@@ -47,7 +56,8 @@ inline DeviceBuffer upload_t(const std::vector<float>& v, DevType t) {
 template <typename U>
 DeviceBuffer upload_raw(const std::vector<U>& v) {
   DeviceBuffer b(std::max<size_t>(v.size() * sizeof(U), 4), "test buffer");
-  EXPECT_EQ(cudaMemcpy(b.get(), v.data(), v.size() * sizeof(U), cudaMemcpyHostToDevice), cudaSuccess);
+  EXPECT_EQ(cudaMemcpy(b.get(), v.data(), v.size() * sizeof(U), cudaMemcpyHostToDevice),
+            cudaSuccess);
   return b;
 }
 inline std::vector<float> download_t(const DeviceBuffer& b, size_t n, DevType t) {

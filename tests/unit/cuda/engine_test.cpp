@@ -8,8 +8,8 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <functional>
 #include <filesystem>
+#include <functional>
 #include <random>
 
 #include "cuda_test_util.h"
@@ -59,7 +59,8 @@ void compare_engines(const model::ModelWeights& w, int batch, const std::string&
   auto cpu = create_engine(w, o);
   o.device = DeviceKind::Cuda;
   auto gpu = create_engine(w, o);
-  const auto prompts = ragged_prompts(batch, w.config.vocab_size, uint32_t(batch * 31 + w.config.hidden_size));
+  const auto prompts =
+      ragged_prompts(batch, w.config.vocab_size, uint32_t(batch * 31 + w.config.hidden_size));
 
   // Every position's logits (all_logits), then the last-position logits.
   cpu->prefill(prompts, true);
@@ -125,7 +126,8 @@ void check_shape(const std::string& shape) {
   so.seed = 3;
   model::write_synthetic_model(so, dir.path);
   const auto w = model::load_model(dir.path);
-  for (int batch : {1, 3, 16, 20}) compare_engines(w, batch, fmt::format("{} batch {}", shape, batch));
+  for (int batch : {1, 3, 16, 20})
+    compare_engines(w, batch, fmt::format("{} batch {}", shape, batch));
 }
 
 TEST(CudaEngine, MatchesCpuOnTinyLlama) {
@@ -139,6 +141,21 @@ TEST(CudaEngine, MatchesCpuOnTinyQwen2BiasTied) {
 TEST(CudaEngine, MatchesCpuOnTinyPhi3) {
   ECO_REQUIRE_GPU();
   check_shape("tiny-phi3");
+}
+
+TEST(CudaEngine, SlidingWindowMatchesCpu) {
+  ECO_REQUIRE_GPU();
+  // A window of 8 positions while prompts reach 15 tokens and decoding 33 more: prefill and
+  // decode (split and unsplit attention, GEMV and cuBLAS batches) mask the same keys as the
+  // CPU reference.
+  TempDir dir("window");
+  model::SynthOptions so;
+  so.shape = "tiny";
+  so.seed = 11;
+  model::write_synthetic_model(so, dir.path);
+  auto w = model::load_model(dir.path);
+  w.config.sliding_window = 8;
+  for (int batch : {1, 3, 20}) compare_engines(w, batch, fmt::format("window 8 batch {}", batch));
 }
 
 TEST(CudaEngine, MatchesCpuOnFixtures) {
@@ -213,12 +230,12 @@ TEST(CudaEngine, RejectsBadInputs) {
   o.max_batch = 2;
   o.max_context = 8;
   auto e = create_engine(w, o);
-  EXPECT_THROW(e->decode({1}), eco::Error);                               // before prefill
-  EXPECT_THROW(e->prefill({{1, 2}, {3}, {4}}), eco::Error);               // batch too large
-  EXPECT_THROW(e->prefill({{1, w.config.vocab_size}}), eco::Error);       // token out of range
-  EXPECT_THROW(e->prefill({{1, 2, 3, 4, 5, 6, 7, 8, 9}}), eco::Error);    // beyond context
+  EXPECT_THROW(e->decode({1}), eco::Error);                             // before prefill
+  EXPECT_THROW(e->prefill({{1, 2}, {3}, {4}}), eco::Error);             // batch too large
+  EXPECT_THROW(e->prefill({{1, w.config.vocab_size}}), eco::Error);     // token out of range
+  EXPECT_THROW(e->prefill({{1, 2, 3, 4, 5, 6, 7, 8, 9}}), eco::Error);  // beyond context
   e->prefill({{1, 2, 3, 4, 5, 6, 7}});
-  EXPECT_THROW(e->decode_greedy(3), eco::Error);                          // would pass context
+  EXPECT_THROW(e->decode_greedy(3), eco::Error);  // would pass context
   EXPECT_EQ(e->decode_greedy(2).size(), 2u);
   EXPECT_EQ(e->sequence_length(0), 8);
 }

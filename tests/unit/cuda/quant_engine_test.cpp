@@ -2,6 +2,7 @@
 // tiny synthetic llama with planted outlier dimensions: logits close, KL divergence against
 // fp16 finite and about the same on both devices (printed with the greedy tokens), and the
 // fused / reference-bnb LLM.int8() engines giving the same tokens.
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 
@@ -114,7 +115,6 @@ TEST(CudaQuantEngine, EachFormatMatchesTheCpuEngine) {
   fs::remove_all(dir, ec);
 }
 
-
 // Where a format departs from the CPU engine, by prefill size: M <= 16 tokens take the GEMV path
 // (residual normalised on the fly), 17..32 the plain-row GEMV of int8, above the GEMM paths.
 TEST(CudaQuantEngine, PrefillMatchesTheCpuEngineAtEverySize) {
@@ -141,6 +141,68 @@ TEST(CudaQuantEngine, PrefillMatchesTheCpuEngineAtEverySize) {
       EXPECT_LT(err, 3e-2) << f << " M=" << len;
     }
   }
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+}
+
+// Path choices are options of each engine: two engines with different choices live side by
+// side, each runs and describes its own, and a changed choice takes effect on the next decode.
+TEST(CudaQuantEngine, PathOptionsArePerEngine) {
+  ECO_REQUIRE_GPU();
+  const fs::path dir = fs::temp_directory_path() / fmt::format("eco_quant_paths_{}", ::getpid());
+  model::SynthOptions so;
+  so.shape = "tiny";
+  so.seed = 23;
+  so.outlier_dims = 4;
+  so.outlier_scale = 30.0f;
+  model::write_synthetic_model(so, dir);
+  const auto w = model::load_model(dir);
+  const std::vector<std::vector<int32_t>> prompts = {{5, 9, 100, 7}, {17, 3, 250}};
+
+  EngineOptions o;
+  o.device = DeviceKind::Cuda;
+  o.format = quant::parse_format("nf4");
+  o.max_batch = 2;
+  o.max_context = 64;
+  auto fused = create_engine(w, o);
+  o.cuda.nf4_fused_max_batch = 0;
+  auto dequant = create_engine(w, o);
+  EXPECT_NE(fused->describe().find("1-64 nf4-fused-mma-gemv"), std::string::npos)
+      << fused->describe();
+  EXPECT_NE(dequant->describe().find("1-16 nf4-dequant-fp16+gemv"), std::string::npos)
+      << dequant->describe();
+  // tiny's intermediate size (352) is not a multiple of 64: down_proj takes the dequantize path.
+  EXPECT_NE(fused->describe().find("down 1-16 nf4-dequant-fp16+gemv"), std::string::npos)
+      << fused->describe();
+  EXPECT_EQ(fused->options().cuda.nf4_fused_max_batch, 64);
+  fused->prefill(prompts);
+  dequant->prefill(prompts);
+  const auto a = fused->logits(), b = dequant->logits();
+  EXPECT_LT(rel_err(a, std::vector<double>(b.begin(), b.end())), 1e-2);
+  EXPECT_EQ(fused->decode_greedy(6).size(), dequant->decode_greedy(6).size());
+  o.cuda.nf4_fused_max_batch = 65;
+  EXPECT_THROW(create_engine(w, o), eco::Error);
+
+  // int8 with outlier counting: one count per matmul with a threshold (q|k|v, o, gate|up, down
+  // of every layer), and none once the option is off again.
+  o.format = quant::parse_format("int8");
+  o.cuda = CudaPathOptions{};
+  auto int8 = create_engine(w, o);
+  int8->prefill(prompts);
+  (void)take_quant_stats(*int8);
+  CudaPathOptions count;
+  count.count_outliers = true;
+  set_cuda_paths(*int8, count);
+  EXPECT_NE(int8->describe().find("eagerly"), std::string::npos);
+  int8->decode_greedy(3);  // two decode steps
+  const auto stats = take_quant_stats(*int8);
+  EXPECT_EQ(stats.outlier_counts.size(), size_t(2 * 4 * w.config.num_layers));
+  int planted = 0;
+  for (int c : stats.outlier_counts) planted = std::max(planted, c);
+  EXPECT_GT(planted, 0) << "the planted outlier dimensions reach some matmul input";
+  set_cuda_paths(*int8, CudaPathOptions{});
+  int8->decode_greedy(2);
+  EXPECT_TRUE(take_quant_stats(*int8).outlier_counts.empty());
   std::error_code ec;
   fs::remove_all(dir, ec);
 }

@@ -151,7 +151,7 @@ std::vector<float> run_f32(const LinearWeight& lw, Blas& blas, const std::vector
   out.kind = GemvOut::StoreF32;
   out.y = y.get();
   out.ldy = lw.n;
-  run_linear(lw, m, in, out, m <= gemv_max_batch(), blas, nullptr, "test");
+  run_linear(lw, m, in, out, blas, nullptr, "test");
   return download_raw<float>(y, size_t(m) * lw.n);
 }
 
@@ -185,17 +185,17 @@ TEST(CudaQuant, MatmulsMatchTheCpuReference) {
       for (int fused_max : {64, 0}) {
         for (int outlier_cols : {3, 45}) {
           if (spec.format == quant::WeightFormat::Int8 && fused_max == 0) continue;
-          set_nf4_fused_max_batch(fused_max);
+          blas.paths.nf4_fused_max_batch = fused_max;
           const auto x = make_x(m, c.k, outlier_cols, rng);
           const auto got = run_f32(lw, blas, x, m);
           const double err = rel_err(got, cpu_ref(ref, x, m));
           EXPECT_LT(err, 1e-2) << c.f << " n=" << c.n << " k=" << c.k << " m=" << m
                                << " outlier cells " << outlier_cols << " path "
-                               << quant_path(spec, m, c.k);
+                               << matmul_path_name(choose_matmul_path(spec, blas.paths, m, c.k),
+                                                   spec);
         }
       }
     }
-    set_nf4_fused_max_batch(64);
   }
 }
 
@@ -215,10 +215,11 @@ TEST(CudaQuant, FusedAndReferenceBnbAgreeWithinFp16Rounding) {
   for (int m : {1, 4, 16, 40, 64}) {
     for (int outliers : {0, 5, 70}) {
       const auto x = make_x(m, k, outliers, rng);
-      const long long syncs0 = blas.qscratch.syncs;
+      const long long syncs0 = blas.qscratch.stats.syncs;
       const auto a = run_f32(lf, blas, x, m);
       const auto b = run_f32(lb, blas, x, m);
-      EXPECT_EQ(blas.qscratch.syncs, syncs0 + 1) << "reference-bnb synchronises once per layer";
+      EXPECT_EQ(blas.qscratch.stats.syncs, syncs0 + 1)
+          << "reference-bnb synchronises once per layer";
       double scale = 0;
       for (float v : b) scale = std::max(scale, double(std::fabs(v)));
       for (size_t i = 0; i < a.size(); ++i) {
@@ -251,8 +252,7 @@ TEST(CudaQuant, OutputModesMatchTheirDefinition) {
       // AddResidual: y += x W^T on an fp32 residual.
       const auto resid0 = randn(size_t(mm) * n, rng, 1.0f);
       DeviceBuffer dr = upload_raw(resid0);
-      run_linear(lw, mm, in, {GemvOut::AddResidual, dr.get(), n}, mm <= gemv_max_batch(), blas,
-                 nullptr, "add");
+      run_linear(lw, mm, in, {GemvOut::AddResidual, dr.get(), n}, blas, nullptr, "add");
       const auto got = download_raw<float>(dr, resid0.size());
       std::vector<double> w2(resid0.size());
       for (size_t i = 0; i < w2.size(); ++i) w2[i] = want[i] + resid0[i];
@@ -263,7 +263,7 @@ TEST(CudaQuant, OutputModesMatchTheirDefinition) {
       DeviceBuffer scratch(size_t(mm) * n * 4, "scratch");
       LinearOut so{GemvOut::SwiGLU, act.get(), n / 2};
       so.gemm_scratch = scratch.get();
-      run_linear(lw, mm, in, so, mm <= gemv_max_batch(), blas, nullptr, "swiglu");
+      run_linear(lw, mm, in, so, blas, nullptr, "swiglu");
       const auto sg = download_t(act, size_t(mm) * (n / 2), DevType::F16);
       std::vector<double> ws(sg.size());
       for (int b = 0; b < mm; ++b)
@@ -276,7 +276,6 @@ TEST(CudaQuant, OutputModesMatchTheirDefinition) {
     }
   }
 }
-
 
 // The engine's GEMV path feeds the fp32 residual with the norm's gamma and sum of squares
 // (normalised on the fly) instead of fp16 rows: both inputs must give the same product, in
@@ -294,67 +293,78 @@ TEST(CudaQuant, NormalisedResidualInputEqualsPlainRows) {
     const HostTensor h = make_tensor(planted_weights(n, k, rng), n, k, model::DType::F16);
     LinearWeight lw;
     upload_quant_linear(lw, n, k, spec, {{&h.view, {}}}, nullptr, f);
-    for (int m : {1, 3, 8, 15, 16}) {
-      SCOPED_TRACE(fmt::format("{} m={}", f, m));
-      auto resid = randn(size_t(m) * k, rng, 1.0f);
-      auto gamma = randn(size_t(k), rng, 0.2f);
-      for (auto& g : gamma) g += 1.0f;
-      gamma[7] = 30.0f;  // a planted outlier dimension, as synth --outliers makes them
-      round_all(gamma, DevType::F16);
-      std::vector<float> sumsq(static_cast<size_t>(m)), xn(static_cast<size_t>(m) * k);
-      for (int b = 0; b < m; ++b) {
-        double s2 = 0;
-        for (int j = 0; j < k; ++j) s2 += double(resid[size_t(b) * k + j]) * resid[size_t(b) * k + j];
-        sumsq[size_t(b)] = float(s2);
-        const float inv = 1.0f / std::sqrt(float(s2) / float(k) + eps);
-        for (int j = 0; j < k; ++j) xn[size_t(b) * k + j] = resid[size_t(b) * k + j] * inv * gamma[size_t(j)];
-      }
-      round_all(xn, DevType::F16);
-      DeviceBuffer dres = upload_raw(resid), dgam = upload_t(gamma, DevType::F16),
-                   dsq = upload_raw(sumsq), dxn = upload_t(xn, DevType::F16);
-      LinearIn norm_in;
-      norm_in.resid = dres.as<float>();
-      norm_in.rms_gamma = dgam.get();
-      norm_in.sumsq = dsq.as<float>();
-      norm_in.eps = eps;
-      LinearIn plain_in;
-      plain_in.x = dxn.get();
-      auto run = [&](const LinearIn& in, GemvOut kind, int cols, std::vector<float>* sq_out) {
-        const bool f32 = kind == GemvOut::AddResidual || kind == GemvOut::StoreF32;
-        DeviceBuffer y(size_t(m) * cols * 4, "y");
-        if (kind == GemvOut::AddResidual) {
-          std::vector<float> zero(size_t(m) * cols, 0.5f);
-          y = upload_raw(zero);
-        } else if (f32) {
-          launch_fill_f32(y.as<float>(), int64_t(m) * cols, kNaN, nullptr);
-        } else {
-          launch_fill(DevType::F16, y.get(), int64_t(m) * cols, kNaN, nullptr);
+    // nf4: the fused GEMV and the dequantize + fp16 GEMV path.
+    for (int fused_max : {64, 0})
+      for (int m : {1, 3, 8, 15, 16}) {
+        if (spec.format == quant::WeightFormat::Int8 && fused_max == 0) continue;
+        blas.paths.nf4_fused_max_batch = fused_max;
+        SCOPED_TRACE(fmt::format("{} m={} nf4_fused_max_batch={}", f, m, fused_max));
+        auto resid = randn(size_t(m) * k, rng, 1.0f);
+        auto gamma = randn(size_t(k), rng, 0.2f);
+        for (auto& g : gamma) g += 1.0f;
+        gamma[7] = 30.0f;  // a planted outlier dimension, as synth --outliers makes them
+        round_all(gamma, DevType::F16);
+        std::vector<float> sumsq(static_cast<size_t>(m)), xn(static_cast<size_t>(m) * k);
+        for (int b = 0; b < m; ++b) {
+          double s2 = 0;
+          for (int j = 0; j < k; ++j)
+            s2 += double(resid[size_t(b) * k + j]) * resid[size_t(b) * k + j];
+          sumsq[size_t(b)] = float(s2);
+          const float inv = 1.0f / std::sqrt(float(s2) / float(k) + eps);
+          for (int j = 0; j < k; ++j)
+            xn[size_t(b) * k + j] = resid[size_t(b) * k + j] * inv * gamma[size_t(j)];
         }
-        DeviceBuffer dso = upload_raw(std::vector<float>(size_t(m), 0.0f));
-        DeviceBuffer scratch(size_t(m) * n * 4, "scratch");
-        LinearOut o{kind, y.get(), cols};
-        if (kind == GemvOut::AddResidual) o.sumsq_out = dso.as<float>();
-        o.gemm_scratch = scratch.get();
-        run_linear(lw, m, in, o, true, blas, nullptr, "norm-input test");
-        if (sq_out) *sq_out = download_raw<float>(dso, size_t(m));
-        return f32 ? download_raw<float>(y, size_t(m) * cols) : download_t(y, size_t(m) * cols, DevType::F16);
-      };
-      for (GemvOut kind : {GemvOut::StoreT, GemvOut::AddResidual, GemvOut::SwiGLU}) {
-        const int cols = kind == GemvOut::SwiGLU ? n / 2 : n;
-        std::vector<float> sq_a, sq_b;
-        const auto a = run(norm_in, kind, cols, &sq_a);
-        const auto b = run(plain_in, kind, cols, &sq_b);
-        EXPECT_LT(rel_err(a, std::vector<double>(b.begin(), b.end())), 2e-3) << "mode " << int(kind);
-        if (kind == GemvOut::AddResidual) {
-          for (int r = 0; r < m; ++r) {
-            double want = 0;
-            for (int j = 0; j < n; ++j) want += double(b[size_t(r) * n + j]) * b[size_t(r) * n + j];
-            EXPECT_NEAR(sq_b[size_t(r)], want, 1e-3 * want) << "sum of squares, plain input, row " << r;
-            EXPECT_NEAR(sq_a[size_t(r)], want, 1e-2 * want) << "sum of squares, norm input, row " << r;
+        round_all(xn, DevType::F16);
+        DeviceBuffer dres = upload_raw(resid), dgam = upload_t(gamma, DevType::F16),
+                     dsq = upload_raw(sumsq), dxn = upload_t(xn, DevType::F16);
+        LinearIn norm_in;
+        norm_in.resid = dres.as<float>();
+        norm_in.rms_gamma = dgam.get();
+        norm_in.sumsq = dsq.as<float>();
+        norm_in.eps = eps;
+        LinearIn plain_in;
+        plain_in.x = dxn.get();
+        auto run = [&](const LinearIn& in, GemvOut kind, int cols, std::vector<float>* sq_out) {
+          const bool f32 = kind == GemvOut::AddResidual || kind == GemvOut::StoreF32;
+          DeviceBuffer y(size_t(m) * cols * 4, "y");
+          if (kind == GemvOut::AddResidual) {
+            std::vector<float> zero(size_t(m) * cols, 0.5f);
+            y = upload_raw(zero);
+          } else if (f32) {
+            launch_fill_f32(y.as<float>(), int64_t(m) * cols, kNaN, nullptr);
+          } else {
+            launch_fill(DevType::F16, y.get(), int64_t(m) * cols, kNaN, nullptr);
+          }
+          DeviceBuffer dso = upload_raw(std::vector<float>(size_t(m), 0.0f));
+          DeviceBuffer scratch(size_t(m) * n * 4, "scratch");
+          LinearOut o{kind, y.get(), cols};
+          if (kind == GemvOut::AddResidual) o.sumsq_out = dso.as<float>();
+          o.gemm_scratch = scratch.get();
+          run_linear(lw, m, in, o, blas, nullptr, "norm-input test");
+          if (sq_out) *sq_out = download_raw<float>(dso, size_t(m));
+          return f32 ? download_raw<float>(y, size_t(m) * cols)
+                     : download_t(y, size_t(m) * cols, DevType::F16);
+        };
+        for (GemvOut kind : {GemvOut::StoreT, GemvOut::AddResidual, GemvOut::SwiGLU}) {
+          const int cols = kind == GemvOut::SwiGLU ? n / 2 : n;
+          std::vector<float> sq_a, sq_b;
+          const auto a = run(norm_in, kind, cols, &sq_a);
+          const auto b = run(plain_in, kind, cols, &sq_b);
+          EXPECT_LT(rel_err(a, std::vector<double>(b.begin(), b.end())), 2e-3)
+              << "mode " << int(kind);
+          if (kind == GemvOut::AddResidual) {
+            for (int r = 0; r < m; ++r) {
+              double want = 0;
+              for (int j = 0; j < n; ++j)
+                want += double(b[size_t(r) * n + j]) * b[size_t(r) * n + j];
+              EXPECT_NEAR(sq_b[size_t(r)], want, 1e-3 * want)
+                  << "sum of squares, plain input, row " << r;
+              EXPECT_NEAR(sq_a[size_t(r)], want, 1e-2 * want)
+                  << "sum of squares, norm input, row " << r;
+            }
           }
         }
       }
-    }
   }
 }
 

@@ -98,6 +98,42 @@ TEST(CpuEngine, AllLogitsMatchDoubleReference) {
   }
 }
 
+TEST(CpuEngine, SlidingWindowMatchesDoubleReference) {
+  // A window of 4 tokens in a context of 11: prefill (every position) and decode against the
+  // direct computation, and the window changes exactly the positions past it.
+  TestShape s;
+  s.sliding_window = 4;
+  const auto m = make_test_model(s, 7);
+  const auto prompt = ids({3, 17, 42, 0, 96, 5, 5, 61, 12, 33, 8});
+  const auto ref = test::reference_logits(m->weights, prompt);
+  const int V = s.vocab;
+  auto e = cpu_engine(m->weights, 1);
+  e->prefill({prompt}, /*all_logits=*/true);
+  const auto windowed = e->logits();
+  for (size_t t = 0; t < prompt.size(); ++t)
+    EXPECT_LT(row_error(windowed.data() + t * size_t(V), ref[t]), 1e-5) << "position " << t;
+
+  const std::vector<int32_t> head(prompt.begin(), prompt.begin() + 5);
+  e->prefill({head});
+  for (size_t t = head.size(); t < prompt.size(); ++t) {
+    e->decode({prompt[t]});
+    EXPECT_LT(row_error(e->logits().data(), ref[t]), 1e-5) << "decode at position " << t;
+  }
+
+  model::ModelWeights full_w = m->weights;
+  full_w.config.sliding_window = 0;
+  auto full = cpu_engine(full_w, 1);
+  full->prefill({prompt}, /*all_logits=*/true);
+  const auto all = full->logits();
+  for (size_t t = 0; t < prompt.size(); ++t) {
+    const double diff = row_error(windowed.data() + t * size_t(V), all.data() + t * size_t(V), V);
+    if (int(t) < s.sliding_window)
+      EXPECT_EQ(diff, 0.0) << "position " << t << " lies inside the window";
+    else
+      EXPECT_GT(diff, 1e-3) << "position " << t << " must not see the keys past the window";
+  }
+}
+
 TEST(CpuEngine, RoundingFormatsChangeTheWeights) {
   // fp16 of fp32 weights differs from native; fp16 of fp16-stored weights does not.
   const auto m32 = make_test_model(TestShape{}, 2);

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -95,18 +96,20 @@ TEST(CpuOps, RopePreservesPairNorms) {
   }
 }
 
-// Naive grouped-query attention in double, one head at a time.
+// Naive grouped-query attention in double, one head at a time. With window W > 0 the query at
+// position pos sees keys pos - W + 1 .. pos only (the others get no weight).
 std::vector<double> naive_attention(const std::vector<float>& q, int n_q, int pos0,
                                     const std::vector<float>& k, const std::vector<float>& v,
-                                    int heads, int kv_heads, int hd) {
+                                    int heads, int kv_heads, int hd, int window = 0) {
   std::vector<double> out(size_t(n_q * heads * hd), 0.0);
   for (int t = 0; t < n_q; ++t) {
     for (int h = 0; h < heads; ++h) {
       const int g = h / (heads / kv_heads);
       const int keys = pos0 + t + 1;
-      std::vector<double> s(static_cast<size_t>(keys));
+      const int first = window > 0 ? std::max(0, keys - window) : 0;
+      std::vector<double> s(static_cast<size_t>(keys), 0.0);
       double mx = -1e300;
-      for (int p = 0; p < keys; ++p) {
+      for (int p = first; p < keys; ++p) {
         double d = 0;
         for (int i = 0; i < hd; ++i)
           d += double(q[size_t((t * heads + h) * hd + i)]) * k[size_t((p * kv_heads + g) * hd + i)];
@@ -114,8 +117,8 @@ std::vector<double> naive_attention(const std::vector<float>& q, int n_q, int po
         mx = std::max(mx, s[size_t(p)]);
       }
       double sum = 0;
-      for (auto& e : s) sum += (e = std::exp(e - mx));
-      for (int p = 0; p < keys; ++p)
+      for (int p = first; p < keys; ++p) sum += (s[size_t(p)] = std::exp(s[size_t(p)] - mx));
+      for (int p = first; p < keys; ++p)
         for (int i = 0; i < hd; ++i)
           out[size_t((t * heads + h) * hd + i)] +=
               s[size_t(p)] / sum * v[size_t((p * kv_heads + g) * hd + i)];
@@ -140,6 +143,38 @@ TEST(CpuOps, GroupedQueryAttentionMatchesNaive) {
     for (size_t i = 0; i < out.size(); ++i)
       ASSERT_NEAR(out[i], ref[i], 2e-6) << "heads " << c.heads << "/" << c.kv_heads << " i " << i;
   }
+}
+
+TEST(CpuOps, SlidingWindowAttentionMatchesNaive) {
+  struct Case {
+    int heads, kv_heads, hd, n_q, pos0, window;
+  };
+  for (const Case c : {Case{4, 2, 16, 9, 0, 3}, Case{6, 1, 8, 1, 9, 4}, Case{4, 4, 32, 3, 4, 1},
+                       Case{8, 2, 16, 7, 5, 6}}) {
+    const int keys = c.pos0 + c.n_q;
+    const auto q = random_floats(size_t(c.n_q * c.heads * c.hd), 15, 3.0f);
+    const auto k = random_floats(size_t(keys * c.kv_heads * c.hd), 16, 3.0f);
+    const auto v = random_floats(size_t(keys * c.kv_heads * c.hd), 17, 1.0f);
+    std::vector<float> out(q.size()), full(q.size());
+    attention(q.data(), c.n_q, c.pos0, k.data(), v.data(), c.heads, c.kv_heads, c.hd, out.data(),
+              c.window);
+    const auto ref = naive_attention(q, c.n_q, c.pos0, k, v, c.heads, c.kv_heads, c.hd, c.window);
+    for (size_t i = 0; i < out.size(); ++i)
+      ASSERT_NEAR(out[i], ref[i], 2e-6) << "window " << c.window << " i " << i;
+    // The window changes what the queries past it see, and nothing else.
+    attention(q.data(), c.n_q, c.pos0, k.data(), v.data(), c.heads, c.kv_heads, c.hd, full.data());
+    const size_t row = size_t(c.heads * c.hd);
+    for (int t = 0; t < c.n_q; ++t) {
+      const bool inside = c.pos0 + t < c.window;
+      const bool same = std::equal(out.begin() + long(t * row), out.begin() + long((t + 1) * row),
+                                   full.begin() + long(t * row));
+      EXPECT_EQ(same, inside) << "window " << c.window << " position " << c.pos0 + t;
+    }
+  }
+  EXPECT_EQ(first_key(0, 4), 0);
+  EXPECT_EQ(first_key(3, 4), 0);
+  EXPECT_EQ(first_key(4, 4), 1);
+  EXPECT_EQ(first_key(100, 0), 0);
 }
 
 TEST(CpuOps, AttentionIsCausal) {

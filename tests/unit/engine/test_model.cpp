@@ -1,5 +1,6 @@
 #include "test_model.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -61,6 +62,7 @@ std::unique_ptr<TestModel> make_test_model(const TestShape& s, uint64_t seed) {
   c.rope_theta = s.rope_theta;
   c.tie_word_embeddings = s.tied;
   c.qkv_bias = s.qkv_bias;
+  c.sliding_window = s.sliding_window;
   c.eos_token_ids = {s.vocab - 1};
   c.dtype = s.dtype;
 
@@ -205,9 +207,11 @@ std::vector<std::vector<double>> reference_logits(const model::ModelWeights& w,
       std::vector<double> att(size_t(nh * hd), 0.0);
       for (int hh = 0; hh < nh; ++hh) {
         const int kvh = hh / (nh / nkv);
-        std::vector<double> s(static_cast<size_t>(t + 1));
+        // Keys older than the sliding window are masked: they get no weight at all.
+        const int first = c.sliding_window > 0 ? std::max(0, t - c.sliding_window + 1) : 0;
+        std::vector<double> s(static_cast<size_t>(t + 1), -1e300);
         double mx = -1e300;
-        for (int p = 0; p <= t; ++p) {
+        for (int p = first; p <= t; ++p) {
           double d = 0;
           for (int i = 0; i < hd; ++i)
             d += q[size_t(t)][size_t(hh * hd + i)] * k[size_t(p)][size_t(kvh * hd + i)];
@@ -215,8 +219,8 @@ std::vector<std::vector<double>> reference_logits(const model::ModelWeights& w,
           mx = std::max(mx, s[size_t(p)]);
         }
         double sum = 0;
-        for (auto& e : s) sum += (e = std::exp(e - mx));
-        for (int p = 0; p <= t; ++p)
+        for (int p = first; p <= t; ++p) sum += (s[size_t(p)] = std::exp(s[size_t(p)] - mx));
+        for (int p = first; p <= t; ++p)
           for (int i = 0; i < hd; ++i)
             att[size_t(hh * hd + i)] += s[size_t(p)] / sum * v[size_t(p)][size_t(kvh * hd + i)];
       }

@@ -22,6 +22,7 @@ struct TestShape {
   float eps = 1e-5f;
   bool qkv_bias = false;
   bool tied = false;
+  int sliding_window = 0;  // config.sliding_window (0: full causal attention)
   model::DType dtype = model::DType::F32;
 };
 
@@ -38,7 +39,8 @@ std::unique_ptr<TestModel> make_test_model(const TestShape& shape, uint64_t seed
 double view_at(const model::TensorView& t, int64_t i);
 
 // Logits at every position of `tokens` ([tokens, vocab]), computed directly in double from the
-// stored weights (each optionally rounded by `round`, e.g. through fp16).
+// stored weights (each optionally rounded by `round`, e.g. through fp16). With the config's
+// sliding_window W > 0, the query at position t sees the keys at t - W + 1 .. t only.
 std::vector<std::vector<double>> reference_logits(const model::ModelWeights& w,
                                                   const std::vector<int32_t>& tokens,
                                                   float (*round)(float) = nullptr);

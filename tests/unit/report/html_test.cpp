@@ -149,8 +149,8 @@ TEST_F(HtmlTest, ReaderToleratesStudiesWithoutTheOptionalTables) {
   spec.extra_tables = false;
   fixture::write_fixture(plain, spec);
   store::StudyReader r(plain);
-  EXPECT_FALSE(r.has_table("published_results"));
-  EXPECT_TRUE(r.table("published_results").rows.empty());
+  EXPECT_FALSE(r.has_table("published_imports"));
+  EXPECT_TRUE(r.table("published_imports").rows.empty());
   EXPECT_EQ(r.configs().size(), 11u);
 }
 

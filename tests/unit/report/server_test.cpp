@@ -101,6 +101,17 @@ TEST_F(ServerTest, BadStartIsAnErrorBeforeListening) {
   EXPECT_THROW(s.bind(), Error);
 }
 
+TEST_F(ServerTest, OnLoopbackOnlyLoopbackHostNamesAreServed) {
+  DashboardServer s({{db_}, "127.0.0.1", 0});
+  for (const char* ok : {"127.0.0.1:8080", "127.0.0.1", "localhost:9000", "[::1]:8080", "[::1]"})
+    EXPECT_TRUE(s.host_allowed(ok)) << ok;
+  for (const char* bad : {"evil.example:8080", "evil.example", "", "127.0.0.1.evil.example:80",
+                          "localhost.evil.example"})
+    EXPECT_FALSE(s.host_allowed(bad)) << bad;
+  DashboardServer exposed({{db_}, "0.0.0.0", 0});
+  EXPECT_TRUE(exposed.host_allowed("dashboard.lab.example:8080"));
+}
+
 // One request over a real socket: what the browser tests do at length.
 TEST_F(ServerTest, AnswersOverHttpAndStops) {
   DashboardServer s({{db_}, "127.0.0.1", 0});
@@ -114,7 +125,7 @@ TEST_F(ServerTest, AnswersOverHttpAndStops) {
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
   const std::string req =
-      "GET /api/timeline?run=0%3A2 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+      "GET /api/timeline?run=0%3A2 HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
   ASSERT_EQ(::send(fd, req.data(), req.size(), 0), ssize_t(req.size()));
   std::string response;
   char buf[4096];

@@ -73,6 +73,13 @@ TEST_F(StudyTest, SingleRunHasItsValueAndNoInterval) {
   EXPECT_EQ(doc["runs"]["key"].size(), 2u);  // the warm-up and the measured run
   EXPECT_EQ(doc["comparisons"].size(), 0u);  // nothing to compare with
   EXPECT_EQ(doc["fits"].size(), 0u);
+  // Prefill then decode, each in its own window, placed from the phases' durations.
+  const auto& w = doc["runs"]["windows"][1];
+  ASSERT_EQ(w.size(), 2u);
+  EXPECT_EQ(w[0][0], "prefill");
+  EXPECT_EQ(w[1][0], "decode");
+  EXPECT_EQ(w[1][1], w[0][2]);
+  EXPECT_GT(w[1][2].get<double>(), w[1][1].get<double>());
   // The measured run's timeline is inline, the warm-up had none.
   EXPECT_EQ(doc["timelines"].size(), 1u);
   EXPECT_EQ(doc["databases"][0]["timelines"], "all");
@@ -132,12 +139,19 @@ TEST_F(StudyTest, QualityOnlyWhereMeasuredAndPublishedTablesCarried) {
   for (const auto& c : doc["configs"])
     if (!c["quality"].is_null()) {
       ++with_quality;
-      EXPECT_EQ(c["batch"], 1);
       EXPECT_TRUE(c["quality"]["kld"].is_number());
+      EXPECT_EQ(c["quality"]["base_format"], "fp16");
     }
-  EXPECT_EQ(with_quality, 4);
+  EXPECT_EQ(with_quality, 10);  // every configuration but the failed int8-pure, never scored
+  EXPECT_EQ((*find_config(doc, "int8", 4))["quality"]["kld"], 0.004);
   ASSERT_EQ(doc["published"].size(), 1u);
-  EXPECT_EQ(doc["published"][0]["rows"].size(), 3u);
+  const auto& pub = doc["published"][0];
+  EXPECT_EQ(pub["table"], "fixture_published.csv");
+  EXPECT_EQ(pub["columns"][6], "energy_j_per_1k_tok");
+  ASSERT_EQ(pub["rows"].size(), 3u);  // the comment line is not a row
+  EXPECT_EQ(pub["rows"][1][6], 9000);
+  EXPECT_EQ(pub["rows"][1][9], "energy disagrees, on purpose");  // a quoted comma
+  EXPECT_TRUE(pub["rows"][0][9].is_null());
 }
 
 TEST_F(StudyTest, SeveralDatabasesKeepTheirKeysApart) {

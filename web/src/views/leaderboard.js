@@ -4,23 +4,25 @@ import { el, fmt, fmtCI, isNum, table, NOT_MEASURED } from '../util.js';
 import { matchesFilter } from '../data.js';
 
 const J_PER_KWH = 3.6e6;
-// Assumptions, not measurements: shown beside the formula and set through the URL.
-const DEFAULTS = { price: 0.10, carbon: 400, pue: 1.0 };
-
+// Price and PUE are assumptions (analysis/'s illustrative defaults until the reader sets them);
+// carbon intensity comes from the bundled grid table by region, or a figure the reader gives.
 function settings(ctx) {
-  const num = (name) => {
-    const v = Number(ctx.param(name, DEFAULTS[name]));
-    return Number.isFinite(v) && v >= 0 ? v : DEFAULTS[name];
+  const cost = ctx.study.doc.cost || {};
+  const grid = cost.grid || [];
+  const num = (name, fallback) => {
+    const v = Number(ctx.param(name, fallback));
+    return Number.isFinite(v) && v >= 0 ? v : fallback;
   };
   const w = ctx.param('w', '1,0,0').split(',').map(Number);
   const weights = [0, 1, 2].map((i) => (Number.isFinite(w[i]) && w[i] >= 0 ? w[i] : 0));
-  return { price: num('price'), carbon: num('carbon'), pue: num('pue'), weights };
+  const region = grid.find((g) => g.region === ctx.param('region', cost.grid_region)) || grid[0] || null;
+  const custom = ctx.param('carbon') !== '' && Number.isFinite(Number(ctx.param('carbon')));
+  const carbon = custom ? Number(ctx.param('carbon')) : region ? region.g_per_kwh : NaN;
+  const carbonLabel = custom ? 'set by you' : region ? `${region.name}, ${region.year}; ${cost.grid_source}` : 'no grid table';
+  return { price: num('price', cost.usd_per_kwh ?? NaN), pue: num('pue', cost.pue ?? 1), carbon, carbonLabel, custom, region, grid, weights };
 }
 
 function rowsOf(study, s) {
-  const quality = study.qualityColumns();
-  const kld = quality.find((q) => /kld|kl_div/i.test(q));
-  const ppl = quality.find((q) => /ppl|perplexity/i.test(q));
   return study.configs.map((c) => {
     const gross = study.metric(c, 'gross_j_per_token');
     const q = c.quality || {};
@@ -39,10 +41,11 @@ function rowsOf(study, s) {
       jreq: study.metric(c, 'j_per_request'),
       toks: study.metric(c, 'decode_tok_s'),
       watts: study.metric(c, 'mean_power_w'),
-      ppl: ppl && isNum(q[ppl]) ? q[ppl] : null,
-      kld: kld && isNum(q[kld]) ? q[kld] : null,
-      usd: isNum(gross) ? (gross * 1e6 / J_PER_KWH) * s.pue * s.price : null,
-      co2: isNum(gross) ? (gross * 1e3 / J_PER_KWH) * s.pue * s.carbon : null,
+      ppl: isNum(q.ppl) ? q.ppl : null,
+      kld: isNum(q.kld) ? q.kld : null,
+      pplErr: q.ppl_err, kldErr: q.kld_err,
+      usd: isNum(gross) && isNum(s.price) ? (gross * 1e6 / J_PER_KWH) * s.pue * s.price : null,
+      co2: isNum(gross) && isNum(s.carbon) ? (gross * 1e3 / J_PER_KWH) * s.pue * s.carbon : null,
       gate: c.status === 'done' ? c.gate : c.status,
     };
   });
@@ -81,8 +84,8 @@ const COLUMNS = [
   { id: 'jreq', label: 'J/request' },
   { id: 'toks', label: 'decode tok/s' },
   { id: 'watts', label: 'mean W' },
-  { id: 'ppl', label: 'PPL' },
-  { id: 'kld', label: 'KLD' },
+  { id: 'ppl', label: 'PPL', title: 'perplexity over the quality text, ± standard error' },
+  { id: 'kld', label: 'KLD', title: 'mean KL divergence from the base format (nats/token), ± standard error' },
   { id: 'usd', label: '$/1M tokens' },
   { id: 'co2', label: 'gCO2e/1k tokens' },
   { id: 'gate', label: 'Gate' },
@@ -92,7 +95,7 @@ const COLUMNS = [
 function cells(r, study) {
   const m = (name) => r.c.metrics && r.c.metrics[name];
   const energyNote = r.c.energy_note ? NOT_MEASURED : '';
-  const qual = (v) => (isNum(v) ? fmt(v) : NOT_MEASURED);
+  const qual = (v, err) => (isNum(v) ? `${fmt(v)}${isNum(err) ? ` ± ${fmt(err, 2)}` : ''}` : NOT_MEASURED);
   return [
     r.model, r.format, String(r.batch), r.lengths, r.device, r.gpu || '', String(r.n),
     isNum(r.net) ? fmtCI(m('net_j_per_token')) : NOT_MEASURED,
@@ -100,7 +103,7 @@ function cells(r, study) {
     isNum(r.jreq) ? fmt(r.jreq) : NOT_MEASURED,
     isNum(r.toks) ? fmtCI(m('decode_tok_s')) : '',
     isNum(r.watts) ? fmt(r.watts) : (energyNote || NOT_MEASURED),
-    qual(r.ppl), qual(r.kld),
+    qual(r.ppl, r.pplErr), qual(r.kld, r.kldErr),
     isNum(r.usd) ? fmt(r.usd, 3) : NOT_MEASURED,
     isNum(r.co2) ? fmt(r.co2, 3) : NOT_MEASURED,
     r.gate || '',
@@ -130,7 +133,10 @@ function controls(ctx, s) {
       onchange: (e) => ctx.set({ filter: e.target.value }),
     })),
     numberInput(ctx, 'price', '$/kWh', s.price, '0.01'),
-    numberInput(ctx, 'carbon', 'gCO2e/kWh', s.carbon, '10'),
+    el('label', {}, 'Grid ', el('select', { id: 'region', onchange: (e) => ctx.set({ region: e.target.value, carbon: null }) },
+      s.grid.map((g) => el('option', { value: g.region, selected: !s.custom && g === s.region },
+        `${g.name} (${g.g_per_kwh} gCO2e/kWh, ${g.year})`)))),
+    numberInput(ctx, 'carbon', 'or gCO2e/kWh', s.custom ? s.carbon : '', '10'),
     numberInput(ctx, 'pue', 'PUE', s.pue, '0.05'),
     el('span', { class: 'weights' }, 'Score weights: ', weightInput(0, 'energy'), weightInput(1, 'speed'), weightInput(2, 'quality')));
 }
@@ -138,8 +144,8 @@ function controls(ctx, s) {
 function formulas(s) {
   const [we, ws, wq] = s.weights;
   return el('ul', { class: 'formulas' },
-    el('li', {}, `$/1M tokens = gross J/token × 10⁶ ÷ 3.6×10⁶ J/kWh × PUE ${s.pue} × ${s.price} $/kWh (price and PUE are assumptions you set, not measurements)`),
-    el('li', {}, `gCO2e/1k tokens = gross J/token × 10³ ÷ 3.6×10⁶ J/kWh × PUE ${s.pue} × ${s.carbon} gCO2e/kWh (grid intensity is an assumption you set)`),
+    el('li', {}, `$/1M tokens = gross J/token × 10⁶ ÷ 3.6×10⁶ J/kWh × PUE ${s.pue} × ${s.price} $/kWh (an illustrative price and PUE, not measurements: set yours)`),
+    el('li', {}, `gCO2e/1k tokens = gross J/token × 10³ ÷ 3.6×10⁶ J/kWh × PUE ${s.pue} × ${s.carbon} gCO2e/kWh (${s.carbonLabel})`),
     el('li', {}, `Score = 100 × (${we} × E_min/E + ${ws} × S/S_max + ${wq} × (1 − KLD/KLD_max)) ÷ ${we + ws + wq}, over the rows shown; E = J/token (net where measured), S = decode tok/s; blank where a weighted part is not measured`),
     el('li', {}, 'J/token net subtracts the idle power measured before the study; gross is what the GPU drew. PPL and KLD appear only where a quality measurement is stored.'));
 }

@@ -10,6 +10,12 @@ function weights(model) {
   } catch { return model.weights_sha256_json; }
 }
 
+// A value with its standard error, or why it is absent.
+function pm(v, err) {
+  if (!isNum(v)) return 'not measured';
+  return isNum(err) ? `${fmt(v)} ± ${fmt(err, 2)}` : fmt(v);
+}
+
 function pre(text, id) {
   return el('pre', { class: 'json', id }, text || '(not recorded)');
 }
@@ -53,6 +59,13 @@ export default {
       el('h4', {}, 'Weight file SHA-256'), pre(weights(m), 'model-hash'),
       el('h4', {}, 'config.json'), pre(prettyJson(m.config_json), 'model-config'),
       el('h3', {}, 'Format parameters'), pre(prettyJson(c.format_params), 'format-params'),
+      el('h3', {}, 'Quality'),
+      c.quality ? kv([['Against', c.quality.base_format], ['Text', c.quality.text_source], ['Tokens scored', c.quality.tokens_scored],
+        ['Perplexity', pm(c.quality.ppl, c.quality.ppl_err)],
+        ['KL divergence (nats/token)', pm(c.quality.kld, c.quality.kld_err)],
+        ['Same top-1 token', pm(c.quality.same_top1, c.quality.same_top1_err)],
+        ['Scored on device', c.quality.device]])
+        : el('p', { id: 'no-quality' }, 'not measured: no quality score of this model and format is stored'),
       el('h3', {}, 'Protocol'), pre(prettyJson(c.protocol_json), 'protocol'),
       el('h3', {}, 'Gate outcome'), pre(prettyJson(c.gate_json), 'gate')));
     const events = (study.doc.events || []).filter((e) => e.config === c.key);

@@ -14,10 +14,18 @@ function col(t, ...names) {
   return -1;
 }
 
+// The measured format name of a published row: LLM.int8() with threshold 0 is "int8-pure".
+function measuredFormat(row) {
+  const f = String(row.format || '').toLowerCase();
+  return f === 'int8' && isNum(row.threshold) && row.threshold === 0 ? 'int8-pure' : f;
+}
+
 function matchMeasured(study, row) {
   const model = norm(row.model);
   const gpu = norm(row.gpu);
-  return study.configs.filter((c) => c.format === row.format && Number(c.batch) === Number(row.batch)
+  const format = measuredFormat(row);
+  return study.configs.filter((c) => c.format === format && Number(c.batch) === Number(row.batch)
+    && (!isNum(row.newTokens) || Number(c.gen_len) === row.newTokens)
     && model && norm(c.model).includes(model) && (!gpu || norm(c.gpu).includes(gpu)));
 }
 
@@ -29,12 +37,14 @@ export function publishedRows(study) {
       batch: col(t, 'batch_size', 'batch'), energy: col(t, 'energy_j_per_1k_tok', 'j_per_1k_tokens', 'energy_j_per_1k_tokens'),
       power: col(t, 'power_w', 'mean_power_w'), tput: col(t, 'throughput_tok_s', 'tok_s'),
       idle: col(t, 'idle_subtracted'), notes: col(t, 'notes', 'note', 'flags'), source: col(t, 'source'),
+      threshold: col(t, 'llm_int8_threshold', 'int8_threshold'), newTokens: col(t, 'new_tokens', 'gen_len'),
     };
     for (const r of t.rows) {
       const get = (k) => (ix[k] >= 0 ? r[ix[k]] : null);
       const row = { gpu: get('gpu'), model: get('model'), format: get('format'), batch: get('batch'),
         energy: get('energy'), power: get('power'), tput: get('tput'), idle: get('idle'),
-        notes: get('notes'), source: get('source'), table: t.table };
+        notes: get('notes'), source: get('source'), table: t.table,
+        threshold: get('threshold'), newTokens: get('newTokens') };
       const flags = [];
       if (isNum(row.energy) && isNum(row.power) && isNum(row.tput) && row.tput > 0 && String(row.idle).toLowerCase() !== 'yes') {
         const implied = (row.power / row.tput) * 1000;

@@ -22,7 +22,7 @@ function draw(box, run, tl) {
     type: 'line', name: 'GPU power (W)', data, showSymbol: false, lineStyle: { width: 1.5 },
     markArea: {
       silent: true,
-      data: windows.map((w, i) => [{ name: w.name, xAxis: w.start, itemStyle: { color: SHADES[i % SHADES.length] } }, { xAxis: w.end }]),
+      data: windows.map(([name, start, end], i) => [{ name, xAxis: start, itemStyle: { color: SHADES[i % SHADES.length] } }, { xAxis: end }]),
       label: { position: 'insideTop', color: '#333' },
     },
     markLine: isNum(run.idle_power_w) ? {
@@ -71,7 +71,7 @@ export default {
       ['Run', run.key], ['J/token', isNum(run.j_per_token) ? fmt(run.j_per_token) : 'not measured'],
       ['Mean power', isNum(run.mean_power_w) ? `${fmt(run.mean_power_w)} W` : 'not measured'],
       ['Idle power (before the study)', isNum(run.idle_power_w) ? `${fmt(run.idle_power_w)} W` : 'not measured'],
-      ['Windows (placed from the phases\' durations)', (run.windows || []).map((w) => `${w.name} ${fmt(w.start, 3)}–${fmt(w.end, 3)} s`).join('; ')],
+      ['Windows (placed from the phases\' durations)', (run.windows || []).map(([name, start, end]) => `${name} ${fmt(start, 3)}–${fmt(end, 3)} s`).join('; ')],
       ['Flags', run.flags || 'none'],
     ]));
     const box = el('div', { class: 'timeline-box' });
