@@ -137,6 +137,21 @@ struct WindowResult {
   double net_j() const;    // sum over devices (NaN when any baseline is missing)
 };
 
+// One change of a device's energy counter, seen while polling it (Meter::watch_counters).
+struct CounterChange {
+  double t = 0;             // steady clock: middle of the bracket around the change
+  double half_width_s = 0;  // the change happened within t +- half_width_s
+  double energy_mj = 0;     // value after the change
+  double increment_mj = 0;  // value after minus value before
+};
+
+struct CounterWatch {
+  int device = 0;
+  int reads = 0;           // counter reads made
+  double read_cost_s = 0;  // mean duration of one read
+  std::vector<CounterChange> changes;
+};
+
 class Meter {
  public:
   explicit Meter(MeterOptions options = {});
@@ -176,6 +191,11 @@ class Meter {
   std::vector<Sample> timeline() const;  // every device, time order per device
   std::vector<Sample> timeline(double from_s, double to_s) const;
   double now() const;  // steady clock seconds, the timeline's clock
+
+  // Polls every device's energy counter for `seconds` on the calling thread, about every poll_s
+  // (0: back to back), and returns each change seen: the counter's real update period, phase
+  // and jitter (`ecocompute monitor --counter-updates`).
+  std::vector<CounterWatch> watch_counters(double seconds, double poll_s = 0);
 
  private:
   struct Impl;

@@ -26,8 +26,6 @@ namespace eco::bench {
 
 namespace fs = std::filesystem;
 
-namespace {
-
 std::string format_params(const quant::FormatSpec& f) {
   nlohmann::json j = nlohmann::json::object();
   if (f.format == quant::WeightFormat::Int8) {
@@ -39,8 +37,6 @@ std::string format_params(const quant::FormatSpec& f) {
   if (f.format == quant::WeightFormat::NF4DQ) j["absmax_block"] = 256;
   return j.dump();
 }
-
-}  // namespace
 
 quant::Int8Impl parse_int8_impl(const std::string& name, const std::string& source) {
   if (name == "fused") return quant::Int8Impl::Fused;

@@ -51,6 +51,9 @@ struct SweepSpec {
 // whose contents are the prompt), int8_threshold, int8_impl. Unknown keys are errors.
 SweepSpec load_sweep_file(const std::string& path);
 
+// A format's stored parameters (formats.params_json): with its name, its identity in a study.
+std::string format_params(const quant::FormatSpec& f);
+
 // "fused" or "reference-bnb"; `source` names the option or file in the error.
 quant::Int8Impl parse_int8_impl(const std::string& name, const std::string& source);
 SweepSpec parse_sweep_json(const std::string& text, const std::string& source);

@@ -13,7 +13,7 @@ namespace {
 
 struct ExportArgs {
   std::string db, format = "csv", out;
-  bool runs = false, configs = false;
+  bool runs = false, configs = false, quality = false;
 };
 
 void setup(CLI::App& sub) {
@@ -23,14 +23,20 @@ void setup(CLI::App& sub) {
   auto* runs = sub.add_flag("--runs", a->runs, "One row per run (default)");
   sub.add_flag("--configs", a->configs, "One row per configuration with mean, sd, CV, 95 % CI")
       ->excludes(runs);
+  sub.add_flag("--quality", a->quality,
+               "One row per quality score (`ecocompute quality`: perplexity, KL divergence)")
+      ->excludes(runs)
+      ->excludes("--configs");
   sub.add_option("--out", a->out, "Write to this file instead of stdout");
   sub.callback([a] {
     using namespace eco::store;
     const auto format = parse_export_format(a->format);
     if (!a->out.empty()) refuse_output_over_database(a->out, a->db, "--out");
     auto st = Store::open_read_only(a->db);
-    const std::string text =
-        render(export_table(st, a->configs ? ExportTable::Configs : ExportTable::Runs), format);
+    const ExportTable which = a->quality   ? ExportTable::Quality
+                              : a->configs ? ExportTable::Configs
+                                           : ExportTable::Runs;
+    const std::string text = render(export_table(st, which), format);
     if (a->out.empty()) {
       fmt::print("{}", text);
       return;

@@ -1,10 +1,17 @@
 // `ecocompute measure [options] -- CMD ARGS...`: runs a foreign command (execvp, no shell) as one
 // meter window per run and prints duration, gross and net energy per GPU, host energy and, when
-// tokens are known, J/token and tokens/s. The child's exit status becomes ecocompute's.
+// tokens are known, J/token and tokens/s. The child's exit status becomes ecocompute's. Windows
+// are update-aligned by default: the command starts right after an energy counter change.
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cmath>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <optional>
 #include <string>
@@ -32,6 +39,7 @@ struct Options {
   std::string json_path;
   std::string timeline_path;
   int interval_ms = 100;
+  bool plain_windows = false;
   std::vector<std::string> command;
 };
 
@@ -120,6 +128,20 @@ std::vector<std::string> flags_of(const DeviceEnergy& d, int min_updates, double
   return f;
 }
 
+// How the window met the counter, with its residual: "aligned to counter updates (+- 0.31 J,
+// tail 42 ms)" or "plain window (+- 12.4 J: up to one counter update at each end)".
+std::string window_kind(const DeviceEnergy& d) {
+  if (d.aligned) {
+    return fmt::format("aligned to counter updates (+- {:.2f} J, tail {:.0f} ms)", d.uncertainty_j,
+                       1000 * d.tail_s);
+  }
+  if (d.source == "counter" && std::isfinite(d.uncertainty_j)) {
+    return fmt::format("plain window (+- {:.2f} J: up to one counter update at each end)",
+                       d.uncertainty_j);
+  }
+  return "plain window";
+}
+
 void print_window(const WindowResult& w, double tokens, const eco::meter::Meter& meter) {
   const eco::meter::MeterOptions& mo = meter.options();
   fmt::print("Duration: {:.3f} s\n", w.duration_s);
@@ -139,6 +161,7 @@ void print_window(const WindowResult& w, double tokens, const eco::meter::Meter&
     fmt::print("  source: {}; counter {} ({} updates), timeline {}{} from {} samples\n", d.source,
                joules(d.counter_j), d.counter_updates, joules(d.integrated_j), agreement,
                d.samples);
+    fmt::print("  window: {}\n", window_kind(d));
     fmt::print("  temperature {:.0f} -> {:.0f} C, SM clock {:.0f} -> {:.0f} MHz\n", d.temp_start_c,
                d.temp_end_c, d.sm_clock_start_mhz, d.sm_clock_end_mhz);
     for (const auto& f : flags_of(d, mo.min_counter_updates, mo.tolerance)) {
@@ -200,6 +223,9 @@ nlohmann::json window_json(const WindowResult& w) {
                             {"fallback_used", d.fallback_used},
                             {"counter_reset", d.counter_reset},
                             {"incomplete", d.incomplete},
+                            {"aligned", d.aligned},
+                            {"uncertainty_j", number(d.uncertainty_j)},
+                            {"tail_s", d.tail_s},
                             {"notes", d.notes}});
   }
   j["host"] = nlohmann::json::array();
@@ -226,30 +252,71 @@ void print_stats(const char* label, const char* unit, const eco::meter::RunStats
              label, s.mean, unit, s.sd, 100 * s.cv, s.ci_low, s.ci_high, s.n);
 }
 
+// Fails before the command runs when an output file could not be written afterwards.
+void check_writable(const std::string& path, const char* option) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path p(path);
+  if (fs::is_directory(p, ec)) eco::fail("{}: '{}' is a directory; give a file path", option, path);
+  if (fs::exists(p, ec)) {
+    // Opening for append writes nothing; the file is replaced only after the command ran.
+    std::ofstream probe(path, std::ios::app);
+    if (!probe) eco::fail("{}: cannot write '{}'; check its permissions", option, path);
+    return;
+  }
+  const fs::path dir = p.has_parent_path() ? p.parent_path() : fs::path(".");
+  if (!fs::is_directory(dir, ec) || ::access(dir.c_str(), W_OK) != 0) {
+    eco::fail("{}: cannot create '{}': the directory '{}' does not exist or is not writable",
+              option, path, dir.string());
+  }
+}
+
+// Writes a whole output file; every write and the final flush and close are checked, so a full
+// disk (or a file that refuses writes, like /dev/full or /proc/version) is an error, not exit 0.
+template <typename Body>
+void write_checked(const std::string& path, const char* option, Body body) {
+  std::ofstream out(path);
+  if (!out) eco::fail("{}: cannot write '{}'; check the directory exists", option, path);
+  errno = 0;
+  body(out);
+  out.flush();
+  out.close();
+  if (out.fail()) {
+    const int e = errno;
+    eco::fail("{}: writing '{}' failed ({}); the file is incomplete", option, path,
+              e ? std::strerror(e) : "I/O error");
+  }
+}
+
 void write_timeline(const std::string& path, const eco::meter::Meter& meter,
                     const std::vector<Run>& runs) {
-  std::ofstream out(path);
-  if (!out) eco::fail("--timeline: cannot write '{}'; check the directory exists", path);
-  const double origin = runs.front().window.start_s;
-  out << "t_s,run,device,power_w,avg_power_w,temperature_c,sm_clock_mhz,mem_clock_mhz,"
-         "energy_counter_mj\n";
-  auto cell = [](double v) { return std::isfinite(v) ? fmt::format("{:.6g}", v) : std::string(); };
-  for (const auto& s : meter.timeline(origin, runs.back().window.end_s)) {
-    int run = 0;
-    for (const Run& r : runs) {
-      if (s.t >= r.window.start_s && s.t <= r.window.end_s) run = r.number;
+  write_checked(path, "--timeline", [&](std::ofstream& out) {
+    const double origin = runs.front().window.start_s;
+    out << "t_s,run,device,power_w,avg_power_w,temperature_c,sm_clock_mhz,mem_clock_mhz,"
+           "energy_counter_mj,energy_source\n";
+    auto cell = [](double v) {
+      return std::isfinite(v) ? fmt::format("{:.6g}", v) : std::string();
+    };
+    for (const auto& s : meter.timeline(origin, runs.back().window.end_s)) {
+      int run = 0;
+      for (const Run& r : runs) {
+        if (s.t >= r.window.start_s && s.t <= r.window.end_s) run = r.number;
+      }
+      // Which figure the device's energy comes from; "timeline" says: no energy counter.
+      const std::string& source = meter.devices().at(static_cast<size_t>(s.device)).energy_source;
+      out << fmt::format(
+          "{:.6f},{},{},{},{},{},{},{},{},{}\n", s.t - origin, run, s.device, cell(s.watts),
+          cell(s.avg_watts), cell(s.temperature_c), cell(s.sm_clock_mhz), cell(s.mem_clock_mhz),
+          std::isfinite(s.energy_mj) ? fmt::format("{:.0f}", s.energy_mj) : "", source);
     }
-    out << fmt::format("{:.6f},{},{},{},{},{},{},{},{}\n", s.t - origin, run, s.device,
-                       cell(s.watts), cell(s.avg_watts), cell(s.temperature_c),
-                       cell(s.sm_clock_mhz), cell(s.mem_clock_mhz),
-                       std::isfinite(s.energy_mj) ? fmt::format("{:.0f}", s.energy_mj) : "");
-  }
-  if (!out) eco::fail("--timeline: writing '{}' failed (disk full?)", path);
+  });
 }
 
 void run_measure(const Options& o) {
   std::optional<TokenRegex> regex;
   if (!o.tokens_regex.empty()) regex.emplace(o.tokens_regex);
+  if (!o.json_path.empty()) check_writable(o.json_path, "--json");
+  if (!o.timeline_path.empty()) check_writable(o.timeline_path, "--timeline");
 
   eco::meter::MeterOptions mo;
   mo.interval_s = o.interval_ms / 1000.0;
@@ -271,7 +338,9 @@ void run_measure(const Options& o) {
     co.argv = o.command;
     co.capture_output = regex.has_value();
     const std::string name = fmt::format("run-{}", i);
-    meter.begin(name);
+    eco::meter::WindowOptions wo;
+    wo.aligned = !o.plain_windows;  // the command starts right after a counter change
+    meter.begin(name, wo);
     run.child = eco::meter::run_child(co);
     run.window = meter.end(name);
     if (!run.child.exec_error.empty()) {
@@ -346,22 +415,35 @@ void run_measure(const Options& o) {
                     {"gross_j", stats_json(s_gross)},
                     {"net_j", stats_json(s_net)},
                     {"j_per_token", stats_json(s_token)}};
-    std::ofstream out(o.json_path);
-    out << j.dump(2) << "\n";
-    if (!out) eco::fail("--json: cannot write '{}'; check the directory exists", o.json_path);
+    write_checked(o.json_path, "--json", [&](std::ofstream& out) { out << j.dump(2) << "\n"; });
   }
   if (exit_code != 0) throw eco::cli::ExitCode{exit_code};
 }
+
+// CLI11's range checks let NaN through (every comparison with it is false).
+const CLI::Validator finite_number(
+    [](std::string& text) {
+      try {
+        size_t used = 0;
+        const double v = std::stod(text, &used);
+        if (used == text.size() && std::isfinite(v)) return std::string();
+      } catch (const std::exception&) {
+      }
+      return fmt::format("'{}' is not a finite number", text);
+    },
+    "FINITE");
 
 void setup(CLI::App& sub) {
   auto o = std::make_shared<Options>();
   sub.add_option("--idle-seconds", o->idle_seconds,
                  "Measure idle power this long first; net energy subtracts it (default 0: none)")
+      ->check(finite_number)
       ->check(CLI::Range(0.0, 3600.0));
   sub.add_option("--repeat", o->repeat, "Run the command N times; prints mean, sd, CV, 95 % CI")
       ->check(CLI::Range(1, 100000));
   auto* tokens =
       sub.add_option("--tokens", o->tokens, "Tokens the command produces (for J/token, tokens/s)")
+          ->check(finite_number)
           ->check(CLI::PositiveNumber);
   sub.add_option("--tokens-from-output", o->tokens_regex,
                  "Regex finding the token count in the command's output (group 1 if any; last "
@@ -371,6 +453,9 @@ void setup(CLI::App& sub) {
   sub.add_option("--timeline", o->timeline_path, "Write the power timeline as CSV");
   sub.add_option("--interval-ms", o->interval_ms, "Sampling interval (default 100 ms)")
       ->check(CLI::Range(1, 60000));
+  sub.add_flag("--plain-windows", o->plain_windows,
+               "Read the energy counter at the command's start and end as they fall, without "
+               "waiting for its updates (default: windows aligned to counter updates)");
   sub.add_option("command", o->command, "The command and its arguments, after '--'")
       ->required()
       ->expected(-1);

@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -56,32 +58,57 @@ void write_all(int fd, const char* data, size_t n) {
   }
 }
 
-// Copies the child's stdout/stderr to ours and into `out` until both pipes close.
-void tee(int child_out, int child_err, std::string& out, size_t limit) {
-  pollfd fds[2] = {{child_out, POLLIN, 0}, {child_err, POLLIN, 0}};
-  const int ours[2] = {STDOUT_FILENO, STDERR_FILENO};
-  int open = 2;
+// True once the child has exited; it stays a zombie (WNOWAIT) for run_child's waitpid.
+bool child_exited(pid_t pid) {
+  siginfo_t info{};
+  return ::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+         info.si_pid == pid;
+}
+
+// One read from a pipe into our stream and `out`; false at end of file or on an error.
+bool copy_once(int fd, int ours, std::string& out, size_t limit) {
   char buffer[65536];
-  while (open > 0) {
-    if (::poll(fds, 2, -1) < 0) {
-      if (errno == EINTR) continue;
-      break;
-    }
+  ssize_t n;
+  do {
+    n = ::read(fd, buffer, sizeof buffer);
+  } while (n < 0 && errno == EINTR);
+  if (n <= 0) return false;
+  write_all(ours, buffer, static_cast<size_t>(n));
+  out.append(buffer, static_cast<size_t>(n));
+  if (out.size() > limit) out.erase(0, out.size() - limit);
+  return true;
+}
+
+// Copies the child's stdout/stderr to ours and into `out` until the child exits (not until the
+// pipes close: a process it left in the background may hold them open much longer, and the
+// measurement is of the command), then takes what is already in the pipes and closes them.
+void tee(pid_t pid, int child_out, int child_err, std::string& out, size_t limit) {
+  // A pidfd wakes poll() the moment the child exits; without one (kernel < 5.3), poll in 2 ms
+  // steps and ask waitid.
+  const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  pollfd fds[3] = {{child_out, POLLIN, 0}, {child_err, POLLIN, 0}, {pidfd, POLLIN, 0}};
+  const int ours[2] = {STDOUT_FILENO, STDERR_FILENO};
+  bool exited = false;
+  while (!exited && (fds[0].fd >= 0 || fds[1].fd >= 0)) {
+    for (pollfd& f : fds) f.revents = 0;
+    if (::poll(fds, 3, pidfd >= 0 ? -1 : 2) < 0 && errno != EINTR) break;
+    exited = (pidfd >= 0 && (fds[2].revents & POLLIN)) || child_exited(pid);
     for (int i = 0; i < 2; ++i) {
       if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-      const ssize_t n = ::read(fds[i].fd, buffer, sizeof buffer);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) {
+      if (!copy_once(fds[i].fd, ours[i], out, limit)) {
         ::close(fds[i].fd);
         fds[i].fd = -1;
-        --open;
-        continue;
       }
-      write_all(ours[i], buffer, static_cast<size_t>(n));
-      out.append(buffer, static_cast<size_t>(n));
-      if (out.size() > limit) out.erase(0, out.size() - limit);
     }
   }
+  for (int i = 0; i < 2; ++i) {
+    if (fds[i].fd < 0) continue;
+    ::fcntl(fds[i].fd, F_SETFL, ::fcntl(fds[i].fd, F_GETFL) | O_NONBLOCK);
+    while (copy_once(fds[i].fd, ours[i], out, limit)) {
+    }
+    ::close(fds[i].fd);
+  }
+  if (pidfd >= 0) ::close(pidfd);
 }
 
 }  // namespace
@@ -102,6 +129,7 @@ ChildResult run_child(const ChildOptions& options) {
   std::fflush(nullptr);
   SignalGuard guard;
   g_interrupted = 0;
+  const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
   if (pid < 0)
     eco::fail("cannot start '{}': fork failed: {}", options.argv[0], std::strerror(errno));
@@ -111,6 +139,9 @@ ChildResult run_child(const ChildOptions& options) {
     dfl.sa_handler = SIG_DFL;
     sigaction(SIGINT, &dfl, nullptr);
     sigaction(SIGTERM, &dfl, nullptr);
+    // If ecocompute dies (even by SIGKILL), the command gets SIGTERM instead of running on
+    // unmetered; SIGTERM rather than SIGKILL lets it stop its own children.
+    if (::prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || ::getppid() != parent) ::_exit(127);
     if (options.capture_output) {
       ::dup2(out_pipe[1], STDOUT_FILENO);
       ::dup2(err_pipe[1], STDERR_FILENO);
@@ -126,7 +157,7 @@ ChildResult run_child(const ChildOptions& options) {
   if (options.capture_output) {
     ::close(out_pipe[1]);
     ::close(err_pipe[1]);
-    tee(out_pipe[0], err_pipe[0], result.output, options.capture_limit);
+    tee(pid, out_pipe[0], err_pipe[0], result.output, options.capture_limit);
   }
   int exec_errno = 0;
   ssize_t n;

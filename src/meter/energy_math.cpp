@@ -74,10 +74,51 @@ CounterEnergy counter_energy(std::span<const Sample> samples) {
   return out;
 }
 
+namespace {
+
+// Picks the reported figure: the counter when it saw the window, else the power timeline.
+void choose_source(DeviceEnergy& d, const WindowPolicy& policy, double update_j,
+                   const AlignedFigure* aligned) {
+  // A plain window inside one counter update sees no change at all: the counter says 0 J
+  // whatever ran, so the timeline is the only figure there is (flagged too_short below).
+  const bool counter_silent = !aligned && std::isfinite(d.counter_j) && d.counter_updates == 0;
+  if (std::isfinite(d.counter_j) && !(counter_silent && std::isfinite(d.integrated_j))) {
+    d.gross_j = d.counter_j;
+    d.source = "counter";
+    // A plain window reads the counter at arbitrary phases of its updates: up to one update's
+    // energy is missed or gained at each end.
+    d.uncertainty_j = aligned ? aligned->uncertainty_j : 2 * update_j;
+    if (counter_silent) {
+      d.notes.push_back(
+          "the energy counter did not change inside this window and no power readings exist");
+    }
+  } else if (std::isfinite(d.integrated_j)) {
+    d.gross_j = d.integrated_j;
+    d.source = "timeline";
+    d.fallback_used = true;
+    d.notes.push_back(counter_silent       ? "the energy counter did not change inside this window "
+                                             "(shorter than one counter update); energy integrated "
+                                             "from the power timeline"
+                      : policy.has_counter ? "energy counter unreadable in this window; energy "
+                                             "integrated from the power timeline"
+                                           : "no energy counter on this device; energy "
+                                             "integrated from the power timeline");
+  } else {
+    d.gross_j = kNaN;
+    d.source = "none";
+    d.notes.push_back("neither the energy counter nor power readings were available");
+  }
+}
+
+}  // namespace
+
 DeviceEnergy summarize_device(std::span<const Sample> samples, double duration_s,
-                              double idle_power_w, const WindowPolicy& policy) {
+                              double idle_power_w, const WindowPolicy& policy,
+                              const AlignedFigure* aligned) {
   DeviceEnergy d;
   d.samples = static_cast<int>(samples.size());
+  // Only point readings (Sample::watts) are integrated, never the 1 s average (avg_watts): a
+  // trailing average shifts and smears the window's edges.
   d.integrated_j = trapezoid_j(samples);
   d.counter_j = kNaN;
   d.uncertainty_j = kNaN;
@@ -94,26 +135,12 @@ DeviceEnergy summarize_device(std::span<const Sample> samples, double duration_s
           "the reset summed, the gap bridged with the power timeline");
     }
   }
-  if (std::isfinite(d.counter_j)) {
-    d.gross_j = d.counter_j;
-    d.source = "counter";
-    // A plain window reads the counter at arbitrary phases of its updates: up to one update's
-    // energy is missed or gained at each end.
-    d.uncertainty_j = 2 * update_j;
-  } else if (std::isfinite(d.integrated_j)) {
-    d.gross_j = d.integrated_j;
-    d.source = "timeline";
-    d.fallback_used = true;
-    d.notes.push_back(policy.has_counter
-                          ? "energy counter unreadable in this window; energy integrated from the "
-                            "power timeline"
-                          : "no energy counter on this device; energy integrated from the power "
-                            "timeline");
-  } else {
-    d.gross_j = kNaN;
-    d.source = "none";
-    d.notes.push_back("neither the energy counter nor power readings were available");
+  if (aligned) {
+    d.counter_j = aligned->joules;
+    d.aligned = true;
+    d.tail_s = aligned->tail_s;
   }
+  choose_source(d, policy, update_j, aligned);
 
   d.mean_power_w = duration_s > 0 ? d.gross_j / duration_s : kNaN;
   d.peak_power_w = kNaN;
@@ -143,8 +170,16 @@ DeviceEnergy summarize_device(std::span<const Sample> samples, double duration_s
   }
 
   // Without a counter the resolution is that of the power samples, so they stand in for updates.
+  // An aligned window has no quantization error; it is too short when its residual is larger
+  // than that of a plain window of min_counter_updates updates (one update at each end).
   const int resolution = d.source == "counter" ? d.counter_updates : d.samples;
   d.too_short = resolution < policy.min_counter_updates;
+  if (d.aligned && policy.min_counter_updates > 0) {
+    d.too_short = !(d.uncertainty_j <= 2.0 / policy.min_counter_updates * std::fabs(d.gross_j));
+  }
+  if (d.fallback_used && std::isfinite(d.counter_j) && d.counter_updates == 0 && !d.aligned) {
+    d.too_short = true;  // shorter than one counter update, however many power samples
+  }
   if (std::isfinite(d.counter_j) && std::isfinite(d.integrated_j) && d.counter_j > 0) {
     d.disagreement = std::fabs(d.counter_j - d.integrated_j) / d.counter_j > policy.tolerance;
   }

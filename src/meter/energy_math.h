@@ -38,9 +38,18 @@ struct WindowPolicy {
   bool has_counter = true;  // the device supports the energy counter
 };
 
+// The counter figure of an update-aligned window, measured outside the samples (meter/aligned.h).
+struct AlignedFigure {
+  double joules = 0;
+  double uncertainty_j = 0;
+  double tail_s = 0;
+};
+
 // Summarises one device's samples inside a window (boundary samples included).
-// idle_power_w is NaN when no baseline was measured.
+// idle_power_w is NaN when no baseline was measured. With `aligned`, its figure replaces the
+// counter difference of the samples (which still give the update count and reset detection).
 DeviceEnergy summarize_device(std::span<const Sample> samples, double duration_s,
-                              double idle_power_w, const WindowPolicy& policy);
+                              double idle_power_w, const WindowPolicy& policy,
+                              const AlignedFigure* aligned = nullptr);
 
 }  // namespace eco::meter

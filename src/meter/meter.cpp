@@ -12,6 +12,8 @@
 #include <fmt/format.h>
 
 #include "common/error.h"
+#include "meter/aligned.h"
+#include "meter/counter_watch.h"
 #include "meter/energy_math.h"
 #include "meter/nvml_sensor.h"
 #include "meter/rapl.h"
@@ -40,7 +42,8 @@ void validate(const MeterOptions& o) {
 struct OpenWindow {
   WindowOptions options;
   double start_s = 0;
-  std::vector<double> device_start_t;  // timestamp of each device's boundary sample
+  std::vector<Sample> device_start;      // each device's boundary sample
+  std::vector<CounterEdge> start_edges;  // aligned: the counter change each device started on
   std::vector<double> host_j;
 };
 
@@ -80,6 +83,20 @@ struct Meter::Impl {
   mutable std::mutex windows_mu;
   std::map<std::string, OpenWindow> windows;
 
+  DeviceEnergy device_energy(size_t d, const OpenWindow& w, const Sample& end_sample,
+                             const CounterEdge* end_edge, double duration_s) const;
+  std::vector<HostEnergy> host_energy(const std::vector<double>& start_j,
+                                      const std::vector<double>& end_j) const;
+
+  // Devices whose counter an aligned boundary can wait for.
+  std::vector<bool> alignable() const {
+    std::vector<bool> want(devices.size());
+    for (size_t d = 0; d < devices.size(); ++d) {
+      want[d] = devices[d].has_energy_counter && devices[d].error.empty();
+    }
+    return want;
+  }
+
   void init(std::unique_ptr<GpuSensor> sensor) {
     validate(options);
     if (sensor) {
@@ -103,6 +120,78 @@ struct Meter::Impl {
     if (options.start_sampling) sampler->start();
   }
 };
+
+namespace {
+
+// Why an aligned window fell back to a plain one for this device; empty when it did not.
+std::string why_not_aligned(const DeviceInfo& info, const DeviceEnergy& plain,
+                            const CounterEdge& start, const CounterEdge* end, double timeout_s) {
+  if (!info.has_energy_counter || !info.error.empty()) return "the device has no energy counter";
+  if (!start.seen || !end || !end->seen) {
+    return fmt::format("the energy counter did not change within {:g} s at the window's {}",
+                       timeout_s, start.seen ? "end" : "start");
+  }
+  if (plain.counter_reset) return "the energy counter was reset inside the window";
+  return "";
+}
+
+}  // namespace
+
+DeviceEnergy Meter::Impl::device_energy(size_t d, const OpenWindow& w, const Sample& end_sample,
+                                        const CounterEdge* end_edge, double duration_s) const {
+  const DeviceInfo& info = devices[d];
+  const double t0 = w.device_start[d].t, t1 = end_sample.t;
+  const std::vector<Sample> samples = sampler->device_samples(static_cast<int>(d), t0, t1);
+  WindowPolicy policy;
+  policy.tolerance = options.tolerance;
+  policy.min_counter_updates = options.min_counter_updates;
+  policy.has_counter = info.has_energy_counter;
+  DeviceEnergy e = summarize_device(samples, duration_s, idle_w[d], policy);
+  if (w.options.aligned) {
+    std::string why =
+        why_not_aligned(info, e, w.start_edges[d], end_edge, w.options.align_timeout_s);
+    if (why.empty()) {
+      // The head and tail are integrated from the power readings, assumed good to the same
+      // tolerance that the counter/timeline agreement check uses.
+      const AlignedEnergy a = aligned_energy(
+          {w.start_edges[d], *end_edge, w.device_start[d], end_sample, options.tolerance});
+      why = a.problem;
+      if (why.empty()) {
+        const AlignedFigure figure{a.joules, a.uncertainty_j, a.tail_s};
+        e = summarize_device(samples, duration_s, idle_w[d], policy, &figure);
+      }
+    }
+    if (!why.empty())
+      e.notes.push_back("update-aligned window not possible (" + why + "); plain window used");
+  }
+  e.device = static_cast<int>(d);
+  e.name = info.name;
+  e.uuid = info.uuid;
+  if (!info.error.empty()) e.notes.insert(e.notes.begin(), info.error);
+  for (const SensorEvent& ev : sampler->events(static_cast<int>(d), t0, t1)) {
+    e.notes.push_back(ev.count > 1 ? fmt::format("{} (x{})", ev.message, ev.count) : ev.message);
+  }
+  return e;
+}
+
+std::vector<HostEnergy> Meter::Impl::host_energy(const std::vector<double>& start_j,
+                                                 const std::vector<double>& end_j) const {
+  std::vector<HostEnergy> out;
+  for (size_t i = 0; i < host_domains.size(); ++i) {
+    HostEnergy h;
+    h.domain = host_domains[i].name;
+    const double j0 = i < start_j.size() ? start_j[i] : kNaN;
+    const double j1 = i < end_j.size() ? end_j[i] : kNaN;
+    h.available = std::isfinite(j0) && std::isfinite(j1);
+    h.joules = h.available ? j1 - j0 : kNaN;
+    if (!h.available) {
+      h.reason =
+          host_domains[i].reason.empty() ? "read failed during the window" : host_domains[i].reason;
+    }
+    out.push_back(std::move(h));
+  }
+  return out;
+}
 
 Meter::Meter(MeterOptions options) : impl_(std::make_unique<Impl>()) {
   impl_->options = std::move(options);
@@ -193,6 +282,17 @@ std::vector<Sample> Meter::timeline(double from_s, double to_s) const {
   return impl_->sampler->all_samples(from_s, to_s);
 }
 
+std::vector<CounterWatch> Meter::watch_counters(double seconds, double poll_s) {
+  if (!(seconds > 0 && seconds <= 3600) || !(poll_s >= 0 && poll_s <= 1)) {
+    eco::fail(
+        "counter watch of {} s polled every {} s is out of range: use 0 < seconds <= 3600 "
+        "and 0 <= poll <= 1 s",
+        seconds, poll_s);
+  }
+  return eco::meter::watch_counters(*impl_->sampler, static_cast<int>(impl_->devices.size()),
+                                    seconds, poll_s);
+}
+
 bool Meter::is_open(const std::string& name) const {
   std::lock_guard lock(impl_->windows_mu);
   return impl_->windows.count(name) > 0;
@@ -203,20 +303,23 @@ void Meter::begin(const std::string& name, const WindowOptions& options) {
     eco::fail("meter window '{}': align_timeout_s {} is out of range: use 0 < seconds <= 10", name,
               options.align_timeout_s);
   }
-  {
-    std::lock_guard lock(impl_->windows_mu);
-    if (impl_->windows.count(name)) {
-      eco::fail("meter window '{}' is already open: end it first or use another name", name);
-    }
+  if (is_open(name)) {
+    eco::fail("meter window '{}' is already open: end it first or use another name", name);
   }
-  const Sampler::Boundary b = impl_->sampler->sample_now();
   OpenWindow w;
   w.options = options;
+  if (options.aligned) {
+    w.start_edges =
+        wait_for_counter_changes(*impl_->sampler, impl_->alignable(), options.align_timeout_s);
+  }
+  const Sampler::Boundary b = impl_->sampler->sample_now();
   w.start_s = b.t;
-  for (const Sample& s : b.samples) w.device_start_t.push_back(s.t);
+  w.device_start = b.samples;
   w.host_j = b.host_j;
   std::lock_guard lock(impl_->windows_mu);
-  impl_->windows.emplace(name, std::move(w));
+  if (!impl_->windows.emplace(name, std::move(w)).second) {
+    eco::fail("meter window '{}' is already open: end it first or use another name", name);
+  }
 }
 
 void Meter::cancel(const std::string& name) {
@@ -236,6 +339,12 @@ WindowResult Meter::end(const std::string& name) {
     impl_->windows.erase(it);
   }
   const Sampler::Boundary b = impl_->sampler->sample_now();
+  std::vector<CounterEdge> end_edges;
+  if (w.options.aligned) {
+    std::vector<bool> want(w.start_edges.size());
+    for (size_t d = 0; d < want.size(); ++d) want[d] = w.start_edges[d].seen;
+    end_edges = wait_for_counter_changes(*impl_->sampler, want, w.options.align_timeout_s);
+  }
   WindowResult r;
   r.name = name;
   r.start_s = w.start_s;
@@ -243,42 +352,11 @@ WindowResult Meter::end(const std::string& name) {
   r.duration_s = r.end_s - r.start_s;
   r.gpu_available = gpu_available();
   r.gpu_unavailable_reason = impl_->unavailable;
-
   for (size_t d = 0; d < impl_->devices.size(); ++d) {
-    const DeviceInfo& info = impl_->devices[d];
-    const double t0 = w.device_start_t[d], t1 = b.samples[d].t;
-    const std::vector<Sample> samples = impl_->sampler->device_samples(static_cast<int>(d), t0, t1);
-    WindowPolicy policy;
-    policy.tolerance = impl_->options.tolerance;
-    policy.min_counter_updates = impl_->options.min_counter_updates;
-    policy.has_counter = info.has_energy_counter;
-    DeviceEnergy e = summarize_device(samples, r.duration_s, impl_->idle_w[d], policy);
-    e.device = static_cast<int>(d);
-    e.name = info.name;
-    e.uuid = info.uuid;
-    if (!info.error.empty()) e.notes.insert(e.notes.begin(), info.error);
-    for (const SensorEvent& ev : impl_->sampler->events(static_cast<int>(d), t0, t1)) {
-      e.notes.push_back(ev.count > 1 ? fmt::format("{} (x{})", ev.message, ev.count) : ev.message);
-    }
-    if (w.options.aligned) {
-      e.notes.push_back("update-aligned window requested but not available; plain window used");
-    }
-    r.devices.push_back(std::move(e));
+    r.devices.push_back(impl_->device_energy(
+        d, w, b.samples[d], end_edges.empty() ? nullptr : &end_edges[d], r.duration_s));
   }
-
-  for (size_t i = 0; i < impl_->host_domains.size(); ++i) {
-    HostEnergy h;
-    h.domain = impl_->host_domains[i].name;
-    const double j0 = i < w.host_j.size() ? w.host_j[i] : kNaN;
-    const double j1 = i < b.host_j.size() ? b.host_j[i] : kNaN;
-    h.available = std::isfinite(j0) && std::isfinite(j1);
-    h.joules = h.available ? j1 - j0 : kNaN;
-    if (!h.available) {
-      h.reason = impl_->host_domains[i].reason.empty() ? "read failed during the window"
-                                                       : impl_->host_domains[i].reason;
-    }
-    r.host.push_back(std::move(h));
-  }
+  r.host = impl_->host_energy(w.host_j, b.host_j);
   return r;
 }
 

@@ -227,4 +227,38 @@ Sample NvmlSensor::read(int device, std::vector<std::string>& errors) {
   return s;
 }
 
+// Two NVML calls (instant power field, energy counter): the polling of aligned windows runs this
+// about every millisecond, so nothing else is read.
+Sample NvmlSensor::read_counter(int device, std::vector<std::string>& errors) {
+  Sample s;
+  s.device = device;
+  s.watts = s.avg_watts = s.temperature_c = s.sm_clock_mhz = s.mem_clock_mhz = s.energy_mj = kNaN;
+  const DeviceInfo& info = infos_[static_cast<size_t>(device)];
+  s.t = steady_seconds();
+  if (lost_[static_cast<size_t>(device)]) return s;
+  nvml::Device h = handles_[static_cast<size_t>(device)];
+  auto ok = [&](const char* call, nvml::Return rc) {
+    if (rc == nvml::kSuccess) return true;
+    errors.push_back(fmt::format("device {}: {}", device, lib_->describe(call, rc)));
+    if (rc == nvml::kErrorGpuIsLost) lost_[static_cast<size_t>(device)] = true;
+    return false;
+  };
+  if (info.has_power_instant) {
+    nvml::FieldValue field = {};
+    field.fieldId = nvml::kFieldPowerInstant;
+    if (ok("nvmlDeviceGetFieldValues", lib_->device_get_field_values(h, 1, &field)) &&
+        ok("nvmlDeviceGetFieldValues(NVML_FI_DEV_POWER_INSTANT)", field.nvmlReturn)) {
+      s.watts = nvml::field_as_double(field) / 1000.0;
+    }
+  }
+  unsigned long long mj = 0;
+  s.t = steady_seconds();  // the counter read's own start, for timing its changes
+  if (info.has_energy_counter && !lost_[static_cast<size_t>(device)] &&
+      ok("nvmlDeviceGetTotalEnergyConsumption",
+         lib_->device_get_total_energy_consumption(h, &mj))) {
+    s.energy_mj = static_cast<double>(mj);
+  }
+  return s;
+}
+
 }  // namespace eco::meter

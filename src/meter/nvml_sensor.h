@@ -23,6 +23,7 @@ class NvmlSensor final : public GpuSensor {
   std::string driver_version() const override { return driver_; }
   std::vector<DeviceInfo> devices() const override { return infos_; }
   Sample read(int device, std::vector<std::string>& errors) override;
+  Sample read_counter(int device, std::vector<std::string>& errors) override;
 
  private:
   void probe(int visible_index, int nvml_index);

@@ -8,9 +8,9 @@ namespace eco::meter {
 struct RunStats {
   int n = 0;
   double mean = 0;
-  double sd = 0;        // sample standard deviation (n - 1); NaN for n < 2
-  double cv = 0;        // sd / mean; NaN for n < 2 or mean 0
-  double ci_low = 0;    // mean -/+ t(0.975, n-1) * sd / sqrt(n); NaN for n < 2
+  double sd = 0;      // sample standard deviation (n - 1); NaN for n < 2
+  double cv = 0;      // sd / mean; NaN for n < 2 or mean 0
+  double ci_low = 0;  // mean -/+ t(0.975, n-1) * sd / sqrt(n); NaN for n < 2
   double ci_high = 0;
 };
 

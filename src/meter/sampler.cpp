@@ -41,18 +41,36 @@ void Sampler::take_locked(std::vector<Sample>* out) {
     s.device = d;
     timeline_[static_cast<size_t>(d)].push_back(s);
     if (out) out->push_back(s);
-    for (const std::string& message : errors) {
-      auto last = std::find_if(events_.rbegin(), events_.rend(),
-                               [d](const SensorEvent& e) { return e.device == d; });
-      if (last != events_.rend() && last->message == message) {
-        last->last_t = s.t;
-        ++last->count;
-      } else {
-        events_.push_back({s.t, s.t, d, message, 1});
-      }
-    }
+    record_errors_locked(d, s.t, errors);
   }
   if (host_) host_->update(rapl_->read_uj());
+}
+
+void Sampler::record_errors_locked(int device, double t, const std::vector<std::string>& errors) {
+  for (const std::string& message : errors) {
+    auto last = std::find_if(events_.rbegin(), events_.rend(),
+                             [device](const SensorEvent& e) { return e.device == device; });
+    if (last != events_.rend() && last->message == message) {
+      last->last_t = t;
+      ++last->count;
+    } else {
+      events_.push_back({t, t, device, message, 1});
+    }
+  }
+}
+
+Sampler::CounterRead Sampler::read_counter(int device) {
+  std::lock_guard lock(mu_);
+  std::vector<std::string> errors;
+  CounterRead r;
+  r.t_call = r.t_before = steady_seconds();
+  r.sample = gpu_->read_counter(device, errors);
+  r.sample.device = device;
+  // The counter is read last: its read began at Sample::t, after any power reading.
+  if (r.sample.t > r.t_before && r.sample.t <= r.t_after) r.t_before = r.sample.t;
+  r.t_after = steady_seconds();
+  record_errors_locked(device, r.t_after, errors);
+  return r;
 }
 
 void Sampler::loop() {

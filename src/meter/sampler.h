@@ -41,6 +41,16 @@ class Sampler {
   };
   Boundary sample_now();
 
+  // One quick reading of `device` (energy counter and point power only; see
+  // GpuSensor::read_counter), timed: the counter read started at t_before and the call returned
+  // at t_after. For the polling of update-aligned windows; not added to the timeline.
+  struct CounterRead {
+    double t_call = 0;  // the call began (t_before is later when power was read first)
+    double t_before = 0, t_after = 0;
+    Sample sample;
+  };
+  CounterRead read_counter(int device);
+
   // Samples of one device with from <= t <= to, in time order.
   std::vector<Sample> device_samples(int device, double from, double to) const;
   // Every device, merged in time order.
@@ -51,6 +61,7 @@ class Sampler {
 
  private:
   void take_locked(std::vector<Sample>* out);  // requires mu_
+  void record_errors_locked(int device, double t, const std::vector<std::string>& errors);
   void loop();
 
   GpuSensor* gpu_;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 
 namespace eco::meter {
@@ -41,7 +42,28 @@ double integral_to(const std::vector<std::pair<double, double>>& p, double t) {
   return joules;
 }
 
+// A fixed pseudo-random fraction in [0, 1) for update k (splitmix64 of k).
+double unit_fraction(int64_t k) {
+  uint64_t z = static_cast<uint64_t>(k) + 0x9e3779b97f4a7c15ull;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  z ^= z >> 31;
+  return static_cast<double>(z >> 11) / 9007199254740992.0;  // 2^53
+}
+
 }  // namespace
+
+double ScriptedSensor::last_change(const ScriptedDevice& d, double script_t) {
+  if (d.counter_period_s <= 0) return script_t;
+  const double period = d.counter_period_s;
+  auto change = [&](int64_t k) {
+    return d.counter_phase_s + static_cast<double>(k) * period +
+           d.counter_jitter_s * unit_fraction(k);
+  };
+  auto k = static_cast<int64_t>(std::floor((script_t - d.counter_phase_s) / period));
+  while (change(k) > script_t) --k;  // at most once while jitter < period
+  return change(k);
+}
 
 ScriptedSensor::ScriptedSensor(std::vector<ScriptedDevice> devices, double origin_s)
     : devices_(std::move(devices)), origin_(origin_s >= 0 ? origin_s : steady_seconds()) {}
@@ -92,13 +114,16 @@ Sample ScriptedSensor::read(int device, std::vector<std::string>& /*errors*/) {
   s.mem_clock_mhz = 2619;
   if (d.has_counter) {
     // The counter shows the energy at its last refresh, like NVML's.
-    const double refreshed = d.counter_period_s > 0
-                                 ? std::floor(script_t / d.counter_period_s) * d.counter_period_s
-                                 : script_t;
-    s.energy_mj = std::floor(1000.0 * cumulative_j(d, refreshed));
+    s.energy_mj = std::floor(1000.0 * cumulative_j(d, last_change(d, script_t)));
   } else {
     s.energy_mj = kNaN;
   }
+  return s;
+}
+
+Sample ScriptedSensor::read_counter(int device, std::vector<std::string>& errors) {
+  Sample s = read(device, errors);
+  s.temperature_c = s.sm_clock_mhz = s.mem_clock_mhz = kNaN;  // as a quick NVML read leaves them
   return s;
 }
 

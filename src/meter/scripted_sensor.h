@@ -17,6 +17,10 @@ struct ScriptedDevice {
   std::vector<std::pair<double, double>> power = {{0.0, 100.0}};
   bool has_counter = true;
   double counter_period_s = 0.001;
+  // The counter changes at phase + k * period + jitter_k, jitter_k in [0, jitter) drawn per k
+  // from a fixed sequence (so a run is reproducible); jitter < period keeps the order.
+  double counter_phase_s = 0;
+  double counter_jitter_s = 0;
   double reset_at_s = -1;  // >= 0: the counter restarts from 0 at this time
   double temperature_c = 40;
 };
@@ -30,6 +34,9 @@ class ScriptedSensor final : public GpuSensor {
   std::string driver_version() const override { return "scripted"; }
   std::vector<DeviceInfo> devices() const override;
   Sample read(int device, std::vector<std::string>& errors) override;
+  Sample read_counter(int device, std::vector<std::string>& errors) override;
+  // Script time of the last counter change at or before script time t.
+  static double last_change(const ScriptedDevice& d, double script_t);
 
   double origin() const { return origin_; }
   // Exact energy of a device between two steady clock times (for expected values in tests).

@@ -18,6 +18,12 @@ class GpuSensor {
   // Reads every supported value of visible device `device` now. `t` is the steady clock time of
   // the power reading. Unsupported or failed values are NaN; each failure appends one message.
   virtual Sample read(int device, std::vector<std::string>& errors) = 0;
+  // Only the energy counter and the point power reading (other fields may be NaN), as cheaply as
+  // the sensor can: update-aligned windows poll it about every millisecond. Sample::t is when
+  // the counter read began (it is read last), so that polling can time the counter's changes.
+  virtual Sample read_counter(int device, std::vector<std::string>& errors) {
+    return read(device, errors);
+  }
 };
 
 double steady_seconds();  // the timeline's clock (std::chrono::steady_clock), in seconds

@@ -60,7 +60,7 @@ SynthOptions parse_synthetic_spec(const std::string& spec) {
   if (!is_synthetic_spec(spec))
     fail(
         "--model '{}': a synthetic model is written synthetic:SHAPE[?seed=S&outliers=K:SCALE"
-        "&dtype=f16|bf16|f32]",
+        "&dtype=f16|bf16|f32&weights=scaled|legacy]",
         spec);
   const std::string rest = spec.substr(kPrefix.size());
   const auto q = rest.find('?');
@@ -88,8 +88,11 @@ SynthOptions parse_synthetic_spec(const std::string& spec) {
       parse_outliers(value, opts);
     } else if (key == "dtype") {
       opts.dtype = parse_synth_dtype(value);
+    } else if (key == "weights") {
+      opts.weights = parse_synth_weights(value);
     } else {
-      fail("--model '{}': unknown parameter '{}' (known: seed, outliers, dtype)", spec, key);
+      fail("--model '{}': unknown parameter '{}' (known: seed, outliers, dtype, weights)", spec,
+           key);
     }
   }
   return opts;
@@ -99,6 +102,7 @@ std::string synthetic_cache_name(const SynthOptions& o) {
   std::string name = fmt::format("{}-s{}", o.shape, o.seed);
   if (o.outlier_dims > 0) name += fmt::format("-o{}x{}", o.outlier_dims, o.outlier_scale);
   if (o.dtype != DType::F16) name += o.dtype == DType::BF16 ? "-bf16" : "-f32";
+  if (o.weights == SynthWeights::Legacy) name += "-legacy";
   return name;
 }
 
@@ -115,7 +119,9 @@ bool synthetic_model_complete(const std::filesystem::path& dir, const SynthOptio
         j.at("outlier_count").get<int>() == o.outlier_dims &&
         (o.outlier_dims == 0 || j.at("outlier_scale").get<float>() == o.outlier_scale);
     return j.at("shape").get<std::string>() == o.shape && j.at("seed").get<uint64_t>() == o.seed &&
-           j.at("dtype").get<std::string>() == dtype_name(o.dtype) && outliers_match;
+           j.at("dtype").get<std::string>() == dtype_name(o.dtype) && outliers_match &&
+           // Written before the weight plans existed: legacy weights.
+           j.value("weights", std::string("legacy")) == synth_weights_name(o.weights);
   } catch (const nlohmann::json::exception&) {
     return false;
   }

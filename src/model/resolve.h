@@ -15,11 +15,12 @@ std::filesystem::path cache_root();
 bool is_synthetic_spec(std::string_view spec);  // starts with "synthetic:"
 
 // "synthetic:SHAPE" with optional query parameters after '?', joined by '&':
-//   seed=S (default 0), outliers=K:SCALE (default none), dtype=f16|bf16|f32 (default f16).
+//   seed=S (default 0), outliers=K:SCALE (default none), dtype=f16|bf16|f32 (default f16),
+//   weights=scaled|legacy (default scaled).
 // e.g. "synthetic:mistral-7b?seed=1&outliers=16:6". Throws eco::Error naming the bad part.
 SynthOptions parse_synthetic_spec(const std::string& spec);
 
-// Cache folder name of a synthetic model: <shape>-s<seed>[-o<K>x<SCALE>][-bf16|-f32].
+// Cache folder name of a synthetic model: <shape>-s<seed>[-o<K>x<SCALE>][-bf16|-f32][-legacy].
 std::string synthetic_cache_name(const SynthOptions& opts);
 
 // True when `dir` holds a complete synthetic model written with `opts` (synthetic.json, which

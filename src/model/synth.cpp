@@ -30,6 +30,7 @@
 #include "common/error.h"
 #include "common/half.h"
 #include "common/parallel.h"
+#include "model/synth_random.h"
 #include "model/tokenizer.h"
 
 namespace eco::model {
@@ -99,52 +100,6 @@ const NamedShape kShapes[] = {
                    {151643});
      }},
 };
-
-// splitmix64's output function: a strong 64-bit mix, the basis of the counter-based RNG.
-uint64_t mix64(uint64_t z) {
-  z += 0x9e3779b97f4a7c15ull;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
-
-uint64_t tensor_key(uint64_t seed, uint64_t tensor_index) {
-  return mix64(mix64(seed) ^ (tensor_index * 0xd1b54a32d192ed03ull + 0x632be59bd9b4e019ull));
-}
-
-// Values are written in memory order; safetensors is little-endian.
-static_assert(std::endian::native == std::endian::little, "synthetic writer assumes little-endian");
-
-constexpr float kHalfWidth = kSynthWeightStd * 1.7320508075688772f;  // std * sqrt(3)
-
-// 24 random bits -> uniform on [-a, a).
-float bits_to_value(uint32_t bits24) {
-  const float u = float(bits24) * (1.0f / 16777216.0f);  // [0, 1)
-  return (2.0f * u - 1.0f) * kHalfWidth;
-}
-
-// One hash per pair of elements (2j, 2j + 1); each takes the top 24 bits of its 32-bit half.
-uint64_t pair_hash(uint64_t key, uint64_t pair) {
-  return mix64(key + pair * 0x9e3779b97f4a7c15ull);
-}
-
-float random_value(uint64_t key, uint64_t i) {
-  const uint64_t r = pair_hash(key, i >> 1);
-  return bits_to_value(uint32_t(i & 1 ? r >> 32 : r) >> 8);
-}
-
-// Elements [begin, begin + n) of a random tensor; the same values as random_value, one hash
-// per pair.
-void fill_random(uint64_t key, uint64_t begin, size_t n, float* out) {
-  size_t k = 0;
-  if (begin & 1) out[k++] = random_value(key, begin);
-  for (; k + 1 < n; k += 2) {
-    const uint64_t r = pair_hash(key, (begin + k) >> 1);
-    out[k] = bits_to_value(uint32_t(r) >> 8);
-    out[k + 1] = bits_to_value(uint32_t(r >> 32) >> 8);
-  }
-  if (k < n) out[k] = random_value(key, begin + k);
-}
 
 #if defined(__x86_64__)
 // x86 F16C converts 8 floats per instruction with round-to-nearest-even: the same bits as
@@ -259,44 +214,62 @@ void parse_outliers(const std::string& spec, SynthOptions& opts) {
   opts.outlier_scale = scale;
 }
 
+SynthWeights parse_synth_weights(std::string_view name) {
+  if (name == "scaled") return SynthWeights::Scaled;
+  if (name == "legacy") return SynthWeights::Legacy;
+  fail(
+      "--weights '{}': use scaled (the default) or legacy (uniform std 0.02, outliers through "
+      "the RMSNorm weights only)",
+      name);
+}
+
+std::string_view synth_weights_name(SynthWeights w) {
+  return w == SynthWeights::Legacy ? "legacy" : "scaled";
+}
+
 std::vector<SynthTensor> synth_tensors(const ModelConfig& c) {
   using K = SynthTensor::Kind;
+  using R = SynthTensor::Role;
   const int64_t h = c.hidden_size, inter = c.intermediate_size, q = c.q_dim(), kv = c.kv_dim();
   std::vector<SynthTensor> t;
-  t.push_back({"model.embed_tokens.weight", {c.vocab_size, h}, K::Random});
+  t.push_back({"model.embed_tokens.weight", {c.vocab_size, h}, K::Random, R::Embed});
   for (int i = 0; i < c.num_layers; ++i) {
     const std::string p = fmt::format("model.layers.{}.", i);
-    t.push_back({p + "input_layernorm.weight", {h}, K::LayerNorm});
+    auto add = [&](const std::string& name, std::vector<int64_t> shape, K kind, R role) {
+      t.push_back({p + name, std::move(shape), kind, role, i});
+    };
+    add("input_layernorm.weight", {h}, K::LayerNorm, R::AttnNorm);
     if (c.arch == Arch::Phi3) {
-      t.push_back({p + "self_attn.qkv_proj.weight", {q + 2 * kv, h}, K::Random});
+      add("self_attn.qkv_proj.weight", {q + 2 * kv, h}, K::Random, R::Qkv);
     } else {
-      t.push_back({p + "self_attn.q_proj.weight", {q, h}, K::Random});
-      t.push_back({p + "self_attn.k_proj.weight", {kv, h}, K::Random});
-      t.push_back({p + "self_attn.v_proj.weight", {kv, h}, K::Random});
+      add("self_attn.q_proj.weight", {q, h}, K::Random, R::Q);
+      add("self_attn.k_proj.weight", {kv, h}, K::Random, R::K);
+      add("self_attn.v_proj.weight", {kv, h}, K::Random, R::V);
     }
     if (c.qkv_bias) {
-      t.push_back({p + "self_attn.q_proj.bias", {q}, K::Random});
-      t.push_back({p + "self_attn.k_proj.bias", {kv}, K::Random});
-      t.push_back({p + "self_attn.v_proj.bias", {kv}, K::Random});
+      add("self_attn.q_proj.bias", {q}, K::Random, R::Bias);
+      add("self_attn.k_proj.bias", {kv}, K::Random, R::Bias);
+      add("self_attn.v_proj.bias", {kv}, K::Random, R::Bias);
     }
-    t.push_back({p + "self_attn.o_proj.weight", {h, q}, K::Random});
-    if (c.o_bias) t.push_back({p + "self_attn.o_proj.bias", {h}, K::Random});
-    t.push_back({p + "post_attention_layernorm.weight", {h}, K::LayerNorm});
+    add("self_attn.o_proj.weight", {h, q}, K::Random, R::O);
+    if (c.o_bias) add("self_attn.o_proj.bias", {h}, K::Random, R::Bias);
+    add("post_attention_layernorm.weight", {h}, K::LayerNorm, R::MlpNorm);
     if (c.arch == Arch::Phi3) {
-      t.push_back({p + "mlp.gate_up_proj.weight", {2 * inter, h}, K::Random});
+      add("mlp.gate_up_proj.weight", {2 * inter, h}, K::Random, R::GateUp);
     } else {
-      t.push_back({p + "mlp.gate_proj.weight", {inter, h}, K::Random});
-      t.push_back({p + "mlp.up_proj.weight", {inter, h}, K::Random});
+      add("mlp.gate_proj.weight", {inter, h}, K::Random, R::Gate);
+      add("mlp.up_proj.weight", {inter, h}, K::Random, R::Up);
     }
-    t.push_back({p + "mlp.down_proj.weight", {h, inter}, K::Random});
+    add("mlp.down_proj.weight", {h, inter}, K::Random, R::Down);
   }
-  t.push_back({"model.norm.weight", {h}, K::Ones});
-  if (!c.tie_word_embeddings) t.push_back({"lm_head.weight", {c.vocab_size, h}, K::Random});
+  t.push_back({"model.norm.weight", {h}, K::Ones, R::FinalNorm});
+  if (!c.tie_word_embeddings)
+    t.push_back({"lm_head.weight", {c.vocab_size, h}, K::Random, R::LmHead});
   return t;
 }
 
 float synth_random_value(uint64_t seed, uint64_t tensor_index, uint64_t i) {
-  return random_value(tensor_key(seed, tensor_index), i);
+  return synth_detail::random_value(synth_detail::tensor_key(seed, tensor_index), i);
 }
 
 std::vector<int> synth_outlier_dims(uint64_t seed, int hidden_size, int k) {
@@ -305,9 +278,10 @@ std::vector<int> synth_outlier_dims(uint64_t seed, int hidden_size, int k) {
   // Partial Fisher-Yates shuffle driven by the seed.
   std::vector<int> dims(static_cast<size_t>(hidden_size));
   for (int i = 0; i < hidden_size; ++i) dims[size_t(i)] = i;
-  const uint64_t key = mix64(seed ^ 0x6f75746c69657273ull);  // "outliers"
+  const uint64_t key = synth_detail::mix64(seed ^ 0x6f75746c69657273ull);  // "outliers"
   for (int i = 0; i < k; ++i) {
-    const uint64_t j = uint64_t(i) + mix64(key + uint64_t(i)) % uint64_t(hidden_size - i);
+    const uint64_t j =
+        uint64_t(i) + synth_detail::mix64(key + uint64_t(i)) % uint64_t(hidden_size - i);
     std::swap(dims[size_t(i)], dims[size_t(j)]);
   }
   dims.resize(size_t(k));
@@ -323,8 +297,9 @@ ModelConfig write_synthetic_model(const SynthOptions& opts, const std::filesyste
     fail("--outliers: SCALE must be a positive number (got {})", opts.outlier_scale);
   ModelConfig c = synth_shape(opts.shape);
   c.dtype = opts.dtype;
-  const std::vector<int> outliers = synth_outlier_dims(opts.seed, c.hidden_size, opts.outlier_dims);
-  const std::vector<SynthTensor> tensors = synth_tensors(c);
+  const SynthPlan plan = make_synth_plan(c, opts);
+  const std::vector<int>& outliers = plan.dims;
+  const std::vector<SynthTensor>& tensors = plan.tensors;
   const size_t elem = dtype_size(opts.dtype);
 
   // Header: tensors laid out back to back in file order.
@@ -338,7 +313,8 @@ ModelConfig write_synthetic_model(const SynthOptions& opts, const std::filesyste
                          ? fmt::format("{}:{}", opts.outlier_dims, scale_str(opts.outlier_scale))
                          : "none";
   meta["outlier_dims"] = fmt::format("{}", fmt::join(outliers, ","));
-  meta["init"] = fmt::format("uniform, std {}", kSynthWeightStd);
+  meta["weights"] = std::string(synth_weights_name(opts.weights));
+  meta["init"] = synth_weight_init(plan);
   header["__metadata__"] = meta;
   std::vector<uint64_t> offsets;
   uint64_t data_size = 0;
@@ -385,24 +361,14 @@ ModelConfig write_synthetic_model(const SynthOptions& opts, const std::filesyste
       for (uint64_t b = 0; b < numel; b += kUnit)
         units.push_back({t, b, std::min(numel, b + kUnit)});
     }
-    const float scale = opts.outlier_scale;
     parallel_for(units.size(), [&](size_t ub, size_t ue) {
       std::vector<float> values;
       std::vector<uint16_t> halves;
       for (size_t u = ub; u < ue; ++u) {
         const Unit& unit = units[u];
-        const SynthTensor& t = tensors[unit.tensor];
         const size_t n = size_t(unit.end - unit.begin);
         values.resize(n);
-        if (t.kind == SynthTensor::Kind::Random) {
-          fill_random(tensor_key(opts.seed, unit.tensor), unit.begin, n, values.data());
-        } else {
-          std::fill(values.begin(), values.end(), 1.0f);
-          if (t.kind == SynthTensor::Kind::LayerNorm)
-            for (int d : outliers)
-              if (uint64_t(d) >= unit.begin && uint64_t(d) < unit.end)
-                values[d - unit.begin] = scale;
-        }
+        synth_fill(plan, unit.tensor, unit.begin, n, values.data());
         const void* bytes = values.data();
         if (elem == 2) {
           halves.resize(n);
@@ -443,8 +409,10 @@ ModelConfig write_synthetic_model(const SynthOptions& opts, const std::filesyste
   record["outlier_scale"] = opts.outlier_dims > 0 ? opts.outlier_scale : 1.0f;
   record["outlier_dims"] = outliers;
   record["tokenizer"] = opts.tokenizer_from.empty() ? "byte-level" : opts.tokenizer_from.string();
-  record["weight_init"] = fmt::format("uniform(-a, a), a = {} * sqrt(3) (std {}); norms 1",
-                                      kSynthWeightStd, kSynthWeightStd);
+  record["weights"] = std::string(synth_weights_name(opts.weights));
+  record["weight_init"] = synth_weight_init(plan);
+  record["outlier_columns"] = {
+      {"q_k_v_gate_up", plan.columns.hidden}, {"o", plan.columns.attn}, {"down", plan.columns.mlp}};
   record["parameter_count"] = c.parameter_count();
   record["file_bytes"] = data_start + data_size;
   write_text_file(out_dir / "synthetic.json", record.dump(2) + "\n");

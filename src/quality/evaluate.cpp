@@ -149,9 +149,12 @@ bool same_format(const quant::FormatSpec& a, const quant::FormatSpec& b) {
   return a.int8_threshold == b.int8_threshold && a.int8_impl == b.int8_impl;
 }
 
-Chunking plan_chunks(size_t token_count, int ctx, int max_chunks) {
+Chunking plan_chunks(size_t token_count, int ctx, int max_chunks, int max_positions) {
   if (ctx < 4)
     fail("--ctx {}: a chunk needs at least 4 tokens (its second half is scored); use 512", ctx);
+  if (max_positions > 0 && ctx > max_positions)
+    fail("--ctx {} exceeds the model's context of {} tokens (max_position_embeddings)", ctx,
+         max_positions);
   if (max_chunks < 0) fail("--chunks {}: give a positive number, or 0 for all", max_chunks);
   Chunking c;
   c.ctx = ctx;
@@ -171,13 +174,10 @@ EvalResult evaluate(const model::ModelWeights& weights, std::span<const int32_t>
                     const EvalOptions& o, const ProgressFn& progress) {
   const auto t_start = Clock::now();
   const int vocab = weights.config.vocab_size;
-  const int max_pos = weights.config.max_position_embeddings;
-  if (max_pos > 0 && o.ctx > max_pos)
-    fail("--ctx {} exceeds the model's context of {} tokens (max_position_embeddings)", o.ctx,
-         max_pos);
   if (o.formats.empty()) fail("--format: give at least one format to score (e.g. fp16,int8)");
   EvalResult r;
-  r.chunking = plan_chunks(tokens.size(), o.ctx, o.max_chunks);
+  r.chunking =
+      plan_chunks(tokens.size(), o.ctx, o.max_chunks, weights.config.max_position_embeddings);
   const Chunking& ch = r.chunking;
   check_tokens(tokens.first(size_t(ch.chunks) * size_t(ch.ctx)), vocab);
 

@@ -31,8 +31,9 @@ struct Chunking {
 };
 // The chunks of a text of `token_count` tokens (the remainder after the last whole chunk is
 // not scored); max_chunks > 0 keeps only the first max_chunks. Throws eco::Error naming the
-// option when ctx is below 4 or the text is shorter than one chunk.
-Chunking plan_chunks(size_t token_count, int ctx, int max_chunks);
+// option when ctx is below 4 or above max_positions (the model's context, when > 0), or the text
+// is shorter than one chunk.
+Chunking plan_chunks(size_t token_count, int ctx, int max_chunks, int max_positions = 0);
 
 struct FormatScore {
   quant::FormatSpec format;

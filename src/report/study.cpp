@@ -117,10 +117,6 @@ struct Columns {
   void add(const char* name, json v) { doc[name].push_back(std::move(v)); }
 };
 
-std::string session_gpu(const store::Session& s) {
-  return s.gpu_name;
-}
-
 struct DbContext {
   size_t index;
   store::StudyReader& reader;
@@ -202,6 +198,91 @@ void add_timelines(size_t db, store::StudyReader& reader, json& doc, json& db_in
 
 namespace {
 
+// A configuration as the dashboard shows it, with its metrics over the measured runs.
+json config_json(size_t db, const store::ConfigRow& row, const store::ModelRecord& model,
+                 const store::FormatRecord& format, const std::string& gpu,
+                 const std::vector<const store::RunRecord*>& chosen) {
+  const auto& cfg = row.config;
+  json j{{"key", key(db, cfg.id)},
+         {"db", db},
+         {"id", cfg.id},
+         {"model", model.source},
+         {"model_key", key(db, cfg.key.model_id)},
+         {"format", format.name},
+         {"format_id", cfg.key.format_id},
+         {"format_params", format.params_json},
+         {"batch", cfg.key.batch},
+         {"prompt_len", cfg.key.prompt_len},
+         {"gen_len", cfg.key.gen_len},
+         {"device", cfg.key.device},
+         {"gpu", gpu},
+         {"session", row.session_id ? json(key(db, *row.session_id)) : json(nullptr)},
+         {"engine", cfg.engine},
+         {"status", cfg.status},
+         {"gate", cfg.gate},
+         {"gate_json", cfg.gate_json},
+         {"rounds", cfg.rounds},
+         {"error", cfg.error},
+         {"energy_note", cfg.energy_note},
+         {"protocol_json", cfg.protocol_json},
+         {"started_at", row.started_at},
+         {"finished_at", row.finished_at},
+         {"quality", nullptr},
+         {"n", chosen.size()}};
+  json metrics = json::object();
+  for (const auto& m : config_metrics()) {
+    std::vector<double> xs;
+    for (const auto* r : chosen)
+      if (const double v = run_metric(*r, m); std::isfinite(v)) xs.push_back(v);
+    metrics[m] = summary(xs);
+  }
+  j["metrics"] = std::move(metrics);
+  return j;
+}
+
+// What compare.cpp needs of a configuration: its groups and its measured runs' values.
+ConfigSamples config_samples(const std::string& config_key, const store::ConfigKey& k,
+                             const store::ModelRecord& model, const store::FormatRecord& format,
+                             const std::string& gpu,
+                             const std::vector<const store::RunRecord*>& chosen) {
+  ConfigSamples s;
+  s.key = config_key;
+  const std::string where =
+      fmt::format("{}|{}|{}|{}|{}|{}", model.source, model.weights_sha256_json, k.prompt_len,
+                  k.gen_len, k.device, gpu);
+  s.group = fmt::format("{}|{}", where, k.batch);
+  s.fit_group = fmt::format("{}|{}|{}", where, format.name, format.params_json);
+  s.format = format.name;
+  s.batch = k.batch;
+  for (const auto* r : chosen) {
+    if (!std::isfinite(r->j_per_token)) continue;
+    s.j_per_token.push_back(r->j_per_token);
+    s.run_energy_j.push_back(r->j_per_token * double(r->generated_tokens));
+    s.run_seconds.push_back(r->seconds);
+    if (r->j_per_request > 0) s.j_per_request.push_back(r->j_per_request);
+  }
+  return s;
+}
+
+void add_events_and_failures(DbContext& c) {
+  const size_t db = c.index;
+  auto opt_key = [db](const std::optional<int64_t>& id) {
+    return id ? json(key(db, *id)) : json();
+  };
+  for (const auto& e : c.reader.events())
+    c.doc["events"].push_back({{"db", db},
+                               {"config", opt_key(e.config_id)},
+                               {"session", opt_key(e.session_id)},
+                               {"step", e.step},
+                               {"at", e.at},
+                               {"seconds", number(e.seconds)},
+                               {"outcome", e.outcome},
+                               {"details_json", e.details_json}});
+  for (const auto& f : c.reader.failures())
+    c.doc["failures"].push_back(
+        {{"config", opt_key(f.config_id)}, {"at", f.at}, {"stage", f.stage}, {"error", f.error}});
+}
+
 void add_database(DbContext& c, Columns& run_cols) {
   auto& reader = c.reader;
   json db_info{{"index", c.index},
@@ -226,83 +307,16 @@ void add_database(DbContext& c, Columns& run_cols) {
   add_runs(c, runs, run_cols);
 
   for (const auto& row : reader.configs()) {
-    const auto& cfg = row.config;
-    const auto& model = models[cfg.key.model_id];
-    const auto& format = formats[cfg.key.format_id];
-    const store::Session* session =
-        row.session_id && sessions.count(*row.session_id) ? &sessions[*row.session_id] : nullptr;
-    const std::string gpu = session ? session_gpu(*session) : "";
-    json j{{"key", key(c.index, cfg.id)},
-           {"db", c.index},
-           {"id", cfg.id},
-           {"model", model.source},
-           {"model_key", key(c.index, cfg.key.model_id)},
-           {"format", format.name},
-           {"format_id", cfg.key.format_id},
-           {"format_params", format.params_json},
-           {"batch", cfg.key.batch},
-           {"prompt_len", cfg.key.prompt_len},
-           {"gen_len", cfg.key.gen_len},
-           {"device", cfg.key.device},
-           {"gpu", gpu},
-           {"session", row.session_id ? json(key(c.index, *row.session_id)) : json(nullptr)},
-           {"engine", cfg.engine},
-           {"status", cfg.status},
-           {"gate", cfg.gate},
-           {"gate_json", cfg.gate_json},
-           {"rounds", cfg.rounds},
-           {"error", cfg.error},
-           {"energy_note", cfg.energy_note},
-           {"protocol_json", cfg.protocol_json},
-           {"started_at", row.started_at},
-           {"finished_at", row.finished_at},
-           {"quality", nullptr}};
-    const auto chosen = measured(by_config[cfg.id]);
-    json metrics = json::object();
-    for (const auto& m : config_metrics()) {
-      std::vector<double> xs;
-      for (const auto* r : chosen)
-        if (const double v = run_metric(*r, m); std::isfinite(v)) xs.push_back(v);
-      metrics[m] = summary(xs);
-    }
-    j["n"] = chosen.size();
-    j["metrics"] = std::move(metrics);
-
-    ConfigSamples s;
-    s.key = j["key"];
-    const std::string where =
-        fmt::format("{}|{}|{}|{}|{}|{}", model.source, model.weights_sha256_json,
-                    cfg.key.prompt_len, cfg.key.gen_len, cfg.key.device, gpu);
-    s.group = fmt::format("{}|{}", where, cfg.key.batch);
-    s.fit_group = fmt::format("{}|{}|{}", where, format.name, format.params_json);
-    s.format = format.name;
-    s.batch = cfg.key.batch;
-    for (const auto* r : chosen) {
-      if (!std::isfinite(r->j_per_token)) continue;
-      s.j_per_token.push_back(r->j_per_token);
-      s.run_energy_j.push_back(r->j_per_token * double(r->generated_tokens));
-      s.run_seconds.push_back(r->seconds);
-      if (r->j_per_request > 0) s.j_per_request.push_back(r->j_per_request);
-    }
-    c.samples.push_back(std::move(s));
+    const auto& k = row.config.key;
+    const auto session = row.session_id ? sessions.find(*row.session_id) : sessions.end();
+    const std::string gpu = session != sessions.end() ? session->second.gpu_name : "";
+    const auto chosen = measured(by_config[row.config.id]);
+    json j = config_json(c.index, row, models[k.model_id], formats[k.format_id], gpu, chosen);
+    c.samples.push_back(
+        config_samples(j["key"], k, models[k.model_id], formats[k.format_id], gpu, chosen));
     c.doc["configs"].push_back(std::move(j));
   }
-  for (const auto& e : reader.events())
-    c.doc["events"].push_back(
-        {{"db", c.index},
-         {"config", e.config_id ? json(key(c.index, *e.config_id)) : json()},
-         {"session", e.session_id ? json(key(c.index, *e.session_id)) : json()},
-         {"step", e.step},
-         {"at", e.at},
-         {"seconds", number(e.seconds)},
-         {"outcome", e.outcome},
-         {"details_json", e.details_json}});
-  for (const auto& f : reader.failures())
-    c.doc["failures"].push_back(
-        {{"config", f.config_id ? json(key(c.index, *f.config_id)) : json()},
-         {"at", f.at},
-         {"stage", f.stage},
-         {"error", f.error}});
+  add_events_and_failures(c);
   add_optional_tables(c.index, reader, c.doc);
   if (c.options.include_timelines)
     add_timelines(c.index, reader, c.doc, db_info, c.timeline_budget, c.options);

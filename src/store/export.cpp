@@ -119,6 +119,23 @@ std::string md_table(const std::vector<std::string>& header,
   return out;
 }
 
+std::string quality_sql() {
+  std::string sql =
+      "SELECT q.id AS quality_id, q.session_id, m.source AS model, f.name AS format, "
+      "f.params_json AS format_params, b.name AS base_format, q.device, q.ctx, q.chunks, "
+      "q.tokens_scored, q.text_tokens, q.text_source, q.tokens_sha256, q.ppl, q.ppl_err, q.nll, "
+      "q.nll_err, q.ln_ppl_ratio, q.ln_ppl_ratio_err, q.kld, q.kld_err";
+  const char* pct[] = {"max", "p99_9", "p99", "p95", "p90", "median", "p10", "p5", "p1", "min"};
+  for (const char* p : pct) sql += fmt::format(", q.kld_{}", p);
+  sql += ", q.same_top1, q.same_top1_err, q.delta_p, q.delta_p_err, q.delta_p_rms";
+  for (const char* p : pct) sql += fmt::format(", q.delta_p_{}", p);
+  sql +=
+      ", q.seconds, q.engine, q.created_at FROM quality_scores q JOIN models m ON "
+      "m.id = q.model_id JOIN formats f ON f.id = q.format_id JOIN formats b ON "
+      "b.id = q.base_format_id ORDER BY q.id";
+  return sql;
+}
+
 }  // namespace
 
 Table export_table(Store& store, ExportTable which) {
@@ -141,6 +158,7 @@ Table export_table(Store& store, ExportTable which) {
         "r.idx";
     return run_query(store.db(), sql);
   }
+  if (which == ExportTable::Quality) return run_query(store.db(), quality_sql());
   std::string sql =
       "SELECT c.id AS config_id, m.source AS model, f.name AS format, f.params_json AS "
       "format_params, c.batch, c.prompt_len, c.gen_len, c.device, c.engine, c.status, c.gate, "
@@ -151,6 +169,13 @@ Table export_table(Store& store, ExportTable which) {
           ", (SELECT s.{1} FROM config_stats s WHERE s.config_id = c.id AND s.metric = '{0}') "
           "AS {0}_{1}",
           metric, col);
+  // The accuracy of the configuration's model and format beside its energy (any device: the
+  // scores do not depend on it beyond rounding).
+  for (const char* col : {"ppl", "ppl_err", "ln_ppl_ratio", "kld", "kld_err", "same_top1"})
+    sql += fmt::format(
+        ", (SELECT q.{0} FROM quality_scores q WHERE q.model_id = c.model_id AND q.format_id = "
+        "c.format_id ORDER BY q.id DESC LIMIT 1) AS quality_{0}",
+        col);
   sql +=
       " FROM configurations c JOIN models m ON m.id = c.model_id JOIN formats f ON "
       "f.id = c.format_id ORDER BY c.id";

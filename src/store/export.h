@@ -13,7 +13,7 @@
 namespace eco::store {
 
 enum class ExportFormat { Csv, Json, Jsonl, Md };
-enum class ExportTable { Runs, Configs };
+enum class ExportTable { Runs, Configs, Quality };
 
 ExportFormat parse_export_format(std::string_view name);  // csv | json | jsonl | md
 
@@ -28,7 +28,9 @@ struct Table {
 const std::vector<std::string>& summary_metrics();
 
 // Runs: one row per stored run (warm-ups included, flagged), joined with its configuration.
-// Configs: one row per configuration with mean, sd, cv, ci_low, ci_high of each summary metric.
+// Configs: one row per configuration with mean, sd, cv, ci_low, ci_high of each summary metric,
+// then quality_* columns: the latest quality score of the same model and format (NULL if none).
+// Quality: one row per stored quality score (`ecocompute quality`).
 Table export_table(Store& store, ExportTable which);
 std::string render(const Table& table, ExportFormat format);
 

@@ -146,10 +146,59 @@ CREATE TABLE failures (
 );
 )sql";
 
+// Quality scores of `ecocompute quality` (perplexity and KL divergence against a base format
+// over a text), one row per scored format and run; models and formats are the rows bench runs
+// use. NLL and KL divergence in nats per token; same_top1 a fraction; *_err standard errors.
+constexpr std::string_view kQualityScores = R"sql(
+CREATE TABLE quality_scores (
+  id INTEGER PRIMARY KEY,
+  session_id INTEGER REFERENCES sessions(id),
+  model_id INTEGER NOT NULL REFERENCES models(id),
+  format_id INTEGER NOT NULL REFERENCES formats(id),
+  base_format_id INTEGER NOT NULL REFERENCES formats(id),
+  device TEXT NOT NULL,
+  engine TEXT,
+  text_source TEXT NOT NULL,
+  tokens_sha256 TEXT NOT NULL,
+  text_tokens INTEGER NOT NULL,
+  ctx INTEGER NOT NULL,
+  chunks INTEGER NOT NULL,
+  tokens_scored INTEGER NOT NULL,
+  created_at TEXT NOT NULL,
+  ppl REAL, ppl_err REAL, nll REAL, nll_err REAL, ln_ppl_ratio REAL, ln_ppl_ratio_err REAL,
+  kld REAL, kld_err REAL,
+  kld_max REAL, kld_p99_9 REAL, kld_p99 REAL, kld_p95 REAL, kld_p90 REAL, kld_median REAL,
+  kld_p10 REAL, kld_p5 REAL, kld_p1 REAL, kld_min REAL,
+  same_top1 REAL, same_top1_err REAL, delta_p REAL, delta_p_err REAL, delta_p_rms REAL,
+  delta_p_max REAL, delta_p_p99_9 REAL, delta_p_p99 REAL, delta_p_p95 REAL, delta_p_p90 REAL,
+  delta_p_median REAL, delta_p_p10 REAL, delta_p_p5 REAL, delta_p_p1 REAL, delta_p_min REAL,
+  seconds REAL
+);
+CREATE INDEX quality_scores_config ON quality_scores(model_id, format_id);
+)sql";
+
+// Published results brought in by `ecocompute import`: the CSV files exactly as read, so that
+// the printed digits (and the rounding checks that depend on them) survive; analysis parses
+// them and shows them as their own source, never mixed with measured runs.
+constexpr std::string_view kPublishedImports = R"sql(
+CREATE TABLE published_imports (
+  id INTEGER PRIMARY KEY,
+  imported_at TEXT NOT NULL,
+  command TEXT NOT NULL,
+  eco_version TEXT NOT NULL,
+  file TEXT NOT NULL,
+  sha256 TEXT NOT NULL,
+  csv_text TEXT NOT NULL,
+  claims_file TEXT NOT NULL DEFAULT '',
+  claims_sha256 TEXT NOT NULL DEFAULT '',
+  claims_text TEXT NOT NULL DEFAULT ''
+);
+)sql";
+
 }  // namespace
 
 const std::vector<std::string_view>& migrations() {
-  static const std::vector<std::string_view> list{kV1};
+  static const std::vector<std::string_view> list{kV1, kQualityScores, kPublishedImports};
   return list;
 }
 

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "store/quality_records.h"
+#include "store/query.h"
 #include "store/records.h"
 #include "store/sqlite.h"
 #include "store/study_lock.h"
@@ -49,6 +51,16 @@ class Store {
 
   std::vector<RunRecord> runs(int64_t config_id, bool with_phases = true);
   std::vector<StatRecord> stats(int64_t config_id);
+
+  // Quality scores (store/quality_store.cpp): one row per scored format, never overwritten.
+  int64_t insert_quality(const QualityRecord& q);
+  std::vector<QualityRecord> quality_scores();
+
+  // Read-only views for analysis and the import of published results (store/query.cpp).
+  std::vector<ConfigView> config_views();
+  std::vector<QualityView> quality_views();  // empty when the study has no quality scores
+  int64_t add_published(const PublishedImport& p);
+  std::vector<PublishedImport> published();
 
  private:
   Store(Database db, std::filesystem::path path, StudyLock lock = {})

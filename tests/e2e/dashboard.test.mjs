@@ -121,6 +121,8 @@ async function pareto(page, base) {
   const option = await page.$eval('#chart-pareto', (e) => e.eco.getOption().series.map((s) => s.data.length));
   h.check(option[0] === 10 && option[1] === 1, 'pareto: 10 configurations with quality, 1 on the front', option);
   await shot(page, 'pareto');
+  await h.open(page, `${base}?view=pareto&filter=format:int8-pure`, 'pareto');
+  h.check(await page.$('#no-pairs') !== null, 'pareto: a selection without energy and quality says so');
 }
 
 async function provenance(page, base) {
@@ -179,6 +181,19 @@ try {
   for (const view of [leaderboard, formats, batch, timeline, pareto, provenance, published]) await view(page, base);
   h.check(createHash('sha256').update(readFileSync(db)).digest('hex') === digest, 'the database is unchanged');
   if (server) await serveOnly(page, server);
+  if (!server) {
+    // A study with no configurations: every view opens and says there is nothing to show.
+    const empty = join(dir, 'empty.db');
+    h.makeFixture(empty, '--empty');
+    const html = join(dir, 'empty.html');
+    h.report([empty], html);
+    for (const view of ['leaderboard', 'formats', 'batch', 'timeline', 'pareto', 'provenance', 'published']) {
+      await h.open(page, `${pathToFileURL(html).href}?view=${view}`, view);
+      const text = await page.textContent(`#view-${view}`);
+      h.check(view === 'leaderboard' ? text.includes('0 of 0 configurations') : await page.$(`#view-${view} .empty`) !== null,
+        `empty study: ${view} says there is nothing to show`, text.slice(0, 200));
+    }
+  }
   h.check(errors.length === 0, 'no console errors', errors);
 } finally {
   await browser.close();

@@ -1,5 +1,6 @@
-// Writes the dashboard's fixture study: make_fixture OUT.db [--configs N] [--runs N]
-// (N configurations of one model instead of the dashboard fixture).
+// Writes the dashboard's fixture study: make_fixture OUT.db [--configs N] [--runs N] [--empty]
+// (N configurations of one model instead of the dashboard fixture; --empty: a study with no
+// configurations).
 #include <cstdio>
 #include <string>
 
@@ -12,8 +13,20 @@ int main(int argc, char** argv) {
     return 64;
   }
   eco::fixture::Spec spec;
-  for (int i = 2; i + 1 < argc; i += 2) {
+  for (int i = 2; i < argc; i += 2) {
     const std::string flag = argv[i];
+    if (flag == "--empty") {
+      try {
+        std::filesystem::remove(argv[1]);
+        eco::store::Store::open(argv[1]);
+      } catch (const eco::Error& e) {
+        std::fprintf(stderr, "make_fixture: %s\n", e.what());
+        return 1;
+      }
+      std::printf("%s: empty study\n", argv[1]);
+      return 0;
+    }
+    if (i + 1 >= argc) break;
     if (flag == "--configs") {
       spec.configs_per_model = std::stoi(argv[i + 1]);
       spec.xss_model = spec.failed_config = spec.extra_tables = false;

@@ -48,6 +48,7 @@ Outcome run_cli(const std::vector<std::string>& args, const std::map<std::string
     ::dup2(pipe_fds[1], STDOUT_FILENO);
     ::dup2(pipe_fds[1], STDERR_FILENO);
     ::close(pipe_fds[0]);
+    ::close(pipe_fds[1]);  // a copy left open would outlive ecocompute in background children
     for (const auto& [k, v] : env) ::setenv(k.c_str(), v.c_str(), 1);
     std::vector<char*> argv = {const_cast<char*>(ECO_BINARY)};
     for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
@@ -192,8 +193,18 @@ TEST(MonitorCli, WritesRowsWithEnergySinceStartAndStops) {
   std::string line;
   std::getline(csv, line);
   EXPECT_NE(line.find("energy_since_start_j"), std::string::npos);
+  // energy_since_start_j is the 9th column; the 10th says where the energy comes from.
+  auto column = [](const std::string& row, int index) {
+    std::stringstream in(row);
+    std::string cell;
+    for (int i = 0; i <= index; ++i) std::getline(in, cell, ',');
+    return cell;
+  };
   std::vector<double> energy;
-  while (std::getline(csv, line)) energy.push_back(std::stod(line.substr(line.rfind(',') + 1)));
+  while (std::getline(csv, line)) {
+    energy.push_back(std::stod(column(line, 8)));
+    EXPECT_EQ(column(line, 9), "counter");
+  }
   ASSERT_GE(energy.size(), 4u);
   for (size_t i = 1; i < energy.size(); ++i) EXPECT_GT(energy[i], energy[i - 1]);
   EXPECT_NEAR(energy.back() / 200.0, 0.5, 0.15);  // ~0.5 s at 200 W
@@ -219,6 +230,187 @@ TEST(InfoCli, ListsSupportAndTheMeasuredCounterPeriod) {
   EXPECT_EQ(none.exit_code, 0);
   EXPECT_NE(none.output.find("GPU energy: unavailable (/nonexistent/libnvidia-ml.so.1 not found)"),
             std::string::npos);
+}
+
+// The stand-in driver with a counter that changes every 20 ms at a 7 ms phase with 3 ms jitter.
+std::map<std::string, std::string> stepping_driver(double epoch, const std::string& extra = "") {
+  return {{"ECO_NVML_LIBRARY", ECO_NVML_STUB},
+          {"ECO_NVML_STUB_SCRIPT",
+           "device name=Stepping period_ms=20 phase_ms=7 jitter_ms=3; power 0 0 300" + extra},
+          {"ECO_NVML_STUB_EPOCH", fmt::format("{:.9f}", epoch)}};
+}
+
+TEST(MeasureCli, WindowsAreAlignedToCounterUpdatesByDefault) {
+  const fs::path json = temp_file("aligned.json");
+  const Outcome o =
+      run_cli({"measure", "--interval-ms", "5", "--json", json.string(), "--", "sleep", "0.25"},
+              stepping_driver(steady_now()));
+  ASSERT_EQ(o.exit_code, 0) << o.output;
+  EXPECT_NE(o.output.find("window: aligned to counter updates"), std::string::npos) << o.output;
+  const auto j = nlohmann::json::parse(std::ifstream(json));
+  const auto& w = j["runs"][0]["window"];
+  const auto& d = w["devices"][0];
+  EXPECT_TRUE(d["aligned"].get<bool>());
+  // 300 W throughout: the exact energy is 300 W x the window's duration.
+  const double exact = 300.0 * w["duration_s"].get<double>();
+  EXPECT_LE(std::fabs(d["gross_j"].get<double>() - exact), d["uncertainty_j"].get<double>());
+  EXPECT_LT(d["uncertainty_j"].get<double>(), 0.5 * 300 * 0.020);  // under half an update
+  const Outcome plain =
+      run_cli({"measure", "--plain-windows", "--json", json.string(), "--", "sleep", "0.05"},
+              stepping_driver(steady_now()));
+  ASSERT_EQ(plain.exit_code, 0) << plain.output;
+  EXPECT_FALSE(
+      nlohmann::json::parse(std::ifstream(json))["runs"][0]["window"]["devices"][0]["aligned"]
+          .get<bool>());
+  fs::remove(json);
+}
+
+TEST(MeasureCli, WindowShorterThanOneCounterUpdateReportsTheTimelineFlagged) {
+  const fs::path json = temp_file("short.json");
+  const double epoch = steady_now();
+  const Outcome o =
+      run_cli({"measure", "--plain-windows", "--interval-ms", "2", "--json", json.string(), "--",
+               "sleep", "0.1"},
+              {{"ECO_NVML_LIBRARY", ECO_NVML_STUB},
+               {"ECO_NVML_STUB_SCRIPT", "device period_ms=60000 phase_ms=30000; power 0 0 300"},
+               {"ECO_NVML_STUB_EPOCH", fmt::format("{:.9f}", epoch)}});
+  ASSERT_EQ(o.exit_code, 0) << o.output;
+  const auto j = nlohmann::json::parse(std::ifstream(json));
+  const auto& w = j["runs"][0]["window"];
+  const auto& d = w["devices"][0];
+  EXPECT_EQ(d["counter_updates"], 0);
+  EXPECT_EQ(d["source"], "timeline");
+  EXPECT_TRUE(d["too_short"].get<bool>());
+  EXPECT_NEAR(d["gross_j"].get<double>(), 300.0 * w["duration_s"].get<double>(), 1.0);
+  EXPECT_EQ(o.output.find(" 0.00 J gross"), std::string::npos) << o.output;
+  EXPECT_NE(o.output.find("shorter than one counter update"), std::string::npos) << o.output;
+  fs::remove(json);
+}
+
+TEST(MeasureCli, DeviceWithoutCounterWarnsInEveryOutput) {
+  const fs::path json = temp_file("nocounter.json"), timeline = temp_file("nocounter.csv");
+  const Outcome o = run_cli(
+      {"measure", "--interval-ms", "5", "--json", json.string(), "--timeline", timeline.string(),
+       "--", "sleep", "0.2"},
+      {{"ECO_NVML_LIBRARY", ECO_NVML_STUB},
+       {"ECO_NVML_STUB_SCRIPT", "device name=Old; power 0 0 150; error energy NOT_SUPPORTED"}});
+  ASSERT_EQ(o.exit_code, 0) << o.output;
+  EXPECT_NE(o.output.find("fallback: energy integrated from the power timeline"), std::string::npos)
+      << o.output;
+  const auto d = nlohmann::json::parse(std::ifstream(json))["runs"][0]["window"]["devices"][0];
+  EXPECT_TRUE(d["fallback_used"].get<bool>());
+  EXPECT_FALSE(d["aligned"].get<bool>());
+  EXPECT_NE(d["notes"].dump().find("no energy counter"), std::string::npos) << d.dump();
+  std::ifstream csv(timeline);
+  std::string header, row;
+  std::getline(csv, header);
+  std::getline(csv, row);
+  EXPECT_NE(header.find("energy_source"), std::string::npos);
+  EXPECT_EQ(row.substr(row.rfind(',') + 1), "timeline");
+  const Outcome m = run_cli(
+      {"monitor", "--interval-ms", "100", "--duration", "0.2"},
+      {{"ECO_NVML_LIBRARY", ECO_NVML_STUB},
+       {"ECO_NVML_STUB_SCRIPT", "device name=Old; power 0 0 150; error energy NOT_SUPPORTED"}});
+  ASSERT_EQ(m.exit_code, 0) << m.output;
+  EXPECT_NE(m.output.find("warning: GPU 0 (Old) has no energy counter"), std::string::npos)
+      << m.output;
+  fs::remove(json);
+  fs::remove(timeline);
+}
+
+TEST(MeasureCli, WriteErrorsFailNonZeroAndNameTheFile) {
+  for (const char* option : {"--timeline", "--json"}) {
+    for (const char* path : {"/dev/full", "/proc/version"}) {
+      const Outcome o = run_cli({"measure", option, path, "--", "true"}, kNoDriver);
+      EXPECT_NE(o.exit_code, 0) << option << " " << path << "\n" << o.output;
+      EXPECT_NE(o.output.find(fmt::format("{}: ", option)), std::string::npos) << o.output;
+      EXPECT_NE(o.output.find(path), std::string::npos) << o.output;
+    }
+  }
+  const Outcome m = run_cli(
+      {"monitor", "--interval-ms", "50", "--duration", "0.2", "--csv", "/dev/full"}, kNoDriver);
+  EXPECT_NE(m.exit_code, 0) << m.output;
+  EXPECT_NE(m.output.find("--csv: writing '/dev/full' failed"), std::string::npos) << m.output;
+}
+
+TEST(MeasureCli, OutputPathsAreCheckedBeforeTheCommandRuns) {
+  const fs::path marker = temp_file("ran");
+  fs::remove(marker);
+  for (const char* option : {"--json", "--timeline"}) {
+    const Outcome o = run_cli(
+        {"measure", option, "/nonexistent-dir/out", "--", "touch", marker.string()}, kNoDriver);
+    EXPECT_NE(o.exit_code, 0) << o.output;
+    EXPECT_NE(o.output.find(fmt::format("{}: cannot create '/nonexistent-dir/out'", option)),
+              std::string::npos)
+        << o.output;
+    EXPECT_FALSE(fs::exists(marker)) << "the command ran although its results could not be saved";
+  }
+}
+
+TEST(MeasureCli, NanAndInfinityAreRefused) {
+  const std::vector<std::vector<std::string>> cases = {
+      {"measure", "--idle-seconds", "nan", "--", "true"},
+      {"measure", "--tokens", "nan", "--", "true"},
+      {"measure", "--tokens", "inf", "--", "true"},
+      {"monitor", "--duration", "nan"}};
+  for (const auto& args : cases) {
+    const Outcome o = run_cli(args, kNoDriver);
+    EXPECT_NE(o.exit_code, 0) << args[1] << " " << args[2];
+    EXPECT_NE(o.output.find(fmt::format("{}: '{}' is not a finite number", args[1], args[2])),
+              std::string::npos)
+        << o.output;
+    EXPECT_LT(o.seconds, 30.0);
+  }
+}
+
+TEST(MeasureCli, WindowEndsWhenTheCommandExitsNotWhenItsOutputCloses) {
+  // The shell prints the count and exits at once, leaving a sleeper that holds the output open.
+  const Outcome o = run_cli({"measure", "--tokens-from-output", "n=(\\d+)", "--", "sh", "-c",
+                             "echo n=5; sleep 20 & exit 0"},
+                            kNoDriver);
+  ASSERT_EQ(o.exit_code, 0) << o.output;
+  EXPECT_NE(o.output.find("Tokens: 5"), std::string::npos) << o.output;
+  const auto at = o.output.find("Duration: ");
+  ASSERT_NE(at, std::string::npos) << o.output;
+  EXPECT_LT(std::stod(o.output.substr(at + 10)), 2.0) << o.output;
+  EXPECT_LT(o.seconds, 10.0);
+}
+
+TEST(MeasureCli, KillNineOfEcocomputeDoesNotOrphanTheCommand) {
+  const fs::path pid_file = temp_file("child.pid");
+  fs::remove(pid_file);
+  const pid_t eco = ::fork();
+  if (eco == 0) {
+    ::setenv("ECO_NVML_LIBRARY", "/nonexistent/libnvidia-ml.so.1", 1);
+    const std::string script = fmt::format("echo $$ > {}.tmp && mv {}.tmp {} && exec sleep 60",
+                                           pid_file.string(), pid_file.string(), pid_file.string());
+    ::execl(ECO_BINARY, ECO_BINARY, "measure", "--", "sh", "-c", script.c_str(), nullptr);
+    ::_exit(126);
+  }
+  const double deadline = steady_now() + 30;
+  while (!fs::exists(pid_file) && steady_now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(fs::exists(pid_file));
+  pid_t child = 0;
+  std::ifstream(pid_file) >> child;
+  ASSERT_GT(child, 0);
+  ::kill(eco, SIGKILL);
+  ::waitpid(eco, nullptr, 0);
+  // Gone, or a zombie waiting for a reaper: either way no longer running.
+  auto running = [child] {
+    std::ifstream stat(fmt::format("/proc/{}/stat", child));
+    std::string pid, comm, state;
+    if (!(stat >> pid >> comm >> state)) return false;
+    return state != "Z" && state != "X";
+  };
+  const double until = steady_now() + 5;
+  while (running() && steady_now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_FALSE(running()) << "pid " << child << " still runs after ecocompute was killed";
+  if (running()) ::kill(child, SIGKILL);
+  fs::remove(pid_file);
 }
 
 }  // namespace

@@ -214,5 +214,54 @@ TEST_F(StubNvml, CudaVisibleDevicesOrderIsRespected) {
   EXPECT_NE(none.gpu_unavailable_reason().find("no NVIDIA GPU visible"), std::string::npos);
 }
 
+TEST_F(StubNvml, AlignedWindowsRecoverARampOnAPhasedJitteredCounter) {
+  // The counter changes at 7 + 20 k + [0, 3) ms; the power ramps, so head and tail differ.
+  script(
+      "device name=NVIDIA_H200 period_ms=20 phase_ms=7 jitter_ms=3; power 0 0 120 0.2 450 0.45 "
+      "450 0.7 180 1.5 180");
+  Meter meter(options());
+  ASSERT_TRUE(meter.gpu_available()) << meter.gpu_unavailable_reason();
+  WindowOptions aligned;
+  aligned.aligned = true;
+  for (double length : {0.09, 0.13, 0.17, 0.21}) {
+    meter.begin("w", aligned);
+    sleep_s(length);
+    const WindowResult r = meter.end("w");
+    const DeviceEnergy& d = r.devices.at(0);
+    ASSERT_TRUE(d.aligned) << (d.notes.empty() ? "" : d.notes.back());
+    const double exact = exact_joules(kRamp, r.start_s - epoch_, r.end_s - epoch_);
+    EXPECT_LE(std::fabs(d.gross_j - exact), d.uncertainty_j)
+        << "length " << length << ": uncertainty " << d.uncertainty_j;
+    EXPECT_LT(d.uncertainty_j, 0.5 * 450 * 0.020);
+  }
+}
+
+TEST_F(StubNvml, TheOneSecondAveragePowerIsNeverIntegrated) {
+  // Only NVML's 1 s average field answers: no counter, no instant field, no power usage. A
+  // trailing average would smear the window's edges, so there is no energy figure at all.
+  script(
+      "device name=Averaged period_ms=1; power 0 0 200; error energy NOT_SUPPORTED; error "
+      "instant NOT_SUPPORTED; error usage NOT_SUPPORTED");
+  Meter meter(options());
+  ASSERT_TRUE(meter.gpu_available()) << meter.gpu_unavailable_reason();
+  const DeviceInfo& info = meter.devices().at(0);
+  EXPECT_TRUE(info.has_power_average);
+  EXPECT_EQ(info.power_source, "");
+  EXPECT_EQ(info.energy_source, "none");
+  meter.begin("w");
+  sleep_s(0.1);
+  const WindowResult r = meter.end("w");
+  const DeviceEnergy& d = r.devices.at(0);
+  bool saw_average = false;
+  for (const Sample& s : meter.timeline(r.start_s, r.end_s)) {
+    saw_average = saw_average || std::isfinite(s.avg_watts);
+  }
+  EXPECT_TRUE(saw_average);                 // the field is read and kept in the timeline ...
+  EXPECT_TRUE(std::isnan(d.integrated_j));  // ... and never integrated
+  EXPECT_TRUE(std::isnan(d.gross_j));
+  EXPECT_EQ(d.source, "none");
+  EXPECT_TRUE(has_note(d.notes, "neither the energy counter nor power readings"));
+}
+
 }  // namespace
 }  // namespace eco::meter

@@ -2,6 +2,7 @@
 //
 //   driver 555.42.06
 //   device name=NVIDIA_H100_80GB_HBM3 uuid=GPU-0000-aaaa limit=700 memory=81559 period_ms=1
+//   device period_ms=100 phase_ms=37 jitter_ms=4   # counter changes at 37 + 100 k + [0, 4) ms
 //   power 0  0 100  0.3 400  0.6 200     # device 0: (seconds, watts) points, linear between
 //   temp 0 45                            # device 0 temperature, C (default 40)
 //   reset 0 0.25                         # device 0 energy counter restarts from 0 at 0.25 s
@@ -12,7 +13,8 @@
 // Lines come from the file named by ECO_NVML_STUB_TRACE, or from ECO_NVML_STUB_SCRIPT, where ';'
 // also ends a line. Underscores in a name become spaces. Script time 0 is ECO_NVML_STUB_EPOCH
 // (steady clock seconds, the clock the meter uses) or else the first nvmlInit_v2. The energy
-// counter is the exact integral of the power, refreshed every period_ms, plus a fixed offset
+// counter is the exact integral of the power, refreshed every period_ms (at phase_ms + k period,
+// each change late by a fixed pseudo-random part of jitter_ms < period_ms), plus a fixed offset
 // (energy "since driver load"). Calls: init count handle name uuid driver energy fields instant
 // average usage temperature clock limit memory. Codes: NOT_SUPPORTED GPU_IS_LOST NO_PERMISSION
 // DRIVER_NOT_LOADED UNKNOWN UNINITIALIZED INVALID_ARGUMENT NOT_FOUND.
@@ -56,6 +58,8 @@ struct Device {
   double limit_w = 700;
   double memory_mib = 81559;
   double period_s = 0.001;
+  double phase_s = 0;
+  double jitter_s = 0;
   double temperature_c = 40;
   std::vector<std::pair<double, double>> power = {{0.0, 100.0}};
   std::vector<double> resets;
@@ -116,9 +120,15 @@ bool parse_line(const std::string& line, std::string& why) {
         d.memory_mib = std::stod(v);
       else if (k == "period_ms")
         d.period_s = std::stod(v) / 1000.0;
+      else if (k == "phase_ms")
+        d.phase_s = std::stod(v) / 1000.0;
+      else if (k == "jitter_ms")
+        d.jitter_s = std::stod(v) / 1000.0;
       else
         return why = "unknown device key: " + k, false;
     }
+    if (!(d.jitter_s >= 0 && d.jitter_s < d.period_s) && d.jitter_s != 0)
+      return why = "jitter_ms must be >= 0 and below period_ms", false;
     g.devices.push_back(d);
   } else if (word == "power" || word == "temp" || word == "reset") {
     size_t dev = 0;
@@ -263,8 +273,28 @@ double energy_to(const Device& d, double t) {
   return sign * joules;
 }
 
+// A fixed fraction in [0, 1) for update k (splitmix64), so a script replays identically.
+double jitter_fraction(long long k) {
+  unsigned long long z = static_cast<unsigned long long>(k) + 0x9e3779b97f4a7c15ull;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  z ^= z >> 31;
+  return static_cast<double>(z >> 11) / 9007199254740992.0;
+}
+
+// Script time of the counter's last change at or before t.
+double last_refresh(const Device& d, double t) {
+  if (d.period_s <= 0) return t;
+  auto change = [&](long long k) {
+    return d.phase_s + static_cast<double>(k) * d.period_s + d.jitter_s * jitter_fraction(k);
+  };
+  auto k = static_cast<long long>(std::floor((t - d.phase_s) / d.period_s));
+  while (change(k) > t) --k;
+  return change(k);
+}
+
 double counter_mj(const Device& d, double t) {
-  const double refreshed = d.period_s > 0 ? std::floor(t / d.period_s) * d.period_s : t;
+  const double refreshed = last_refresh(d, t);
   double last_reset = -1e300;
   for (double r : d.resets) {
     if (r <= refreshed && r > last_reset) last_reset = r;

@@ -7,7 +7,9 @@
 # and carry gpu-carry/. Full logs go to $OUT; the table is printed last.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-C=gpu-carry
+# ECO_CARRY: another carry (e.g. gpu-carry-before holding the bench binaries of an older commit,
+# for a before/after comparison in one call: ECO_STEPS=ours).
+C="${ECO_CARRY:-gpu-carry}"
 OUT="${OUT:-/tmp/eco-out}"
 mkdir -p "$OUT"
 M=/tmp/eco-models

@@ -19,6 +19,10 @@
 #              jitter and increments, idle and under load (ECO_COUNTER_SECONDS per phase)
 #   profile    tools/gpu/profile_decode.sh: Nsight Compute on the fp16 decode step of
 #              mistral-7b at ECO_PROFILE_BATCHES (default 1 8 64)
+#   train      tools/gpu/train_small_model.py: the small trained test model and its transformers
+#              perplexity, into $OUT/trained/ (commit it as tests/fixtures/trained/)
+#   quality    tools/gpu/quality_gpu.sh: `ecocompute quality` on the trained model (CUDA and
+#              CPU) and on synthetic qwen2-1.5b / mistral-7b, every format, with timings
 # The summaries are printed last, in the order given.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -85,6 +89,10 @@ for p in "${parts[@]}"; do
     tokenizer) tar -C /tmp -xzf $C/tokenizer.tgz
                $PY tools/gpu/tokenizer_check.py check /tmp/tokenizer-gpu "$d" > "$d/run.log" 2>&1
                echo "rc=$?" >> "$d/run.log"; tail -8 "$d/run.log" > "$d/summary.md" ;;
+    train) $PY tools/gpu/train_small_model.py --out "$FINAL/trained" > "$d/run.log" 2>&1
+           echo "train rc=$?" >> "$d/run.log"
+           { tail -5 "$d/run.log"; cat "$FINAL/trained/README.md" 2>/dev/null; } > "$d/summary.md" ;;
+    quality) OUT="$d" ECO_BIN=$C/ecocompute ECO_MODELS_DIR=$M bash tools/gpu/quality_gpu.sh > "$d/run.log" 2>&1 ;;
     tests) ECO_FIXTURES_DIR="$PWD/tests/fixtures" timeout 300 $C/test_cuda --gtest_brief=1 > "$d/run.log" 2>&1
            echo "test_cuda rc=$?" >> "$d/run.log"
            grep -E "^\[  (PASSED|FAILED) |FAILED  \]|test_cuda rc=" "$d/run.log" > "$d/summary.md" ;;

@@ -69,8 +69,11 @@ std::vector<float> load_vector(const model::TensorView& t, const quant::FormatSp
 
 class CpuEngine final : public Engine {
  public:
-  CpuEngine(const model::ModelWeights& w, const EngineOptions& opts)
-      : cfg_(w.config), opts_(opts), cache_(w.config.num_layers, w.config.kv_dim(), 1) {
+  CpuEngine(const model::ModelWeights& w, const EngineOptions& opts, MatmulObserver observer)
+      : cfg_(w.config),
+        opts_(opts),
+        cache_(w.config.num_layers, w.config.kv_dim(), 1),
+        observer_(std::move(observer)) {
     opts_.device = DeviceKind::Cpu;
     if (opts_.max_batch < 1) fail("batch size must be at least 1 (got {})", opts_.max_batch);
     if (opts_.max_context <= 0) opts_.max_context = cfg_.max_position_embeddings;
@@ -238,6 +241,10 @@ class CpuEngine final : public Engine {
              cfg_.vocab_size);
   }
 
+  void observe(MatmulInput kind, size_t layer, const float* x, int rows, int cols) const {
+    if (observer_) observer_(kind, int(layer), x, rows, cols);
+  }
+
   void require_logits(const char* what) const {
     if (last_rows_.empty()) fail("{} called before prefill: no logits yet", what);
   }
@@ -265,6 +272,7 @@ class CpuEngine final : public Engine {
     for (size_t li = 0; li < layers_.size(); ++li) {
       const CpuLayer& L = layers_[li];
       rmsnorm_rows(h_.data(), L.attn_norm.data(), T, H, eps, x_.data());
+      observe(MatmulInput::Qkv, li, x_.data(), T, H);
       L.wq->forward(x_.data(), T, q_.data());
       L.wk->forward(x_.data(), T, k_.data());
       L.wv->forward(x_.data(), T, v_.data());
@@ -311,13 +319,16 @@ class CpuEngine final : public Engine {
             }
           },
           small_step ? tasks : 1);
+      observe(MatmulInput::O, li, att_.data(), T, QD);
       L.wo->forward(att_.data(), T, o_.data());
       add_inplace(h_.data(), o_.data(), h_.size());
 
       rmsnorm_rows(h_.data(), L.mlp_norm.data(), T, H, eps, x_.data());
+      observe(MatmulInput::GateUp, li, x_.data(), T, H);
       L.w_gate->forward(x_.data(), T, gate_.data());
       L.w_up->forward(x_.data(), T, up_.data());
       swiglu(gate_.data(), up_.data(), gate_.size(), gate_.data());
+      observe(MatmulInput::Down, li, gate_.data(), T, I);
       L.w_down->forward(gate_.data(), T, o_.data());
       add_inplace(h_.data(), o_.data(), h_.size());
     }
@@ -342,6 +353,7 @@ class CpuEngine final : public Engine {
   std::vector<CpuLayer> layers_;
   std::vector<float> inv_freq_;
   KvCache cache_;
+  MatmulObserver observer_;
 
   std::vector<float> logits_;      // [rows, vocab]
   std::vector<size_t> last_rows_;  // per sequence: its row in logits_
@@ -351,9 +363,19 @@ class CpuEngine final : public Engine {
 
 }  // namespace
 
+const char* matmul_input_name(MatmulInput kind) {
+  switch (kind) {
+    case MatmulInput::Qkv: return "qkv";
+    case MatmulInput::O: return "o";
+    case MatmulInput::GateUp: return "gate_up";
+    case MatmulInput::Down: return "down";
+  }
+  return "?";
+}
+
 std::unique_ptr<Engine> create_cpu_engine(const model::ModelWeights& weights,
-                                          const EngineOptions& opts) {
-  return std::make_unique<CpuEngine>(weights, opts);
+                                          const EngineOptions& opts, MatmulObserver observer) {
+  return std::make_unique<CpuEngine>(weights, opts, std::move(observer));
 }
 
 }  // namespace eco::engine::cpu

@@ -33,6 +33,102 @@ __device__ __forceinline__ void merge_state(float& m, float& l, float* acc, floa
   m = mn;
 }
 
+// Merges the online-softmax states of a warp's lane groups (same sub, different kg) and leaves
+// each warp's merged state (max, sum, weighted values) in sm[warp].
+template <int GMAX>
+__device__ __forceinline__ void warp_states_to_shared(float (*sm)[GMAX][2 + 256], float* mx,
+                                                      float* l, float (*acc)[8], int tpk, int warp,
+                                                      int kg, int sub, int dim0, bool dim_ok) {
+  for (int o = tpk; o < 32; o <<= 1) {
+#pragma unroll
+    for (int g = 0; g < GMAX; ++g) {
+      const float m2 = __shfl_xor_sync(0xffffffffu, mx[g], o);
+      const float l2 = __shfl_xor_sync(0xffffffffu, l[g], o);
+      float a2[8];
+#pragma unroll
+      for (int e = 0; e < 8; ++e) a2[e] = __shfl_xor_sync(0xffffffffu, acc[g][e], o);
+      merge_state(mx[g], l[g], acc[g], m2, l2, a2);
+    }
+  }
+  if (kg == 0 && dim_ok) {
+#pragma unroll
+    for (int g = 0; g < GMAX; ++g) {
+      if (sub == 0) {
+        sm[warp][g][0] = mx[g];
+        sm[warp][g][1] = l[g];
+      }
+#pragma unroll
+      for (int e = 0; e < 8; ++e) sm[warp][g][2 + dim0 + e] = acc[g][e];
+    }
+  }
+}
+
+// Merges the warps' states (sm) and writes the block's result: the output when the keys are not
+// split, else this split's partial (max, sum, values). Thread t takes (g, dim) pairs.
+template <typename T, int GMAX>
+__device__ __forceinline__ void finish_block(const AttnArgs& a, float (*sm)[GMAX][2 + 256], int i,
+                                             int kvh, int split, int G) {
+  const int items = G * a.d;
+  for (int t = threadIdx.x; t < items; t += blockDim.x) {
+    const int g = t / a.d, dd = t % a.d;
+    float m = -INFINITY, ls = 0.0f, o = 0.0f;
+    for (int w = 0; w < kAttnWarps; ++w) {
+      const float m2 = sm[w][g][0];
+      const float mn = fmaxf(m, m2);
+      const float c1 = mn == -INFINITY ? 0.0f : exp2f(m - mn);
+      const float c2 = mn == -INFINITY ? 0.0f : exp2f(m2 - mn);
+      ls = ls * c1 + sm[w][g][1] * c2;
+      o = o * c1 + sm[w][g][2 + dd] * c2;
+      m = mn;
+    }
+    const int h = kvh * G + g;
+    if (a.splits == 1) {
+      static_cast<T*>(a.out)[(size_t(i) * a.nh + h) * a.d + dd] = Ty<T>::from_f(o / ls);
+    } else {
+      float* p = a.partial + ((size_t(i) * a.nh + h) * a.splits + split) * (a.d + 2);
+      if (dd == 0) {
+        p[0] = m;
+        p[1] = ls;
+      }
+      p[2 + dd] = o;
+    }
+  }
+}
+
+// Split keys: the last block of the (token, kv head) to finish (atomic ticket) merges the
+// partials into the output and resets the ticket for the next launch.
+template <typename T>
+__device__ __forceinline__ void merge_splits(const AttnArgs& a, int i, int kvh, int G,
+                                             bool* is_last) {
+  __threadfence();
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    const int ticket = atomicAdd(a.counters + i * a.nkv + kvh, 1);
+    *is_last = ticket == a.splits - 1;
+  }
+  __syncthreads();
+  if (!*is_last) return;
+  __threadfence();
+  const int items = G * a.d;
+  for (int t = threadIdx.x; t < items; t += blockDim.x) {
+    const int g = t / a.d, dd = t % a.d;
+    const int h = kvh * G + g;
+    const float* p = a.partial + (size_t(i) * a.nh + h) * a.splits * (a.d + 2);
+    float m = -INFINITY;
+    for (int s = 0; s < a.splits; ++s) m = fmaxf(m, __ldcg(p + size_t(s) * (a.d + 2)));
+    float ls = 0.0f, o = 0.0f;
+    for (int s = 0; s < a.splits; ++s) {
+      const float* ps = p + size_t(s) * (a.d + 2);
+      const float ms = __ldcg(ps);
+      const float w = ms == -INFINITY ? 0.0f : exp2f(ms - m);
+      ls += __ldcg(ps + 1) * w;
+      o += __ldcg(ps + 2 + dd) * w;
+    }
+    static_cast<T*>(a.out)[(size_t(i) * a.nh + h) * a.d + dd] = Ty<T>::from_f(o / ls);
+  }
+  if (threadIdx.x == 0) a.counters[i * a.nkv + kvh] = 0;  // ready for the next launch
+}
+
 template <typename T, int GMAX>
 __global__ void __launch_bounds__(kAttnWarps * 32) attention_kernel(const AttnArgs a, int tpk) {
   __shared__ float sm[kAttnWarps][GMAX][2 + 256];
@@ -102,85 +198,10 @@ __global__ void __launch_bounds__(kAttnWarps * 32) attention_kernel(const AttnAr
     }
   }
 
-  // Merge the lane groups of the warp (same sub, different kg), then the warps.
-  for (int o = tpk; o < 32; o <<= 1) {
-#pragma unroll
-    for (int g = 0; g < GMAX; ++g) {
-      const float m2 = __shfl_xor_sync(0xffffffffu, mx[g], o);
-      const float l2 = __shfl_xor_sync(0xffffffffu, l[g], o);
-      float a2[8];
-#pragma unroll
-      for (int e = 0; e < 8; ++e) a2[e] = __shfl_xor_sync(0xffffffffu, acc[g][e], o);
-      merge_state(mx[g], l[g], acc[g], m2, l2, a2);
-    }
-  }
-  if (kg == 0 && dim_ok) {
-#pragma unroll
-    for (int g = 0; g < GMAX; ++g) {
-      if (sub == 0) {
-        sm[warp][g][0] = mx[g];
-        sm[warp][g][1] = l[g];
-      }
-#pragma unroll
-      for (int e = 0; e < 8; ++e) sm[warp][g][2 + dim0 + e] = acc[g][e];
-    }
-  }
+  warp_states_to_shared<GMAX>(sm, mx, l, acc, tpk, warp, kg, sub, dim0, dim_ok);
   __syncthreads();
-
-  // Thread t of the block finalises (g, dim) pairs of the merged state.
-  const int items = G * a.d;
-  for (int t = threadIdx.x; t < items; t += blockDim.x) {
-    const int g = t / a.d, dd = t % a.d;
-    float m = -INFINITY, ls = 0.0f, o = 0.0f;
-    for (int w = 0; w < kAttnWarps; ++w) {
-      const float m2 = sm[w][g][0];
-      const float mn = fmaxf(m, m2);
-      const float c1 = mn == -INFINITY ? 0.0f : exp2f(m - mn);
-      const float c2 = mn == -INFINITY ? 0.0f : exp2f(m2 - mn);
-      ls = ls * c1 + sm[w][g][1] * c2;
-      o = o * c1 + sm[w][g][2 + dd] * c2;
-      m = mn;
-    }
-    const int h = kvh * G + g;
-    if (a.splits == 1) {
-      static_cast<T*>(a.out)[(size_t(i) * a.nh + h) * a.d + dd] = Ty<T>::from_f(o / ls);
-    } else {
-      float* p = a.partial + ((size_t(i) * a.nh + h) * a.splits + split) * (a.d + 2);
-      if (dd == 0) {
-        p[0] = m;
-        p[1] = ls;
-      }
-      p[2 + dd] = o;
-    }
-  }
-  if (a.splits == 1) return;
-
-  __threadfence();
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    const int ticket = atomicAdd(a.counters + i * a.nkv + kvh, 1);
-    is_last = ticket == a.splits - 1;
-  }
-  __syncthreads();
-  if (!is_last) return;
-  __threadfence();
-  for (int t = threadIdx.x; t < items; t += blockDim.x) {
-    const int g = t / a.d, dd = t % a.d;
-    const int h = kvh * G + g;
-    const float* p = a.partial + (size_t(i) * a.nh + h) * a.splits * (a.d + 2);
-    float m = -INFINITY;
-    for (int s = 0; s < a.splits; ++s) m = fmaxf(m, __ldcg(p + size_t(s) * (a.d + 2)));
-    float ls = 0.0f, o = 0.0f;
-    for (int s = 0; s < a.splits; ++s) {
-      const float* ps = p + size_t(s) * (a.d + 2);
-      const float ms = __ldcg(ps);
-      const float w = ms == -INFINITY ? 0.0f : exp2f(ms - m);
-      ls += __ldcg(ps + 1) * w;
-      o += __ldcg(ps + 2 + dd) * w;
-    }
-    static_cast<T*>(a.out)[(size_t(i) * a.nh + h) * a.d + dd] = Ty<T>::from_f(o / ls);
-  }
-  if (threadIdx.x == 0) a.counters[i * a.nkv + kvh] = 0;  // ready for the next launch
+  finish_block<T, GMAX>(a, sm, i, kvh, split, G);
+  if (a.splits > 1) merge_splits<T>(a, i, kvh, G, &is_last);
 }
 
 template <typename T, int GMAX>

@@ -52,10 +52,13 @@ TEST(Weights, SyntheticTinyRoundTrip) {
   // Values are what the writer's generator gives, rounded to fp16.
   const size_t embed_idx = tensor_index(c, "model.embed_tokens.weight");
   const size_t wk_idx = tensor_index(c, "model.layers.2.self_attn.k_proj.weight");
+  // The scaled weights: k_proj's draws times its kind's std over the draw's (synth_plan.cpp).
+  const SynthPlan plan = make_synth_plan(c, o);
+  const float wk_factor = synth_row_std(plan, plan.tensors[wk_idx], 0) / kSynthWeightStd;
   for (int64_t i : {0, 1, 2, 777, 65535}) {
     EXPECT_EQ(w.embed.at(i), round_to_half(synth_random_value(7, embed_idx, uint64_t(i)))) << i;
     EXPECT_EQ(l.wk.at(i % l.wk.numel()),
-              round_to_half(synth_random_value(7, wk_idx, uint64_t(i % l.wk.numel()))));
+              round_to_half(synth_random_value(7, wk_idx, uint64_t(i % l.wk.numel())) * wk_factor));
   }
   for (int64_t i = 0; i < 128; ++i) {
     ASSERT_EQ(l.attn_norm.at(i), 1.0f);

@@ -59,6 +59,17 @@ TEST_F(ServerTest, PageAndStudy) {
               ::testing::HasSubstr("/nowhere"));
 }
 
+TEST_F(ServerTest, EmptyStudyServesEmptyTables) {
+  const fs::path empty = dir_ / "empty.db";
+  { auto st = store::Store::open(empty); }
+  DashboardServer s({{empty}, "127.0.0.1", 0});
+  const json study = get(s, "/api/study", 200);
+  EXPECT_EQ(study["configs"].size(), 0u);
+  EXPECT_EQ(study["runs"]["key"].size(), 0u);
+  EXPECT_EQ(get(s, "/api/status", 200)["generation"], 1);
+  get(s, "/api/timeline", 404, {{"run", "0:1"}});
+}
+
 TEST_F(ServerTest, TimelineByRunKey) {
   DashboardServer s({{db_}, "127.0.0.1", 0});
   EXPECT_EQ(get(s, "/api/timeline", 200, {{"run", "0:2"}})["t"].size(), 40u);

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -54,6 +55,12 @@ TEST_F(StudyTest, EmptyStudyHasEmptyTablesNotMissingOnes) {
   EXPECT_EQ(doc["published"].size(), 0u);
   ASSERT_EQ(doc["databases"].size(), 1u);
   EXPECT_EQ(doc["databases"][0]["path"], db.string());
+  // The cost inputs the page starts from, with analysis/'s grid table to choose a region from.
+  EXPECT_GT(doc["cost"]["usd_per_kwh"].get<double>(), 0);
+  const auto& grid = doc["cost"]["grid"];
+  EXPECT_TRUE(std::any_of(grid.begin(), grid.end(), [](const json& g) {
+    return g["region"] == "WORLD" && g["g_per_kwh"].get<double>() > 0;
+  }));
 }
 
 TEST_F(StudyTest, SingleRunHasItsValueAndNoInterval) {

@@ -36,6 +36,12 @@ export default {
     const points = study.configs.filter((c) => matchesFilter(c, ctx.param('filter')))
       .map((c) => ({ c, x: study.metric(c, 'j_per_token'), y: c.quality ? c.quality[q] : null }))
       .filter((p) => isNum(p.x) && isNum(p.y));
+    if (!points.length) {
+      ctx.body.appendChild(el('p', { class: 'empty', id: 'no-pairs' },
+        `No configuration shown has both a measured J/token and a ${q} score (energy is not measured without power sensors).`));
+      ctx.show(() => ({ columns: [], rows: [] }));
+      return;
+    }
     const front = paretoFront(points, higher);
     const label = (p) => `${p.c.model} ${p.c.format} b${p.c.batch}`;
     ctx.body.appendChild(chart('pareto', {

@@ -38,6 +38,7 @@ export function publishedRows(study) {
       power: col(t, 'power_w', 'mean_power_w'), tput: col(t, 'throughput_tok_s', 'tok_s'),
       idle: col(t, 'idle_subtracted'), notes: col(t, 'notes', 'note', 'flags'), source: col(t, 'source'),
       threshold: col(t, 'llm_int8_threshold', 'int8_threshold'), newTokens: col(t, 'new_tokens', 'gen_len'),
+      findings: col(t, 'findings'),
     };
     for (const r of t.rows) {
       const get = (k) => (ix[k] >= 0 ? r[ix[k]] : null);
@@ -46,12 +47,16 @@ export function publishedRows(study) {
         notes: get('notes'), source: get('source'), table: t.table,
         threshold: get('threshold'), newTokens: get('newTokens') };
       const flags = [];
-      if (isNum(row.energy) && isNum(row.power) && isNum(row.tput) && row.tput > 0 && String(row.idle).toLowerCase() !== 'yes') {
+      // analysis/'s checks of the table, where the study carries them; else the plain one below.
+      if (ix.findings >= 0) {
+        for (const f of r[ix.findings] || []) flags.push(String(f));
+      } else if (isNum(row.energy) && isNum(row.power) && isNum(row.tput) && row.tput > 0 && String(row.idle).toLowerCase() !== 'yes') {
         const implied = (row.power / row.tput) * 1000;
         row.implied = implied;
         if (Math.abs(implied - row.energy) / row.energy > 0.05)
           flags.push(`published J/1k tokens ${fmt(row.energy)} ≠ power ÷ throughput × 1000 = ${fmt(implied)}`);
       }
+      if (isNum(row.power) && isNum(row.tput) && row.tput > 0) row.implied = (row.power / row.tput) * 1000;
       const measured = matchMeasured(study, row);
       row.measured = measured.length ? study.metric(measured[0], 'j_per_1k_tokens') : null;
       row.measuredKey = measured.length ? measured[0].key : '';
@@ -84,6 +89,14 @@ export default {
         r.flags.join('; '), r.notes || '']), { cls: 'data published' });
     t.querySelectorAll('tbody tr').forEach((tr, i) => { if (rows[i].flags.length) tr.classList.add('flagged'); });
     ctx.body.appendChild(el('div', { class: 'scroll' }, t));
+    const claims = study.published.flatMap((p) => (p.claims || []).map((c) => ({ ...c, table: p.table })));
+    if (claims.length) {
+      ctx.body.appendChild(el('h3', {}, `The study's claims against its own table (${claims.filter((c) => !c.consistent).length} of ${claims.length} inconsistent)`));
+      const ct = table(['Claim', 'Statement', 'Consistent', 'What the table gives'],
+        claims.map((c) => [c.id, c.statement, c.consistent ? 'yes' : 'no', c.message]), { cls: 'data claims' });
+      ct.querySelectorAll('tbody tr').forEach((tr, i) => { if (!claims[i].consistent) tr.classList.add('flagged'); });
+      ctx.body.appendChild(el('div', { class: 'scroll' }, ct));
+    }
     ctx.show(() => ({ columns: ['gpu', 'model', 'format', 'batch', 'published_j_per_1k', 'implied_j_per_1k', 'measured_j_per_1k', 'ratio', 'measured_config', 'flags'],
       rows: rows.map((r) => [r.gpu, r.model, r.format, r.batch, r.energy, r.implied ?? null, r.measured, r.ratio ?? null, r.measuredKey, r.flags.join('; ')]) }));
   },

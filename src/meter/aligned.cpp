@@ -1,0 +1,132 @@
+#include "meter/aligned.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <limits>
+#include <thread>
+
+namespace eco::meter {
+
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+constexpr double kCounterResolutionJ = 0.001;  // NVML counts whole millijoules
+
+// Integral over [from, to] of the power through the finite readings (linear between them,
+// constant beyond the first and last). NaN when no reading has a power value.
+double power_integral(const std::vector<Sample>& readings, double from, double to) {
+  std::vector<const Sample*> p;
+  for (const Sample& s : readings) {
+    if (std::isfinite(s.watts)) p.push_back(&s);
+  }
+  if (p.empty()) return kNaN;
+  if (to <= from) return 0;
+  auto power = [&](double t) {
+    if (t <= p.front()->t) return p.front()->watts;
+    if (t >= p.back()->t) return p.back()->watts;
+    auto hi =
+        std::lower_bound(p.begin(), p.end(), t, [](const Sample* s, double x) { return s->t < x; });
+    const Sample* b = *hi;
+    const Sample* a = *(hi - 1);
+    return b->t > a->t ? a->watts + (b->watts - a->watts) * (t - a->t) / (b->t - a->t) : b->watts;
+  };
+  // Exact for the piecewise-linear curve: trapezoids between the knots inside (from, to).
+  double joules = 0, a = from;
+  for (const Sample* s : p) {
+    if (s->t <= a || s->t >= to) continue;
+    joules += 0.5 * (power(a) + power(s->t)) * (s->t - a);
+    a = s->t;
+  }
+  return joules + 0.5 * (power(a) + power(to)) * (to - a);
+}
+
+double highest_power(const std::vector<Sample>& readings, double floor_w) {
+  double w = floor_w;
+  for (const Sample& s : readings) {
+    if (std::isfinite(s.watts) && !(s.watts <= w)) w = s.watts;
+  }
+  return w;
+}
+
+}  // namespace
+
+std::vector<CounterEdge> wait_for_counter_changes(Sampler& sampler, const std::vector<bool>& want,
+                                                  double timeout_s, double poll_s, double slack_s) {
+  const size_t n = want.size();
+  std::vector<CounterEdge> edges(n);
+  std::vector<Sampler::CounterRead> last(n);  // the latest read that still showed the old value
+  std::vector<bool> pending(n, false);
+  std::vector<double> quickest(n, std::numeric_limits<double>::infinity());  // read duration
+  for (size_t d = 0; d < n; ++d) {
+    if (!want[d]) continue;
+    last[d] = sampler.read_counter(static_cast<int>(d));
+    quickest[d] = last[d].t_after - last[d].t_call;
+    edges[d].readings.push_back(last[d].sample);
+    pending[d] = std::isfinite(last[d].sample.energy_mj);
+  }
+  const double deadline = steady_seconds() + timeout_s;
+  auto waiting = [&] { return std::find(pending.begin(), pending.end(), true) != pending.end(); };
+  while (waiting() && steady_seconds() < deadline) {
+    std::this_thread::sleep_for(std::chrono::duration<double>(poll_s));
+    for (size_t d = 0; d < n; ++d) {
+      if (!pending[d]) continue;
+      const Sampler::CounterRead r = sampler.read_counter(static_cast<int>(d));
+      CounterEdge& e = edges[d];
+      e.readings.push_back(r.sample);
+      quickest[d] = std::min(quickest[d], r.t_after - r.t_call);
+      if (!std::isfinite(r.sample.energy_mj)) continue;  // a failed read widens the bracket
+      if (r.sample.energy_mj == last[d].sample.energy_mj) {
+        last[d] = r;
+        continue;
+      }
+      // The counter was read somewhere inside each call: the change lies between the start of
+      // the last call that showed the old value and the end of the first that showed the new.
+      e.seen = true;
+      e.before_mj = last[d].sample.energy_mj;
+      e.value_mj = r.sample.energy_mj;
+      e.t = 0.5 * (last[d].t_before + r.t_after);
+      e.half_width_s = 0.5 * (r.t_after - last[d].t_before);
+      last[d] = r;
+      pending[d] = 2 * e.half_width_s > poll_s + 2 * quickest[d] + 2 * slack_s;
+    }
+  }
+  return edges;
+}
+
+AlignedEnergy aligned_energy(const AlignedInput& in) {
+  AlignedEnergy out;
+  const CounterEdge& a = in.start_edge;
+  const CounterEdge& b = in.end_edge;
+  if (!a.seen || !b.seen) {
+    out.problem = "the energy counter did not change at both ends of the window";
+    return out;
+  }
+  if (b.value_mj < a.value_mj || b.t <= a.t) {
+    out.problem = "the energy counter went down between the window's ends (counter reset)";
+    return out;
+  }
+  const double span_j = (b.value_mj - a.value_mj) / 1000.0;
+  const double rate_w = span_j / (b.t - a.t);
+  out.head_s = std::max(0.0, in.start.t - a.t);
+  out.tail_s = std::max(0.0, b.t - in.end.t);
+
+  // Head and tail from the power readings around them; the counter's mean rate when none.
+  std::vector<Sample> head = a.readings, tail = {in.end};
+  head.push_back(in.start);
+  tail.insert(tail.end(), b.readings.begin(), b.readings.end());
+  double head_j = power_integral(head, in.start.t - out.head_s, in.start.t);
+  double tail_j = power_integral(tail, in.end.t, in.end.t + out.tail_s);
+  if (!std::isfinite(head_j)) head_j = rate_w * out.head_s;
+  if (!std::isfinite(tail_j)) tail_j = rate_w * out.tail_s;
+  out.joules = span_j - head_j - tail_j;
+
+  // Each change time is known to within its bracket, at up to the highest power seen there; the
+  // head and tail are only as good as the power readings; each counter value is whole mJ.
+  out.uncertainty_j =
+      highest_power(head, rate_w) * a.half_width_s + highest_power(tail, rate_w) * b.half_width_s +
+      in.power_tolerance * (std::fabs(head_j) + std::fabs(tail_j)) + 2 * kCounterResolutionJ;
+  return out;
+}
+
+}  // namespace eco::meter

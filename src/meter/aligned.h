@@ -1,0 +1,53 @@
+#pragma once
+// Update-aligned window boundaries. NVML's energy counter changes in steps (about every 100 ms),
+// so a window read at arbitrary times is off by up to one step at each end. An aligned window
+// starts the work right after a change and, at its end, waits for the next change and removes
+// the energy of the tail between the work's end and that change, integrated from power readings
+// taken while waiting. docs/METHODOLOGY.md ("Update-aligned windows") derives the bound.
+#include <string>
+#include <vector>
+
+#include "ecocompute/meter.h"
+#include "meter/sampler.h"
+
+namespace eco::meter {
+
+// One observed change of a device's energy counter.
+struct CounterEdge {
+  bool seen = false;             // the value changed before the timeout
+  double before_mj = 0;          // last value read before the change
+  double value_mj = 0;           // first value read after it
+  double t = 0;                  // estimated change time: middle of the bracket
+  double half_width_s = 0;       // the change happened within t +- half_width_s
+  std::vector<Sample> readings;  // power and counter read while waiting, in time order
+};
+
+// Polls the counters of the devices with want[d] set, about every poll_s on the calling thread,
+// until each has changed once with a sharp bracket, or timeout_s has passed. A bracket is sharp
+// when it is no wider than the poll period plus two of the quickest counter reads seen, plus
+// 2 x slack_s: wider means the thread was descheduled between the two reads, and the wait goes
+// on for the next change (the latest change seen is returned either way). This keeps the
+// criterion right for sensors whose reads take a few milliseconds (NVML on some drivers).
+// Devices not wanted get an unseen edge.
+std::vector<CounterEdge> wait_for_counter_changes(Sampler& sampler, const std::vector<bool>& want,
+                                                  double timeout_s, double poll_s = 0.001,
+                                                  double slack_s = 0.001);
+
+struct AlignedInput {
+  CounterEdge start_edge, end_edge;
+  Sample start, end;              // the device's boundary samples: the work runs between them
+  double power_tolerance = 0.05;  // relative error assumed for power readings (tail, head)
+};
+
+struct AlignedEnergy {
+  double joules = 0;         // energy from start.t to end.t
+  double uncertainty_j = 0;  // bound on |joules - true energy| under the stated assumptions
+  double head_s = 0;         // from the start edge to the work's start
+  double tail_s = 0;         // from the work's end to the end edge
+  std::string problem;       // non-empty: unusable (e.g. the counter went down); use plain
+};
+
+// (end value - start value) minus the head and tail energies; pure arithmetic for unit tests.
+AlignedEnergy aligned_energy(const AlignedInput& in);
+
+}  // namespace eco::meter

@@ -1,0 +1,180 @@
+// Update-aligned windows against a scripted counter that changes every 20 ms with a phase offset
+// and jitter (the logic does not depend on the period; 100 ms on real boards would only make the
+// tests slower). The scripted energy between any two instants is exact.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "ecocompute/meter.h"
+#include "meter/scripted_sensor.h"
+
+namespace eco::meter {
+namespace {
+
+constexpr double kPeriod = 0.020, kPhase = 0.007, kJitter = 0.003;
+constexpr double kWatts = 250;
+constexpr double kUpdateJ = kWatts * kPeriod;  // energy of one counter update: 5 J
+
+void sleep_s(double s) {
+  std::this_thread::sleep_for(std::chrono::duration<double>(s));
+}
+
+ScriptedDevice stepping_counter() {
+  ScriptedDevice d;
+  d.power = {{0.0, kWatts}};
+  d.counter_period_s = kPeriod;
+  d.counter_phase_s = kPhase;
+  d.counter_jitter_s = kJitter;
+  return d;
+}
+
+struct Rig {
+  ScriptedSensor* sensor;
+  std::unique_ptr<Meter> meter;
+};
+
+Rig make(std::vector<ScriptedDevice> devices) {
+  MeterOptions o;
+  o.interval_s = 0.002;
+  o.use_host = false;
+  auto sensor = std::make_unique<ScriptedSensor>(std::move(devices));
+  ScriptedSensor* raw = sensor.get();
+  return {raw, std::make_unique<Meter>(o, std::move(sensor))};
+}
+
+WindowOptions aligned() {
+  WindowOptions o;
+  o.aligned = true;
+  return o;
+}
+
+// Windows of several lengths so that plain windows meet the counter at many phases.
+const std::vector<double> kLengths = {0.043, 0.061, 0.077, 0.095, 0.112, 0.129, 0.146, 0.163};
+
+TEST(AlignedWindow, RecoversTheScriptedEnergyWherePlainWindowsAreOffByUpToAnUpdate) {
+  Rig rig = make({stepping_counter()});
+  double worst_aligned = 0, worst_plain = 0;
+  for (double length : kLengths) {
+    rig.meter->begin("aligned", aligned());
+    sleep_s(length);
+    const WindowResult a = rig.meter->end("aligned");
+    const DeviceEnergy& d = a.devices.at(0);
+    const double exact = rig.sensor->energy_j(0, a.start_s, a.end_s);
+    ASSERT_TRUE(d.aligned) << (d.notes.empty() ? "" : d.notes[0]);
+    EXPECT_EQ(d.source, "counter");
+    EXPECT_LE(std::fabs(d.gross_j - exact), d.uncertainty_j) << "length " << length;
+    // The residual is a small part of one update even on a busy machine (1 ms polling).
+    EXPECT_LT(d.uncertainty_j, 0.5 * kUpdateJ);
+    EXPECT_GE(d.tail_s, 0.0);
+    EXPECT_LE(d.tail_s, kPeriod + kJitter + 0.05);
+    worst_aligned = std::max(worst_aligned, std::fabs(d.gross_j - exact));
+
+    rig.meter->begin("plain");
+    sleep_s(length);
+    const WindowResult p = rig.meter->end("plain");
+    const DeviceEnergy& q = p.devices.at(0);
+    const double exact_plain = rig.sensor->energy_j(0, p.start_s, p.end_s);
+    EXPECT_FALSE(q.aligned);
+    // Off by at most one update (plus jitter) at each end, and within its own stated bound.
+    EXPECT_LE(std::fabs(q.gross_j - exact_plain), 2 * kWatts * (kPeriod + kJitter));
+    EXPECT_LE(std::fabs(q.gross_j - exact_plain), q.uncertainty_j + 1e-6);
+    worst_plain = std::max(worst_plain, std::fabs(q.gross_j - exact_plain));
+  }
+  EXPECT_LT(worst_aligned, worst_plain);
+  EXPECT_GT(worst_plain, 0.2 * kUpdateJ);  // eight random phases: at least one is far off
+}
+
+TEST(AlignedWindow, WorkStartsRightAfterACounterChangeAndTheTailIsRemoved) {
+  Rig rig = make({stepping_counter()});
+  std::vector<double> start_phase;
+  int tail_mattered = 0;
+  for (double length : kLengths) {
+    rig.meter->begin("w", aligned());
+    sleep_s(length);
+    const WindowResult r = rig.meter->end("w");
+    const DeviceEnergy& d = r.devices.at(0);
+    const double script_start = r.start_s - rig.sensor->origin();
+    start_phase.push_back(script_start -
+                          ScriptedSensor::last_change(stepping_counter(), script_start));
+    // The counter ran on to its next change after the work: that tail's energy is removed.
+    const double tail_j = rig.sensor->energy_j(0, r.end_s, r.end_s + d.tail_s);
+    const double exact = rig.sensor->energy_j(0, r.start_s, r.end_s);
+    EXPECT_LE(std::fabs(d.gross_j - exact), d.uncertainty_j);
+    if (tail_j > 2 * d.uncertainty_j) {
+      ++tail_mattered;
+      EXPECT_GT(std::fabs(d.gross_j + tail_j - exact), 0.5 * tail_j);  // uncorrected: off by it
+    }
+  }
+  std::sort(start_phase.begin(), start_phase.end());
+  EXPECT_LT(start_phase[start_phase.size() / 2], 0.25 * kPeriod);  // median: soon after a change
+  EXPECT_GE(tail_mattered, 2);
+}
+
+TEST(AlignedWindow, ShortWorkInsideOneUpdateIsStillMeasured) {
+  Rig rig = make({stepping_counter()});
+  ScopedWindow w(*rig.meter, "short", aligned());
+  sleep_s(0.006);  // less than a third of an update
+  const WindowResult r = w.end();
+  const DeviceEnergy& d = r.devices.at(0);
+  ASSERT_TRUE(d.aligned);
+  const double exact = rig.sensor->energy_j(0, r.start_s, r.end_s);
+  EXPECT_GT(d.gross_j, 0.0);
+  EXPECT_LE(std::fabs(d.gross_j - exact), d.uncertainty_j);
+}
+
+TEST(AlignedWindow, CounterThatDoesNotChangeFallsBackToAPlainWindowAndSaysSo) {
+  ScriptedDevice frozen = stepping_counter();
+  frozen.counter_period_s = 30;  // no change within any test's lifetime
+  frozen.counter_phase_s = 10;
+  ScriptedDevice no_counter = stepping_counter();
+  no_counter.has_counter = false;
+  Rig rig = make({frozen, no_counter, stepping_counter()});
+  WindowOptions o = aligned();
+  o.align_timeout_s = 0.05;
+  rig.meter->begin("w", o);
+  sleep_s(0.05);
+  const WindowResult r = rig.meter->end("w");
+  ASSERT_EQ(r.devices.size(), 3u);
+  auto has = [](const DeviceEnergy& d, const std::string& part) {
+    return std::any_of(d.notes.begin(), d.notes.end(),
+                       [&](const std::string& n) { return n.find(part) != std::string::npos; });
+  };
+  EXPECT_FALSE(r.devices[0].aligned);
+  EXPECT_TRUE(has(r.devices[0], "did not change within 0.05 s at the window's start"));
+  EXPECT_FALSE(r.devices[1].aligned);
+  EXPECT_TRUE(has(r.devices[1], "no energy counter"));
+  EXPECT_TRUE(r.devices[2].aligned);  // the working device still aligns
+  // The frozen counter shows no change: the figure comes from the timeline, flagged.
+  EXPECT_EQ(r.devices[0].source, "timeline");
+  EXPECT_TRUE(r.devices[0].too_short);
+  const double exact = rig.sensor->energy_j(0, r.start_s, r.end_s);
+  EXPECT_NEAR(r.devices[0].gross_j, exact, 0.01 * exact);
+  // Waiting for a counter that never changes costs the timeout at each end, no more.
+  EXPECT_LT(r.duration_s, 0.05 + 0.05 + 0.5);
+}
+
+TEST(PlainWindow, ShorterThanOneCounterUpdateReportsTheTimelineFlagged) {
+  ScriptedDevice slow = stepping_counter();
+  slow.counter_period_s = 30;  // the counter cannot change inside the window
+  slow.counter_phase_s = 10;
+  Rig rig = make({slow});
+  rig.meter->begin("blip");
+  sleep_s(0.03);
+  const WindowResult r = rig.meter->end("blip");
+  const DeviceEnergy& d = r.devices.at(0);
+  EXPECT_EQ(d.counter_updates, 0);
+  EXPECT_DOUBLE_EQ(d.counter_j, 0.0);  // what the counter said
+  EXPECT_EQ(d.source, "timeline");     // what is reported instead of 0 J
+  EXPECT_TRUE(d.fallback_used);
+  EXPECT_TRUE(d.too_short);
+  const double exact = rig.sensor->energy_j(0, r.start_s, r.end_s);
+  EXPECT_NEAR(d.gross_j, exact, 0.01 * exact);
+  EXPECT_GT(d.gross_j, 5.0);
+}
+
+}  // namespace
+}  // namespace eco::meter
