@@ -59,7 +59,12 @@ Comparison compare_pair(const ConfigData& a, const ConfigData& b, const std::str
   c.baseline = &b;
   c.metric = m;
   const Sample *sa = a.find(m), *sb = b.find(m);
-  if (!sa || !sb) return c;
+  if (!sa || !sb) {  // not measured (no energy sensor): no change to report, not a zero change
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    c.welch.mean_a = c.welch.mean_b = c.welch.difference = c.welch.delta_pct = nan;
+    c.welch.p_two_sided = c.welch.t = c.welch.df = nan;
+    return c;
+  }
   if (has_spread(sa->moments) && has_spread(sb->moments)) {
     c.testable = true;
     c.welch = welch_t_test(sa->moments, sb->moments, confidence);
@@ -204,6 +209,7 @@ std::vector<ParetoGroup> pareto(const std::vector<ConfigData>& cs, const std::st
     }
   std::vector<ParetoGroup> out;
   for (auto& [key, g] : groups) {
+    if (g.points.size() < 2) continue;  // a front needs something to be compared with
     std::vector<double> e, l;
     for (const ConfigData* c : g.points) e.push_back(c->find(m)->moments.mean), l.push_back(c->kld);
     for (size_t i : pareto_front(e, l)) g.front.push_back(g.points[i]);

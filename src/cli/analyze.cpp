@@ -70,9 +70,12 @@ json ratio_json(const EnergyRatio& r) {
 
 json comparison_json(const Comparison& c) {
   const WelchResult& w = c.welch;
-  json j{{"config", c.config->label}, {"baseline", c.baseline->label},
-         {"metric", c.metric},        {"mean", w.mean_a},
-         {"baseline_mean", w.mean_b}, {"delta_pct", number(w.delta_pct)},
+  json j{{"config", c.config->label},
+         {"baseline", c.baseline->label},
+         {"metric", c.metric},
+         {"mean", number(w.mean_a)},
+         {"baseline_mean", number(w.mean_b)},
+         {"delta_pct", number(w.delta_pct)},
          {"testable", c.testable}};
   if (c.testable) {
     j["delta_pct_ci95"] = {number(w.delta_pct_low), number(w.delta_pct_high)};

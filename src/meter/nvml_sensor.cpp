@@ -164,6 +164,14 @@ void NvmlSensor::probe(int visible_index, int nvml_index) {
   infos_.push_back(info);
 }
 
+bool NvmlSensor::succeeded(int device, const char* call, nvml::Return rc,
+                           std::vector<std::string>& errors) {
+  if (rc == nvml::kSuccess) return true;
+  errors.push_back(fmt::format("device {}: {}", device, lib_->describe(call, rc)));
+  if (rc == nvml::kErrorGpuIsLost) lost_[static_cast<size_t>(device)] = true;
+  return false;
+}
+
 Sample NvmlSensor::read(int device, std::vector<std::string>& errors) {
   Sample s;
   s.device = device;
@@ -173,12 +181,7 @@ Sample NvmlSensor::read(int device, std::vector<std::string>& errors) {
   if (lost_[static_cast<size_t>(device)]) return s;
   nvml::Device h = handles_[static_cast<size_t>(device)];
 
-  auto ok = [&](const char* call, nvml::Return rc) {
-    if (rc == nvml::kSuccess) return true;
-    errors.push_back(fmt::format("device {}: {}", device, lib_->describe(call, rc)));
-    if (rc == nvml::kErrorGpuIsLost) lost_[static_cast<size_t>(device)] = true;
-    return false;
-  };
+  auto ok = [&](const char* call, nvml::Return rc) { return succeeded(device, call, rc, errors); };
   if (info.has_power_instant || info.has_power_average) {
     nvml::FieldValue fields[2] = {};
     fields[0].fieldId = nvml::kFieldPowerInstant;
@@ -237,12 +240,7 @@ Sample NvmlSensor::read_counter(int device, std::vector<std::string>& errors) {
   s.t = steady_seconds();
   if (lost_[static_cast<size_t>(device)]) return s;
   nvml::Device h = handles_[static_cast<size_t>(device)];
-  auto ok = [&](const char* call, nvml::Return rc) {
-    if (rc == nvml::kSuccess) return true;
-    errors.push_back(fmt::format("device {}: {}", device, lib_->describe(call, rc)));
-    if (rc == nvml::kErrorGpuIsLost) lost_[static_cast<size_t>(device)] = true;
-    return false;
-  };
+  auto ok = [&](const char* call, nvml::Return rc) { return succeeded(device, call, rc, errors); };
   if (info.has_power_instant) {
     nvml::FieldValue field = {};
     field.fieldId = nvml::kFieldPowerInstant;

@@ -27,6 +27,8 @@ class NvmlSensor final : public GpuSensor {
 
  private:
   void probe(int visible_index, int nvml_index);
+  // True on success; otherwise records the NVML message (and a lost GPU, never read again).
+  bool succeeded(int device, const char* call, nvml::Return rc, std::vector<std::string>& errors);
 
   std::unique_ptr<nvml::Library> lib_;
   bool initialised_ = false;

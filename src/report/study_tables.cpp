@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "analysis/published.h"
 #include "common/error.h"
 #include "report/study.h"
 #include "store/reader.h"
@@ -128,15 +129,78 @@ store::Table parse_csv(const std::string& text) {
   return t;
 }
 
+// The published rows through analysis/'s parser and checks (energy against power and throughput
+// within the printed rounding, throughput against model size, CVs above the study's gate), and
+// the study's claims against its own table when the import carried them.
+json published_json(size_t db, const std::string& file, const std::string& csv,
+                    const std::string& claims_file, const std::string& claims_text) {
+  json t{{"db", db}, {"table", file}};
+  std::vector<analysis::PublishedRow> rows;
+  try {
+    rows = analysis::parse_published_csv(csv, file);
+  } catch (const Error& e) {
+    // Shown as stored, with the reason it could not be checked.
+    json raw = table_json(db, file, parse_csv(csv));
+    raw["error"] = e.what();
+    return raw;
+  }
+  std::map<int, json> findings;
+  for (const auto& f : analysis::check_published(rows))
+    findings[f.line].push_back(
+        fmt::format("{} ({}): {}", f.kind, analysis::to_string(f.severity), f.message));
+  t["columns"] = {"line",
+                  "gpu",
+                  "model",
+                  "format",
+                  "llm_int8_threshold",
+                  "batch_size",
+                  "new_tokens",
+                  "n_runs",
+                  "throughput_tok_s",
+                  "power_w",
+                  "energy_j_per_1k_tok",
+                  "idle_subtracted",
+                  "source",
+                  "notes",
+                  "findings"};
+  auto printed = [](const analysis::Printed& p) { return p.known() ? json(p.value) : json(); };
+  json out = json::array();
+  for (const auto& r : rows)
+    out.push_back({r.line, r.gpu, r.model, r.format,
+                   std::isnan(r.int8_threshold) ? json() : json(r.int8_threshold), r.batch,
+                   r.new_tokens, r.n_runs, printed(r.throughput), printed(r.power),
+                   printed(r.energy_per_1k), r.idle_subtracted ? "yes" : "no", r.source, r.notes,
+                   findings.count(r.line) ? findings[r.line] : json::array()});
+  t["rows"] = std::move(out);
+  json claims = json::array();
+  if (!claims_text.empty()) {
+    try {
+      const auto parsed = analysis::parse_claims_csv(claims_text, claims_file);
+      for (const auto& c : analysis::check_claims(rows, parsed))
+        claims.push_back({{"id", c.claim->id},
+                          {"statement", c.claim->statement},
+                          {"consistent", c.consistent},
+                          {"message", c.message}});
+    } catch (const Error& e) {
+      t["claims_error"] = e.what();
+    }
+  }
+  t["claims"] = std::move(claims);
+  return t;
+}
+
 void add_published(size_t db, const store::Table& imports, json& doc) {
   const int file = column(imports, "file"), csv = column(imports, "csv_text");
   const int sha = column(imports, "sha256"), at = column(imports, "imported_at");
+  const int claims_file = column(imports, "claims_file"), claims = column(imports, "claims_text");
   if (file < 0 || csv < 0) return;
+  auto text = [&](const std::vector<store::Cell>& row, int i) {
+    const auto* v = i >= 0 ? std::get_if<std::string>(&row[size_t(i)]) : nullptr;
+    return v ? *v : std::string();
+  };
   for (const auto& row : imports.rows) {
-    const auto* text = std::get_if<std::string>(&row[size_t(csv)]);
-    if (!text) continue;
-    json t = table_json(db, "", parse_csv(*text));
-    t["table"] = cell_json(row[size_t(file)]);
+    json t = published_json(db, text(row, file), text(row, csv), text(row, claims_file),
+                            text(row, claims));
     if (sha >= 0) t["sha256"] = cell_json(row[size_t(sha)]);
     if (at >= 0) t["imported_at"] = cell_json(row[size_t(at)]);
     doc["published"].push_back(std::move(t));

@@ -144,6 +144,7 @@ async function published(page, base) {
   await h.open(page, `${base}?view=published`, 'published');
   h.check(await rows(page, 'published') === 3, 'published: 3 rows', await rows(page, 'published'));
   h.check(await page.$$eval('table.published tr.flagged', (e) => e.length) === 1, 'published: the inconsistent row flagged');
+  h.check(await page.$$eval('table.claims tr.flagged', (e) => e.length) === 1, 'published: the claim the table contradicts flagged');
   const matched = await page.$$eval('table.published tbody tr', (trs) => trs.map((tr) => tr.children[8].textContent));
   h.check(matched[0] === '0:1' && matched[2] === '', 'published: matched to the measured configuration', matched);
   await shot(page, 'published');

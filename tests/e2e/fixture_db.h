@@ -116,16 +116,24 @@ inline void add_extra_tables(store::Store& st) {
       "NULL, csv_text TEXT NOT NULL, claims_file TEXT NOT NULL DEFAULT '', claims_sha256 TEXT NOT "
       "NULL DEFAULT '', claims_text TEXT NOT NULL DEFAULT '')");
   auto ins = db.prepare(
-      "INSERT INTO published_imports (imported_at, command, eco_version, file, sha256, csv_text) "
-      "VALUES ('2026-12-02T10:00:00Z', 'ecocompute import', '0.1.0', 'fixture_published.csv', "
-      "'00', ?)");
+      "INSERT INTO published_imports (imported_at, command, eco_version, file, sha256, csv_text, "
+      "claims_file, claims_text) VALUES ('2026-12-02T10:00:00Z', 'ecocompute import', '0.1.0', "
+      "'fixture_published.csv', '00', ?, 'fixture_claims.csv', ?)");
+  // The int8 row's energy disagrees with its own power / throughput (9000 against 4000), and
+  // the claim disagrees with the table (+350 %, not +100 %): both must be flagged.
   ins.bind(1,
            "# fixture: published-style rows\n"
-           "gpu,model,format,batch_size,throughput_tok_s,power_w,energy_j_per_1k_tok,"
-           "idle_subtracted,source,notes\n"
-           "H200,tiny,fp16,1,100,200,2000,no,fixture,\n"
-           "H200,tiny,int8,1,50,200,9000,no,fixture,\"energy disagrees, on purpose\"\n"
-           "RTX 5090,Other-7B,nf4,4,80,300,3750,no,fixture,\n");
+           "gpu,model,params_b,format,llm_int8_threshold,batch_size,new_tokens,n_runs,"
+           "throughput_tok_s,power_w,energy_j_per_1k_tok,idle_subtracted,source,notes\n"
+           "H200,tiny,0.1,fp16,,1,32,10,100,200,2000,no,fixture,\n"
+           "H200,tiny,0.1,int8,6.0,1,32,10,50,200,9000,no,fixture,\"energy disagrees, on "
+           "purpose\"\n"
+           "RTX 5090,Other-7B,7,nf4,,4,256,10,80,300,3750,no,fixture,\n");
+  ins.bind(2,
+           "id,statement,source,metric,where,numerator,denominator,aggregate,unit,claimed_low,"
+           "claimed_high\n"
+           "fx-int8,\"int8 costs +100 % energy\",fixture,energy,gpu=H200,format=int8;threshold=6.0,"
+           "format=fp16,each,%,100,100\n");
   ins.run();
 }
 

@@ -413,4 +413,34 @@ TEST(MeasureCli, KillNineOfEcocomputeDoesNotOrphanTheCommand) {
   fs::remove(pid_file);
 }
 
+TEST(MonitorCli, CounterUpdatesReportsTheScriptedPeriodAndJitter) {
+  const fs::path csv_path = temp_file("changes.csv");
+  const Outcome o =
+      run_cli({"monitor", "--counter-updates", "--duration", "0.6", "--csv", csv_path.string()},
+              stepping_driver(steady_now()));
+  ASSERT_EQ(o.exit_code, 0) << o.output;
+  const auto at = o.output.find("period ");
+  ASSERT_NE(at, std::string::npos) << o.output;
+  EXPECT_NEAR(std::stod(o.output.substr(at + 7)), 20.0, 1.5) << o.output;  // period_ms=20
+  // Change times jitter by [0, 3) ms around the fit (plus the timing of a busy machine).
+  const auto sd = o.output.find("around the fit: sd ");
+  ASSERT_NE(sd, std::string::npos) << o.output;
+  EXPECT_LT(std::stod(o.output.substr(sd + 19)), 5.0) << o.output;
+  const auto power = o.output.find("mean power from the increments ");
+  ASSERT_NE(power, std::string::npos) << o.output;
+  EXPECT_NEAR(std::stod(o.output.substr(power + 31)), 300.0, 30.0) << o.output;
+  std::ifstream csv(csv_path);
+  std::string line;
+  std::getline(csv, line);
+  EXPECT_EQ(line, "device,t_s,half_width_s,energy_mj,increment_mj");
+  int rows = 0;
+  while (std::getline(csv, line)) ++rows;
+  EXPECT_GE(rows, 20);  // about 30 changes in 0.6 s
+  fs::remove(csv_path);
+  const Outcome none = run_cli({"monitor", "--counter-updates", "--duration", "0.1"}, kNoDriver);
+  EXPECT_NE(none.exit_code, 0);
+  EXPECT_NE(none.output.find("--counter-updates: no GPU to watch"), std::string::npos)
+      << none.output;
+}
+
 }  // namespace

@@ -53,6 +53,20 @@ TEST(Study, ComparesEachFormatWithTheBaselineOfItsGroupAndAdjustsForMany) {
   // The batch law over the fp16 series (two batch sizes).
   ASSERT_FALSE(a.batch_laws.empty());
   EXPECT_NEAR(-a.batch_laws[0].fit.b, std::log(2.5) / std::log(4.0), 1e-2);
+  // A configuration label as the baseline: everything else against that one configuration.
+  AnalyzeOptions one;
+  one.baseline = cs[3].label;
+  const StudyAnalysis b = analyze_study(cs, one);
+  ASSERT_EQ(b.comparisons.size(), 3u);
+  for (const auto& c : b.comparisons) EXPECT_EQ(c.baseline, &cs[3]);
+  EXPECT_TRUE(b.crossovers.empty());
+  // A metric the configurations lack (energy not measured): no change rather than +0 %.
+  AnalyzeOptions decode;
+  decode.metric = metric::kDecodeJPerToken;
+  const StudyAnalysis d = analyze_study(cs, decode);
+  ASSERT_EQ(d.comparisons.size(), 2u);
+  EXPECT_TRUE(std::isnan(d.comparisons[0].welch.delta_pct));
+  EXPECT_FALSE(d.comparisons[0].testable);
   AnalyzeOptions bad;
   bad.baseline = "fp8";
   EXPECT_THROW(analyze_study(cs, bad), Error);

@@ -197,6 +197,30 @@ TEST_F(AnalysisCli, AnalyzeMeasuredStudyComparesAndFitsTheBatchLaw) {
       EXPECT_NEAR(l["alpha"].get<double>(), 0.8, 0.05);
     }
   EXPECT_TRUE(fitted);
+  EXPECT_TRUE(src["pareto"].empty());  // no quality scores yet
+  {
+    // Quality scores as `ecocompute quality` stores them: nf4 loses more than fp16 (0).
+    auto st = eco::store::Store::open(a);
+    for (const auto& v : st.config_views()) {
+      if (v.batch != 1) continue;
+      eco::store::QualityRecord q;
+      q.model_id = v.model_id;
+      q.format_id = q.base_format_id = v.format_id;
+      q.device = "cuda";
+      q.text_source = "test";
+      q.tokens_sha256 = "00";
+      q.created_at = eco::store::utc_now();
+      q.kld = v.format_name == "fp16" ? 0.0 : 0.02;
+      st.insert_quality(q);
+    }
+  }
+  const json with_q = json::parse(run("analyze --db " + a + " -o json --bootstrap").output);
+  const json& s2 = with_q["sources"][0];
+  ASSERT_EQ(s2["pareto"].size(), 1u);
+  // fp16 costs less energy and loses nothing: it alone is on the front.
+  ASSERT_EQ(s2["pareto"][0]["front"].size(), 1u);
+  EXPECT_NE(s2["pareto"][0]["front"][0].get<std::string>().find("fp16"), std::string::npos);
+  EXPECT_TRUE(s2["configurations"][0]["metrics"]["decode_j_per_token"].contains("bootstrap_ci95"));
   const Outcome md = run("analyze --db " + a + " --grid FR --gpu-hour-usd 3");
   EXPECT_EQ(md.status, 0) << md.output;
   EXPECT_NE(md.output.find("56 gCO2e/kWh"), std::string::npos);
