@@ -6,6 +6,18 @@
 
 namespace eco::bench {
 
+namespace {
+
+// Progress is advice, the study is the result: a closed or full stderr must not turn a measured
+// configuration into a failed one (fmt::print would throw), so write errors are ignored here.
+template <typename... Args>
+void put(std::FILE* f, fmt::format_string<Args...> format, Args&&... args) {
+  const std::string text = fmt::format(format, std::forward<Args>(args)...);
+  [[maybe_unused]] const size_t written = std::fwrite(text.data(), 1, text.size(), f);
+}
+
+}  // namespace
+
 TerminalProgress::TerminalProgress(std::FILE* out, bool tty) : out_(out), tty_(tty) {}
 
 bool TerminalProgress::is_tty(std::FILE* f) {
@@ -26,11 +38,11 @@ void TerminalProgress::draw(const std::string& text) {
   if (tty_) {
     const int width = 24;
     const int filled = total_ > 0 ? width * done_ / total_ : 0;
-    fmt::print(out_, "\r\033[K[{}{}] {}/{}{} {}", std::string(size_t(filled), '#'),
-               std::string(size_t(width - filled), '.'), done_, total_, eta_text(), text);
+    put(out_, "\r\033[K[{}{}] {}/{}{} {}", std::string(size_t(filled), '#'),
+        std::string(size_t(width - filled), '.'), done_, total_, eta_text(), text);
     line_open_ = true;
   } else {
-    fmt::print(out_, "{}\n", text);
+    put(out_, "{}\n", text);
   }
   std::fflush(out_);
 }
@@ -66,13 +78,13 @@ void TerminalProgress::config_finished(const std::string& label, const std::stri
                                        const std::string& detail) {
   ++done_;
   if (tty_ && line_open_) {
-    fmt::print(out_, "\r\033[K");
+    put(out_, "\r\033[K");
     line_open_ = false;
   }
   const std::string text =
       fmt::format("bench: {} {}{}", label, status, detail.empty() ? "" : " (" + detail + ")");
   if (tty_) {
-    fmt::print(out_, "{}\n", text);
+    put(out_, "{}\n", text);
     std::fflush(out_);
   } else {
     draw(fmt::format("{} [{}/{}]{}", text, done_, total_, eta_text()));
@@ -80,9 +92,9 @@ void TerminalProgress::config_finished(const std::string& label, const std::stri
 }
 
 void TerminalProgress::warning(const std::string& text) {
-  if (tty_ && line_open_) fmt::print(out_, "\r\033[K");
+  if (tty_ && line_open_) put(out_, "\r\033[K");
   line_open_ = false;
-  fmt::print(out_, "bench: warning: {}\n", text);
+  put(out_, "bench: warning: {}\n", text);
   std::fflush(out_);
 }
 

@@ -7,6 +7,7 @@
 #include "cli/command.h"
 #include "common/error.h"
 #include "store/export.h"
+#include "store/output_guard.h"
 
 namespace {
 
@@ -30,6 +31,7 @@ void setup(CLI::App& sub) {
   sub.callback([a] {
     using namespace eco::store;
     const auto format = parse_export_format(a->format);
+    if (!a->out.empty()) refuse_output_over_database(a->out, a->db, "--out");
     auto st = Store::open_read_only(a->db);
     const ExportTable which = a->quality   ? ExportTable::Quality
                               : a->configs ? ExportTable::Configs
@@ -43,7 +45,8 @@ void setup(CLI::App& sub) {
     if (!f)
       eco::fail("--out: cannot write '{}' (check the directory exists and is writable)", a->out);
     f << text;
-    if (!f.flush()) eco::fail("--out: error while writing '{}'", a->out);
+    f.close();
+    if (!f) eco::fail("--out: error while writing '{}' (is the disk full?)", a->out);
   });
 }
 

@@ -2,6 +2,7 @@
 // and decode timing; the new tokens are also printed as text when the model has a tokenizer.
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <cstdio>
 #include <memory>
 #include <optional>
@@ -24,15 +25,19 @@ struct GenerateArgs {
   std::vector<std::string> prompt_ids;
   std::vector<std::string> prompt_texts;  // --prompt
   std::vector<std::string> text_files;    // --text
-  int batch = 0;                          // 0: not given
+  std::optional<int> batch;               // absent: the number of prompts
   int max_new_tokens = 32;
   std::string device = "auto";
   std::string format = "native";
-  int max_context = 0;
+  std::optional<int> max_context;  // absent: longest prompt + new tokens
   bool json = false;
   std::string int8_impl = "fused";
-  float int8_threshold = -1.0f;  // < 0: the format's default (6 for int8, 0 for int8-pure)
+  std::optional<double> int8_threshold;  // absent: the format's default (6; 0 for int8-pure)
 };
+
+// Sequences in one batch: far above what any engine runs, low enough that the prompt copies and
+// the KV cache of a small model stay affordable.
+constexpr int kMaxBatch = 65536;
 
 // "1,2,3" -> {1, 2, 3}. Range against the vocabulary is checked by the engine.
 std::vector<int32_t> parse_ids(const std::string& text) {
@@ -87,24 +92,58 @@ std::vector<std::vector<int32_t>> build_prompts(const GenerateArgs& a,
     origins.push_back(t.origin);
   }
   if (prompts.size() == 1) {
-    const int batch = a.batch == 0 ? 1 : a.batch;
-    if (batch < 1) eco::fail("--batch must be at least 1 (got {})", batch);
-    prompts.assign(size_t(batch), prompts.front());
-  } else if (a.batch != 0 && a.batch != int(prompts.size())) {
+    prompts.assign(size_t(a.batch.value_or(1)), prompts.front());
+  } else if (a.batch && *a.batch != int(prompts.size())) {
     eco::fail(
         "--batch {} disagrees with the {} prompts given: drop --batch, or give one prompt to "
         "repeat it",
-        a.batch, prompts.size());
+        *a.batch, prompts.size());
   }
   return prompts;
+}
+
+// Numeric options, checked before anything is loaded.
+void check_numbers(const GenerateArgs& a) {
+  if (a.max_new_tokens < 1)
+    eco::fail("--max-new-tokens must be at least 1 (got {})", a.max_new_tokens);
+  if (a.batch && (*a.batch < 1 || *a.batch > kMaxBatch))
+    eco::fail("--batch must be from 1 to {} sequences (got {})", kMaxBatch, *a.batch);
+  if (a.max_context && *a.max_context < 1)
+    eco::fail("--max-context must be at least 1 token (got {})", *a.max_context);
+  if (a.int8_threshold && !(std::isfinite(float(*a.int8_threshold)) && *a.int8_threshold >= 0.0))
+    eco::fail(
+        "--int8-threshold must be a number >= 0 (got {}): 0 turns the outlier decomposition "
+        "off, the default is 6",
+        *a.int8_threshold);
+}
+
+// The positions a generation uses must fit the model (max_position_embeddings) and the KV cache
+// (--max-context); returns the cache length to allocate.
+int context_for(const GenerateArgs& a, const eco::model::ModelConfig& config, size_t longest) {
+  // The last decode step feeds token max_new_tokens - 1 at position longest + max_new - 2.
+  const int64_t needed = int64_t(longest) + a.max_new_tokens - 1;
+  const int64_t model_limit = config.max_position_embeddings;
+  if (needed > model_limit)
+    eco::fail(
+        "a {}-token prompt and {} new tokens need {} positions, but the model was trained for "
+        "{} (max_position_embeddings in config.json): shorten the prompt or lower "
+        "--max-new-tokens",
+        longest, a.max_new_tokens, needed, model_limit);
+  if (!a.max_context) return int(needed);
+  if (*a.max_context > model_limit)
+    eco::fail("--max-context {} is longer than the model's {} positions (max_position_embeddings)",
+              *a.max_context, model_limit);
+  if (needed > *a.max_context)
+    eco::fail("--max-context {} is too short for a {}-token prompt and {} new tokens (needs {})",
+              *a.max_context, longest, a.max_new_tokens, needed);
+  return *a.max_context;
 }
 
 void run_generate(const GenerateArgs& a) {
   namespace engine = eco::engine;
   check_prompt_kinds(a);
+  check_numbers(a);
   for (const auto& p : a.prompt_ids) parse_ids(p);  // bad ids fail before the model loads
-  if (a.max_new_tokens < 1)
-    eco::fail("--max-new-tokens must be at least 1 (got {})", a.max_new_tokens);
   for (const auto& f : a.text_files) eco::bench::read_text_prompt(f);
   engine::EngineOptions opts;
   opts.device = engine::parse_device(a.device);
@@ -113,10 +152,10 @@ void run_generate(const GenerateArgs& a) {
     opts.format.int8_impl = eco::quant::Int8Impl::ReferenceBnb;
   else if (a.int8_impl != "fused")
     eco::fail("--int8-impl '{}': use fused or reference-bnb", a.int8_impl);
-  if (a.int8_threshold >= 0.0f) {
+  if (a.int8_threshold) {
     if (opts.format.format != eco::quant::WeightFormat::Int8)
       eco::fail("--int8-threshold applies to --format int8 only (format is {})", a.format);
-    opts.format.int8_threshold = a.int8_threshold;
+    opts.format.int8_threshold = float(*a.int8_threshold);
   }
 
   const auto dir = eco::model::resolve_model(a.model);
@@ -139,12 +178,7 @@ void run_generate(const GenerateArgs& a) {
   for (const auto& p : prompts) longest = std::max(longest, p.size());
 
   opts.max_batch = int(prompts.size());
-  // The last decode step feeds token max_new_tokens - 1 at position longest + max_new - 2.
-  const int needed = int(longest) + a.max_new_tokens - 1;
-  opts.max_context = a.max_context > 0 ? a.max_context : needed;
-  if (needed > opts.max_context)
-    eco::fail("--max-context {} is too short for a {}-token prompt and {} new tokens (needs {})",
-              opts.max_context, longest, a.max_new_tokens, needed);
+  opts.max_context = context_for(a, weights.config, longest);
 
   auto eng = engine::create_engine(weights, opts);
   const auto r = engine::generate(*eng, prompts, a.max_new_tokens);

@@ -5,9 +5,11 @@
 
 #include <fmt/format.h>
 
+#include <nlohmann/json.hpp>
 #include "cli/command.h"
 #include "common/error.h"
 #include "engine/cpu/outlier_census.h"
+#include "model/json_input.h"
 #include "model/synth.h"
 #include "model/weights.h"
 
@@ -22,12 +24,49 @@ struct SynthArgs {
   std::string tokenizer;
   std::string weights = "scaled";
   bool list = false;
+  bool force = false;
   bool census = false;
   std::vector<int> census_batches = {1, 8, 64};
   int census_prompt = 32;
   int census_steps = 32;
   float census_threshold = 6.0f;
 };
+
+// What `dir` holds already: "" when no model, else a description for the messages below.
+std::string existing_model(const std::filesystem::path& dir, bool& written_by_synth) {
+  namespace fs = std::filesystem;
+  written_by_synth = false;
+  std::error_code ec;
+  bool any = false;
+  for (const char* name : {"config.json", "model.safetensors", "model.safetensors.index.json"})
+    any = any || fs::exists(dir / name, ec);
+  if (!any) return {};
+  try {
+    const auto record =
+        eco::model::read_json_file(dir / "synthetic.json", 1 << 20, "synthetic.json");
+    if (record.is_object() && record.value("generator", "") == "ecocompute synth") {
+      written_by_synth = true;
+      return fmt::format("a synthetic model (shape {}, seed {})", record.value("shape", "?"),
+                         record.value("seed", uint64_t(0)));
+    }
+  } catch (const std::exception&) {
+  }
+  return "a model that synth did not write";
+}
+
+// Writing over a real model would destroy it: that needs --force. A synthetic model is
+// replaced, and stderr says so.
+void check_output_dir(const SynthArgs& a) {
+  bool ours = false;
+  const std::string existing = existing_model(a.out, ours);
+  if (existing.empty()) return;
+  if (!ours && !a.force)
+    eco::fail(
+        "--out {} already holds {}; it was left unchanged. Choose an empty directory, or pass "
+        "--force to replace its files",
+        a.out, existing);
+  fmt::print(stderr, "synth: note: replacing {} in {}\n", existing, a.out);
+}
 
 void list_shapes() {
   fmt::print("{:<12} {:>8} {:>7} {:>6} {:>6} {:>4} {:>8} {:>16}\n", "shape", "type", "hidden",
@@ -111,6 +150,7 @@ void run(const SynthArgs& a) {
   if (!a.outliers.empty()) eco::model::parse_outliers(a.outliers, opts);
   opts.weights = eco::model::parse_synth_weights(a.weights);
   opts.tokenizer_from = a.tokenizer;
+  check_output_dir(a);
   const auto t0 = std::chrono::steady_clock::now();
   const auto config = eco::model::write_synthetic_model(opts, a.out);
   const double seconds =
@@ -137,7 +177,12 @@ void run(const SynthArgs& a) {
 void setup(CLI::App& sub) {
   auto args = std::make_shared<SynthArgs>();
   sub.add_option("--shape", args->shape, "Named shape (see --list)");
-  sub.add_option("--out", args->out, "Output directory (created; files it writes are replaced)");
+  sub.add_option("--out", args->out,
+                 "Output directory (created). A synthetic model already there is replaced (with a "
+                 "note on stderr); any other model is kept unless --force");
+  sub.add_flag("--force", args->force,
+               "Replace the model files in --out even if synth did not "
+               "write them");
   sub.add_option("--seed", args->seed, "Seed of the random weights")->default_val(0);
   sub.add_option("--outliers", args->outliers,
                  "K:SCALE: K planted outlier columns of magnitude ~SCALE at every matmul input "

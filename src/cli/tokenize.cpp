@@ -5,6 +5,7 @@
 
 #include <fstream>
 #include <iostream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -45,17 +46,43 @@ std::string quoted(const std::string& s) {
   return nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+// Output is written in bounded pieces as it is formatted: a long text has millions of tokens,
+// and building the whole listing (or a JSON document of it) first took ~200 bytes of memory per
+// input byte.
+class ChunkedOut {
+ public:
+  template <typename... Args>
+  void add(fmt::format_string<Args...> f, Args&&... args) {
+    fmt::format_to(std::back_inserter(buffer_), f, std::forward<Args>(args)...);
+    if (buffer_.size() >= (1 << 16)) flush();
+  }
+  void flush() {
+    fmt::print("{}", std::string_view(buffer_.data(), buffer_.size()));
+    buffer_.clear();
+  }
+
+ private:
+  fmt::memory_buffer buffer_;
+};
+
 void print_encoding(const eco::model::Tokenizer& tok, const std::string& text, const Options& o) {
   const std::vector<int32_t> ids = tok.encode(text, !o.no_special);
-  if (o.json) {
-    nlohmann::json pieces = nlohmann::json::array();
-    for (int32_t id : ids) pieces.push_back(tok.id_to_token(id).value_or(""));
-    nlohmann::json out{{"ids", ids}, {"pieces", pieces}};
-    fmt::print("{}\n", out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  ChunkedOut out;
+  auto piece = [&](int32_t id) { return quoted(tok.id_to_token(id).value_or("")); };
+  if (o.json) {  // the text nlohmann's dump(-1) gives for {"ids": [...], "pieces": [...]}
+    out.add("{{\"ids\":[");
+    for (size_t i = 0; i < ids.size(); ++i) out.add("{}{}", i ? "," : "", ids[i]);
+    out.add("],\"pieces\":[");
+    for (size_t i = 0; i < ids.size(); ++i) out.add("{}{}", i ? "," : "", piece(ids[i]));
+    out.add("]}}\n");
+    out.flush();
     return;
   }
-  fmt::print("{} tokens: [{}]\n", ids.size(), fmt::join(ids, ", "));
-  for (int32_t id : ids) fmt::print("{:>8}  {}\n", id, quoted(tok.id_to_token(id).value_or("")));
+  out.add("{} tokens: [", ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) out.add("{}{}", i ? ", " : "", ids[i]);
+  out.add("]\n");
+  for (int32_t id : ids) out.add("{:>8}  {}\n", id, piece(id));
+  out.flush();
 }
 
 void run(const Options& o) {
@@ -106,7 +133,8 @@ void run(const Options& o) {
 
 void setup(CLI::App& sub) {
   auto o = std::make_shared<Options>();
-  sub.add_option("--model", o->model, "Model directory, tokenizer.json file or synthetic:SHAPE")->required();
+  sub.add_option("--model", o->model, "Model directory, tokenizer.json file or synthetic:SHAPE")
+      ->required();
   sub.add_option("texts", o->texts, "Text(s) to encode");
   sub.add_option("--text", o->text_file, "Encode the contents of FILE ('-' for stdin)");
   sub.add_option("--jsonl", o->jsonl_file, "Encode each line (a JSON string); print id arrays");

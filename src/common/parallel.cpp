@@ -1,23 +1,41 @@
 #include "common/parallel.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <condition_variable>
 #include <cstdlib>
 #include <exception>
 #include <mutex>
+#include <string_view>
+#include <system_error>
 #include <thread>
 #include <vector>
 
+#include "common/error.h"
+
 namespace eco {
 
+namespace {
+
+// More workers than this only add switching; the limit also keeps a typo (100000) from trying
+// to start that many threads.
+constexpr long kMaxThreads = 1024;
+
+int threads_from_env() {
+  const char* env = std::getenv("ECO_THREADS");
+  if (env == nullptr || *env == '\0') return int(std::max(1u, std::thread::hardware_concurrency()));
+  char* end = nullptr;
+  errno = 0;
+  const long v = std::strtol(env, &end, 10);
+  if (end == env || *end != '\0' || errno != 0 || v < 1 || v > kMaxThreads)
+    fail("ECO_THREADS='{}': give a whole number of threads from 1 to {}", env, kMaxThreads);
+  return int(v);
+}
+
+}  // namespace
+
 int thread_count() {
-  static const int n = [] {
-    if (const char* env = std::getenv("ECO_THREADS")) {
-      const int v = std::atoi(env);
-      if (v > 0) return v;
-    }
-    return int(std::max(1u, std::thread::hardware_concurrency()));
-  }();
+  static const int n = threads_from_env();
   return n;
 }
 
@@ -27,16 +45,18 @@ namespace {
 class Pool {
  public:
   explicit Pool(int workers) {
-    for (int i = 0; i < workers; ++i) threads_.emplace_back([this] { loop(); });
-  }
-  ~Pool() {
-    {
-      std::lock_guard lk(mu_);
-      stop_ = true;
+    try {
+      for (int i = 0; i < workers; ++i) threads_.emplace_back([this] { loop(); });
+    } catch (const std::system_error& e) {
+      // Out of memory for stacks or over a process limit: stop the workers already started
+      // (the destructor does not run when the constructor throws) and say what to change.
+      const size_t started = threads_.size();
+      shutdown();
+      fail("cannot start {} worker threads (started {}: {}); set ECO_THREADS to a smaller number",
+           workers, started, e.what());
     }
-    cv_.notify_all();
-    for (auto& t : threads_) t.join();
   }
+  ~Pool() { shutdown(); }
 
   void run(size_t chunks, const std::function<void(size_t)>& job) {
     std::unique_lock lk(mu_);
@@ -56,6 +76,16 @@ class Pool {
   }
 
  private:
+  void shutdown() {
+    {
+      std::lock_guard lk(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : threads_) t.join();
+    threads_.clear();
+  }
+
   void loop() {
     uint64_t seen = 0;
     for (;;) {

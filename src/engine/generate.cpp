@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "common/error.h"
+#include "engine/finite_logits.h"
 
 namespace eco::engine {
 
@@ -31,11 +32,13 @@ GenerationResult generate(Engine& engine, const std::vector<std::vector<int32_t>
   engine.prefill(prompts);
   engine.synchronize();
   r.prefill_seconds = seconds_since(t0);
+  check_finite_logits(engine, "prefill");
 
   t0 = std::chrono::steady_clock::now();
   const auto steps = engine.decode_greedy(max_new_tokens);
   engine.synchronize();
   r.decode_seconds = seconds_since(t0);
+  if (max_new_tokens > 1) check_finite_logits(engine, "decode");
 
   r.tokens.assign(prompts.size(), {});
   for (const auto& step : steps)

@@ -3,12 +3,12 @@
 #include <cfloat>
 #include <climits>
 #include <cmath>
-#include <fstream>
-#include <sstream>
 
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
+#include "common/file.h"
+#include "model/json_input.h"
 
 namespace eco::model {
 
@@ -176,6 +176,9 @@ std::vector<int> token_ids(const FieldReader& f, const char* key, const std::str
   return ids;
 }
 
+// The fields of a parsed config.json (parse_config catches what the JSON library throws).
+ModelConfig parse_config_object(const json& root, const std::string& source);
+
 }  // namespace
 
 std::string_view arch_name(Arch a) {
@@ -211,12 +214,18 @@ int64_t ModelConfig::parameter_count() const {
 }
 
 ModelConfig parse_config(const std::string& json_text, const std::string& source) {
-  json root;
+  const json root = parse_json_text(json_text, source);
   try {
-    root = json::parse(json_text);
+    return parse_config_object(root, source);
   } catch (const json::exception& e) {
-    fail("{}: not valid JSON ({})", source, e.what());
+    // The field reader checks types before reading; this names the file should one slip past.
+    fail("{}: unexpected content ({})", source, e.what());
   }
+}
+
+namespace {
+
+ModelConfig parse_config_object(const json& root, const std::string& source) {
   if (!root.is_object())
     fail("{}: config must be a JSON object, found {}", source, json_type(root));
   const FieldReader f(root, source);
@@ -307,15 +316,14 @@ ModelConfig parse_config(const std::string& json_text, const std::string& source
   return c;
 }
 
+}  // namespace
+
 ModelConfig load_config(const std::filesystem::path& model_dir) {
   const auto path = model_dir / "config.json";
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
+  if (file_kind(path) == "missing")
     fail("{}: cannot open (is '{}' a Hugging Face model directory?)", path.string(),
          model_dir.string());
-  std::ostringstream text;
-  text << in.rdbuf();
-  return parse_config(text.str(), path.string());
+  return parse_config(read_regular_file(path, kMaxConfigBytes, "config.json"), path.string());
 }
 
 namespace {

@@ -15,6 +15,8 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
+#include "common/file.h"
+#include "model/json_input.h"
 
 namespace eco::model {
 
@@ -74,13 +76,9 @@ struct Span {
 }  // namespace
 
 std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::filesystem::path& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) fail("{}: cannot open ({})", path.string(), std::strerror(errno));
+  const int fd = open_regular_file(path, "safetensors file");
   struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    fail("{}: not a regular file", path.string());
-  }
+  ::fstat(fd, &st);
   const size_t size = size_t(st.st_size);
   if (size < 8) {
     ::close(fd);
@@ -97,6 +95,7 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::filesystem::pa
   f->path_ = path.string();
   f->map_ = map;
   f->map_size_ = size;
+  f->guard_ = std::make_unique<SigbusGuard>(map, size, f->path_);
   f->parse(static_cast<const std::byte*>(map), size);  // on error, ~SafetensorsFile unmaps
   return f;
 }
@@ -111,6 +110,7 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::from_bytes(std::vector<std::by
 }
 
 SafetensorsFile::~SafetensorsFile() {
+  guard_.reset();  // before the range can be reused by another mapping
   if (map_ != nullptr) ::munmap(map_, map_size_);
 }
 
@@ -143,18 +143,22 @@ void SafetensorsFile::parse(const std::byte* base, size_t size) {
         "safetensors",
         path_, bad);
 
-  json root;
+  const json root =
+      parse_json_text(std::string_view(reinterpret_cast<const char*>(header), header_len),
+                      path_ + ": header", ": the file is corrupt or not safetensors");
   try {
-    root = json::parse(header, header + header_len);
+    parse_header(root, base + 8 + header_len, uint64_t(size) - 8 - header_len);
   } catch (const json::exception& e) {
-    fail("{}: header is not valid JSON ({}): the file is corrupt or not safetensors", path_,
+    fail("{}: header has unexpected content ({}): the file is corrupt or not safetensors", path_,
          e.what());
   }
+}
+
+void SafetensorsFile::parse_header(const nlohmann::json& root, const std::byte* data,
+                                   uint64_t data_size) {
   if (!root.is_object())
     fail("{}: header must be a JSON object, found {}", path_, root.type_name());
 
-  const uint64_t data_size = uint64_t(size) - 8 - header_len;
-  const std::byte* data = base + 8 + header_len;
   std::map<std::string, TensorView> tensors;
   std::map<std::string, std::string> metadata;
   std::vector<Span> spans;
@@ -230,22 +234,6 @@ void SafetensorsFile::parse(const std::byte* base, size_t size) {
 
 // ---- TensorStore ---------------------------------------------------------------------------
 
-namespace {
-
-json read_json_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail("{}: cannot open", path.string());
-  std::ostringstream text;
-  text << in.rdbuf();
-  try {
-    return json::parse(text.str());
-  } catch (const json::exception& e) {
-    fail("{}: not valid JSON ({})", path.string(), e.what());
-  }
-}
-
-}  // namespace
-
 TensorStore TensorStore::open_dir(const std::filesystem::path& model_dir) {
   namespace fs = std::filesystem;
   TensorStore store;
@@ -270,7 +258,7 @@ TensorStore TensorStore::open_dir(const std::filesystem::path& model_dir) {
          hint);
   }
 
-  const json index = read_json_file(index_path);
+  const json index = read_json_file(index_path, kMaxIndexBytes, "model.safetensors.index.json");
   const std::string where = index_path.string();
   if (!index.is_object() || !index.contains("weight_map") || !index["weight_map"].is_object())
     fail("{}: must be an object with a 'weight_map' object (tensor name -> shard file)", where);

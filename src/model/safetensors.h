@@ -8,6 +8,9 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
+#include "common/sigbus_guard.h"
 #include "model/dtype.h"
 
 namespace eco::model {
@@ -15,6 +18,8 @@ namespace eco::model {
 class SafetensorsFile {
  public:
   // Maps and validates `path`; throws eco::Error naming the file (and tensor) on any defect.
+  // Only a regular file is opened (a FIFO would block). Should the file shrink while it is
+  // mapped, the process ends with an error naming it (common/sigbus_guard.h).
   static std::shared_ptr<SafetensorsFile> open(const std::filesystem::path& path);
   // Validates an in-memory image (used by the fuzz target and tests).
   static std::shared_ptr<SafetensorsFile> from_bytes(std::vector<std::byte> bytes,
@@ -31,10 +36,12 @@ class SafetensorsFile {
  private:
   SafetensorsFile() = default;
   void parse(const std::byte* base, size_t size);
+  void parse_header(const nlohmann::json& root, const std::byte* data, uint64_t data_size);
 
   std::string path_;
   void* map_ = nullptr;
   size_t map_size_ = 0;
+  std::unique_ptr<SigbusGuard> guard_;
   std::vector<std::byte> owned_;
   std::map<std::string, TensorView> tensors_;
   std::map<std::string, std::string> metadata_;

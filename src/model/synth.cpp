@@ -13,6 +13,7 @@
 
 #include <fcntl.h>
 #if defined(__x86_64__)
+#include <cpuid.h>
 #include <immintrin.h>
 #endif
 #include <unistd.h>
@@ -113,9 +114,23 @@ __attribute__((target("avx,f16c"))) void to_half_f16c(const float* in, uint16_t*
 }
 #endif
 
+#if defined(__x86_64__)
+// CPUID leaf 1: ECX bit 29 is F16C, bit 28 AVX, bit 27 OSXSAVE; XCR0 bits 1-2 say the OS saves
+// the AVX registers. Read directly because clang 14 has no __builtin_cpu_supports("f16c").
+bool cpu_has_f16c() {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (__get_cpuid(1, &eax, &ebx, &ecx, &edx) == 0) return false;
+  const bool f16c = (ecx >> 29) & 1u, avx = (ecx >> 28) & 1u, osxsave = (ecx >> 27) & 1u;
+  if (!f16c || !avx || !osxsave) return false;
+  unsigned xcr0_lo = 0, xcr0_hi = 0;
+  __asm__("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
+  return (xcr0_lo & 0x6u) == 0x6u;
+}
+#endif
+
 void to_half(const float* in, uint16_t* out, size_t n) {
 #if defined(__x86_64__)
-  static const bool f16c = __builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c");
+  static const bool f16c = cpu_has_f16c();
   if (f16c) {
     to_half_f16c(in, out, n);
     return;

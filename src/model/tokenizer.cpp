@@ -1,10 +1,12 @@
 #include "model/tokenizer.h"
 
-#include <fstream>
-#include <sstream>
 #include <unordered_map>
 
+#include <nlohmann/json.hpp>
+
 #include "common/error.h"
+#include "common/file.h"
+#include "model/json_input.h"
 #include "model/tokenizer_added.h"
 #include "model/tokenizer_bpe.h"
 #include "model/tokenizer_pipeline.h"
@@ -39,20 +41,7 @@ struct Tokenizer::Impl {
 namespace {
 
 json parse_json(const std::string& text, const std::string& source) {
-  try {
-    return json::parse(text);
-  } catch (const json::parse_error& e) {
-    fail("{}: not valid JSON ({}); the file is truncated or corrupt, download it again", source,
-         e.what());
-  }
-}
-
-std::string read_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail("cannot read {}: check that the file exists and is readable", path.string());
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
+  return parse_json_text(text, source, "; the file is truncated or corrupt, download it again");
 }
 
 std::vector<AddedToken> parse_added_tokens(const json& root, const std::string& source) {
@@ -100,6 +89,17 @@ Tokenizer::~Tokenizer() = default;
 
 Tokenizer Tokenizer::from_json(const std::string& tokenizer_json, const std::string& source,
                                const std::string& config_json) {
+  try {
+    return build(tokenizer_json, source, config_json);
+  } catch (const json::exception& e) {
+    // The field readers check types first; this names the file should a lookup slip past them.
+    fail("{}: unexpected content ({}); the file is not a tokenizer.json ecocompute can read",
+         source, e.what());
+  }
+}
+
+Tokenizer Tokenizer::build(const std::string& tokenizer_json, const std::string& source,
+                           const std::string& config_json) {
   const json root = parse_json(tokenizer_json, source);
   tok::expect_object(root, source);
   auto impl = std::make_unique<Impl>();
@@ -167,7 +167,7 @@ Tokenizer Tokenizer::load(const std::filesystem::path& path) {
   std::filesystem::path file = path;
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) file = path / "tokenizer.json";
-  if (!std::filesystem::exists(file, ec)) {
+  if (file_kind(file) == "missing") {
     fail(
         "{} not found: the model directory has no tokenizer.json; copy it from the model's "
         "Hugging Face repository, or pass token ids instead of text",
@@ -175,8 +175,11 @@ Tokenizer Tokenizer::load(const std::filesystem::path& path) {
   }
   const std::filesystem::path config_file = file.parent_path() / "tokenizer_config.json";
   const std::string config =
-      std::filesystem::exists(config_file, ec) ? read_file(config_file) : std::string();
-  return from_json(read_file(file), file.string(), config);
+      file_kind(config_file) == "missing"
+          ? std::string()
+          : read_regular_file(config_file, kMaxConfigBytes, "tokenizer_config.json");
+  return from_json(read_regular_file(file, kMaxTokenizerBytes, "tokenizer.json"), file.string(),
+                   config);
 }
 
 void Tokenizer::Impl::encode_text(std::string_view text, bool first,

@@ -67,10 +67,13 @@ class Tokenizer {
  private:
   struct Impl;
   explicit Tokenizer(std::unique_ptr<Impl> impl);
+  static Tokenizer build(const std::string& tokenizer_json, const std::string& source,
+                         const std::string& config_json);
   std::unique_ptr<Impl> impl_;
 };
 
-// True when DIR holds a tokenizer.json.
+// True when DIR holds something named tokenizer.json (loading it may still fail: a FIFO or a
+// device is refused by name).
 bool has_tokenizer(const std::filesystem::path& model_dir);
 // The tokenizer of a model directory, with an error that says what to do when it has none.
 Tokenizer load_tokenizer_for_model(const std::filesystem::path& model_dir);

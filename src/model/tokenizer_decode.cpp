@@ -115,6 +115,9 @@ class Metaspace final : public Decoder {
  public:
   Metaspace(const json& j, const std::string& where)
       : replacement_(string_field(j, "replacement", where)) {
+    // One character, as the pre-tokenizer requires (an empty one would match everywhere).
+    if (replacement_.empty() || utf8::decode(replacement_ + " ", 0).length != replacement_.size())
+      fail("{}.replacement: expected one character, found \"{}\"", where, replacement_);
     const std::string scheme = optional_string(j, "prepend_scheme", where);
     strip_first_ =
         scheme.empty() ? bool_field(j, "add_prefix_space", true, where) : scheme != "never";

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "common/error.h"
+#include "common/file.h"
 #include "model/tokenizer.h"
 #include "model/tokenizer_unicode.h"
 
@@ -92,8 +93,7 @@ void write_text(const std::filesystem::path& path, const std::string& text) {
 }  // namespace
 
 bool has_tokenizer(const std::filesystem::path& model_dir) {
-  std::error_code ec;
-  return std::filesystem::is_regular_file(model_dir / "tokenizer.json", ec);
+  return file_kind(model_dir / "tokenizer.json") != "missing";
 }
 
 Tokenizer load_tokenizer_for_model(const std::filesystem::path& model_dir) {

@@ -1,13 +1,12 @@
 #include "model/tokenizer_unicode.h"
 
+#include <utf8proc.h>
+
 #include <algorithm>
+#include <cstdlib>
 #include <vector>
 
-#include "model/tokenizer_unicode_tables.h"
-
 namespace eco::model::utf8 {
-
-namespace tables = unicode_tables;
 
 Unit decode(std::string_view s, std::size_t pos) {
   const auto b0 = static_cast<uint8_t>(s[pos]);
@@ -85,119 +84,53 @@ bool is_whitespace(char32_t cp) {
 }
 
 const char* unicode_version() {
-  return tables::kUnicodeVersion;
+  return utf8proc_unicode_version();
 }
 
 namespace {
 
-// Hangul syllables compose and decompose algorithmically (Unicode 3.12).
-constexpr char32_t kSBase = 0xAC00, kLBase = 0x1100, kVBase = 0x1161, kTBase = 0x11A7;
-constexpr char32_t kLCount = 19, kVCount = 21, kTCount = 28, kNCount = kVCount * kTCount;
-constexpr char32_t kSCount = kLCount * kNCount;
-
-uint8_t combining_class(char32_t cp) {
-  if (cp < 0x300) return 0;
-  const auto* end = tables::kCombiningClasses + tables::kCombiningClassCount;
-  const auto* it = std::upper_bound(tables::kCombiningClasses, end, cp,
-                                    [](char32_t c, const auto& r) { return c < r.first; });
-  if (it == tables::kCombiningClasses) return 0;
-  --it;
-  return cp <= it->last ? it->ccc : 0;
-}
-
-// A normalization unit: a code point, or an invalid byte (ccc 0, never composes).
-struct NormUnit {
-  char32_t cp;
-  uint8_t ccc;
-  bool valid;
-};
-
-void push_decomposed(std::vector<NormUnit>& out, char32_t cp) {
-  if (cp >= kSBase && cp < kSBase + kSCount) {
-    const char32_t s = cp - kSBase;
-    out.push_back({kLBase + s / kNCount, 0, true});
-    out.push_back({kVBase + (s % kNCount) / kTCount, 0, true});
-    if (s % kTCount != 0) out.push_back({kTBase + s % kTCount, 0, true});
+// Normalizes valid UTF-8 with utf8proc (canonical decomposition, and composition for NFC).
+void append_normalized(std::string& out, std::string_view valid, bool compose) {
+  if (valid.empty()) return;
+  utf8proc_uint8_t* result = nullptr;
+  const int options = UTF8PROC_STABLE | (compose ? UTF8PROC_COMPOSE : UTF8PROC_DECOMPOSE);
+  const utf8proc_ssize_t n =
+      utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(valid.data()),
+                   utf8proc_ssize_t(valid.size()), &result, utf8proc_option_t(options));
+  if (n < 0) {
+    // Only an allocation failure is possible on valid input: keep the text as it is rather
+    // than lose it.
+    std::free(result);
+    out.append(valid);
     return;
   }
-  if (cp >= 0xC0) {
-    const auto* end = tables::kDecompositions + tables::kDecompositionCount;
-    const auto* it = std::lower_bound(tables::kDecompositions, end, cp,
-                                      [](const auto& d, char32_t c) { return d.code_point < c; });
-    if (it != end && it->code_point == cp) {
-      for (int i = 0; i < it->length; ++i) {
-        const char32_t part = tables::kDecompositionPool[it->offset + i];
-        out.push_back({part, combining_class(part), true});
-      }
-      return;
-    }
-  }
-  out.push_back({cp, combining_class(cp), true});
+  out.append(reinterpret_cast<const char*>(result), size_t(n));
+  std::free(result);
 }
 
-// Decomposes and puts each run of non-starters in canonical (stable, by class) order.
-std::vector<NormUnit> decompose(std::string_view s) {
-  std::vector<NormUnit> units;
-  units.reserve(s.size());
+// Invalid bytes pass through unchanged; they act as starters that never compose, so each run of
+// valid text between them is normalized on its own.
+std::string normalize(std::string_view s, bool compose) {
+  std::string out;
+  out.reserve(s.size() + s.size() / 4);
+  std::size_t run = 0;
   for (std::size_t i = 0; i < s.size();) {
     const Unit u = decode(s, i);
-    i += u.length;
-    if (!u.valid) {
-      units.push_back({u.code_point, 0, false});
-      continue;
-    }
-    push_decomposed(units, u.code_point);
-  }
-  for (std::size_t i = 0; i < units.size();) {
-    if (units[i].ccc == 0) {
-      ++i;
-      continue;
-    }
-    std::size_t j = i;
-    while (j < units.size() && units[j].ccc != 0) ++j;
-    std::stable_sort(units.begin() + static_cast<std::ptrdiff_t>(i),
-                     units.begin() + static_cast<std::ptrdiff_t>(j),
-                     [](const NormUnit& a, const NormUnit& b) { return a.ccc < b.ccc; });
-    i = j;
-  }
-  return units;
-}
-
-// The primary composite of (first, second), or 0.
-char32_t compose_pair(char32_t first, char32_t second) {
-  if (first >= kLBase && first < kLBase + kLCount && second >= kVBase &&
-      second < kVBase + kVCount) {
-    return kSBase + ((first - kLBase) * kVCount + (second - kVBase)) * kTCount;
-  }
-  if (first >= kSBase && first < kSBase + kSCount && (first - kSBase) % kTCount == 0 &&
-      second > kTBase && second < kTBase + kTCount) {
-    return first + (second - kTBase);
-  }
-  const auto* end = tables::kCompositions + tables::kCompositionCount;
-  const auto* it =
-      std::lower_bound(tables::kCompositions, end, std::pair{first, second},
-                       [](const auto& c, const std::pair<char32_t, char32_t>& k) {
-                         return c.first != k.first ? c.first < k.first : c.second < k.second;
-                       });
-  return (it != end && it->first == first && it->second == second) ? it->composite : 0;
-}
-
-std::string encode_units(const std::vector<NormUnit>& units) {
-  std::string out;
-  out.reserve(units.size() * 2);
-  for (const NormUnit& u : units) {
     if (u.valid) {
-      append(out, u.cp);
-    } else {
-      out.push_back(static_cast<char>(u.cp));
+      i += u.length;
+      continue;
     }
+    append_normalized(out, s.substr(run, i - run), compose);
+    out.push_back(s[i]);
+    run = ++i;
   }
+  append_normalized(out, s.substr(run), compose);
   return out;
 }
 
 bool below_combining_range(std::string_view s) {
   // Lead bytes >= 0xCC start code points >= U+0300; every code point below that is already
-  // in NFC and NFD and takes no part in any composition.
+  // in NFC and takes no part in any composition.
   return std::none_of(s.begin(), s.end(), [](char c) { return static_cast<uint8_t>(c) >= 0xCC; });
 }
 
@@ -208,40 +141,12 @@ std::string nfd(std::string_view s) {
   if (std::all_of(s.begin(), s.end(), [](char c) { return static_cast<uint8_t>(c) < 0x80; })) {
     return std::string(s);
   }
-  return encode_units(decompose(s));
+  return normalize(s, false);
 }
 
 std::string nfc(std::string_view s) {
   if (below_combining_range(s)) return std::string(s);
-  std::vector<NormUnit> units = decompose(s);
-  // Canonical composition: each unit composes with the last starter unless a unit between them
-  // has a combining class >= its own (it is "blocked").
-  std::size_t starter = SIZE_MAX;
-  std::size_t out = 0;
-  int last_ccc = -1;
-  for (std::size_t i = 0; i < units.size(); ++i) {
-    const NormUnit u = units[i];
-    if (u.valid && starter != SIZE_MAX) {
-      // last_ccc == -1: the unit follows the starter directly.
-      const bool blocked = last_ccc != -1 && last_ccc >= u.ccc;
-      if (!blocked) {
-        const char32_t c = compose_pair(units[starter].cp, u.cp);
-        if (c != 0) {
-          units[starter].cp = c;
-          continue;
-        }
-      }
-    }
-    if (u.ccc == 0) {
-      starter = u.valid ? out : SIZE_MAX;
-      last_ccc = -1;
-    } else {
-      last_ccc = u.ccc;
-    }
-    units[out++] = u;
-  }
-  units.resize(out);
-  return encode_units(units);
+  return normalize(s, true);
 }
 
 namespace {

@@ -43,6 +43,30 @@ class WeightBinder {
   std::string dir_;
 };
 
+// Layers stored beyond num_hidden_layers would be ignored silently and the model would run
+// truncated (a config edited by hand, or the weights of a bigger sibling): refuse instead.
+void check_no_extra_layers(const TensorStore& store, const ModelConfig& c,
+                           const std::filesystem::path& dir) {
+  constexpr std::string_view kPrefix = "model.layers.";
+  int64_t highest = -1;
+  std::string example;
+  for (const std::string& name : store.names()) {
+    if (!name.starts_with(kPrefix)) continue;
+    int64_t index = 0;
+    size_t i = kPrefix.size();
+    for (; i < name.size() && name[i] >= '0' && name[i] <= '9' && index < (int64_t(1) << 40); ++i)
+      index = index * 10 + (name[i] - '0');
+    if (i == kPrefix.size() || i >= name.size() || name[i] != '.') continue;
+    if (index > highest) highest = index, example = name;
+  }
+  if (highest >= c.num_layers)
+    fail(
+        "{}: the safetensors files hold layers up to {} (e.g. '{}') but config.json says "
+        "num_hidden_layers = {}; the config does not match the weights (fix num_hidden_layers "
+        "or use the matching files)",
+        dir.string(), highest, example, c.num_layers);
+}
+
 }  // namespace
 
 size_t ModelWeights::stored_bytes() const {
@@ -62,6 +86,7 @@ ModelWeights load_model(const std::filesystem::path& model_dir) {
   w.store = std::make_shared<const TensorStore>(TensorStore::open_dir(model_dir));
   const ModelConfig& c = w.config;
   const WeightBinder bind(*w.store, model_dir);
+  check_no_extra_layers(*w.store, c, model_dir);
   const int64_t h = c.hidden_size, inter = c.intermediate_size, q = c.q_dim(), kv = c.kv_dim();
   const int64_t vocab = c.vocab_size;
 

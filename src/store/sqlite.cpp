@@ -7,11 +7,33 @@
 
 namespace eco::store {
 
+namespace {
+
+// "file:" URI of a path with immutable=1 (RFC 3986 escapes for the characters SQLite's URI
+// parser treats specially).
+std::string immutable_uri(const std::string& path) {
+  std::string uri = "file:";
+  for (const char c : path) {
+    if (c == '%' || c == '?' || c == '#')
+      uri += fmt::format("%{:02X}", unsigned(static_cast<unsigned char>(c)));
+    else
+      uri += c;
+  }
+  return uri + "?immutable=1";
+}
+
+}  // namespace
+
 Database::Database(const std::string& path, Mode mode) : path_(path) {
   int flags = SQLITE_OPEN_FULLMUTEX;
+  std::string target = path;
   switch (mode) {
     case Mode::ReadOnly:
       flags |= SQLITE_OPEN_READONLY;
+      break;
+    case Mode::ReadOnlyImmutable:
+      flags |= SQLITE_OPEN_READONLY | SQLITE_OPEN_URI;
+      target = immutable_uri(path);
       break;
     case Mode::ReadWrite:
       flags |= SQLITE_OPEN_READWRITE;
@@ -20,7 +42,7 @@ Database::Database(const std::string& path, Mode mode) : path_(path) {
       flags |= SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
       break;
   }
-  const int rc = sqlite3_open_v2(path.c_str(), &db_, flags, nullptr);
+  const int rc = sqlite3_open_v2(target.c_str(), &db_, flags, nullptr);
   if (rc != SQLITE_OK) {
     const std::string msg = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
     sqlite3_close(db_);

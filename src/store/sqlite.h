@@ -15,7 +15,9 @@ class Statement;
 
 class Database {
  public:
-  enum class Mode { ReadOnly, ReadWrite, Create };
+  // ReadOnlyImmutable: for a study on a read-only directory or file system, where SQLite cannot
+  // create the WAL index; the file is read as it is, with no locking (nothing can write it).
+  enum class Mode { ReadOnly, ReadWrite, Create, ReadOnlyImmutable };
   Database(const std::string& path, Mode mode);
   ~Database();
   Database(const Database&) = delete;

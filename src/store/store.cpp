@@ -1,10 +1,15 @@
 #include "store/store.h"
 
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <array>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <fstream>
 
@@ -100,6 +105,14 @@ void check_integrity_and_version(Database& db) {
     Statement qc(db, "PRAGMA quick_check");
     while (qc.step()) result += qc.get_text(0);
   } catch (const Error& e) {
+    // Only SQLite's own verdict means corruption; a file that cannot be read (a read-only
+    // directory or file system where the WAL index cannot be created, a lock) is not damaged.
+    const int code = sqlite3_errcode(db.handle());
+    if (code != SQLITE_CORRUPT && code != SQLITE_NOTADB)
+      fail(
+          "cannot read database '{}' ({}); the file itself was left unchanged. If its directory "
+          "or file system is read-only, copy the database somewhere writable and use the copy",
+          db.path(), sqlite3_errstr(sqlite3_extended_errcode(db.handle())));
     fail(
         "database '{}' is corrupt ({}); it was left unchanged. Restore it from a copy or use a "
         "new --db path",
@@ -135,9 +148,36 @@ void configure(Database& db) {
   db.exec("PRAGMA synchronous = FULL");
 }
 
-// Builds a fresh study beside `path` and renames it into place, so a crash never leaves a file
-// without the ecocompute id at `path`.
-void create_new(const fs::path& path) {
+// True when `path` sits in a directory this process cannot write and no write-ahead log is
+// pending beside it: a read-only medium or mount, where nothing can be changing the study, so
+// reading it as immutable is exact.
+bool on_read_only_storage(const fs::path& path) {
+  const fs::path dir = path.has_parent_path() ? path.parent_path() : fs::path(".");
+  std::error_code ec;
+  const auto wal = fs::file_size(path.string() + "-wal", ec);
+  return ::access(dir.c_str(), W_OK) != 0 && (ec || wal == 0);
+}
+
+// Moves `from` to `to` unless `to` exists (atomically: of two processes, one wins). False when
+// `to` exists.
+bool move_into_place(const fs::path& from, const fs::path& to) {
+  if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0) return true;
+  if (errno == EEXIST) return false;
+  if (errno == EINVAL || errno == ENOSYS) {  // no RENAME_NOREPLACE on this file system
+    if (::link(from.c_str(), to.c_str()) == 0) {
+      ::unlink(from.c_str());
+      return true;
+    }
+    if (errno == EEXIST) return false;
+  }
+  fail("cannot create database '{}': {}", to.string(), std::strerror(errno));
+}
+
+// Builds a fresh study beside `path`, locked from its first byte, and moves it into place only
+// if nothing is there yet, so a crash never leaves a file without the ecocompute id at `path`
+// and two creators never both succeed. Returns the lock, or nothing when another process
+// created `path` first (the caller then opens that study as an existing one).
+std::optional<StudyLock> create_new(const fs::path& path) {
   const fs::path dir = path.has_parent_path() ? path.parent_path() : fs::path(".");
   std::error_code ec;
   if (!fs::is_directory(dir, ec))
@@ -146,42 +186,55 @@ void create_new(const fs::path& path) {
   if (::access(dir.c_str(), W_OK) != 0)
     fail("cannot create database '{}': directory '{}' is not writable (choose another --db)",
          path.string(), dir.string());
+  remove_stale_creations(path);
   const fs::path tmp = path.string() + fmt::format(".creating-{}", ::getpid());
   fs::remove(tmp, ec);
-  {
-    Database db(tmp.string(), Database::Mode::Create);
-    db.exec(fmt::format("PRAGMA application_id = {}", kApplicationId));
-    migrate(db);  // rollback-journal mode here: the header is final in the main file
+  const int fd = ::open(tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0)
+    fail("cannot create database '{}': {} ({})", path.string(), tmp.string(), std::strerror(errno));
+  StudyLock lock(fd);
+  ::flock(fd, LOCK_EX);  // a new file nobody else has opened: this cannot wait
+  try {
+    {
+      Database db(tmp.string(), Database::Mode::Create);
+      db.exec(fmt::format("PRAGMA application_id = {}", kApplicationId));
+      migrate(db);  // rollback-journal mode here: the header is final in the main file
+    }
+    if (!move_into_place(tmp, path)) {
+      fs::remove(tmp, ec);
+      return std::nullopt;
+    }
+  } catch (...) {
+    fs::remove(tmp, ec);
+    throw;
   }
-  fs::rename(tmp, path, ec);
-  if (ec) {
-    fs::remove(tmp);
-    fail("cannot create database '{}': {}", path.string(), ec.message());
-  }
+  return lock;
 }
 
 }  // namespace
 
 Store Store::open(const fs::path& path) {
   std::error_code ec;
-  if (fs::exists(path, ec)) {
+  std::optional<StudyLock> lock;
+  if (!fs::exists(path, ec)) lock = create_new(path);
+  if (!lock) {  // an existing study (or one another process created a moment ago)
     if (fs::is_directory(path, ec))
       fail("--db '{}' is a directory; give a file path such as {}/study.db", path.string(),
            path.string());
     check_header(path);
     if (::access(path.c_str(), W_OK) != 0)
-      fail("database '{}' is not writable (check its permissions)", path.string());
+      fail("database '{}' is not writable ({}; check its permissions)", path.string(),
+           std::strerror(errno));
+    lock = StudyLock::acquire(path);
     {
       Database ro(path.string(), Database::Mode::ReadOnly);
       check_integrity_and_version(ro);
     }
-  } else {
-    create_new(path);
   }
   Database db(path.string(), Database::Mode::ReadWrite);
   configure(db);
   migrate(db);
-  return Store(std::move(db), path);
+  return Store(std::move(db), path, std::move(*lock));
 }
 
 Store Store::open_read_only(const fs::path& path) {
@@ -189,7 +242,13 @@ Store Store::open_read_only(const fs::path& path) {
   if (!fs::exists(path, ec)) fail("database '{}' does not exist", path.string());
   check_header(path);
   Database db(path.string(), Database::Mode::ReadOnly);
-  check_integrity_and_version(db);
+  try {
+    check_integrity_and_version(db);
+  } catch (const Error&) {
+    if (!on_read_only_storage(path)) throw;
+    db = Database(path.string(), Database::Mode::ReadOnlyImmutable);
+    check_integrity_and_version(db);
+  }
   if (db.query_int("PRAGMA user_version") != schema_version())
     fail(
         "database '{}' has an older schema; open it once with `ecocompute bench --resume` to "

@@ -11,6 +11,7 @@
 #include "store/query.h"
 #include "store/records.h"
 #include "store/sqlite.h"
+#include "store/study_lock.h"
 
 namespace eco::store {
 
@@ -20,6 +21,9 @@ enum class ExportTable;
 class Store {
  public:
   // Opens an existing study or creates a new one (the directory must exist and be writable).
+  // The study stays locked against other writers while the Store lives (store/study_lock.h);
+  // creation is atomic and exclusive: of two processes creating the same new file, one creates
+  // it and the other is refused as a second writer.
   static Store open(const std::filesystem::path& path);
   // Opens an existing study for reading only (export, report).
   static Store open_read_only(const std::filesystem::path& path);
@@ -71,7 +75,9 @@ class Store {
  private:
   friend Table export_table(Store& store, ExportTable which);
   friend struct StoreTestAccess;  // tests read the database directly
-  Store(Database db, std::filesystem::path path) : db_(std::move(db)), path_(std::move(path)) {}
+  Store(Database db, std::filesystem::path path, StudyLock lock = {})
+      : lock_(std::move(lock)), db_(std::move(db)), path_(std::move(path)) {}
+  StudyLock lock_;  // declared before db_: released after the connection is closed
   Database db_;
   std::filesystem::path path_;
 };

@@ -14,6 +14,7 @@
 #include "engine/cpu/kv_cache.h"
 #include "engine/cpu/linear.h"
 #include "engine/cpu/ops.h"
+#include "engine/finite_logits.h"
 
 namespace eco::engine::cpu {
 
@@ -209,8 +210,14 @@ class CpuEngine final : public Engine {
   std::vector<int32_t> argmax() override {
     require_logits("argmax");
     std::vector<int32_t> out;
-    for (size_t row : last_rows_)
-      out.push_back(argmax_row(logits_.data() + row * size_t(cfg_.vocab_size), cfg_.vocab_size));
+    const size_t vocab = size_t(cfg_.vocab_size);
+    for (size_t i = 0; i < last_rows_.size(); ++i) {
+      const float* row = logits_.data() + last_rows_[i] * vocab;
+      // A choice among NaNs is no choice: fail with the reason instead of emitting token 0.
+      check_finite_logits(std::span(row, vocab), vocab,
+                          fmt::format("sequence {} after {} tokens", i, cache_.length(int(i))));
+      out.push_back(argmax_row(row, cfg_.vocab_size));
+    }
     return out;
   }
 
