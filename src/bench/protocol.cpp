@@ -83,7 +83,7 @@ const std::vector<std::pair<const char*, Reader>>& readers() {
       {"sample_interval_s", number(&P::sample_interval_s)},
       {"store_timeline",
        [](P& o, const nlohmann::json& v, const std::string& what) {
-         if (!v.is_boolean()) fail("{} must be true or false (got {})", what, v.dump());
+         if (!v.is_boolean()) fail("{} must be true or false, a boolean (got {})", what, v.dump());
          o.store_timeline = v.get<bool>();
        }},
       {"prompt_seed",
