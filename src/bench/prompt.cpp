@@ -44,7 +44,7 @@ model::Tokenizer tokenizer_for_model(const fs::path& dir, bool synthetic) {
     return model::Tokenizer::from_json(
         model::byte_level_tokenizer_json(cfg.vocab_size, cfg.bos_token_id, eos),
         "synthetic byte-level tokenizer of " + dir.string(),
-        model::byte_level_tokenizer_config_json());
+        model::byte_level_tokenizer_config_json(cfg.bos_token_id >= 0 && cfg.bos_token_id == eos));
   }
   return model::load_tokenizer_for_model(dir);
 }

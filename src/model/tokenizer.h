@@ -81,12 +81,14 @@ Tokenizer load_tokenizer_for_model(const std::filesystem::path& model_dir);
 // Writes DIR/tokenizer.json and DIR/tokenizer_config.json: a byte-level BPE tokenizer with
 // exactly `vocab_size` ids for a synthetic model: "<|bos|>" and "<|eos|>" at the model's
 // bos_id / eos_id (config.json's bos_token_id / eos_token_id; -1: the last two ids), the 256
-// byte tokens and deterministic merges on the other ids. Requires vocab_size >= 258.
+// byte tokens and deterministic merges on the other ids. Requires vocab_size >= 258. When
+// bos_id == eos_id (Qwen2) there is one special token, "<|endoftext|>", and nothing is
+// prepended to a text, as in the real tokenizer.
 void write_byte_level_tokenizer(const std::filesystem::path& dir, int vocab_size, int bos_id = -1,
                                 int eos_id = -1);
 // The texts of those two files.
 std::string byte_level_tokenizer_json(int vocab_size, int bos_id = -1, int eos_id = -1);
-std::string byte_level_tokenizer_config_json();
+std::string byte_level_tokenizer_config_json(bool shared_bos_eos = false);
 // Copies tokenizer.json (and tokenizer_config.json when present) from a real model directory
 // into DIR, after checking that it loads and that its ids fit a model of `vocab_size` rows.
 void copy_tokenizer(const std::filesystem::path& from_dir, const std::filesystem::path& dir,

@@ -110,19 +110,20 @@ Tokenizer load_tokenizer_for_model(const std::filesystem::path& model_dir) {
 std::string byte_level_tokenizer_json(int vocab_size, int bos_id, int eos_id) {
   const int bos = bos_id >= 0 ? bos_id : vocab_size - 2;
   const int eos = eos_id >= 0 ? eos_id : vocab_size - 1;
-  if (bos >= vocab_size || eos >= vocab_size || bos == eos) {
-    fail(
-        "synthetic tokenizer: BOS id {} and EOS id {} must differ and lie below the vocabulary "
-        "size {}",
-        bos, eos, vocab_size);
+  if (bos >= vocab_size || eos >= vocab_size) {
+    fail("synthetic tokenizer: BOS id {} and EOS id {} must lie below the vocabulary size {}", bos,
+         eos, vocab_size);
   }
+  // Qwen2 models give BOS and EOS one id (<|endoftext|>) and prepend nothing to a text; the
+  // synthetic tokenizer of such a shape does the same, so a prompt has the real model's length.
+  const bool shared = bos == eos;
   if (vocab_size < 258) {
     fail(
         "a synthetic byte-level tokenizer needs a vocabulary of at least 258 ids (256 bytes, "
         "BOS, EOS); the model has {}",
         vocab_size);
   }
-  const auto model_size = static_cast<std::size_t>(vocab_size - 2);
+  const auto model_size = static_cast<std::size_t>(vocab_size - (shared ? 1 : 2));
   Vocab v;
   for (int b = 0; b < 256; ++b) {
     v.tokens.emplace_back(1, static_cast<char>(b));
@@ -155,7 +156,8 @@ std::string byte_level_tokenizer_json(int vocab_size, int bos_id, int eos_id) {
       {"version", "1.0"},
       {"truncation", nullptr},
       {"padding", nullptr},
-      {"added_tokens", {special(bos, "<|bos|>"), special(eos, "<|eos|>")}},
+      {"added_tokens", shared ? nlohmann::json{special(eos, "<|endoftext|>")}
+                              : nlohmann::json{special(bos, "<|bos|>"), special(eos, "<|eos|>")}},
       {"normalizer", nullptr},
       {"pre_tokenizer",
        {{"type", "Sequence"},
@@ -169,13 +171,15 @@ std::string byte_level_tokenizer_json(int vocab_size, int bos_id, int eos_id) {
            {"trim_offsets", true},
            {"use_regex", false}}}}}},
       {"post_processor",
-       {{"type", "TemplateProcessing"},
-        {"single",
-         {{{"SpecialToken", {{"id", "<|bos|>"}, {"type_id", 0}}}},
-          {{"Sequence", {{"id", "A"}, {"type_id", 0}}}}}},
-        {"pair", nlohmann::json::array()},
-        {"special_tokens",
-         {{"<|bos|>", {{"id", "<|bos|>"}, {"ids", {bos}}, {"tokens", {"<|bos|>"}}}}}}}},
+       shared ? nlohmann::json(nullptr)
+              : nlohmann::json{{"type", "TemplateProcessing"},
+                               {"single",
+                                {{{"SpecialToken", {{"id", "<|bos|>"}, {"type_id", 0}}}},
+                                 {{"Sequence", {{"id", "A"}, {"type_id", 0}}}}}},
+                               {"pair", nlohmann::json::array()},
+                               {"special_tokens",
+                                {{"<|bos|>",
+                                  {{"id", "<|bos|>"}, {"ids", {bos}}, {"tokens", {"<|bos|>"}}}}}}}},
       {"decoder",
        {{"type", "ByteLevel"},
         {"add_prefix_space", false},
@@ -195,12 +199,13 @@ std::string byte_level_tokenizer_json(int vocab_size, int bos_id, int eos_id) {
   return tokenizer.dump(1);
 }
 
-std::string byte_level_tokenizer_config_json() {
-  const nlohmann::json config = {{"tokenizer_class", "PreTrainedTokenizerFast"},
-                                 {"bos_token", "<|bos|>"},
-                                 {"eos_token", "<|eos|>"},
-                                 {"clean_up_tokenization_spaces", false},
-                                 {"model_max_length", 1 << 20}};
+std::string byte_level_tokenizer_config_json(bool shared_bos_eos) {
+  const nlohmann::json config = {
+      {"tokenizer_class", "PreTrainedTokenizerFast"},
+      {"bos_token", shared_bos_eos ? nlohmann::json(nullptr) : nlohmann::json("<|bos|>")},
+      {"eos_token", shared_bos_eos ? "<|endoftext|>" : "<|eos|>"},
+      {"clean_up_tokenization_spaces", false},
+      {"model_max_length", 1 << 20}};
   return config.dump(1);
 }
 
@@ -209,7 +214,8 @@ void write_byte_level_tokenizer(const std::filesystem::path& dir, int vocab_size
   const std::string tokenizer = byte_level_tokenizer_json(vocab_size, bos_id, eos_id);
   std::filesystem::create_directories(dir);
   write_text(dir / "tokenizer.json", tokenizer);
-  write_text(dir / "tokenizer_config.json", byte_level_tokenizer_config_json());
+  write_text(dir / "tokenizer_config.json",
+             byte_level_tokenizer_config_json(bos_id >= 0 && bos_id == eos_id));
 }
 
 void copy_tokenizer(const std::filesystem::path& from_dir, const std::filesystem::path& dir,

@@ -183,7 +183,18 @@ TEST(TokenizerSynthetic, ByteLevelTokenizerHasExactlyTheModelsIds) {
   EXPECT_EQ(tiny.encode("hi").front(), 1);
   EXPECT_EQ(tiny.decode(tiny.encode("hi <|eos|>"), true), "hi ");
   for (int32_t id = 0; id < 512; ++id) ASSERT_TRUE(tiny.id_to_token(id).has_value()) << id;
-  EXPECT_THROW(write_byte_level_tokenizer(dir, 512, 3, 3), eco::Error);
+  EXPECT_THROW(write_byte_level_tokenizer(dir, 512, 512, 2), eco::Error);
+  // Qwen2's one id for BOS and EOS: one special token, nothing prepended, every id still used.
+  write_byte_level_tokenizer(dir, 600, 597, 597);
+  const Tokenizer qwen = load_tokenizer_for_model(dir);
+  EXPECT_EQ(qwen.vocab_size(), 600);
+  EXPECT_EQ(qwen.eos_id(), 597);
+  EXPECT_EQ(qwen.id_to_token(597), "<|endoftext|>");
+  for (int32_t id = 0; id < 600; ++id) ASSERT_TRUE(qwen.id_to_token(id).has_value()) << id;
+  const Ids hi = qwen.encode("hi<|endoftext|>");
+  EXPECT_NE(hi.front(), 597) << "nothing is prepended";
+  EXPECT_EQ(hi.back(), 597);
+  EXPECT_EQ(qwen.decode(hi, true), "hi");
   // The same call writes the same files.
   write_byte_level_tokenizer(dir, 700);
   EXPECT_EQ(byte_level_tokenizer_json(700), byte_level_tokenizer_json(700));
