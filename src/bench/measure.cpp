@@ -8,6 +8,7 @@
 #include "bench/window.h"
 #include "common/error.h"
 #include "ecocompute/meter.h"
+#include "engine/finite_logits.h"
 
 namespace eco::bench {
 
@@ -289,6 +290,8 @@ std::vector<std::vector<int32_t>> make_prompts(int batch, int prompt_len, int vo
 store::RunRecord execute_run(MeasureContext& ctx, Workload& w, const Repetitions& reps,
                              bool keep_timeline, std::string* fault) {
   const RunWindows win = run_windows(ctx, w, reps);
+  // A run whose logits went NaN or infinite measured garbage: fail the configuration, not store.
+  engine::check_finite_logits(w.engine, fmt::format("configuration {}", ctx.config_id));
   std::string f;
   store::RunRecord r = make_run_record(ctx, w, reps, win, f);
   if (fault) *fault = f;

@@ -312,6 +312,83 @@ void write_timeline(const std::string& path, const eco::meter::Meter& meter,
   });
 }
 
+// One run of the command inside its window; its token count from --tokens or the output.
+Run measure_one_run(const Options& o, eco::meter::Meter& meter,
+                    const std::optional<TokenRegex>& regex, int i) {
+  Run run;
+  run.number = i;
+  eco::meter::ChildOptions co;
+  co.argv = o.command;
+  co.capture_output = regex.has_value();
+  const std::string name = fmt::format("run-{}", i);
+  eco::meter::WindowOptions wo;
+  wo.aligned = !o.plain_windows;  // the command starts right after a counter change
+  meter.begin(name, wo);
+  run.child = eco::meter::run_child(co);
+  run.window = meter.end(name);
+  if (!run.child.exec_error.empty()) {
+    fmt::print(stderr, "ecocompute: cannot run '{}': {}\n", o.command[0], run.child.exec_error);
+    throw eco::cli::ExitCode{run.child.exit_code};
+  }
+  if (o.tokens > 0) run.tokens = o.tokens;
+  if (regex) {
+    if (auto t = regex->last_number(run.child.output)) {
+      run.tokens = *t;
+    } else {
+      fmt::print(stderr,
+                 "ecocompute: --tokens-from-output: '{}' found no positive number in the "
+                 "output of run {}\n",
+                 o.tokens_regex, i);
+    }
+  }
+  return run;
+}
+
+struct RunSummary {
+  eco::meter::RunStats duration, gross, net, per_token;
+};
+
+RunSummary summarise(const std::vector<Run>& runs) {
+  std::vector<double> duration, gross, net, per_token;
+  for (const Run& r : runs) {
+    duration.push_back(r.window.duration_s);
+    gross.push_back(r.window.gross_j());
+    net.push_back(r.window.net_j());
+    per_token.push_back(r.window.gross_j() / r.tokens);
+  }
+  return {eco::meter::run_stats(duration), eco::meter::run_stats(gross), eco::meter::run_stats(net),
+          eco::meter::run_stats(per_token)};
+}
+
+void write_json(const Options& o, eco::meter::Meter& meter, const std::vector<Run>& runs,
+                const RunSummary& sum, int exit_code) {
+  nlohmann::json j = {{"command", o.command},
+                      {"exit_code", exit_code},
+                      {"gpu_available", meter.gpu_available()},
+                      {"gpu_unavailable_reason", meter.gpu_unavailable_reason()},
+                      {"driver", meter.driver_version()},
+                      {"interval_s", o.interval_ms / 1000.0},
+                      {"idle_seconds", o.idle_seconds}};
+  j["idle_power_w"] = nlohmann::json::array();
+  for (double w : meter.idle_power()) j["idle_power_w"].push_back(number(w));
+  j["runs"] = nlohmann::json::array();
+  for (const Run& r : runs) {
+    j["runs"].push_back({{"run", r.number},
+                         {"exit_code", r.child.exit_code},
+                         {"signal", r.child.signal},
+                         {"interrupted", r.child.interrupted},
+                         {"tokens", number(r.tokens)},
+                         {"j_per_token", number(r.window.gross_j() / r.tokens)},
+                         {"tokens_per_s", number(r.tokens / r.window.duration_s)},
+                         {"window", window_json(r.window)}});
+  }
+  j["summary"] = {{"duration_s", stats_json(sum.duration)},
+                  {"gross_j", stats_json(sum.gross)},
+                  {"net_j", stats_json(sum.net)},
+                  {"j_per_token", stats_json(sum.per_token)}};
+  write_checked(o.json_path, "--json", [&](std::ofstream& out) { out << j.dump(2) << "\n"; });
+}
+
 void run_measure(const Options& o) {
   std::optional<TokenRegex> regex;
   if (!o.tokens_regex.empty()) regex.emplace(o.tokens_regex);
@@ -332,91 +409,29 @@ void run_measure(const Options& o) {
   std::vector<Run> runs;
   int exit_code = 0;
   for (int i = 1; i <= o.repeat; ++i) {
-    Run run;
-    run.number = i;
-    eco::meter::ChildOptions co;
-    co.argv = o.command;
-    co.capture_output = regex.has_value();
-    const std::string name = fmt::format("run-{}", i);
-    eco::meter::WindowOptions wo;
-    wo.aligned = !o.plain_windows;  // the command starts right after a counter change
-    meter.begin(name, wo);
-    run.child = eco::meter::run_child(co);
-    run.window = meter.end(name);
-    if (!run.child.exec_error.empty()) {
-      fmt::print(stderr, "ecocompute: cannot run '{}': {}\n", o.command[0], run.child.exec_error);
-      throw eco::cli::ExitCode{run.child.exit_code};
-    }
-    if (o.tokens > 0) run.tokens = o.tokens;
-    if (regex) {
-      if (auto t = regex->last_number(run.child.output)) {
-        run.tokens = *t;
-      } else {
-        fmt::print(stderr,
-                   "ecocompute: --tokens-from-output: '{}' found no positive number in the "
-                   "output of run {}\n",
-                   o.tokens_regex, i);
-      }
-    }
+    runs.push_back(measure_one_run(o, meter, regex, i));
+    const Run& run = runs.back();
     exit_code = run.child.exit_code;
     fmt::print("--- run {}/{}: {}\n", i, o.repeat,
                run.child.signal ? fmt::format("killed by signal {}", run.child.signal)
                                 : fmt::format("exit status {}", run.child.exit_code));
     print_window(run.window, run.tokens, meter);
-    runs.push_back(std::move(run));
-    if (exit_code != 0 || runs.back().child.interrupted) {
+    if (exit_code != 0 || run.child.interrupted) {
       if (i < o.repeat) fmt::print("ecocompute: stopping after run {} of {}\n", i, o.repeat);
       break;
     }
   }
 
-  std::vector<double> duration, gross, net, per_token;
-  for (const Run& r : runs) {
-    duration.push_back(r.window.duration_s);
-    gross.push_back(r.window.gross_j());
-    net.push_back(r.window.net_j());
-    per_token.push_back(r.window.gross_j() / r.tokens);
-  }
-  const auto s_duration = eco::meter::run_stats(duration);
-  const auto s_gross = eco::meter::run_stats(gross);
-  const auto s_net = eco::meter::run_stats(net);
-  const auto s_token = eco::meter::run_stats(per_token);
+  const RunSummary sum = summarise(runs);
   if (runs.size() > 1) {
     fmt::print("=== {} runs: mean, sd, CV, 95 % CI (Student t)\n", runs.size());
-    print_stats("duration", "s", s_duration);
-    print_stats("GPU gross", "J", s_gross);
-    print_stats("GPU net", "J", s_net);
-    print_stats("J/token gross", "J", s_token);
+    print_stats("duration", "s", sum.duration);
+    print_stats("GPU gross", "J", sum.gross);
+    print_stats("GPU net", "J", sum.net);
+    print_stats("J/token gross", "J", sum.per_token);
   }
-
   if (!o.timeline_path.empty()) write_timeline(o.timeline_path, meter, runs);
-  if (!o.json_path.empty()) {
-    nlohmann::json j = {{"command", o.command},
-                        {"exit_code", exit_code},
-                        {"gpu_available", meter.gpu_available()},
-                        {"gpu_unavailable_reason", meter.gpu_unavailable_reason()},
-                        {"driver", meter.driver_version()},
-                        {"interval_s", mo.interval_s},
-                        {"idle_seconds", o.idle_seconds}};
-    j["idle_power_w"] = nlohmann::json::array();
-    for (double w : meter.idle_power()) j["idle_power_w"].push_back(number(w));
-    j["runs"] = nlohmann::json::array();
-    for (const Run& r : runs) {
-      j["runs"].push_back({{"run", r.number},
-                           {"exit_code", r.child.exit_code},
-                           {"signal", r.child.signal},
-                           {"interrupted", r.child.interrupted},
-                           {"tokens", number(r.tokens)},
-                           {"j_per_token", number(r.window.gross_j() / r.tokens)},
-                           {"tokens_per_s", number(r.tokens / r.window.duration_s)},
-                           {"window", window_json(r.window)}});
-    }
-    j["summary"] = {{"duration_s", stats_json(s_duration)},
-                    {"gross_j", stats_json(s_gross)},
-                    {"net_j", stats_json(s_net)},
-                    {"j_per_token", stats_json(s_token)}};
-    write_checked(o.json_path, "--json", [&](std::ofstream& out) { out << j.dump(2) << "\n"; });
-  }
+  if (!o.json_path.empty()) write_json(o, meter, runs, sum, exit_code);
   if (exit_code != 0) throw eco::cli::ExitCode{exit_code};
 }
 

@@ -3,6 +3,7 @@
 
 #include "cli/command.h"
 #include "report/html.h"
+#include "store/output_guard.h"
 
 namespace {
 
@@ -18,6 +19,7 @@ void setup(CLI::App& sub) {
       ->capture_default_str();
   sub.callback([a] {
     std::vector<std::filesystem::path> dbs(a->dbs.begin(), a->dbs.end());
+    for (const auto& db : dbs) eco::store::refuse_output_over_database(a->out, db, "--out");
     eco::report::write_html(dbs, a->out);
     fmt::print("report: wrote {}\n", a->out);
   });

@@ -27,7 +27,9 @@
 #include "model/tokenizer.h"
 #include "report/html.h"
 #include "store/export.h"
+#include "store/output_guard.h"
 #include "store/store.h"
+#include "store/study_lock.h"
 
 namespace {
 
@@ -80,6 +82,8 @@ void replace_study(const fs::path& db) {
   std::error_code ec;
   if (!fs::exists(db, ec)) return;
   { auto check = eco::store::Store::open_read_only(db); }  // throws for a foreign/corrupt file
+  // Held while the files go: a bench or run still writing this study is refused, not cut off.
+  const auto lock = eco::store::StudyLock::acquire(db);
   for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
     const fs::path p = db.string() + suffix;
     fs::remove(p, ec);
@@ -342,6 +346,8 @@ void run_main_job(const RunArgs& a, const CLI::App& sub) {
   check_writable(json_path, "--json");
   check_writable(a.db, "--db");
 
+  store::refuse_output_over_database(md_path, a.db, "--out");
+  store::refuse_output_over_database(json_path, a.db, "--json");
   if (!a.resume) replace_study(a.db);
   auto st = store::Store::open(a.db);
   if (!job.prompt_note.empty()) fmt::print(stderr, "run: note: {}\n", job.prompt_note);
@@ -354,7 +360,10 @@ void run_main_job(const RunArgs& a, const CLI::App& sub) {
              json_path.string());
   // The interactive dashboard beside the Markdown report; a build without the front end notes it.
   const fs::path html_path = fs::path(md_path).replace_extension(".html");
-  if (html_path != md_path && html_path != json_path) {
+  if (store::is_sqlite_file(html_path)) {
+    fmt::print(stderr, "run: note: no HTML dashboard: {} is a database, left as it is\n",
+               html_path.string());
+  } else if (html_path != md_path && html_path != json_path) {
     try {
       report::write_html({st.path()}, html_path);
       fmt::print(stderr, "run: dashboard {}\n", html_path.string());

@@ -289,20 +289,17 @@ std::vector<int> synth_outlier_dims(uint64_t seed, int hidden_size, int k) {
   return dims;
 }
 
-ModelConfig write_synthetic_model(const SynthOptions& opts, const std::filesystem::path& out_dir) {
-  namespace fs = std::filesystem;
-  if (opts.dtype != DType::F16 && opts.dtype != DType::BF16 && opts.dtype != DType::F32)
-    fail("synthetic model dtype must be f16, bf16 or f32 (got {})", dtype_name(opts.dtype));
-  if (!(opts.outlier_scale > 0.0f) || !std::isfinite(opts.outlier_scale))
-    fail("--outliers: SCALE must be a positive number (got {})", opts.outlier_scale);
-  ModelConfig c = synth_shape(opts.shape);
-  c.dtype = opts.dtype;
-  const SynthPlan plan = make_synth_plan(c, opts);
-  const std::vector<int>& outliers = plan.dims;
-  const std::vector<SynthTensor>& tensors = plan.tensors;
-  const size_t elem = dtype_size(opts.dtype);
+namespace {
 
-  // Header: tensors laid out back to back in file order.
+// The safetensors header of a plan: tensors laid out back to back in the plan's order.
+struct SafetensorsLayout {
+  std::string header;             // padded so the data section starts 8-byte aligned
+  std::vector<uint64_t> offsets;  // per tensor, and the data size last
+  uint64_t data_start() const { return 8 + header.size(); }
+};
+
+SafetensorsLayout layout_tensors(const SynthOptions& opts, const SynthPlan& plan) {
+  const size_t elem = dtype_size(opts.dtype);
   nlohmann::ordered_json header;
   nlohmann::ordered_json meta;
   meta["format"] = "pt";  // transformers refuses safetensors files without it
@@ -312,25 +309,122 @@ ModelConfig write_synthetic_model(const SynthOptions& opts, const std::filesyste
   meta["outliers"] = opts.outlier_dims > 0
                          ? fmt::format("{}:{}", opts.outlier_dims, scale_str(opts.outlier_scale))
                          : "none";
-  meta["outlier_dims"] = fmt::format("{}", fmt::join(outliers, ","));
+  meta["outlier_dims"] = fmt::format("{}", fmt::join(plan.dims, ","));
   meta["weights"] = std::string(synth_weights_name(opts.weights));
   meta["init"] = synth_weight_init(plan);
   header["__metadata__"] = meta;
-  std::vector<uint64_t> offsets;
+  SafetensorsLayout layout;
   uint64_t data_size = 0;
-  for (const auto& t : tensors) {
+  for (const auto& t : plan.tensors) {
     uint64_t numel = 1;
     for (int64_t d : t.shape) numel *= uint64_t(d);
-    offsets.push_back(data_size);
+    layout.offsets.push_back(data_size);
     header[t.name] = {{"dtype", dtype_name(opts.dtype)},
                       {"shape", t.shape},
                       {"data_offsets", {data_size, data_size + numel * elem}}};
     data_size += numel * elem;
   }
-  offsets.push_back(data_size);
-  std::string header_text = header.dump();
-  header_text.resize((header_text.size() + 7) / 8 * 8, ' ');  // data section 8-byte aligned
-  const uint64_t data_start = 8 + header_text.size();
+  layout.offsets.push_back(data_size);
+  layout.header = header.dump();
+  layout.header.resize((layout.header.size() + 7) / 8 * 8, ' ');
+  return layout;
+}
+
+// Fills the data section in parallel, in work units of at most 2^20 elements (an even count, so
+// element pairs never straddle two units).
+void write_tensor_data(int fd, const std::string& path, const SynthOptions& opts,
+                       const SynthPlan& plan, const SafetensorsLayout& layout) {
+  const size_t elem = dtype_size(opts.dtype);
+  struct Unit {
+    size_t tensor;
+    uint64_t begin, end;
+  };
+  constexpr uint64_t kUnit = uint64_t(1) << 20;
+  std::vector<Unit> units;
+  for (size_t t = 0; t < plan.tensors.size(); ++t) {
+    const uint64_t numel = (layout.offsets[t + 1] - layout.offsets[t]) / elem;
+    for (uint64_t b = 0; b < numel; b += kUnit) units.push_back({t, b, std::min(numel, b + kUnit)});
+  }
+  parallel_for(units.size(), [&](size_t ub, size_t ue) {
+    std::vector<float> values;
+    std::vector<uint16_t> halves;
+    for (size_t u = ub; u < ue; ++u) {
+      const Unit& unit = units[u];
+      const size_t n = size_t(unit.end - unit.begin);
+      values.resize(n);
+      synth_fill(plan, unit.tensor, unit.begin, n, values.data());
+      const void* bytes = values.data();
+      if (elem == 2) {
+        halves.resize(n);
+        if (opts.dtype == DType::F16) {
+          to_half(values.data(), halves.data(), n);
+        } else {
+          for (size_t k = 0; k < n; ++k) halves[k] = float_to_bf16(values[k]);
+        }
+        bytes = halves.data();
+      }
+      write_all(fd, bytes, n * elem,
+                layout.data_start() + layout.offsets[unit.tensor] + unit.begin * elem, path);
+    }
+  });
+}
+
+// Writes model.safetensors through a temporary file renamed into place, so a crash never leaves
+// a truncated model under the final name.
+void write_safetensors(const std::filesystem::path& final_path, const SynthOptions& opts,
+                       const SynthPlan& plan, const SafetensorsLayout& layout) {
+  const std::string tmp_path = final_path.string() + fmt::format(".tmp-{}", ::getpid());
+  const int fd = ::open(tmp_path.c_str(), O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644);
+  if (fd < 0) fail("{}: cannot create ({})", tmp_path, std::strerror(errno));
+  std::error_code ec;
+  try {
+    uint8_t len_bytes[8];
+    for (int i = 0; i < 8; ++i) len_bytes[i] = uint8_t(uint64_t(layout.header.size()) >> (8 * i));
+    write_all(fd, len_bytes, 8, 0, tmp_path);
+    write_all(fd, layout.header.data(), layout.header.size(), 8, tmp_path);
+    write_tensor_data(fd, tmp_path, opts, plan, layout);
+    if (::close(fd) != 0) fail("{}: close failed ({})", tmp_path, std::strerror(errno));
+  } catch (...) {
+    ::close(fd);
+    std::filesystem::remove(tmp_path, ec);
+    throw;
+  }
+  std::filesystem::rename(tmp_path, final_path);
+}
+
+// synthetic.json: how the model was made, read back by resolve_model and by people.
+std::string synthetic_record(const SynthOptions& opts, const SynthPlan& plan, const ModelConfig& c,
+                             uint64_t file_bytes) {
+  nlohmann::ordered_json record;
+  record["generator"] = "ecocompute synth";
+  record["shape"] = opts.shape;
+  record["seed"] = opts.seed;
+  record["dtype"] = dtype_name(opts.dtype);
+  record["outlier_count"] = opts.outlier_dims;
+  record["outlier_scale"] = opts.outlier_dims > 0 ? opts.outlier_scale : 1.0f;
+  record["outlier_dims"] = plan.dims;
+  record["tokenizer"] = opts.tokenizer_from.empty() ? "byte-level" : opts.tokenizer_from.string();
+  record["weights"] = std::string(synth_weights_name(opts.weights));
+  record["weight_init"] = synth_weight_init(plan);
+  record["outlier_columns"] = {
+      {"q_k_v_gate_up", plan.columns.hidden}, {"o", plan.columns.attn}, {"down", plan.columns.mlp}};
+  record["parameter_count"] = c.parameter_count();
+  record["file_bytes"] = file_bytes;
+  return record.dump(2) + "\n";
+}
+
+}  // namespace
+
+ModelConfig write_synthetic_model(const SynthOptions& opts, const std::filesystem::path& out_dir) {
+  namespace fs = std::filesystem;
+  if (opts.dtype != DType::F16 && opts.dtype != DType::BF16 && opts.dtype != DType::F32)
+    fail("synthetic model dtype must be f16, bf16 or f32 (got {})", dtype_name(opts.dtype));
+  if (!(opts.outlier_scale > 0.0f) || !std::isfinite(opts.outlier_scale))
+    fail("--outliers: SCALE must be a positive number (got {})", opts.outlier_scale);
+  ModelConfig c = synth_shape(opts.shape);
+  c.dtype = opts.dtype;
+  const SynthPlan plan = make_synth_plan(c, opts);
+  const SafetensorsLayout layout = layout_tensors(opts, plan);
 
   std::error_code ec;
   fs::create_directories(out_dir, ec);
@@ -338,59 +432,7 @@ ModelConfig write_synthetic_model(const SynthOptions& opts, const std::filesyste
   // synthetic.json is written last and removed first: while it is absent, the directory is not
   // a complete synthetic model (resolve_model rewrites it).
   fs::remove(out_dir / "synthetic.json", ec);
-
-  const fs::path final_path = out_dir / "model.safetensors";
-  const std::string tmp_path = final_path.string() + fmt::format(".tmp-{}", ::getpid());
-  const int fd = ::open(tmp_path.c_str(), O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644);
-  if (fd < 0) fail("{}: cannot create ({})", tmp_path, std::strerror(errno));
-  try {
-    uint8_t len_bytes[8];
-    for (int i = 0; i < 8; ++i) len_bytes[i] = uint8_t(uint64_t(header_text.size()) >> (8 * i));
-    write_all(fd, len_bytes, 8, 0, tmp_path);
-    write_all(fd, header_text.data(), header_text.size(), 8, tmp_path);
-
-    // Work units of at most 2^20 elements (an even count, so element pairs never straddle).
-    struct Unit {
-      size_t tensor;
-      uint64_t begin, end;
-    };
-    constexpr uint64_t kUnit = uint64_t(1) << 20;
-    std::vector<Unit> units;
-    for (size_t t = 0; t < tensors.size(); ++t) {
-      const uint64_t numel = (offsets[t + 1] - offsets[t]) / elem;
-      for (uint64_t b = 0; b < numel; b += kUnit)
-        units.push_back({t, b, std::min(numel, b + kUnit)});
-    }
-    parallel_for(units.size(), [&](size_t ub, size_t ue) {
-      std::vector<float> values;
-      std::vector<uint16_t> halves;
-      for (size_t u = ub; u < ue; ++u) {
-        const Unit& unit = units[u];
-        const size_t n = size_t(unit.end - unit.begin);
-        values.resize(n);
-        synth_fill(plan, unit.tensor, unit.begin, n, values.data());
-        const void* bytes = values.data();
-        if (elem == 2) {
-          halves.resize(n);
-          if (opts.dtype == DType::F16) {
-            to_half(values.data(), halves.data(), n);
-          } else {
-            for (size_t k = 0; k < n; ++k) halves[k] = float_to_bf16(values[k]);
-          }
-          bytes = halves.data();
-        }
-        write_all(fd, bytes, n * elem, data_start + offsets[unit.tensor] + unit.begin * elem,
-                  tmp_path);
-      }
-    });
-    if (::close(fd) != 0) fail("{}: close failed ({})", tmp_path, std::strerror(errno));
-  } catch (...) {
-    ::close(fd);
-    fs::remove(tmp_path, ec);
-    throw;
-  }
-  fs::rename(tmp_path, final_path);
-
+  write_safetensors(out_dir / "model.safetensors", opts, plan, layout);
   write_text_file(out_dir / "config.json", config_to_json(c));
   // A tokenizer, so that text prompts work on synthetic models as on real ones.
   if (opts.tokenizer_from.empty()) {
@@ -400,22 +442,8 @@ ModelConfig write_synthetic_model(const SynthOptions& opts, const std::filesyste
   } else {
     copy_tokenizer(opts.tokenizer_from, out_dir, c.vocab_size);
   }
-  nlohmann::ordered_json record;
-  record["generator"] = "ecocompute synth";
-  record["shape"] = opts.shape;
-  record["seed"] = opts.seed;
-  record["dtype"] = dtype_name(opts.dtype);
-  record["outlier_count"] = opts.outlier_dims;
-  record["outlier_scale"] = opts.outlier_dims > 0 ? opts.outlier_scale : 1.0f;
-  record["outlier_dims"] = outliers;
-  record["tokenizer"] = opts.tokenizer_from.empty() ? "byte-level" : opts.tokenizer_from.string();
-  record["weights"] = std::string(synth_weights_name(opts.weights));
-  record["weight_init"] = synth_weight_init(plan);
-  record["outlier_columns"] = {
-      {"q_k_v_gate_up", plan.columns.hidden}, {"o", plan.columns.attn}, {"down", plan.columns.mlp}};
-  record["parameter_count"] = c.parameter_count();
-  record["file_bytes"] = data_start + data_size;
-  write_text_file(out_dir / "synthetic.json", record.dump(2) + "\n");
+  write_text_file(out_dir / "synthetic.json",
+                  synthetic_record(opts, plan, c, layout.data_start() + layout.offsets.back()));
   return c;
 }
 

@@ -104,7 +104,8 @@ std::string md_cell(const Cell& c, const std::string& column) {
 // A mean and its sd for people: fixed decimals giving the mean 4 significant digits (at least
 // 3), the sd to the same decimals; never an exponent.
 std::string mean_sd(double mean, double sd) {
-  const double mag = mean == 0 || !std::isfinite(mean) ? 0 : std::floor(std::log10(std::fabs(mean)));
+  const double mag =
+      mean == 0 || !std::isfinite(mean) ? 0 : std::floor(std::log10(std::fabs(mean)));
   const int decimals = int(std::clamp(3.0 - mag, 0.0, 9.0));
   if (!std::isfinite(sd)) return fmt::format("{:.{}f}", mean, decimals);
   return fmt::format("{:.{}f} ± {:.{}f}", mean, decimals, sd, decimals);

@@ -21,6 +21,13 @@ bool same_file(const std::filesystem::path& a, const std::filesystem::path& b) {
 
 }  // namespace
 
+bool on_read_only_storage(const std::filesystem::path& path) {
+  const std::filesystem::path dir = path.has_parent_path() ? path.parent_path() : ".";
+  std::error_code ec;
+  const auto wal = std::filesystem::file_size(path.string() + "-wal", ec);
+  return ::access(dir.c_str(), W_OK) != 0 && (ec || wal == 0);
+}
+
 bool is_sqlite_file(const std::filesystem::path& path) {
   // O_NONBLOCK: a FIFO at the output path must not hang this check.
   const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);

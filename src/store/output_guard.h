@@ -15,4 +15,9 @@ void refuse_output_over_database(const std::filesystem::path& out, const std::fi
 // True when `path` is an existing file that starts with the SQLite header.
 bool is_sqlite_file(const std::filesystem::path& path);
 
+// True when `path` sits in a directory this process cannot write and no write-ahead log is
+// pending beside it: a read-only medium or mount, where nothing can be changing the study, so
+// reading it as immutable is exact (SQLite cannot create the -shm file a WAL reader needs there).
+bool on_read_only_storage(const std::filesystem::path& path);
+
 }  // namespace eco::store

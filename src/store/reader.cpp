@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "common/error.h"
+#include "store/output_guard.h"
 #include "store/schema.h"
 
 namespace eco::store {
@@ -65,7 +66,16 @@ Database open_existing(const fs::path& path) {
 }  // namespace
 
 StudyReader::StudyReader(const fs::path& path) : db_(open_existing(path)), path_(path) {
-  version_ = check_study(db_);
+  try {
+    version_ = check_study(db_);
+  } catch (const Error&) {
+    // On a read-only mount a WAL study cannot be read the usual way (SQLite cannot create its
+    // -shm file) and would be misreported as corrupt; nothing can change it there, so read it
+    // as immutable, and let a real fault be reported from that reading.
+    if (!on_read_only_storage(path)) throw;
+    db_ = Database(path.string(), Database::Mode::ReadOnlyImmutable);
+    version_ = check_study(db_);
+  }
 }
 
 bool StudyReader::has_table(std::string_view name) {

@@ -14,6 +14,7 @@
 #include <fstream>
 
 #include "common/error.h"
+#include "store/output_guard.h"
 #include "store/schema.h"
 
 namespace eco::store {
@@ -34,41 +35,52 @@ std::string utc_now() {
 
 std::string_view to_string(ConfigStatus s) {
   switch (s) {
-    case ConfigStatus::Pending: return "pending";
-    case ConfigStatus::Running: return "running";
-    case ConfigStatus::Done: return "done";
-    case ConfigStatus::Failed: return "failed";
+    case ConfigStatus::Pending:
+      return "pending";
+    case ConfigStatus::Running:
+      return "running";
+    case ConfigStatus::Done:
+      return "done";
+    case ConfigStatus::Failed:
+      return "failed";
   }
   return "?";
 }
 
 std::string_view to_string(GateOutcome g) {
   switch (g) {
-    case GateOutcome::None: return "";
-    case GateOutcome::Passed: return "passed";
-    case GateOutcome::PassedAfterRerun: return "passed-after-rerun";
-    case GateOutcome::Failed: return "failed";
-    case GateOutcome::NotEvaluated: return "not-evaluated";
+    case GateOutcome::None:
+      return "";
+    case GateOutcome::Passed:
+      return "passed";
+    case GateOutcome::PassedAfterRerun:
+      return "passed-after-rerun";
+    case GateOutcome::Failed:
+      return "failed";
+    case GateOutcome::NotEvaluated:
+      return "not-evaluated";
   }
   return "?";
 }
 
 ConfigStatus parse_config_status(std::string_view name) {
-  for (auto s : {ConfigStatus::Pending, ConfigStatus::Running, ConfigStatus::Done,
-                 ConfigStatus::Failed})
+  for (auto s :
+       {ConfigStatus::Pending, ConfigStatus::Running, ConfigStatus::Done, ConfigStatus::Failed})
     if (to_string(s) == name) return s;
-  fail("configuration status '{}' is not one this ecocompute knows (pending, running, done, "
-       "failed); the database may come from a newer version",
-       name);
+  fail(
+      "configuration status '{}' is not one this ecocompute knows (pending, running, done, "
+      "failed); the database may come from a newer version",
+      name);
 }
 
 GateOutcome parse_gate_outcome(std::string_view name) {
   for (auto g : {GateOutcome::None, GateOutcome::Passed, GateOutcome::PassedAfterRerun,
                  GateOutcome::Failed, GateOutcome::NotEvaluated})
     if (to_string(g) == name) return g;
-  fail("gate outcome '{}' is not one this ecocompute knows (passed, passed-after-rerun, "
-       "failed); the database may come from a newer version",
-       name);
+  fail(
+      "gate outcome '{}' is not one this ecocompute knows (passed, passed-after-rerun, "
+      "failed); the database may come from a newer version",
+      name);
 }
 
 namespace {
@@ -146,16 +158,6 @@ void configure(Database& db) {
   db.exec("PRAGMA journal_mode = WAL");
   // Durable commits: a run that was reported stored survives power loss.
   db.exec("PRAGMA synchronous = FULL");
-}
-
-// True when `path` sits in a directory this process cannot write and no write-ahead log is
-// pending beside it: a read-only medium or mount, where nothing can be changing the study, so
-// reading it as immutable is exact.
-bool on_read_only_storage(const fs::path& path) {
-  const fs::path dir = path.has_parent_path() ? path.parent_path() : fs::path(".");
-  std::error_code ec;
-  const auto wal = fs::file_size(path.string() + "-wal", ec);
-  return ::access(dir.c_str(), W_OK) != 0 && (ec || wal == 0);
 }
 
 // Moves `from` to `to` unless `to` exists (atomically: of two processes, one wins). False when

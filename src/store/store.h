@@ -54,8 +54,8 @@ class Store {
   // Writes the run with its phases and timeline in one transaction; returns the run id.
   int64_t insert_run(const RunRecord& run);
   // Marks the configuration done with its gate verdict and statistics, in one transaction.
-  void finish_config(int64_t config_id, GateOutcome gate, const std::string& gate_json,
-                     int rounds, const std::vector<StatRecord>& stats);
+  void finish_config(int64_t config_id, GateOutcome gate, const std::string& gate_json, int rounds,
+                     const std::vector<StatRecord>& stats);
   void fail_config(int64_t config_id, const std::string& stage, const std::string& error);
   void add_event(int64_t session_id, const ProtocolEvent& e);
 

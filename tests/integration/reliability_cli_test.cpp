@@ -216,6 +216,15 @@ TEST_F(ReliabilityCli, ExportNeverWritesOverTheStudy) {
                      "existing SQLite database");
   EXPECT_EQ(slurp(other), other_before);
   EXPECT_EQ(cli({"export", "--db", db.string(), "--out", (dir_ / "runs.csv").string()}).code, 0);
+  // The dashboard and the main job's reports are outputs too.
+  expect_clear_error(cli({"report", "--db", db.string(), "-o", other.string()}),
+                     "existing SQLite database");
+  EXPECT_EQ(slurp(other), other_before);
+  expect_clear_error(cli({"run", "--model", "synthetic:tiny", "--db", db.string(), "--out",
+                          (dir_ / "r.md").string(), "--json", other.string()}),
+                     "existing SQLite database");
+  EXPECT_EQ(slurp(other), other_before);
+  EXPECT_EQ(slurp(db), before);
 }
 
 TEST_F(ReliabilityCli, StudyOnAReadOnlyFileSystem) {
@@ -263,9 +272,13 @@ TEST_F(ReliabilityCli, ClosedStderrDoesNotFailMeasuredConfigurations) {
   ASSERT_EQ(::pipe(p), 0);
   ::close(p[0]);
   const fs::path db = dir_ / "s.db";
-  RunSpec spec{{"bench", "--model", "synthetic:tiny", "--device", "cpu", "--format", "fp16",
-                "--batch", "1", "--idle", "0", "--stabilise-max", "0", "--warmup", "0", "--runs",
-                "2", "--max-reruns", "0", "--db", db.string()},
+  RunSpec spec{{"bench",    "--model",  "synthetic:tiny",
+                "--device", "cpu",      "--format",
+                "fp16",     "--batch",  "1",
+                "--idle",   "0",        "--stabilise-max",
+                "0",        "--warmup", "0",
+                "--runs",   "2",        "--max-reruns",
+                "0",        "--db",     db.string()},
                env_};
   spec.stderr_fd = p[1];
   const Outcome o = run(spec);

@@ -21,6 +21,7 @@
 
 #include "common/error.h"
 #include "store/output_guard.h"
+#include "store/reader.h"
 #include "store/schema.h"
 #include "store/store.h"
 
@@ -214,12 +215,18 @@ TEST_F(StudyLockTest, ReadOnlyFileSystemIsNotReportedAsCorruption) {
     } catch (const Error& e) {
       r += fmt::format("clean: {}\n", e.what());
     }
+    try {  // and so does the dashboard's reader
+      r += fmt::format("reader sessions {}\n", StudyReader(ro / "clean.db").sessions().size());
+    } catch (const Error& e) {
+      r += fmt::format("reader: {}\n", e.what());
+    }
     r += "writer: " + error_of([&] { Store::open(ro / "clean.db"); }) + "\n";
     r += "pending: " + error_of([&] { Store::open_read_only(ro / "pending.db"); }) + "\n";
     return r;
   });
   if (!result) GTEST_SKIP() << "no mount namespaces here";
   EXPECT_THAT(*result, HasSubstr("configs 0\n"));
+  EXPECT_THAT(*result, HasSubstr("reader sessions 0\n"));
   EXPECT_THAT(*result, HasSubstr("writer: database"));
   EXPECT_THAT(*result, HasSubstr("Read-only file system"));
   EXPECT_THAT(*result, AllOf(HasSubstr("pending: cannot read database"), HasSubstr("read-only")));
