@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <vector>
 
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -18,7 +19,6 @@ namespace eco::bench {
 namespace {
 
 namespace fs = std::filesystem;
-using ::testing::ElementsAre;
 
 class SweepHooksTest : public ::testing::Test {
  protected:
