@@ -1,5 +1,6 @@
 #include "model/config.h"
 
+#include <algorithm>
 #include <cfloat>
 #include <climits>
 #include <cmath>
@@ -8,87 +9,18 @@
 
 #include "common/error.h"
 #include "common/file.h"
+#include "model/config_fields.h"
 #include "model/json_input.h"
 
 namespace eco::model {
 
 using json = nlohmann::json;
+using config_detail::FieldReader;
+using config_detail::json_type;
 
 namespace {
 
-constexpr std::string_view kSupported = "llama, mistral, qwen2, phi3";
-
-std::string_view json_type(const json& v) {
-  return v.type_name();
-}
-
-// Typed access to config.json fields; every failure names the file and the field.
-class FieldReader {
- public:
-  FieldReader(const json& root, const std::string& source) : root_(root), source_(source) {}
-
-  // Present and not null.
-  bool has(const char* key) const {
-    auto it = root_.find(key);
-    return it != root_.end() && !it->is_null();
-  }
-  const json& at(const char* key) const { return *root_.find(key); }
-
-  int get_int(const char* key) const {
-    if (!has(key)) fail("{}: required field '{}' is missing", source_, key);
-    return to_int(at(key), key);
-  }
-  int get_int(const char* key, int fallback) const {
-    return has(key) ? to_int(at(key), key) : fallback;
-  }
-  int positive_int(const char* key) const {
-    const int v = get_int(key);
-    if (v <= 0) fail("{}: field '{}' must be positive, found {}", source_, key, v);
-    return v;
-  }
-  float get_float(const char* key, float fallback) const {
-    if (!has(key)) return fallback;
-    const json& v = at(key);
-    if (!v.is_number())
-      fail("{}: field '{}' must be a number, found {}", source_, key, json_type(v));
-    const double d = v.get<double>();
-    if (!std::isfinite(d) || std::fabs(d) > double(FLT_MAX))
-      fail("{}: field '{}' is out of range ({})", source_, key, d);
-    return float(d);
-  }
-  bool get_bool(const char* key, bool fallback) const {
-    if (!has(key)) return fallback;
-    const json& v = at(key);
-    if (!v.is_boolean())
-      fail("{}: field '{}' must be true or false, found {}", source_, key, json_type(v));
-    return v.get<bool>();
-  }
-  std::string get_string(const char* key) const {
-    if (!has(key)) fail("{}: required field '{}' is missing", source_, key);
-    const json& v = at(key);
-    if (!v.is_string())
-      fail("{}: field '{}' must be a string, found {}", source_, key, json_type(v));
-    return v.get<std::string>();
-  }
-
-  int to_int(const json& v, std::string_view what) const {
-    if (v.is_number_unsigned()) {
-      const auto u = v.get<uint64_t>();
-      if (u > uint64_t(INT_MAX)) fail("{}: field '{}' is too large ({})", source_, what, u);
-      return int(u);
-    }
-    if (v.is_number_integer()) {
-      const auto i = v.get<int64_t>();
-      if (i < INT_MIN || i > INT_MAX) fail("{}: field '{}' is out of range ({})", source_, what, i);
-      return int(i);
-    }
-    fail("{}: field '{}' must be an integer, found {}", source_, what, json_type(v));
-  }
-
- private:
-  const json& root_;
-  const std::string& source_;
-};
+constexpr std::string_view kSupported = "llama, mistral, qwen2, qwen3, phi3";
 
 DType parse_torch_dtype(std::string name, const std::string& source, const char* key) {
   if (name.starts_with("torch.")) name = name.substr(6);
@@ -96,70 +28,6 @@ DType parse_torch_dtype(std::string name, const std::string& source, const char*
   if (name == "bfloat16") return DType::BF16;
   if (name == "float32" || name == "float") return DType::F32;
   fail("{}: field '{}' is '{}'; supported: float16, bfloat16, float32", source, key, name);
-}
-
-// The rope type named by a rope_scaling / rope_parameters object ("rope_type", or the older
-// "type"); "default" when it names none.
-std::string rope_type_of(const json& obj, const std::string& source, const char* key) {
-  for (const char* k : {"rope_type", "type"}) {
-    auto it = obj.find(k);
-    if (it == obj.end() || it->is_null()) continue;
-    if (!it->is_string())
-      fail("{}: field '{}.{}' must be a string, found {}", source, key, k, json_type(*it));
-    return it->get<std::string>();
-  }
-  return "default";
-}
-
-void check_rope(const FieldReader& f, const json& root, ModelConfig& c, const std::string& src) {
-  bool theta_found = false;
-  if (f.has("rope_theta")) {
-    c.rope_theta = f.get_float("rope_theta", 10000.0f);
-    theta_found = true;
-  }
-  if (f.has("rope_parameters")) {
-    const json& rp = root.at("rope_parameters");
-    if (!rp.is_object())
-      fail("{}: field 'rope_parameters' must be an object, found {}", src, json_type(rp));
-    const std::string type = rope_type_of(rp, src, "rope_parameters");
-    if (type != "default")
-      fail(
-          "{}: rope_parameters type '{}' is not supported (only unscaled RoPE, type 'default', "
-          "is implemented)",
-          src, type);
-    FieldReader rpf(rp, src);
-    if (rpf.has("rope_theta")) {
-      c.rope_theta = rpf.get_float("rope_theta", c.rope_theta);
-      theta_found = true;
-    } else if (!theta_found) {
-      fail("{}: rope_parameters has no 'rope_theta' and there is none at top level", src);
-    }
-    if (rpf.has("partial_rotary_factor") && rpf.get_float("partial_rotary_factor", 1.0f) != 1.0f)
-      fail(
-          "{}: rope_parameters.partial_rotary_factor {} is not supported (only full rotary "
-          "embeddings, factor 1)",
-          src, rpf.get_float("partial_rotary_factor", 1.0f));
-  }
-  if (!(c.rope_theta > 0.0f) || !std::isfinite(c.rope_theta))
-    fail("{}: rope_theta must be a positive number, found {}", src, c.rope_theta);
-
-  if (f.has("rope_scaling")) {
-    const json& rs = root.at("rope_scaling");
-    if (!rs.is_object())
-      fail("{}: field 'rope_scaling' must be an object or null, found {}", src, json_type(rs));
-    const std::string type = rope_type_of(rs, src, "rope_scaling");
-    if (c.arch == Arch::Phi3 && (type == "longrope" || type == "su" || type == "yarn"))
-      fail(
-          "{}: rope_scaling type '{}' is not supported: Phi-3 long-context (128k) variants need "
-          "LongRoPE; use a 4k-context Phi-3 model",
-          src, type);
-    if (type != "default")
-      fail("{}: rope_scaling type '{}' is not supported (only unscaled RoPE is implemented)", src,
-           type);
-  }
-  if (f.has("partial_rotary_factor") && f.get_float("partial_rotary_factor", 1.0f) != 1.0f)
-    fail("{}: partial_rotary_factor {} is not supported (only full rotary embeddings, factor 1)",
-         src, f.get_float("partial_rotary_factor", 1.0f));
 }
 
 std::vector<int> token_ids(const FieldReader& f, const char* key, const std::string& source) {
@@ -174,6 +42,70 @@ std::vector<int> token_ids(const FieldReader& f, const char* key, const std::str
   for (int id : ids)
     if (id < 0) fail("{}: field '{}' holds a negative token id ({})", source, key, id);
   return ids;
+}
+
+// Per-layer attention kinds of Qwen2/Qwen3: layer_types when given, else (configs older than
+// layer_types) the layers from max_window_layers on are sliding ones.
+std::vector<bool> qwen_sliding_layers(const FieldReader& f, const ModelConfig& c,
+                                      const std::string& src, bool window_declared) {
+  std::vector<bool> sliding(size_t(c.num_layers), false);
+  if (f.has("layer_types")) {
+    const json& v = f.at("layer_types");
+    if (!v.is_array() || int(v.size()) != c.num_layers)
+      fail("{}: field 'layer_types' must list one entry per layer ({}), found {}", src,
+           c.num_layers, v.is_array() ? std::to_string(v.size()) : std::string(json_type(v)));
+    for (size_t i = 0; i < v.size(); ++i) {
+      const std::string kind = v[i].is_string() ? v[i].get<std::string>() : v[i].dump();
+      if (kind != "full_attention" && kind != "sliding_attention")
+        fail("{}: layer_types[{}] is '{}'; supported: full_attention, sliding_attention", src, i,
+             kind);
+      sliding[i] = kind == "sliding_attention";
+    }
+    return sliding;
+  }
+  const int first = f.get_int("max_window_layers", 28);  // Qwen2Config / Qwen3Config default
+  for (int i = 0; i < c.num_layers; ++i) sliding[size_t(i)] = window_declared && i >= first;
+  return sliding;
+}
+
+// Qwen2/Qwen3 use sliding_window only with use_sliding_window, and only in sliding layers. The
+// engines apply one window to every layer, so a mix of both kinds is refused.
+int qwen_window(const FieldReader& f, const ModelConfig& c, const std::string& src) {
+  const int window = f.get_bool("use_sliding_window", false) ? f.get_int("sliding_window", 0) : 0;
+  const std::vector<bool> sliding = qwen_sliding_layers(f, c, src, window > 0);
+  if (window <= 0) return 0;
+  const auto n = std::count(sliding.begin(), sliding.end(), true);
+  if (n == 0) return 0;
+  if (n != int64_t(sliding.size()))
+    fail(
+        "{}: {} of {} layers use sliding-window attention (layer_types / max_window_layers); "
+        "a mix of sliding and full-attention layers is not supported",
+        src, n, sliding.size());
+  return window;
+}
+
+// Biases, per-head norms and the sliding window, as each architecture's attention reads them.
+void read_attention_layout(const FieldReader& f, ModelConfig& c, const std::string& source) {
+  switch (c.arch) {
+    case Arch::Qwen2:  // Qwen2Attention: q/k/v always carry a bias, o_proj never
+      c.qkv_bias = true;
+      c.sliding_window = qwen_window(f, c, source);
+      break;
+    case Arch::Qwen3:  // Qwen3Attention: q_norm/k_norm; attention_bias for q, k, v and o
+      c.qk_norm = true;
+      c.qkv_bias = c.o_bias = f.get_bool("attention_bias", false);
+      c.sliding_window = qwen_window(f, c, source);
+      break;
+    case Arch::Llama:  // LlamaAttention: attention_bias applies to q, k, v and o
+      c.qkv_bias = c.o_bias = f.get_bool("attention_bias", false);
+      break;
+    case Arch::Mistral:
+    case Arch::Phi3:
+      c.sliding_window = f.get_int("sliding_window", 0);
+      break;
+  }
+  if (c.sliding_window < 0)
+    fail("{}: sliding_window must be positive or null, found {}", source, c.sliding_window);
 }
 
 // The fields of a parsed config.json (parse_config catches what the JSON library throws).
@@ -191,13 +123,20 @@ std::string_view arch_name(Arch a) {
       return "qwen2";
     case Arch::Phi3:
       return "phi3";
+    case Arch::Qwen3:
+      return "qwen3";
   }
   return "?";
 }
 
 Arch parse_arch(std::string_view model_type, std::string_view source) {
-  for (Arch a : {Arch::Llama, Arch::Mistral, Arch::Qwen2, Arch::Phi3})
+  for (Arch a : {Arch::Llama, Arch::Mistral, Arch::Qwen2, Arch::Phi3, Arch::Qwen3})
     if (arch_name(a) == model_type) return a;
+  if (model_type.ends_with("_moe") || model_type == "mixtral")
+    fail(
+        "{}: model_type '{}' is a mixture-of-experts model, which is not supported (dense models "
+        "only: {})",
+        source, model_type, kSupported);
   fail("{}: model_type '{}' is not supported (supported: {})", source, model_type, kSupported);
 }
 
@@ -209,6 +148,7 @@ int64_t ModelConfig::parameter_count() const {
                       + 3 * h * inter;    // gate, up, down
   if (qkv_bias) per_layer += q + 2 * kv;
   if (o_bias) per_layer += h;
+  if (qk_norm) per_layer += 2 * int64_t(head_dim);
   const int64_t embed = int64_t(vocab_size) * h;
   return embed + (tie_word_embeddings ? 0 : embed) + h + per_layer * num_layers;
 }
@@ -251,6 +191,8 @@ ModelConfig parse_config_object(const json& root, const std::string& source) {
 
   if (f.has("head_dim")) {
     c.head_dim = f.positive_int("head_dim");
+  } else if (c.arch == Arch::Qwen3) {
+    c.head_dim = 128;  // Qwen3Config's default, not hidden_size / heads
   } else {
     if (c.hidden_size % c.num_heads != 0)
       fail(
@@ -275,7 +217,7 @@ ModelConfig parse_config_object(const json& root, const std::string& source) {
   c.rms_norm_eps = f.get_float("rms_norm_eps", c.arch == Arch::Phi3 ? 1e-5f : 1e-6f);
   if (!(c.rms_norm_eps > 0.0f) || !std::isfinite(c.rms_norm_eps))
     fail("{}: rms_norm_eps must be a positive number, found {}", source, c.rms_norm_eps);
-  check_rope(f, root, c, source);
+  config_detail::parse_rope_fields(f, root, c, source);
 
   if (f.has("hidden_act")) {
     const std::string act = f.get_string("hidden_act");
@@ -286,22 +228,7 @@ ModelConfig parse_config_object(const json& root, const std::string& source) {
     fail("{}: mlp_bias true is not supported (MLP projections without bias only)", source);
 
   c.tie_word_embeddings = f.get_bool("tie_word_embeddings", false);
-  switch (c.arch) {
-    case Arch::Qwen2:  // Qwen2Attention: q/k/v always carry a bias, o_proj never
-      c.qkv_bias = true;
-      if (f.get_bool("use_sliding_window", false))
-        c.sliding_window = f.get_int("sliding_window", 0);
-      break;
-    case Arch::Llama:  // LlamaAttention: attention_bias applies to q, k, v and o
-      c.qkv_bias = c.o_bias = f.get_bool("attention_bias", false);
-      break;
-    case Arch::Mistral:
-    case Arch::Phi3:
-      c.sliding_window = f.get_int("sliding_window", 0);
-      break;
-  }
-  if (c.sliding_window < 0)
-    fail("{}: sliding_window must be positive or null, found {}", source, c.sliding_window);
+  read_attention_layout(f, c, source);
 
   const std::vector<int> bos = token_ids(f, "bos_token_id", source);
   if (bos.size() > 1) fail("{}: bos_token_id must be one integer, found a list", source);
@@ -339,12 +266,45 @@ json token_json(const std::vector<int>& ids) {
   return ids;
 }
 
+// rope_scaling as transformers 4.x writes it (transformers 5 reads it too); null when unscaled.
+nlohmann::ordered_json rope_scaling_json(const ModelConfig& c) {
+  const RopeScaling& r = c.rope;
+  if (r.type == RopeType::Default) return nullptr;
+  nlohmann::ordered_json j;
+  j["rope_type"] = rope_type_name(r.type);
+  j["factor"] = r.factor;
+  switch (r.type) {
+    case RopeType::Llama3:
+      j["low_freq_factor"] = r.low_freq_factor;
+      j["high_freq_factor"] = r.high_freq_factor;
+      break;
+    case RopeType::Yarn:
+      j["beta_fast"] = r.beta_fast;
+      j["beta_slow"] = r.beta_slow;
+      if (r.mscale != 0.0) j["mscale"] = r.mscale;
+      if (r.mscale_all_dim != 0.0) j["mscale_all_dim"] = r.mscale_all_dim;
+      if (!r.truncate) j["truncate"] = false;
+      break;
+    case RopeType::LongRope:
+      j["short_factor"] = r.short_factor;
+      j["long_factor"] = r.long_factor;
+      break;
+    default:
+      break;
+  }
+  if (r.attention_factor > 0.0) j["attention_factor"] = r.attention_factor;
+  if (r.original_max_positions > 0)
+    j["original_max_position_embeddings"] = r.original_max_positions;
+  return j;
+}
+
 }  // namespace
 
 std::string config_to_json(const ModelConfig& c) {
   nlohmann::ordered_json j;
   static constexpr const char* kClass[] = {"LlamaForCausalLM", "MistralForCausalLM",
-                                           "Qwen2ForCausalLM", "Phi3ForCausalLM"};
+                                           "Qwen2ForCausalLM", "Phi3ForCausalLM",
+                                           "Qwen3ForCausalLM"};
   j["architectures"] = {kClass[int(c.arch)]};
   j["model_type"] = arch_name(c.arch);
   j["hidden_size"] = c.hidden_size;
@@ -357,7 +317,7 @@ std::string config_to_json(const ModelConfig& c) {
   j["max_position_embeddings"] = c.max_position_embeddings;
   j["rms_norm_eps"] = tidy(c.rms_norm_eps);
   j["rope_theta"] = tidy(c.rope_theta);
-  j["rope_scaling"] = nullptr;
+  j["rope_scaling"] = rope_scaling_json(c);
   j["hidden_act"] = "silu";
   j["initializer_range"] = 0.02;
   j["attention_dropout"] = 0.0;
@@ -381,13 +341,22 @@ std::string config_to_json(const ModelConfig& c) {
       j["sliding_window"] = window;
       break;
     case Arch::Qwen2:
+    case Arch::Qwen3:
+      if (c.arch == Arch::Qwen3) {
+        if (c.qkv_bias != c.o_bias)
+          fail("config_to_json: a qwen3 config has one attention_bias for q/k/v and o");
+        j["attention_bias"] = c.qkv_bias;
+      }
       j["use_sliding_window"] = c.sliding_window > 0;
       j["sliding_window"] = window;
-      j["max_window_layers"] = c.num_layers;
+      // Layers from max_window_layers on use the window: all of them, or none.
+      j["max_window_layers"] = c.sliding_window > 0 ? 0 : c.num_layers;
       break;
     case Arch::Phi3: {
       j["sliding_window"] = window;
-      j["original_max_position_embeddings"] = c.max_position_embeddings;
+      j["original_max_position_embeddings"] = c.rope.original_max_positions > 0
+                                                  ? c.rope.original_max_positions
+                                                  : c.max_position_embeddings;
       j["resid_pdrop"] = 0.0;
       j["embd_pdrop"] = 0.0;
       // Phi3Model builds its embedding with padding_idx = pad_token_id, which must be a valid id.

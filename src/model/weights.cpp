@@ -73,8 +73,9 @@ size_t ModelWeights::stored_bytes() const {
   size_t total = embed.nbytes + final_norm.nbytes;
   if (lm_head.data != embed.data) total += lm_head.nbytes;
   for (const auto& l : layers)
-    for (const TensorView* t : {&l.attn_norm, &l.wq, &l.wk, &l.wv, &l.wo, &l.bq, &l.bk, &l.bv,
-                                &l.bo, &l.mlp_norm, &l.w_gate, &l.w_up, &l.w_down})
+    for (const TensorView* t :
+         {&l.attn_norm, &l.wq, &l.wk, &l.wv, &l.wo, &l.bq, &l.bk, &l.bv, &l.bo, &l.q_norm,
+          &l.k_norm, &l.mlp_norm, &l.w_gate, &l.w_up, &l.w_down})
       total += t->nbytes;
   return total;
 }
@@ -131,6 +132,10 @@ ModelWeights load_model(const std::filesystem::path& model_dir) {
       l.bv = bind.get(p + "self_attn.v_proj.bias", {kv});
     }
     if (c.o_bias) l.bo = bind.get(p + "self_attn.o_proj.bias", {h});
+    if (c.qk_norm) {
+      l.q_norm = bind.get(p + "self_attn.q_norm.weight", {c.head_dim});
+      l.k_norm = bind.get(p + "self_attn.k_norm.weight", {c.head_dim});
+    }
   }
   return w;
 }

@@ -16,6 +16,7 @@ struct LayerWeights {
   TensorView wq, wk, wv, wo;  // [q_dim, hidden], [kv_dim, hidden] x2, [hidden, q_dim]
   TensorView bq, bk, bv;      // Qwen2 biases [q_dim], [kv_dim] x2; empty otherwise
   TensorView bo;              // Llama attention_bias: o_proj bias [hidden]; empty otherwise
+  TensorView q_norm, k_norm;  // Qwen3 per-head RMSNorm weights [head_dim]; empty otherwise
   TensorView mlp_norm;        // [hidden]
   TensorView w_gate, w_up;    // [intermediate, hidden]
   TensorView w_down;          // [hidden, intermediate]

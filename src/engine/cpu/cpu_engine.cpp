@@ -15,6 +15,7 @@
 #include "engine/cpu/linear.h"
 #include "engine/cpu/ops.h"
 #include "engine/finite_logits.h"
+#include "model/rope.h"
 
 namespace eco::engine::cpu {
 
@@ -23,7 +24,9 @@ namespace {
 struct CpuLayer {
   std::vector<float> attn_norm, mlp_norm;
   std::unique_ptr<Linear> wq, wk, wv, wo, w_gate, w_up, w_down;
-  std::vector<float> bq, bk, bv;  // empty unless the model has q/k/v biases (Qwen2)
+  std::vector<float> bq, bk, bv;      // empty unless the model has q/k/v biases (Qwen2)
+  std::vector<float> bo;              // o_proj bias (attention_bias), or empty
+  std::vector<float> q_norm, k_norm;  // Qwen3 per-head RMSNorm weights [head_dim], or empty
 };
 
 // New tokens of one sequence in a step: rows [first_row, first_row + count) of the step's
@@ -122,9 +125,17 @@ class CpuEngine final : public Engine {
         fail("layer {}: the config asks for q/k/v biases but the weights have none",
              layers_.size());
       }
+      if (!lw.bo.empty()) l.bo = load_vector(lw.bo, f, H);
+      if (cfg_.qk_norm) {
+        if (lw.q_norm.empty() || lw.k_norm.empty())
+          fail("layer {}: the config (qwen3) asks for q_norm/k_norm weights but there are none",
+               layers_.size());
+        l.q_norm = load_vector(lw.q_norm, f, cfg_.head_dim);
+        l.k_norm = load_vector(lw.k_norm, f, cfg_.head_dim);
+      }
       layers_.push_back(std::move(l));
     }
-    inv_freq_ = rope_inv_freq(cfg_.head_dim, double(cfg_.rope_theta));
+    rope_schedule_ = model::rope_schedule(cfg_, opts_.max_context);
   }
 
   const model::ModelConfig& config() const override { return cfg_; }
@@ -268,8 +279,59 @@ class CpuEngine final : public Engine {
     if (observer_) observer_(kind, int(layer), x, rows, cols);
   }
 
+  // The RoPE table of a step whose longest sequence reaches seq_len positions (model/rope.h);
+  // recomputed only when the step falls under another entry of the schedule.
+  const model::RopeTable& rope_table_for(int seq_len) {
+    const int index = rope_schedule_.index(seq_len);
+    if (index != rope_index_) {
+      rope_ = model::rope_table(cfg_, rope_schedule_.seq_len_of(index));
+      rope_index_ = index;
+    }
+    return rope_;
+  }
+
   void require_logits(const char* what) const {
     if (last_rows_.empty()) fail("{} called before prefill: no logits yet", what);
+  }
+
+  // Adds the q/k/v biases, applies Qwen3's per-head q/k norms and the rotary embedding, and
+  // writes each new token's key and value into its sequence's cache.
+  void qkv_to_cache(const CpuLayer& L, size_t li, const std::vector<Segment>& segs, int T,
+                    const model::RopeTable& rope) {
+    const int QD = cfg_.q_dim(), KVD = cfg_.kv_dim(), HD = cfg_.head_dim;
+    const int heads = cfg_.num_heads, kv_heads = cfg_.num_kv_heads;
+    if (!L.bq.empty()) {
+      for (int t = 0; t < T; ++t) {
+        add_inplace(q_.data() + size_t(t) * QD, L.bq.data(), size_t(QD));
+        add_inplace(k_.data() + size_t(t) * KVD, L.bk.data(), size_t(KVD));
+        add_inplace(v_.data() + size_t(t) * KVD, L.bv.data(), size_t(KVD));
+      }
+    }
+    if (!L.q_norm.empty()) {
+      for (int t = 0; t < T; ++t) {
+        for (int h = 0; h < heads; ++h) {
+          float* qh = q_.data() + size_t(t) * QD + size_t(h) * HD;
+          rmsnorm(qh, L.q_norm.data(), HD, cfg_.rms_norm_eps, qh);
+        }
+        for (int h = 0; h < kv_heads; ++h) {
+          float* kh = k_.data() + size_t(t) * KVD + size_t(h) * HD;
+          rmsnorm(kh, L.k_norm.data(), HD, cfg_.rms_norm_eps, kh);
+        }
+      }
+    }
+    const float* inv_freq = rope.inv_freq.data();
+    for (const auto& s : segs) {
+      float* kc = cache_.keys(s.seq, int(li));
+      float* vc = cache_.values(s.seq, int(li));
+      for (int t = 0; t < s.count; ++t) {
+        const size_t row = s.first_row + size_t(t);
+        const int pos = s.pos0 + t;
+        apply_rope(q_.data() + row * QD, heads, HD, pos, inv_freq, rope.attention_scaling);
+        apply_rope(k_.data() + row * KVD, kv_heads, HD, pos, inv_freq, rope.attention_scaling);
+        std::memcpy(kc + size_t(pos) * KVD, k_.data() + row * KVD, size_t(KVD) * sizeof(float));
+        std::memcpy(vc + size_t(pos) * KVD, v_.data() + row * KVD, size_t(KVD) * sizeof(float));
+      }
+    }
   }
 
   void forward(const std::vector<int32_t>& ids, const std::vector<Segment>& segs,
@@ -289,7 +351,12 @@ class CpuEngine final : public Engine {
     gate_.resize(size_t(T) * I);
     up_.resize(size_t(T) * I);
 
-    for (const auto& s : segs) cache_.grow(s.seq, s.pos0 + s.count);
+    int seq_len = 0;  // the longest sequence after this step picks the RoPE table
+    for (const auto& s : segs) {
+      cache_.grow(s.seq, s.pos0 + s.count);
+      seq_len = std::max(seq_len, s.pos0 + s.count);
+    }
+    const model::RopeTable& rope = rope_table_for(seq_len);
     embed_rows(embed_->data(), H, ids.data(), ids.size(), h_.data());
 
     for (size_t li = 0; li < layers_.size(); ++li) {
@@ -299,25 +366,7 @@ class CpuEngine final : public Engine {
       L.wq->forward(x_.data(), T, q_.data());
       L.wk->forward(x_.data(), T, k_.data());
       L.wv->forward(x_.data(), T, v_.data());
-      if (!L.bq.empty()) {
-        for (int t = 0; t < T; ++t) {
-          add_inplace(q_.data() + size_t(t) * QD, L.bq.data(), size_t(QD));
-          add_inplace(k_.data() + size_t(t) * KVD, L.bk.data(), size_t(KVD));
-          add_inplace(v_.data() + size_t(t) * KVD, L.bv.data(), size_t(KVD));
-        }
-      }
-      for (const auto& s : segs) {
-        float* kc = cache_.keys(s.seq, int(li));
-        float* vc = cache_.values(s.seq, int(li));
-        for (int t = 0; t < s.count; ++t) {
-          const size_t row = s.first_row + size_t(t);
-          const int pos = s.pos0 + t;
-          apply_rope(q_.data() + row * QD, heads, HD, pos, inv_freq_.data());
-          apply_rope(k_.data() + row * KVD, kv_heads, HD, pos, inv_freq_.data());
-          std::memcpy(kc + size_t(pos) * KVD, k_.data() + row * KVD, size_t(KVD) * sizeof(float));
-          std::memcpy(vc + size_t(pos) * KVD, v_.data() + row * KVD, size_t(KVD) * sizeof(float));
-        }
-      }
+      qkv_to_cache(L, li, segs, T, rope);
       // One task per (sequence, head); each writes its own slice of att_. Short steps (a decode
       // of a small model) run inline rather than waking the pool.
       const int group = heads / kv_heads;
@@ -344,6 +393,8 @@ class CpuEngine final : public Engine {
           small_step ? tasks : 1);
       observe(MatmulInput::O, li, att_.data(), T, QD);
       L.wo->forward(att_.data(), T, o_.data());
+      if (!L.bo.empty())
+        for (int t = 0; t < T; ++t) add_inplace(o_.data() + size_t(t) * H, L.bo.data(), size_t(H));
       add_inplace(h_.data(), o_.data(), h_.size());
 
       rmsnorm_rows(h_.data(), L.mlp_norm.data(), T, H, eps, x_.data());
@@ -374,7 +425,9 @@ class CpuEngine final : public Engine {
   std::unique_ptr<Linear> lm_head_;
   bool tied_ = false;
   std::vector<CpuLayer> layers_;
-  std::vector<float> inv_freq_;
+  model::RopeSchedule rope_schedule_;
+  model::RopeTable rope_;
+  int rope_index_ = -1;  // the schedule entry rope_ holds (-1: none yet)
   KvCache cache_;
   MatmulObserver observer_;
 
@@ -393,10 +446,14 @@ class CpuEngine final : public Engine {
 
 const char* matmul_input_name(MatmulInput kind) {
   switch (kind) {
-    case MatmulInput::Qkv: return "qkv";
-    case MatmulInput::O: return "o";
-    case MatmulInput::GateUp: return "gate_up";
-    case MatmulInput::Down: return "down";
+    case MatmulInput::Qkv:
+      return "qkv";
+    case MatmulInput::O:
+      return "o";
+    case MatmulInput::GateUp:
+      return "gate_up";
+    case MatmulInput::Down:
+      return "down";
   }
   return "?";
 }

@@ -102,12 +102,13 @@ std::vector<float> rope_inv_freq(int head_dim, double theta) {
   return inv;
 }
 
-void apply_rope(float* x, int n_heads, int head_dim, int pos, const float* inv_freq) {
+void apply_rope(float* x, int n_heads, int head_dim, int pos, const float* inv_freq,
+                float scaling) {
   const int half = head_dim / 2;
   const float p = float(pos);
   for (int i = 0; i < half; ++i) {
     const float angle = p * inv_freq[i];
-    const float c = std::cos(angle), s = std::sin(angle);
+    const float c = std::cos(angle) * scaling, s = std::sin(angle) * scaling;
     for (int h = 0; h < n_heads; ++h) {
       float* v = x + size_t(h) * size_t(head_dim);
       const float a = v[i], b = v[i + half];

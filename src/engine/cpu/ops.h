@@ -24,8 +24,10 @@ void rmsnorm_rows(const float* x, const float* weight, int rows, int n, float ep
 std::vector<float> rope_inv_freq(int head_dim, double theta);
 // Rotates n_heads consecutive vectors of head_dim at x in place for position `pos`, in the
 // rotate-half layout of Hugging Face: the pairs are (i, i + d/2), angle pos * inv_freq[i], with
-// the angle, cos and sin evaluated in fp32.
-void apply_rope(float* x, int n_heads, int head_dim, int pos, const float* inv_freq);
+// the angle, cos and sin evaluated in fp32 and cos, sin multiplied by `scaling` (the attention
+// factor of yarn / longrope; model/rope.h) before they meet x, as transformers does.
+void apply_rope(float* x, int n_heads, int head_dim, int pos, const float* inv_freq,
+                float scaling = 1.0f);
 
 // First key position a query at `pos` attends to: 0 without a window; with a sliding window of
 // `window` tokens (Mistral v0.1's sliding_window, as transformers masks it: key p is seen when

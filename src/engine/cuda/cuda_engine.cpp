@@ -49,6 +49,11 @@ CudaEngine::CudaEngine(const model::ModelWeights& weights, const EngineOptions& 
         "model {}: hidden_size {} and intermediate_size {} must be multiples of 8 for the CUDA "
         "engine; use --device cpu",
         weights.dir.string(), c.hidden_size, c.intermediate_size);
+  if (c.qk_norm || c.o_bias || c.rope.type != model::RopeType::Default)
+    fail(
+        "model {}: {} is not supported by the CUDA engine yet (scaled RoPE, Qwen3 q/k norms or "
+        "an o_proj bias); use --device cpu",
+        weights.dir.string(), c.model_type);
   const DevType t = resolve_devtype(opts_.format, weights.embed.dtype);
   const quant::WeightFormat wf =
       t == DevType::F16 ? quant::WeightFormat::FP16 : quant::WeightFormat::BF16;

@@ -6,6 +6,7 @@
 #include <random>
 
 #include "common/half.h"
+#include "model/rope.h"
 
 namespace eco::engine::test {
 
@@ -48,8 +49,11 @@ model::TensorView add_tensor(TestModel& m, const std::string& name, std::vector<
 std::unique_ptr<TestModel> make_test_model(const TestShape& s, uint64_t seed) {
   auto m = std::make_unique<TestModel>();
   auto& c = m->weights.config;
-  c.arch = s.qkv_bias ? model::Arch::Qwen2 : model::Arch::Llama;
-  c.model_type = s.qkv_bias ? "qwen2" : "llama";
+  c.arch = s.qk_norm ? model::Arch::Qwen3 : s.qkv_bias ? model::Arch::Qwen2 : model::Arch::Llama;
+  c.model_type = std::string(model::arch_name(c.arch));
+  c.qk_norm = s.qk_norm;
+  c.o_bias = s.o_bias;
+  c.rope = s.rope;
   c.hidden_size = s.hidden;
   c.intermediate_size = s.intermediate;
   c.num_layers = s.layers;
@@ -93,6 +97,11 @@ std::unique_ptr<TestModel> make_test_model(const TestShape& s, uint64_t seed) {
     L.wk = matrix(p + "self_attn.k_proj.weight", kvd, s.hidden);
     L.wv = matrix(p + "self_attn.v_proj.weight", kvd, s.hidden);
     L.wo = matrix(p + "self_attn.o_proj.weight", s.hidden, qd);
+    if (s.o_bias) L.bo = bias(p + "self_attn.o_proj.bias", s.hidden);
+    if (s.qk_norm) {
+      L.q_norm = norm(p + "self_attn.q_norm.weight", s.head_dim);
+      L.k_norm = norm(p + "self_attn.k_norm.weight", s.head_dim);
+    }
     if (s.qkv_bias) {
       L.bq = bias(p + "self_attn.q_proj.bias", qd);
       L.bk = bias(p + "self_attn.k_proj.bias", kvd);
@@ -158,23 +167,50 @@ std::vector<double> rms(const std::vector<double>& x, const std::vector<double>&
   return y;
 }
 
-void rope(std::vector<double>& x, int n_heads, int hd, int pos, double theta) {
+// Rotates n_heads vectors by pos * inv_freq[i], cos and sin times `scaling`.
+void rope(std::vector<double>& x, int n_heads, int hd, int pos, const std::vector<double>& inv_freq,
+          double scaling) {
   for (int h = 0; h < n_heads; ++h) {
     for (int i = 0; i < hd / 2; ++i) {
-      const double ang = pos * std::pow(theta, -2.0 * i / hd);
+      const double ang = pos * inv_freq[size_t(i)];
+      const double c = std::cos(ang) * scaling, sn = std::sin(ang) * scaling;
       const size_t a = size_t(h * hd + i), b = a + size_t(hd / 2);
       const double xa = x[a], xb = x[b];
-      x[a] = xa * std::cos(ang) - xb * std::sin(ang);
-      x[b] = xb * std::cos(ang) + xa * std::sin(ang);
+      x[a] = xa * c - xb * sn;
+      x[b] = xb * c + xa * sn;
     }
   }
+}
+
+// Per-head RMSNorm over consecutive head_dim slices (Qwen3's q_norm / k_norm).
+void head_norm(std::vector<double>& x, int hd, const std::vector<double>& w, double eps) {
+  for (size_t h = 0; h < x.size() / size_t(hd); ++h) {
+    std::vector<double> head(x.begin() + ptrdiff_t(h * size_t(hd)),
+                             x.begin() + ptrdiff_t((h + 1) * size_t(hd)));
+    head = rms(head, w, eps);
+    std::copy(head.begin(), head.end(), x.begin() + ptrdiff_t(h * size_t(hd)));
+  }
+}
+
+// The frequencies and scaling that rotate position `pos`.
+std::pair<std::vector<double>, double> rope_at(const model::ModelConfig& c, int seq_len) {
+  std::vector<double> inv(size_t(c.head_dim / 2));
+  if (c.rope.type == model::RopeType::Default) {
+    for (int i = 0; i < c.head_dim / 2; ++i)
+      inv[size_t(i)] = std::pow(double(c.rope_theta), -2.0 * i / c.head_dim);
+    return {inv, 1.0};
+  }
+  const model::RopeTable t = model::rope_table(c, seq_len);
+  for (size_t i = 0; i < inv.size(); ++i) inv[i] = t.inv_freq[i];
+  return {inv, t.attention_scaling};
 }
 
 }  // namespace
 
 std::vector<std::vector<double>> reference_logits(const model::ModelWeights& w,
                                                   const std::vector<int32_t>& tokens,
-                                                  float (*round)(float)) {
+                                                  float (*round)(float),
+                                                  const std::function<int(int)>& rope_seq_len) {
   const auto& c = w.config;
   const int H = c.hidden_size, hd = c.head_dim, nh = c.num_heads, nkv = c.num_kv_heads;
   const int T = int(tokens.size());
@@ -200,8 +236,13 @@ std::vector<std::vector<double>> reference_logits(const model::ModelWeights& w,
         for (size_t i = 0; i < bk.size(); ++i) k[size_t(t)][i] += bk[i];
         for (size_t i = 0; i < bv.size(); ++i) v[size_t(t)][i] += bv[i];
       }
-      rope(q[size_t(t)], nh, hd, t, c.rope_theta);
-      rope(k[size_t(t)], nkv, hd, t, c.rope_theta);
+      if (!L.q_norm.empty()) {
+        head_norm(q[size_t(t)], hd, values(L.q_norm, round), c.rms_norm_eps);
+        head_norm(k[size_t(t)], hd, values(L.k_norm, round), c.rms_norm_eps);
+      }
+      const auto [inv, scaling] = rope_at(c, rope_seq_len ? rope_seq_len(t) : T);
+      rope(q[size_t(t)], nh, hd, t, inv, scaling);
+      rope(k[size_t(t)], nkv, hd, t, inv, scaling);
     }
     for (int t = 0; t < T; ++t) {
       std::vector<double> att(size_t(nh * hd), 0.0);
@@ -224,7 +265,11 @@ std::vector<std::vector<double>> reference_logits(const model::ModelWeights& w,
           for (int i = 0; i < hd; ++i)
             att[size_t(hh * hd + i)] += s[size_t(p)] / sum * v[size_t(p)][size_t(kvh * hd + i)];
       }
-      const auto o = matvec(wo, att, H);
+      auto o = matvec(wo, att, H);
+      if (!L.bo.empty()) {
+        const auto bo = values(L.bo, round);
+        for (int i = 0; i < H; ++i) o[size_t(i)] += bo[size_t(i)];
+      }
       for (int i = 0; i < H; ++i) h[size_t(t)][size_t(i)] += o[size_t(i)];
     }
     for (int t = 0; t < T; ++t) {

@@ -2,6 +2,7 @@
 // Tiny models built in memory for engine tests: TensorViews pointing at buffers the TestModel
 // owns, and an independent double-precision forward pass to check the engine against.
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -23,6 +24,9 @@ struct TestShape {
   bool qkv_bias = false;
   bool tied = false;
   int sliding_window = 0;  // config.sliding_window (0: full causal attention)
+  bool qk_norm = false;    // Qwen3's per-head q/k RMSNorm (makes the model a qwen3)
+  bool o_bias = false;     // an o_proj bias (attention_bias)
+  model::RopeScaling rope;
   model::DType dtype = model::DType::F32;
 };
 
@@ -41,9 +45,13 @@ double view_at(const model::TensorView& t, int64_t i);
 // Logits at every position of `tokens` ([tokens, vocab]), computed directly in double from the
 // stored weights (each optionally rounded by `round`, e.g. through fp16). With the config's
 // sliding_window W > 0, the query at position t sees the keys at t - W + 1 .. t only.
+// Unscaled RoPE is computed here in double; a scaled one uses model::rope_table for the
+// sequence length rope_seq_len(t) at each position t (default: all tokens, i.e. one prefill;
+// a KV-cache decode rotates position t with the table of the step that wrote it).
 std::vector<std::vector<double>> reference_logits(const model::ModelWeights& w,
                                                   const std::vector<int32_t>& tokens,
-                                                  float (*round)(float) = nullptr);
+                                                  float (*round)(float) = nullptr,
+                                                  const std::function<int(int)>& rope_seq_len = {});
 
 // Uniform random floats in [-scale, scale), deterministic for a seed.
 std::vector<float> random_floats(size_t n, uint64_t seed, float scale = 1.0f);
