@@ -76,39 +76,60 @@ int table_rows(const std::string& text) {
   return rows - 1;  // the header
 }
 
+// The smoke study runs once (its checks are one test, so ctest runs it once): its database
+// and outputs are then checked part by part.
 class StudySmoke : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    dir_ = new fs::path(fs::temp_directory_path() / fmt::format("eco_study_smoke_{}", ::getpid()));
-    fs::remove_all(*dir_);
-    fs::create_directories(*dir_);
-    env_ = new std::map<std::string, std::string>{
-        {"ECO_CACHE_DIR", (fs::temp_directory_path() / "eco_study_cache").string()},
-        {"ECO_NVML_LIBRARY", ECO_NVML_STUB},
-        {"ECO_NVML_STUB_SCRIPT", "device name=Stand-in_GPU period_ms=1; power 0 0 150"}};
-    smoke_ = new Outcome(run(fmt::format("study run studies/eco-2026.toml --smoke --db {}",
-                                         (*dir_ / "smoke.db").string()),
-                             *env_));
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / fmt::format("eco_study_smoke_{}", ::getpid());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    env_ = {{"ECO_CACHE_DIR", (fs::temp_directory_path() / "eco_study_cache").string()},
+            {"ECO_NVML_LIBRARY", ECO_NVML_STUB},
+            {"ECO_NVML_STUB_SCRIPT", "device name=Stand-in_GPU period_ms=1; power 0 0 150"}};
+    smoke_ =
+        run(fmt::format("study run studies/eco-2026.toml --smoke --db {}", db().string()), env_);
   }
-  static void TearDownTestSuite() {
-    fs::remove_all(*dir_);
-    delete dir_;
-    delete env_;
-    delete smoke_;
-  }
-  static fs::path db() { return *dir_ / "smoke.db"; }
+  void TearDown() override { fs::remove_all(dir_); }
+  fs::path db() const { return dir_ / "smoke.db"; }
 
-  static fs::path* dir_;
-  static std::map<std::string, std::string>* env_;
-  static Outcome* smoke_;
+  void database_holds_every_part();
+  void analysis_has_every_section();
+  void dashboard_holds_the_study();
+  void findings_come_from_the_database();
+  void a_second_run_measures_nothing();
+
+  fs::path dir_;
+  std::map<std::string, std::string> env_;
+  Outcome smoke_;
 };
-fs::path* StudySmoke::dir_ = nullptr;
-std::map<std::string, std::string>* StudySmoke::env_ = nullptr;
-Outcome* StudySmoke::smoke_ = nullptr;
 
-TEST_F(StudySmoke, RunsEveryPartIntoOneDatabase) {
-  ASSERT_EQ(smoke_->code, 0) << smoke_->output;
-  EXPECT_THAT(smoke_->output, HasSubstr("study: complete"));
+TEST_F(StudySmoke, EndToEndWithEverySectionFilledFromTheDatabase) {
+  ASSERT_EQ(smoke_.code, 0) << smoke_.output;
+  EXPECT_THAT(smoke_.output, HasSubstr("study: complete"));
+  {
+    SCOPED_TRACE("database");
+    database_holds_every_part();
+  }
+  {
+    SCOPED_TRACE("analysis");
+    analysis_has_every_section();
+  }
+  {
+    SCOPED_TRACE("dashboard");
+    dashboard_holds_the_study();
+  }
+  {
+    SCOPED_TRACE("findings");
+    findings_come_from_the_database();
+  }
+  {
+    SCOPED_TRACE("second run");
+    a_second_run_measures_nothing();
+  }
+}
+
+void StudySmoke::database_holds_every_part() {
   auto st = eco::store::Store::open_read_only(db());
   auto& sql = eco::store::test_db(st);
   // Parts: 5 models x 6 formats at batch 1; 4 more thresholds; 4 formats x batches 2, 4.
@@ -125,9 +146,8 @@ TEST_F(StudySmoke, RunsEveryPartIntoOneDatabase) {
             sql.query_int("SELECT count(*) FROM sessions"));
 }
 
-TEST_F(StudySmoke, AnalysisHasEverySectionFilledFromTheDatabase) {
-  ASSERT_EQ(smoke_->code, 0) << smoke_->output;
-  const std::string md = read_file(*dir_ / "smoke-analysis.md");
+void StudySmoke::analysis_has_every_section() {
+  const std::string md = read_file(dir_ / "smoke-analysis.md");
   const std::string measured = section(md, "## Source: measured");
   ASSERT_FALSE(measured.empty()) << md;
   EXPECT_EQ(table_rows(section(measured, "### Configurations")), 42);
@@ -144,12 +164,11 @@ TEST_F(StudySmoke, AnalysisHasEverySectionFilledFromTheDatabase) {
   EXPECT_THAT(md, Not(HasSubstr("| n/a | n/a | n/a | n/a | n/a |")));
 }
 
-TEST_F(StudySmoke, DashboardHoldsTheStudy) {
-  ASSERT_EQ(smoke_->code, 0) << smoke_->output;
+void StudySmoke::dashboard_holds_the_study() {
   if (eco::report::dashboard_page().empty()) {
-    EXPECT_THAT(smoke_->output, HasSubstr("this build has no dashboard front end"));
+    EXPECT_THAT(smoke_.output, HasSubstr("this build has no dashboard front end"));
   } else {
-    const std::string html = read_file(*dir_ / "smoke-report.html");
+    const std::string html = read_file(dir_ / "smoke-report.html");
     EXPECT_THAT(html, HasSubstr("synthetic:tiny-phi3"));
   }
   const auto doc = eco::report::build_study({db()});
@@ -160,11 +179,10 @@ TEST_F(StudySmoke, DashboardHoldsTheStudy) {
   EXPECT_FALSE(doc["timelines"].empty());
 }
 
-TEST_F(StudySmoke, FindingsTablesComeFromTheDatabase) {
-  ASSERT_EQ(smoke_->code, 0) << smoke_->output;
-  const Outcome f = run(fmt::format("study findings --db {}", db().string()), *env_);
+void StudySmoke::findings_come_from_the_database() {
+  const Outcome f = run(fmt::format("study findings --db {}", db().string()), env_);
   ASSERT_EQ(f.code, 0) << f.output;
-  EXPECT_EQ(read_file(*dir_ / "smoke-findings.md"), f.output);
+  EXPECT_EQ(read_file(dir_ / "smoke-findings.md"), f.output);
   // Claim 1: int8 (fused and reference-bnb) on each of the 5 models.
   EXPECT_EQ(table_rows(section(f.output, "## Claim 1")), 10) << f.output;
   // Claim 2: thresholds 0, 1, 2, 4, 6, 8 on the threshold part's model.
@@ -185,12 +203,11 @@ TEST_F(StudySmoke, FindingsTablesComeFromTheDatabase) {
   EXPECT_THAT(section(f.output, "## Claim 1"), HasSubstr(fmt::format("| {:.4g} |", mean)));
 }
 
-TEST_F(StudySmoke, ASecondRunMeasuresNothingAgain) {
-  ASSERT_EQ(smoke_->code, 0) << smoke_->output;
+void StudySmoke::a_second_run_measures_nothing() {
   const Outcome again = run(fmt::format("study run studies/eco-2026.toml --smoke --db {} "
                                         "--out-dir {}",
-                                        db().string(), dir_->string()),
-                            *env_);
+                                        db().string(), dir_.string()),
+                            env_);
   ASSERT_EQ(again.code, 0) << again.output;
   EXPECT_THAT(again.output, HasSubstr("measured 0 configuration(s), 0 failed, scored 0"));
 }
