@@ -150,6 +150,7 @@ struct Sweep {
   std::vector<PlannedConfig> plan;
   SweepResult result;
   std::unique_ptr<IdleBaseline> idle;
+  bool stopped = false;  // SweepHooks::proceed said stop
   std::unique_ptr<EtaEstimator> eta;
   std::vector<size_t> eta_index;  // plan index -> index in the ETA's list
   double now() const { return hooks.clock ? hooks.clock() : meter.now(); }
@@ -171,6 +172,11 @@ void store_plan(Sweep& s) {
   for (const auto& pm : s.models) prompt_lens.push_back(pm.prompt_lens);
   s.plan = enumerate_configurations(s.spec.models, s.spec.formats, s.spec.batches, prompt_lens,
                                     s.spec.gen_lens);
+  if (s.hooks.include)
+    std::erase_if(s.plan, [&](const PlannedConfig& pc) {
+      return !s.hooks.include(s.spec.models[pc.model], pc.format, pc.batch, pc.prompt_len,
+                              pc.gen_len);
+    });
   const std::string device(engine::device_name(s.device));
   auto key = [&](const PlannedConfig& pc) {
     return store::ConfigKey{
@@ -301,11 +307,18 @@ void cooldown(Sweep& s, const PlannedConfig& pc) {
   s.store.add_event(s.session, ev);
 }
 
+// Whether configuration i may start (SweepHooks::proceed); once told to stop, the sweep stops.
+bool proceed(Sweep& s, size_t i) {
+  if (!s.stopped && s.hooks.proceed && !s.hooks.proceed(s.plan[i])) s.stopped = true;
+  return !s.stopped;
+}
+
 // The configurations of one model and format share one engine, built for the largest batch
 // and context among them; when it cannot be built (say out of memory at the largest batch),
 // each configuration builds its own, so the smaller ones still run.
 void measure_format(Sweep& s, const model::ModelWeights* weights, const std::string& load_error,
                     const std::vector<size_t>& group) {
+  if (!proceed(s, group[0])) return;
   std::unique_ptr<engine::Engine> shared;
   if (weights && group.size() > 1) {
     int batch = 1, context = 1;
@@ -326,6 +339,7 @@ void measure_format(Sweep& s, const model::ModelWeights* weights, const std::str
     }
   }
   for (size_t i : group) {
+    if (i != group[0] && !proceed(s, i)) return;
     PlannedConfig& pc = s.plan[i];
     const bool fits = shared && pc.prompt_len + pc.gen_len <= shared->options().max_context;
     const int failed_before = s.result.failed;
@@ -348,7 +362,7 @@ void measure_model(Sweep& s, size_t model) {
     if (!by_format.count(pc.format)) format_order.push_back(pc.format);
     by_format[pc.format].push_back(i);
   }
-  if (format_order.empty()) return;
+  if (format_order.empty() || s.stopped) return;
   std::optional<model::ModelWeights> weights;
   std::string load_error;
   const double t0 = s.now();
@@ -411,6 +425,8 @@ SweepResult run_sweep(const SweepSpec& spec_in, store::Store& store, ProgressSin
       std::make_unique<IdleBaseline>(meter, store, progress, spec.protocol, s.session, s.energy);
   if (s.result.skipped < s.result.configurations) s.idle->measure();
   for (size_t m = 0; m < s.models.size(); ++m) measure_model(s, m);
+  s.result.not_started =
+      s.result.configurations - s.result.skipped - s.result.done - s.result.failed;
   if (s.result.skipped < s.result.configurations) s.idle->finish();
   return s.result;
 }

@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 
+#include "bench/plan.h"
 #include "bench/progress.h"
 #include "bench/sweep_spec.h"
 #include "engine/engine.h"
@@ -24,6 +25,7 @@ struct SweepResult {
   int done = 0;
   int failed = 0;
   int gates_passed = 0, gates_passed_after_rerun = 0, gates_failed = 0;
+  int not_started = 0;      // left for a later sweep when SweepHooks::proceed said stop
   int energy_faults = 0;    // configurations whose energy readings failed (e.g. GPU lost)
   int model_loads = 0;      // model files loaded (once per model)
   int engines_built = 0;    // engines built (once per model and format where possible)
@@ -40,6 +42,14 @@ struct SweepHooks {
                                                 const engine::EngineOptions&)>
       make_engine;
   std::function<double()> clock;
+  // Which configurations of the cross product to measure (all when empty): a study measures a
+  // union of parts in one sweep per model. Arguments: model source, format name as listed,
+  // batch, prompt length, generation length.
+  std::function<bool(const std::string&, const std::string&, int, int, int)> include;
+  // Asked before each configuration is started (before its format's engine is built, for the
+  // first of a format): false stops the sweep there, cleanly, as a time budget needs; the
+  // configurations not started keep their state, and the final idle re-check still runs.
+  std::function<bool(const PlannedConfig& next)> proceed;
 };
 
 // Runs the sweep into `store`. `meter` may be supplied (tests, embedders); otherwise one is

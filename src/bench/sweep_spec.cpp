@@ -1,9 +1,12 @@
 #include "bench/sweep_spec.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <string_view>
+#include <tuple>
 
 #include "bench/json_read.h"
 #include "bench/sweep_toml.h"
@@ -33,11 +36,52 @@ quant::Int8Impl parse_int8_impl(const std::string& name, const std::string& sour
   fail("{} '{}': use fused or reference-bnb", source, name);
 }
 
+namespace {
+
+// "int8?threshold=T&impl=I": LLM.int8() settings of one format of a list, so that one sweep can
+// hold several thresholds and both implementations. Returns whether each was given.
+std::pair<bool, bool> read_format_params(std::string_view query, const std::string& name,
+                                         quant::FormatSpec& f) {
+  if (f.format != quant::WeightFormat::Int8)
+    fail("format '{}': only int8 takes parameters (threshold=T, impl=fused|reference-bnb)", name);
+  bool threshold = false, impl = false;
+  while (!query.empty()) {
+    const size_t amp = query.find('&');
+    const std::string_view item = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    const size_t eq = item.find('=');
+    const std::string key(item.substr(0, eq));
+    const std::string value(eq == std::string_view::npos ? "" : item.substr(eq + 1));
+    if (key == "threshold") {
+      char* end = nullptr;
+      const double t = std::strtod(value.c_str(), &end);
+      if (value.empty() || *end != '\0' || !(t >= 0 && t < 1e30))
+        fail("format '{}': threshold must be a number >= 0 (0 = pure int8)", name);
+      f.int8_threshold = float(t);
+      threshold = true;
+    } else if (key == "impl") {
+      f.int8_impl = parse_int8_impl(value, fmt::format("format '{}': impl", name));
+      impl = true;
+    } else {
+      fail("format '{}': unknown parameter '{}' (int8 takes threshold=T and impl=I)", name, key);
+    }
+  }
+  return {threshold, impl};
+}
+
+}  // namespace
+
 quant::FormatSpec SweepSpec::format_spec(const std::string& name) const {
-  quant::FormatSpec f = quant::parse_format(name);
+  const size_t q = name.find('?');
+  quant::FormatSpec f = quant::parse_format(std::string_view(name).substr(0, q));
+  bool own_threshold = false, own_impl = false;
+  if (q != std::string::npos)
+    std::tie(own_threshold, own_impl) =
+        read_format_params(std::string_view(name).substr(q + 1), name, f);
   if (f.format == quant::WeightFormat::Int8) {
-    if (int8_threshold >= 0 && f.int8_threshold != 0.0f) f.int8_threshold = int8_threshold;
-    if (int8_impl) f.int8_impl = *int8_impl;
+    if (!own_threshold && int8_threshold >= 0 && f.int8_threshold != 0.0f)
+      f.int8_threshold = int8_threshold;
+    if (!own_impl && int8_impl) f.int8_impl = *int8_impl;
   }
   return f;
 }
@@ -91,7 +135,8 @@ void SweepSpec::validate() const {
   bool has_int8 = false, has_int8_family = false;
   std::vector<std::string> seen;
   for (const auto& f : formats) {
-    const quant::FormatSpec parsed = quant::parse_format(f);
+    const quant::FormatSpec parsed =
+        SweepSpec{}.format_spec(f);  // without the sweep's int8 settings
     has_int8_family = has_int8_family || parsed.format == quant::WeightFormat::Int8;
     has_int8 =
         has_int8 || (parsed.format == quant::WeightFormat::Int8 && parsed.int8_threshold != 0);

@@ -15,8 +15,10 @@
 namespace eco::bench {
 
 struct SweepSpec {
-  std::vector<std::string> models;   // model directories or "synthetic:SHAPE[?...]"
-  std::vector<std::string> formats;  // format names (quant::parse_format)
+  std::vector<std::string> models;  // model directories or "synthetic:SHAPE[?...]"
+  // Format names (quant::parse_format); int8 may carry its own settings, as in
+  // "int8?threshold=2&impl=reference-bnb", which win over int8_threshold and int8_impl below.
+  std::vector<std::string> formats;
   std::vector<int> batches;
   std::vector<int> prompt_lens;  // seeded random prompts of these lengths (without prompt_text)
   std::vector<int> gen_lens;     // >= 2: the first token comes from prefill, the rest from decode

@@ -181,8 +181,7 @@ json published_checks(const cli::PublishedSet& p) {
   return j;
 }
 
-void run(const AnalyzeArgs& a) {
-  if (a.output != "md" && a.output != "json") fail("-o must be md or json (got '{}')", a.output);
+json build_document(const AnalyzeArgs& a) {
   const CostInputs cost = cost_inputs(a);
   auto st = cli::open_study(a.db, "--db");
   json doc{
@@ -214,6 +213,12 @@ void run(const AnalyzeArgs& a) {
         "{} holds no finished configuration and no published results: run `ecocompute bench` "
         "or `ecocompute import` first",
         a.db);
+  return doc;
+}
+
+void run(const AnalyzeArgs& a) {
+  if (a.output != "md" && a.output != "json") fail("-o must be md or json (got '{}')", a.output);
+  const json doc = build_document(a);
   const std::string text =
       a.output == "json" ? doc.dump(2) + "\n" : cli::render_analysis_markdown(doc);
   if (a.out.empty()) {
@@ -253,5 +258,11 @@ void setup(CLI::App& sub) {
 }
 
 }  // namespace
+
+nlohmann::json eco::cli::analysis_document(const std::string& db) {
+  AnalyzeArgs a;
+  a.db = db;
+  return build_document(a);
+}
 
 ECO_COMMAND("analyze", "Statistics, comparisons, batch law, crossovers, Pareto front, cost", setup);

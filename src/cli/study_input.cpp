@@ -19,14 +19,8 @@ using analysis::ConfigData;
 using analysis::Sample;
 namespace metric = analysis::metric;
 
-std::string format_label(const store::ConfigView& v) {
-  const auto j = nlohmann::json::parse(v.format_params, nullptr, false);
-  if (j.is_object() && j.contains("threshold") && j["threshold"].is_number()) {
-    std::string label = fmt::format("{}(t={:g}", v.format_name, j["threshold"].get<double>());
-    if (j.contains("impl") && j["impl"].is_string()) label += "," + j["impl"].get<std::string>();
-    return label + ")";
-  }
-  return v.format_name;
+std::string view_format_label(const store::ConfigView& v) {
+  return format_label(v.format_name, v.format_params);
 }
 
 std::string model_name(const store::ConfigView& v) {
@@ -76,6 +70,16 @@ void fill_metrics(ConfigData& c, const std::vector<store::RunRecord>& runs) {
 
 }  // namespace
 
+std::string format_label(const std::string& name, const std::string& params_json) {
+  const auto j = nlohmann::json::parse(params_json, nullptr, false);
+  if (j.is_object() && j.contains("threshold") && j["threshold"].is_number()) {
+    std::string label = fmt::format("{}(t={:g}", name, j["threshold"].get<double>());
+    if (j.contains("impl") && j["impl"].is_string()) label += "," + j["impl"].get<std::string>();
+    return label + ")";
+  }
+  return name;
+}
+
 store::Store open_study(const std::string& path, const char* option) {
   try {
     return store::Store::open_read_only(path);
@@ -95,7 +99,7 @@ std::vector<ConfigData> measured_configs(store::Store& st) {
     c.model = model_name(v);
     c.model_key =
         v.model_weights.empty() || v.model_weights == "{}" ? v.model_source : v.model_weights;
-    c.format = format_label(v);
+    c.format = view_format_label(v);
     c.gpu = v.gpu_name.empty() ? v.device : v.gpu_name;
     c.device = c.gpu;
     c.params_b = v.parameter_count > 0 ? double(v.parameter_count) / 1e9 : NAN;

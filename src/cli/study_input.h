@@ -10,6 +10,9 @@
 
 namespace eco::cli {
 
+// A format as analyses name it: "int8(t=6,fused)", "nf4", from its stored name and parameters.
+std::string format_label(const std::string& name, const std::string& params_json);
+
 // Every configuration the protocol finished (status done), with per-run metric values.
 std::vector<analysis::ConfigData> measured_configs(store::Store& st);
 

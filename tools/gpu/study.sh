@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# One device call of the EcoCompute study (studies/eco-2026.toml) on a lent GPU machine: it runs
+# `ecocompute study run` with a time budget, resuming the database an earlier call brought back,
+# and copies the database, its analysis, findings, dashboard and log to $OUT. Builds nothing:
+# here, build the CUDA release binary and run tools/gpu/pack.sh; then, per call (device carry
+# ["gpu-carry"]):
+#   bash tools/gpu/study.sh
+# After each call copy the returned eco-2026.db (and eco-2026.db-wal, if any) into gpu-carry/,
+# so the next call resumes it; repeat until the log says "study: complete".
+# ECO_STUDY_BUDGET (default 8m): the budget of `study run` (calls are limited to 10 minutes;
+#   a step under way may run past the budget by one configuration, up to a minute on 7B);
+# ECO_STUDY_TIMEOUT (default 570 s): a last resort that kills the call (the database loses
+#   nothing finished; the next call redoes the configuration cut off);
+# ECO_STUDY_FILE (default studies/eco-2026.toml).
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+C=gpu-carry
+FINAL="${OUT:-/tmp/eco-out}"
+W=/tmp/eco-study
+mkdir -p "$FINAL" "$W"
+CUBLAS_DIR="$(python3 -c 'import nvidia.cu13, os; print(os.path.join(nvidia.cu13.__path__[0], "lib"))' 2>/dev/null || true)"
+export LD_LIBRARY_PATH="/usr/local/cuda/lib64:${CUBLAS_DIR}:${LD_LIBRARY_PATH:-}"
+# Synthetic models outside the repository copy; --evict-synthetic keeps one at a time on disk
+# (the study's models together are about 60 GB).
+export ECO_CACHE_DIR="${ECO_CACHE_DIR:-/tmp/eco-cache}"
+for f in eco-2026.db eco-2026.db-wal; do
+  [[ -f "$C/$f" && ! -f "$W/$f" ]] && cp "$C/$f" "$W/$f"
+done
+{ date -u; nvidia-smi --query-gpu=name,memory.total,driver_version,power.limit --format=csv,noheader;
+  echo "commit $(cat $C/COMMIT 2>/dev/null)"; df -h /tmp | tail -1; } > "$W/card.txt" 2>&1
+start=$(date +%s)
+timeout "${ECO_STUDY_TIMEOUT:-570}" $C/ecocompute study run "${ECO_STUDY_FILE:-studies/eco-2026.toml}" \
+  --db "$W/eco-2026.db" --budget "${ECO_STUDY_BUDGET:-8m}" --evict-synthetic \
+  > "$W/status.md" 2> "$W/run.log"
+echo "study rc=$? seconds=$(( $(date +%s) - start ))" >> "$W/run.log"
+cp "$W"/eco-2026.db* "$W"/eco-2026-*.md "$W"/eco-2026-report.html "$W/status.md" "$W/run.log" \
+  "$W/card.txt" "$FINAL/" 2>/dev/null
+cat "$W/card.txt" "$W/status.md"
+grep -E "^study:|ecocompute: error" "$W/run.log"
