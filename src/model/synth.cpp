@@ -55,9 +55,25 @@ ModelConfig make(Arch arch, int hidden, int inter, int layers, int heads, int kv
   c.rms_norm_eps = eps;
   c.tie_word_embeddings = tied;
   c.qkv_bias = arch == Arch::Qwen2;
+  c.qk_norm = arch == Arch::Qwen3;
   c.bos_token_id = bos;
   c.eos_token_ids = std::move(eos);
   c.sliding_window = window;
+  return c;
+}
+
+ModelConfig with_head_dim(ModelConfig c, int head_dim) {
+  c.head_dim = head_dim;
+  return c;
+}
+
+// Llama 3.1's rope_scaling: factor 8 over an 8192-token pretraining context.
+ModelConfig with_llama31_rope(ModelConfig c) {
+  c.rope.type = RopeType::Llama3;
+  c.rope.factor = 8.0;
+  c.rope.low_freq_factor = 1.0;
+  c.rope.high_freq_factor = 4.0;
+  c.rope.original_max_positions = 8192;
   return c;
 }
 
@@ -75,6 +91,35 @@ const NamedShape kShapes[] = {
      [] { return make(Arch::Qwen2, 128, 352, 4, 4, 2, 512, 2048, 1e6f, 1e-6f, true, 1, {2}); }},
     {"tiny-phi3", "small phi3 for tests (fused qkv_proj and gate_up_proj)",
      [] { return make(Arch::Phi3, 128, 352, 4, 4, 4, 512, 2048, 10000.f, 1e-5f, false, 1, {2}); }},
+    {"tiny-qwen3", "small qwen3 for tests (q/k norms; heads x head_dim 256 != hidden 128)",
+     [] {
+       return with_head_dim(
+           make(Arch::Qwen3, 128, 352, 4, 4, 2, 512, 2048, 1e6f, 1e-6f, false, 1, {2}), 64);
+     }},
+    {"tinyllama-1.1b", "TinyLlama/TinyLlama-1.1B-Chat-v1.0",
+     [] {
+       return make(Arch::Llama, 2048, 5632, 22, 32, 4, 32000, 2048, 10000.f, 1e-5f, false, 1, {2});
+     }},
+    {"qwen2.5-3b", "Qwen/Qwen2.5-3B",
+     [] {
+       return make(Arch::Qwen2, 2048, 11008, 36, 16, 2, 151936, 32768, 1e6f, 1e-6f, true, 151643,
+                   {151643});
+     }},
+    {"qwen2-7b", "Qwen/Qwen2-7B",
+     [] {
+       return make(Arch::Qwen2, 3584, 18944, 28, 28, 4, 152064, 131072, 1e6f, 1e-6f, false, 151643,
+                   {151643});
+     }},
+    {"llama-3.1-8b", "meta-llama/Llama-3.1-8B",
+     [] {
+       return with_llama31_rope(make(Arch::Llama, 4096, 14336, 32, 32, 8, 128256, 131072, 5e5f,
+                                     1e-5f, false, 128000, {128001}));
+     }},
+    {"qwen3-8b", "Qwen/Qwen3-8B",
+     [] {
+       return make(Arch::Qwen3, 4096, 12288, 36, 32, 8, 151936, 40960, 1e6f, 1e-6f, false, 151643,
+                   {151645});
+     }},
     {"qwen2-1.5b", "Qwen/Qwen2-1.5B",
      [] {
        return make(Arch::Qwen2, 1536, 8960, 28, 12, 2, 151936, 131072, 1e6f, 1e-6f, true, 151643,
@@ -253,6 +298,10 @@ std::vector<SynthTensor> synth_tensors(const ModelConfig& c) {
     }
     add("self_attn.o_proj.weight", {h, q}, K::Random, R::O);
     if (c.o_bias) add("self_attn.o_proj.bias", {h}, K::Random, R::Bias);
+    if (c.qk_norm) {  // ones, as Qwen3 initialises them
+      add("self_attn.q_norm.weight", {c.head_dim}, K::Ones, R::HeadNorm);
+      add("self_attn.k_norm.weight", {c.head_dim}, K::Ones, R::HeadNorm);
+    }
     add("post_attention_layernorm.weight", {h}, K::LayerNorm, R::MlpNorm);
     if (c.arch == Arch::Phi3) {
       add("mlp.gate_up_proj.weight", {2 * inter, h}, K::Random, R::GateUp);

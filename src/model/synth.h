@@ -71,7 +71,8 @@ struct SynthTensor {
     Up,
     GateUp,
     Down,
-    Bias
+    Bias,
+    HeadNorm  // Qwen3's q_norm / k_norm
   };
   std::string name;
   std::vector<int64_t> shape;

@@ -49,11 +49,13 @@ CudaEngine::CudaEngine(const model::ModelWeights& weights, const EngineOptions& 
         "model {}: hidden_size {} and intermediate_size {} must be multiples of 8 for the CUDA "
         "engine; use --device cpu",
         weights.dir.string(), c.hidden_size, c.intermediate_size);
-  if (c.qk_norm || c.o_bias || c.rope.type != model::RopeType::Default)
+  // The GEMV/GEMM epilogues add o_proj's output straight into the residual (and its sum of
+  // squares for the next fused norm), with no place for a bias.
+  if (c.o_bias)
     fail(
-        "model {}: {} is not supported by the CUDA engine yet (scaled RoPE, Qwen3 q/k norms or "
-        "an o_proj bias); use --device cpu",
-        weights.dir.string(), c.model_type);
+        "model {}: an o_proj bias (attention_bias true) is not supported by the CUDA engine; "
+        "use --device cpu",
+        weights.dir.string());
   const DevType t = resolve_devtype(opts_.format, weights.embed.dtype);
   const quant::WeightFormat wf =
       t == DevType::F16 ? quant::WeightFormat::FP16 : quant::WeightFormat::BF16;
@@ -104,13 +106,7 @@ CudaEngine::CudaEngine(const model::ModelWeights& weights, const EngineOptions& 
   v_cache_.allocate(kv_bytes / 2, fmt::format("V cache ({} layers x batch {} x context {})",
                                               c.num_layers, B, ctx));
 
-  std::vector<float> inv(static_cast<size_t>(c.head_dim / 2));
-  for (size_t j = 0; j < inv.size(); ++j)
-    inv[j] = float(1.0 / std::pow(double(c.rope_theta), double(2 * j) / double(c.head_dim)));
-  inv_freq_.allocate(inv.size() * 4, "rope frequencies");
-  ECO_CUDA_CHECK(
-      cudaMemcpyAsync(inv_freq_.get(), inv.data(), inv.size() * 4, cudaMemcpyHostToDevice, stream_),
-      "uploading rope frequencies");
+  upload_rope_tables();
 
   sumsq_.allocate(size_t(2 * c.num_layers + 1) * kSumsqLd * 4, "norm accumulators");
   const int smax = decode_splits(1);
@@ -134,6 +130,27 @@ CudaEngine::CudaEngine(const model::ModelWeights& weights, const EngineOptions& 
   ensure_rows(rows0);
   ensure_logit_rows(int(B));
   ECO_CUDA_CHECK(cudaStreamSynchronize(stream_), "engine setup");
+}
+
+void CudaEngine::upload_rope_tables() {
+  rope_schedule_ = model::rope_schedule(cfg_, opts_.max_context);
+  const int n = rope_schedule_.count, half = cfg_.head_dim / 2;
+  std::vector<float> inv(size_t(n) * size_t(half)), scaling(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    const model::RopeTable t = model::rope_table(cfg_, rope_schedule_.seq_len_of(i));
+    std::copy(t.inv_freq.begin(), t.inv_freq.end(), inv.begin() + ptrdiff_t(i) * half);
+    scaling[size_t(i)] = t.attention_scaling;
+  }
+  inv_freq_.allocate(inv.size() * 4, fmt::format("rope frequencies ({} tables)", n));
+  rope_scaling_.allocate(scaling.size() * 4, "rope scalings");
+  rope_index_.allocate(4, "rope table index");
+  ECO_CUDA_CHECK(
+      cudaMemcpyAsync(inv_freq_.get(), inv.data(), inv.size() * 4, cudaMemcpyHostToDevice, stream_),
+      "uploading rope frequencies");
+  ECO_CUDA_CHECK(cudaMemcpyAsync(rope_scaling_.get(), scaling.data(), scaling.size() * 4,
+                                 cudaMemcpyHostToDevice, stream_),
+                 "uploading rope scalings");
+  ECO_CUDA_CHECK(cudaMemsetAsync(rope_index_.get(), 0, 4, stream_), "zeroing the rope index");
 }
 
 CudaEngine::~CudaEngine() {
@@ -265,6 +282,9 @@ void CudaEngine::forward_layers(int m, const int* tok, const int* seq, const int
   launch_embedding(t, model_.embed.get(), c.vocab_size, H, tok, m, resid,
                    fused_norm ? sumsq : nullptr, 2 * L + 1, kSumsqLd, stream_,
                    phase + ": embedding");
+  if (rope_schedule_.count > 1)
+    launch_rope_select(pos, m, rope_schedule_.threshold, rope_schedule_.count,
+                       rope_index_.as<int>(), stream_, phase + ": rope table");
   for (int l = 0; l < L; ++l) {
     const auto& d = model_.layers[size_t(l)];
     const std::string ln = fmt::format("{}: layer {}", phase, l);
@@ -282,12 +302,20 @@ void CudaEngine::forward_layers(int m, const int* tok, const int* seq, const int
     run_linear(d.qkv, m, in, {GemvOut::StoreT, act_.qkv.get(), d.qkv.n}, *blas_, stream_,
                ln + " qkv");
 
+    const void* bias = d.qkv_bias ? d.qkv_bias.get() : nullptr;
+    if (c.qk_norm) {  // adds the bias itself, before the norms
+      launch_qk_norm(t, act_.qkv.get(), bias, d.q_norm.get(), d.k_norm.get(), c.rms_norm_eps, m,
+                     c.num_heads, c.num_kv_heads, c.head_dim, stream_, ln + " q/k norm");
+      bias = nullptr;
+    }
     RopeArgs ra;
     ra.qkv = act_.qkv.get();
-    ra.bias = d.qkv_bias ? d.qkv_bias.get() : nullptr;
+    ra.bias = bias;
     ra.tok_seq = seq;
     ra.tok_pos = pos;
     ra.inv_freq = inv_freq_.as<float>();
+    ra.scaling = rope_scaling_.as<float>();
+    ra.table_index = rope_index_.as<int>();
     ra.q_out = act_.q.get();
     ra.k_cache = k_cache_.as<char>() + size_t(l) * layer_cache_elems_ * 2;
     ra.v_cache = v_cache_.as<char>() + size_t(l) * layer_cache_elems_ * 2;
@@ -610,7 +638,8 @@ TrafficModel CudaEngine::traffic() const {
   TrafficModel t;
   for (const auto& l : model_.layers)
     t.weight_bytes += l.qkv.bytes() + l.o.bytes() + l.gate_up.bytes() + l.down.bytes() +
-                      l.attn_norm.bytes() + l.mlp_norm.bytes() + l.qkv_bias.bytes();
+                      l.attn_norm.bytes() + l.mlp_norm.bytes() + l.qkv_bias.bytes() +
+                      l.q_norm.bytes() + l.k_norm.bytes();
   t.weight_bytes += model_.lm_head.bytes() + model_.final_norm.bytes();
   t.kv_bytes_per_token = size_t(2) * cfg_.num_layers * size_t(cfg_.kv_dim()) * 2;
   t.kv_cache_bytes = k_cache_.bytes() + v_cache_.bytes();

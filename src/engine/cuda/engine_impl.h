@@ -11,6 +11,7 @@
 #include "engine/cuda/cuda_engine.h"
 #include "engine/cuda/device_buffer.h"
 #include "engine/cuda/linear.h"
+#include "model/rope.h"
 
 namespace eco::engine::cuda {
 
@@ -18,6 +19,7 @@ struct DeviceLayer {
   DeviceBuffer attn_norm, mlp_norm;  // [hidden] T
   LinearWeight qkv;                  // [q_dim + 2 kv_dim, hidden]: q | k | v rows
   DeviceBuffer qkv_bias;             // [q_dim + 2 kv_dim] T, or empty
+  DeviceBuffer q_norm, k_norm;       // Qwen3 per-head RMSNorm weights [head_dim] T, or empty
   LinearWeight o;                    // [hidden, q_dim]
   LinearWeight gate_up;              // [2 intermediate, hidden], gate/up interleaved by 8 rows
   LinearWeight down;                 // [hidden, intermediate]
@@ -76,6 +78,7 @@ class CudaEngine final : public Engine {
 
  private:
   void set_device() const;
+  void upload_rope_tables();  // rope_schedule_ and its tables, from the config (model/rope.h)
   void ensure_rows(int rows);
   void ensure_logit_rows(int rows);
   void ensure_hist(int steps);
@@ -99,7 +102,11 @@ class CudaEngine final : public Engine {
 
   DeviceBuffer k_cache_, v_cache_;  // [layers][max_batch][nkv][ctx][d] T
   size_t layer_cache_elems_ = 0;
-  DeviceBuffer inv_freq_;
+  // RoPE: every table of the schedule ([count][head_dim / 2] inverse frequencies, [count]
+  // attention scalings) and, when count > 1, the table index of the current step, chosen on
+  // the device from the step's positions (so a captured decode graph follows the length).
+  model::RopeSchedule rope_schedule_;
+  DeviceBuffer inv_freq_, rope_scaling_, rope_index_;
   Activations act_;
   DeviceBuffer logits_;
   int logit_rows_cap_ = 0;

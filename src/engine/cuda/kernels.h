@@ -82,8 +82,22 @@ struct RopeArgs {
   void* k_cache = nullptr;          // this layer: [seqs][nkv][ctx][d] T
   void* v_cache = nullptr;
   int m = 0, nh = 0, nkv = 0, d = 0, ctx = 0;
+  // Several tables (model/rope.h): inv_freq is [tables][d / 2], scaling [tables] multiplies
+  // cos and sin, *table_index picks the table (null: table 0, scaling 1).
+  const float* scaling = nullptr;
+  const int* table_index = nullptr;
 };
 void launch_rope_kv(DevType t, const RopeArgs& a, cudaStream_t stream, const std::string& step);
+// *index = clamp(max(tok_pos[0..m)) + 1 - threshold, 0, count - 1): the RoPE table of a step
+// whose longest sequence reaches max position + 1 (model::RopeSchedule::index).
+void launch_rope_select(const int* tok_pos, int m, int threshold, int count, int* index,
+                        cudaStream_t stream, const std::string& step);
+// Qwen3, in place on the fused q|k|v rows [m, (nh + 2 nkv) * d] T: adds the bias (if any),
+// then RMS-normalises each q head with q_norm and each k head with k_norm ([d] T, eps); v heads
+// get their bias only. launch_rope_kv then runs without a bias. d <= 256.
+void launch_qk_norm(DevType t, void* qkv, const void* bias, const void* q_norm, const void* k_norm,
+                    float eps, int m, int nh, int nkv, int d, cudaStream_t stream,
+                    const std::string& step);
 
 // ---- attention.cu: causal grouped-query attention over the KV cache -------------------------
 // Token i attends to positions 0..tok_pos[i] of sequence tok_seq[i]; with window > 0 (sliding

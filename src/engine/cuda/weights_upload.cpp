@@ -121,6 +121,7 @@ size_t device_weight_bytes(const model::ModelWeights& w) {
   const size_t qkv = size_t(c.q_dim() + 2 * c.kv_dim());
   size_t per_layer = qkv * h + h * size_t(c.q_dim()) + 2 * inter * h + h * inter + 2 * h;
   if (c.qkv_bias) per_layer += qkv;
+  if (c.qk_norm) per_layer += 2 * size_t(c.head_dim);
   size_t total = per_layer * size_t(c.num_layers) + size_t(c.vocab_size) * h + h;
   if (w.lm_head.data != w.embed.data) total += size_t(c.vocab_size) * h;
   return total * 2;
@@ -156,6 +157,12 @@ void upload_model(const model::ModelWeights& w, DevType t, quant::WeightFormat f
     const std::string ln = fmt::format("layer {} ", l);
     put_vec(d.attn_norm, lw.attn_norm, ln + "input norm");
     put_vec(d.mlp_norm, lw.mlp_norm, ln + "post-attention norm");
+    if (c.qk_norm) {
+      if (lw.q_norm.empty() || lw.k_norm.empty())
+        fail("layer {}: the config (qwen3) asks for q_norm/k_norm weights but there are none", l);
+      put_vec(d.q_norm, lw.q_norm, ln + "q norm");
+      put_vec(d.k_norm, lw.k_norm, ln + "k norm");
+    }
     if (linear_format.quantized()) {  // quantized on the device, same row placement as below
       const int64_t none = std::numeric_limits<int64_t>::max();
       upload_quant_linear(

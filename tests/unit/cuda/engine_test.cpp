@@ -143,6 +143,56 @@ TEST(CudaEngine, MatchesCpuOnTinyPhi3) {
   check_shape("tiny-phi3");
 }
 
+TEST(CudaEngine, MatchesCpuOnTinyQwen3) {
+  ECO_REQUIRE_GPU();
+  check_shape("tiny-qwen3");  // q/k norms, head_dim 64 with 4 heads over hidden 128
+}
+
+// Every RoPE variant on the device tables against the CPU engine. max_position_embeddings 16
+// (dynamic) and an original context of 16 (longrope) lie inside the prompts (3..15 tokens) plus
+// 32 decode steps, so the decode graphs switch tables on the device mid-run.
+TEST(CudaEngine, RopeVariantsMatchCpu) {
+  ECO_REQUIRE_GPU();
+  TempDir dir("rope");
+  model::SynthOptions so;
+  so.shape = "tiny";
+  so.seed = 13;
+  model::write_synthetic_model(so, dir.path);
+  const auto base = model::load_model(dir.path);
+  const int pairs = base.config.head_dim / 2;
+  std::vector<std::pair<std::string, model::RopeScaling>> variants;
+  model::RopeScaling r;
+  r.type = model::RopeType::Linear;
+  r.factor = 2.0;
+  variants.emplace_back("linear", r);
+  r.type = model::RopeType::Dynamic;
+  r.factor = 4.0;
+  variants.emplace_back("dynamic", r);
+  r = model::synth_shape("llama-3.1-8b").rope;
+  r.original_max_positions = 64;
+  variants.emplace_back("llama3", r);
+  r = {};
+  r.type = model::RopeType::Yarn;
+  r.factor = 4.0;
+  r.original_max_positions = 2048;
+  variants.emplace_back("yarn", r);
+  r = {};
+  r.type = model::RopeType::LongRope;
+  r.factor = 4.0;
+  r.original_max_positions = 16;
+  for (int i = 0; i < pairs; ++i) {
+    r.short_factor.push_back(1.0 + 0.1 * i);
+    r.long_factor.push_back(1.5 + 0.9 * i);
+  }
+  variants.emplace_back("longrope", r);
+  for (const auto& [name, rope] : variants) {
+    auto w = base;
+    w.config.rope = rope;
+    w.config.max_position_embeddings = 16;
+    for (int batch : {1, 3, 20}) compare_engines(w, batch, fmt::format("{} batch {}", name, batch));
+  }
+}
+
 TEST(CudaEngine, SlidingWindowMatchesCpu) {
   ECO_REQUIRE_GPU();
   // A window of 8 positions while prompts reach 15 tokens and decoding 33 more: prefill and

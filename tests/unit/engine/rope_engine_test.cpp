@@ -5,10 +5,15 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
+
+#include <unistd.h>
 
 #include "common/error.h"
 #include "engine/cpu/cpu_engine.h"
 #include "model/rope.h"
+#include "model/synth.h"
+#include "model/weights.h"
 #include "test_model.h"
 
 namespace eco::engine {
@@ -143,6 +148,36 @@ TEST(CpuEngineRope, LongestSequenceOfABatchPicksTheTable) {
         EXPECT_GT(row_error(logits.data() + t * V, alone[t]), 1e-4) << "position " << t;
       }
     }
+  }
+}
+
+// A synthetic Qwen3 directory (q_norm / k_norm tensors, explicit head_dim) and Llama 3.1 rope
+// scaling loaded from files: the engine reads the norms and matches the reference.
+TEST(CpuEngineRope, SyntheticDirectoriesLoadAndMatchReference) {
+  namespace fs = std::filesystem;
+  for (const char* shape : {"tiny-qwen3", "tiny"}) {
+    SCOPED_TRACE(shape);
+    const fs::path dir =
+        fs::temp_directory_path() / fmt::format("eco-rope-{}-{}", shape, ::getpid());
+    model::SynthOptions so;
+    so.shape = shape;
+    so.seed = 4;
+    so.dtype = model::DType::F32;
+    model::write_synthetic_model(so, dir);
+    auto w = model::load_model(dir);
+    if (w.config.arch == model::Arch::Qwen3) {
+      ASSERT_EQ(w.layers[0].q_norm.shape, (std::vector<int64_t>{64}));
+    } else {  // llama-3.1-8b's scaling on the tiny shape (its own is unscaled)
+      w.config.rope = model::synth_shape("llama-3.1-8b").rope;
+    }
+    auto e = engine_for(w, 1, 32);
+    e->prefill({kTokens}, /*all_logits=*/true);
+    const auto logits = e->logits();
+    const auto ref = test::reference_logits(w, kTokens);
+    const size_t V = size_t(w.config.vocab_size);
+    for (size_t t = 0; t < kTokens.size(); ++t)
+      EXPECT_LT(row_error(logits.data() + t * V, ref[t]), 1e-5) << "position " << t;
+    fs::remove_all(dir);
   }
 }
 

@@ -9,6 +9,7 @@
 #include "common/error.h"
 #include "model/config.h"
 #include "model/rope.h"
+#include "model/synth.h"
 
 namespace eco::model {
 namespace {
@@ -300,6 +301,28 @@ TEST(ConfigQwen3, DtypeFieldOfEitherVersion) {
   EXPECT_EQ(parse(base("qwen3")).dtype, DType::F32);
   EXPECT_THAT(error_of(with(base("qwen3"), {{"dtype", "float8_e4m3fn"}})),
               HasSubstr("field 'dtype' is 'float8_e4m3fn'"));
+}
+
+// The study's models and the current mainstream ones: parameter counts as published for each
+// checkpoint, and the features that set them apart.
+TEST(ConfigShapes, StudyAndMainstreamShapes) {
+  EXPECT_EQ(synth_shape("tinyllama-1.1b").parameter_count(), 1100048384);
+  EXPECT_EQ(synth_shape("qwen2.5-3b").parameter_count(), 3085938688);
+  EXPECT_EQ(synth_shape("qwen2-7b").parameter_count(), 7615616512);
+  EXPECT_EQ(synth_shape("llama-3.1-8b").parameter_count(), 8030261248);
+  EXPECT_EQ(synth_shape("qwen3-8b").parameter_count(), 8190735360);
+  const ModelConfig llama = synth_shape("llama-3.1-8b");
+  EXPECT_EQ(llama.rope.type, RopeType::Llama3);
+  EXPECT_EQ(llama.rope.original_max_positions, 8192);
+  const ModelConfig qwen3 = synth_shape("qwen3-8b");
+  EXPECT_TRUE(qwen3.qk_norm);
+  EXPECT_FALSE(qwen3.qkv_bias);
+  EXPECT_EQ(qwen3.head_dim, 128);
+  EXPECT_TRUE(synth_shape("qwen2.5-3b").tie_word_embeddings);
+  EXPECT_EQ(synth_shape("tiny-qwen3").q_dim(), 256);
+  // What synth writes reads back the same (rope_scaling, head_dim, attention_bias included).
+  for (const char* name : {"llama-3.1-8b", "qwen3-8b", "tiny-qwen3"})
+    EXPECT_EQ(parse_config(config_to_json(synth_shape(name)), name), synth_shape(name)) << name;
 }
 
 }  // namespace
