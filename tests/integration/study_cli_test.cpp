@@ -190,6 +190,8 @@ void StudySmoke::findings_come_from_the_database() {
   EXPECT_THAT(section(f.output, "## Claim 2"), Not(HasSubstr("not scored")));
   EXPECT_THAT(f.output, HasSubstr("## Claim 3"));
   EXPECT_EQ(table_rows(section(f.output, "## Claim 4")), 4) << f.output;
+  // Every configuration of the model of parts 2 and 3: 6 + 4 thresholds + 4 x 2 batch sizes.
+  EXPECT_EQ(table_rows(section(f.output, "## Where the energy goes")), 18) << f.output;
   // A figure checked against the runs: fp16 J/token of the first model, mean of its measured
   // runs of the last round, as the table prints it (4 significant digits).
   auto st = eco::store::Store::open_read_only(db());
