@@ -209,6 +209,46 @@ void batch_law(std::string& out, const Context& x) {
   }
 }
 
+// The model measured in the most configurations (the study's mistral-7b).
+std::string busiest_model(const std::vector<ConfigData>& cs) {
+  std::map<std::string, int> n;
+  for (const auto& c : cs) ++n[c.model];
+  std::string best;
+  for (const auto& [m, k] : n)
+    if (best.empty() || k > n[best]) best = m;
+  return best;
+}
+
+void energy_shares(std::string& out, const Context& x) {
+  const std::string model = busiest_model(x.configs);
+  out += fmt::format(
+      "\n## Where the energy goes: idle power and prefill vs decode ({})\n\n"
+      "Idle share = (gross - net) / gross J/token: the part of the metered energy the card "
+      "draws at rest over the run's duration. Prefill share: prefill's part of prefill + "
+      "decode energy.\n\n"
+      "| format | batch | gross J/token | net J/token | idle share | prefill share | generated "
+      "tokens/s | mean W |\n|---|---|---|---|---|---|---|---|\n",
+      model);
+  std::vector<const ConfigData*> rows;
+  for (const auto& c : x.configs)
+    if (c.model == model) rows.push_back(&c);
+  std::stable_sort(rows.begin(), rows.end(), [](const ConfigData* a, const ConfigData* b) {
+    return std::tie(a->format, a->batch) < std::tie(b->format, b->batch);
+  });
+  for (const ConfigData* c : rows) {
+    const double gross = mean_of(*c, metric::kGrossJPerToken);
+    const double net = mean_of(*c, metric::kNetJPerToken);
+    const double idle = std::isfinite(net) ? 1 - net / gross : NAN;
+    auto share = [](double v) {
+      return std::isfinite(v) ? fmt::format("{:.1f} %", 100 * v) : "n/a";
+    };
+    out +=
+        fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} |\n", c->format, c->batch, num(gross),
+                    num(net), share(idle), share(c->prefill_share),
+                    num(mean_of(*c, metric::kTokensPerSecond)), num(mean_of(*c, metric::kPowerW)));
+  }
+}
+
 }  // namespace
 
 std::string render_findings(const std::string& db) {
@@ -231,6 +271,7 @@ std::string render_findings(const std::string& db) {
   thresholds(out, x);
   nf4_crossover(out, x);
   batch_law(out, x);
+  energy_shares(out, x);
   return out;
 }
 

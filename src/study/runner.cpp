@@ -2,6 +2,7 @@
 // configurations and one quality scoring of its formats, each step checked against the budget.
 #include "study/runner.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <map>
@@ -201,20 +202,28 @@ bench::ScoredTokens quality_tokens(const StudyFile& study, const fs::path& dir, 
   return {bench::tokenizer_for_model(dir, synthetic).encode(text, true), source};
 }
 
+// Scores `formats` of the model against fp16, formats_per_pass at a time, each pass stored as
+// it ends.
 void score(Call& c, const std::string& model, const std::vector<std::string>& formats) {
   const fs::path dir = model::resolve_model(model);
   const auto weights = model::load_model(dir);
   const auto tokens = quality_tokens(c.study, dir, model::is_synthetic_spec(model));
-  quality::EvalOptions o;
-  o.device = engine::parse_device(c.study.sweep.device);
-  o.ctx = c.study.quality.ctx;
-  o.max_chunks = c.study.quality.chunks;
-  for (const auto& f : formats) o.formats.push_back(bench::SweepSpec{}.format_spec(f));
-  c.progress.step("quality", fmt::format("{}: {} format(s) against fp16", model, formats.size()));
-  const auto r = quality::evaluate(weights, tokens.ids, o);
-  bench::store_quality(c.st, bench::model_record(model, dir, weights.config), tokens, r,
-                       c.opt.command + " (quality of " + model + ")");
-  c.out.scored_now += int(formats.size());
+  const auto record = bench::model_record(model, dir, weights.config);
+  const size_t per_pass = size_t(std::max(1, c.study.quality.formats_per_pass));
+  for (size_t first = 0; first < formats.size(); first += per_pass) {
+    quality::EvalOptions o;
+    o.device = engine::parse_device(c.study.sweep.device);
+    o.ctx = c.study.quality.ctx;
+    o.max_chunks = c.study.quality.chunks;
+    const size_t end = std::min(formats.size(), first + per_pass);
+    for (size_t i = first; i < end; ++i)
+      o.formats.push_back(bench::SweepSpec{}.format_spec(formats[i]));
+    c.progress.step("quality", fmt::format("{}: formats {} to {} of {} against fp16", model,
+                                           first + 1, end, formats.size()));
+    const auto r = quality::evaluate(weights, tokens.ids, o);
+    bench::store_quality(c.st, record, tokens, r, c.opt.command + " (quality of " + model + ")");
+    c.out.scored_now += int(end - first);
+  }
 }
 
 // Scores the model's formats not scored yet; false when the budget stopped it.

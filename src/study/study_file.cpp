@@ -83,8 +83,11 @@ void read_quality(QualityPlan& q, const json& j, const std::string& where) {
       q.chunks = bench::json_integer<int>(value, what, 0);
     else if (key == "text")
       q.text = text(value, what);
+    else if (key == "formats_per_pass")
+      q.formats_per_pass = bench::json_integer<int>(value, what, 1);
     else
-      fail("{}: unknown key '{}' (known: enabled, models, ctx, chunks, text)", where, key);
+      fail("{}: unknown key '{}' (known: enabled, models, ctx, chunks, text, formats_per_pass)",
+           where, key);
   }
 }
 

@@ -28,6 +28,9 @@ struct QualityPlan {
   int ctx = 512;
   int chunks = 16;   // 0: every whole chunk of the text
   std::string text;  // a text file; empty: the bundled held-out text
+  // Formats scored together (each pass holds their engines and fp16's at once, and recomputes
+  // fp16's logits): 4 keeps a 7B model's passes within an 80 GB card.
+  int formats_per_pass = 4;
 };
 
 struct StudyFile {

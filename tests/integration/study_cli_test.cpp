@@ -132,10 +132,10 @@ TEST_F(StudySmoke, EndToEndWithEverySectionFilledFromTheDatabase) {
 void StudySmoke::database_holds_every_part() {
   auto st = eco::store::Store::open_read_only(db());
   auto& sql = eco::store::test_db(st);
-  // Parts: 5 models x 6 formats at batch 1; 4 more thresholds; 4 formats x batches 2, 4.
-  EXPECT_EQ(sql.query_int("SELECT count(*) FROM configurations WHERE status = 'done'"), 42);
+  // Parts: 7 models x 6 formats at batch 1; 4 more thresholds; 4 formats x batches 2, 4.
+  EXPECT_EQ(sql.query_int("SELECT count(*) FROM configurations WHERE status = 'done'"), 54);
   EXPECT_EQ(sql.query_int("SELECT count(*) FROM configurations WHERE status != 'done'"), 0);
-  EXPECT_EQ(sql.query_int("SELECT count(DISTINCT model_id) FROM configurations"), 5);
+  EXPECT_EQ(sql.query_int("SELECT count(DISTINCT model_id) FROM configurations"), 7);
   EXPECT_EQ(sql.query_int("SELECT count(*) FROM configurations WHERE device != 'cpu'"), 0);
   // Quality: every metered (model, format) once against fp16.
   EXPECT_EQ(
@@ -150,14 +150,14 @@ void StudySmoke::analysis_has_every_section() {
   const std::string md = read_file(dir_ / "smoke-analysis.md");
   const std::string measured = section(md, "## Source: measured");
   ASSERT_FALSE(measured.empty()) << md;
-  EXPECT_EQ(table_rows(section(measured, "### Configurations")), 42);
-  EXPECT_EQ(table_rows(section(measured, "### Against the baseline")), 42 - 7);  // 7 fp16 rows
+  EXPECT_EQ(table_rows(section(measured, "### Configurations")), 54);
+  EXPECT_EQ(table_rows(section(measured, "### Against the baseline")), 54 - 9);  // 9 fp16 rows
   // Batch law: the 4 formats of the batch part, J/request and J/token each.
   EXPECT_EQ(table_rows(section(measured, "### Batch-size law")), 8);
   EXPECT_GE(table_rows(section(measured, "### Crossovers along model size")), 5);
   EXPECT_THAT(section(measured, "### Pareto front"), HasSubstr("front"));
   EXPECT_THAT(section(measured, "### Pareto front"), Not(HasSubstr("No quality scores")));
-  EXPECT_EQ(table_rows(section(measured, "### Cost and carbon")), 42);
+  EXPECT_EQ(table_rows(section(measured, "### Cost and carbon")), 54);
   const std::string published = section(md, "## Source: published:");
   ASSERT_FALSE(published.empty()) << md;
   EXPECT_THAT(published, HasSubstr("### The study's claims against its own table"));
@@ -172,7 +172,7 @@ void StudySmoke::dashboard_holds_the_study() {
     EXPECT_THAT(html, HasSubstr("synthetic:tiny-phi3"));
   }
   const auto doc = eco::report::build_study({db()});
-  EXPECT_EQ(doc["configs"].size(), 42u);
+  EXPECT_EQ(doc["configs"].size(), 54u);
   EXPECT_EQ(doc["published"].size(), 1u);
   EXPECT_FALSE(doc["comparisons"].empty());
   EXPECT_FALSE(doc["fits"].empty());
@@ -183,13 +183,15 @@ void StudySmoke::findings_come_from_the_database() {
   const Outcome f = run(fmt::format("study findings --db {}", db().string()), env_);
   ASSERT_EQ(f.code, 0) << f.output;
   EXPECT_EQ(read_file(dir_ / "smoke-findings.md"), f.output);
-  // Claim 1: int8 (fused and reference-bnb) on each of the 5 models.
-  EXPECT_EQ(table_rows(section(f.output, "## Claim 1")), 10) << f.output;
+  // Claim 1: int8 (fused and reference-bnb) on each of the 7 models.
+  EXPECT_EQ(table_rows(section(f.output, "## Claim 1")), 14) << f.output;
   // Claim 2: thresholds 0, 1, 2, 4, 6, 8 on the threshold part's model.
   EXPECT_EQ(table_rows(section(f.output, "## Claim 2")), 6) << f.output;
   EXPECT_THAT(section(f.output, "## Claim 2"), Not(HasSubstr("not scored")));
   EXPECT_THAT(f.output, HasSubstr("## Claim 3"));
   EXPECT_EQ(table_rows(section(f.output, "## Claim 4")), 4) << f.output;
+  // Every configuration of the model of parts 2 and 3: 6 + 4 thresholds + 4 x 2 batch sizes.
+  EXPECT_EQ(table_rows(section(f.output, "## Where the energy goes")), 18) << f.output;
   // A figure checked against the runs: fp16 J/token of the first model, mean of its measured
   // runs of the last round, as the table prints it (4 significant digits).
   auto st = eco::store::Store::open_read_only(db());
