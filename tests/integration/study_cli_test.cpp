@@ -245,6 +245,7 @@ batches = [1, 2]
 
 TEST_F(StudyCli, ABudgetStopsCleanlyAndTheNextCallFinishes) {
   const std::string db = (dir_ / "s.db").string();
+  env_["ECO_CACHE_DIR"] = (dir_ / "cache").string();  // its own: this test evicts the model
   const Outcome first =
       run(fmt::format("study run {} --smoke --db {} --budget 1s", small(), db), env_);
   ASSERT_EQ(first.code, 0) << first.output;
@@ -262,10 +263,16 @@ TEST_F(StudyCli, ABudgetStopsCleanlyAndTheNextCallFinishes) {
               0);
     EXPECT_EQ(eco::store::test_db(st).query_int("SELECT count(*) FROM quality_scores"), 0);
   }
-  const Outcome second = run(fmt::format("study run {} --smoke --db {}", small(), db), env_);
+  // The model stays cached while work remains for it; --evict-synthetic removes it once the
+  // call is done with it.
+  const fs::path model_dir = dir_ / "cache" / "synthetic" / "tiny-s0";
+  EXPECT_TRUE(fs::exists(model_dir / "config.json"));
+  const Outcome second =
+      run(fmt::format("study run {} --smoke --db {} --evict-synthetic", small(), db), env_);
   ASSERT_EQ(second.code, 0) << second.output;
   EXPECT_THAT(second.output, HasSubstr("study: complete (4 configurations, 2 quality scores)"));
   EXPECT_THAT(second.output, HasSubstr("measured 3 configuration(s)"));
+  EXPECT_FALSE(fs::exists(model_dir));
 }
 
 TEST_F(StudyCli, BadInputIsNamed) {
