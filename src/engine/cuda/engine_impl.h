@@ -79,6 +79,10 @@ class CudaEngine final : public Engine {
  private:
   void set_device() const;
   void upload_rope_tables();  // rope_schedule_ and its tables, from the config (model/rope.h)
+  // Qwen3's q/k norms (when the model has them), then RoPE with the step's table: q into
+  // act_.q, k and v into this layer's caches.
+  void rotate_into_cache(const DeviceLayer& d, int m, const int* seq, const int* pos, void* k_cache,
+                         void* v_cache, const std::string& ln);
   void ensure_rows(int rows);
   void ensure_logit_rows(int rows);
   void ensure_hist(int steps);
