@@ -122,7 +122,10 @@ void check_numbers(const GenerateArgs& a) {
 int context_for(const GenerateArgs& a, const eco::model::ModelConfig& config, size_t longest) {
   // The last decode step feeds token max_new_tokens - 1 at position longest + max_new - 2.
   const int64_t needed = int64_t(longest) + a.max_new_tokens - 1;
-  const int64_t model_limit = config.max_position_embeddings;
+  // Dynamic NTK RoPE exists to run past max_position_embeddings: it rescales beyond it.
+  const int64_t model_limit = config.rope.type == eco::model::RopeType::Dynamic
+                                  ? std::max<int64_t>(needed, a.max_context.value_or(0))
+                                  : config.max_position_embeddings;
   if (needed > model_limit)
     eco::fail(
         "a {}-token prompt and {} new tokens need {} positions, but the model was trained for "

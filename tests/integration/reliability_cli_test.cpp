@@ -154,6 +154,21 @@ TEST_F(ReliabilityCli, GenerateChecksTheContextAgainstTheModel) {
   expect_clear_error(generate(m, {"--max-context", "2"}), "too short");
 }
 
+// Dynamic NTK RoPE rescales past max_position_embeddings (that is what it is for): generate
+// lets it run there, and still refuses the same length without it.
+TEST_F(ReliabilityCli, DynamicRopeMayRunPastMaxPositions) {
+  const fs::path m = tiny("dynamic-rope");
+  auto config = nlohmann::json::parse(std::ifstream(m / "config.json"));
+  config["max_position_embeddings"] = 4;
+  config["rope_scaling"] = {{"rope_type", "dynamic"}, {"factor", 2.0}};
+  std::ofstream(m / "config.json") << config.dump();
+  const Outcome o = generate(m, {"--max-new-tokens", "6"});
+  EXPECT_EQ(o.code, 0) << o.output;
+  config["rope_scaling"] = nullptr;
+  std::ofstream(m / "config.json") << config.dump();
+  expect_clear_error(generate(m, {"--max-new-tokens", "6"}), "max_position_embeddings");
+}
+
 TEST_F(ReliabilityCli, FifoModelFilesAreRefusedNotWaitedOn) {
   for (const char* name : {"model.safetensors", "config.json"}) {
     const fs::path m = tiny(std::string("fifo-") + name);

@@ -6,6 +6,7 @@
 // the row's largest |logit|) and every token.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -120,6 +121,29 @@ TEST(FixtureParity, CpuEngineMatchesTransformers) {
     check_fixture(dir);
   }
 }
+
+// The fixtures of each RoPE variant and of Qwen3 (tools/fixtures/make_fixtures.py VARIANTS): one
+// test each, so a missing fixture shows as a skip by name rather than passing unnoticed.
+class FixtureVariant : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(FixtureVariant, CpuEngineMatchesTransformers) {
+  const fs::path dir = fs::path(ECO_FIXTURES_DIR) / GetParam();
+  if (!fs::exists(dir / "expected.json"))
+    GTEST_SKIP() << dir.string()
+                 << "/expected.json is absent: run tools/fixtures/make_fixtures.py on a host "
+                    "with torch and transformers (tools/fixtures/README.md)";
+  check_fixture(dir);
+}
+
+INSTANTIATE_TEST_SUITE_P(RopeAndQwen3, FixtureVariant,
+                         ::testing::Values("llama-linear", "llama-dynamic", "llama-llama3",
+                                           "llama3-v4config", "qwen2-yarn", "phi3-longrope",
+                                           "qwen3"),
+                         [](const auto& param_info) {
+                           std::string n = param_info.param;
+                           std::replace(n.begin(), n.end(), '-', '_');
+                           return n;
+                         });
 
 // The checker itself, on a fixture made here from the double-precision reference forward of a
 // synthetic fp32 model: it must load the directory, parse expected.json and pass.
