@@ -185,6 +185,9 @@ std::vector<CrossoverResult> crossovers(const std::vector<ConfigData>& cs, const
     std::vector<SizePoint> pts;
     CrossoverResult r;
     for (const auto& [c, b] : pairs) {
+      // A ratio of energies needs both positive: a net energy at or below zero (a workload
+      // lost in idle noise) has no place on the series.
+      if (!(c->find(m)->moments.mean > 0 && b->find(m)->moments.mean > 0)) continue;
       if (!sizes.insert(c->params_b).second) continue;  // one model per size
       pts.push_back({c->params_b, c->find(m)->moments, b->find(m)->moments});
       r.models.push_back(c->model);

@@ -86,6 +86,7 @@ class StudySmoke : public ::testing::Test {
     fs::create_directories(dir_);
     env_ = {{"ECO_CACHE_DIR", (fs::temp_directory_path() / "eco_study_cache").string()},
             {"ECO_NVML_LIBRARY", ECO_NVML_STUB},
+            {"ECO_THREADS", "1"},  // one core: tests beside it time millisecond windows
             {"ECO_NVML_STUB_SCRIPT", "device name=Stand-in_GPU period_ms=1; power 0 0 150"}};
     smoke_ =
         run(fmt::format("study run studies/eco-2026.toml --smoke --db {}", db().string()), env_);
@@ -228,6 +229,7 @@ class StudyCli : public ::testing::Test {
     fs::create_directories(dir_);
     env_ = {{"ECO_CACHE_DIR", (fs::temp_directory_path() / "eco_study_cache").string()},
             {"ECO_NVML_LIBRARY", ECO_NVML_STUB},
+            {"ECO_THREADS", "1"},  // one core: tests beside it time millisecond windows
             {"ECO_NVML_STUB_SCRIPT", "device name=Stand-in_GPU period_ms=1; power 0 0 150"}};
     std::ofstream(dir_ / "small.toml") << R"(
 [[part]]
