@@ -40,16 +40,21 @@ def load_fixture_module():
     return mod
 
 
-def reference(model, torch, prompts, new_tokens, device):
+def reference(model, torch, transformers, prompts, new_tokens, device):
     """Left-padded batch through model.generate; tokens and per-step margins per sequence."""
     width = max(len(p) for p in prompts)
     ids = torch.tensor([[0] * (width - len(p)) + p for p in prompts], device=device)
     mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=device)
+    # No EOS (ecocompute generate does not stop either) and nothing else that alters logits;
+    # set on the model too, since transformers fills unset fields from model.generation_config.
+    gen = transformers.GenerationConfig(
+        do_sample=False, num_beams=1, max_new_tokens=new_tokens, min_new_tokens=new_tokens,
+        eos_token_id=None, pad_token_id=0, bos_token_id=None, repetition_penalty=1.0,
+        temperature=None, top_k=None, top_p=None, output_scores=True,
+        return_dict_in_generate=True)
+    model.generation_config = gen
     with torch.no_grad():
-        out = model.generate(input_ids=ids, attention_mask=mask, do_sample=False, num_beams=1,
-                             max_new_tokens=new_tokens, min_new_tokens=new_tokens,
-                             eos_token_id=None, pad_token_id=0, output_scores=True,
-                             return_dict_in_generate=True)
+        out = model.generate(input_ids=ids, attention_mask=mask, generation_config=gen)
     tokens = out.sequences[:, width:].tolist()
     margins = [[0.0] * new_tokens for _ in prompts]
     for step, scores in enumerate(out.scores):
@@ -98,7 +103,7 @@ def check_variant(name, fx, torch, transformers, args):
     # A fresh model from the saved files: the reference reads what ecocompute reads.
     model = transformers.AutoModelForCausalLM.from_pretrained(model_dir, attn_implementation="eager")
     model = model.to(device=device, dtype=torch.float32).eval()
-    want, margins = reference(model, torch, prompts, args.new_tokens, device)
+    want, margins = reference(model, torch, transformers, prompts, args.new_tokens, device)
     results = []
     for mode, dev, fmt, exact in [("cpu-fp32", "cpu", "native", True),
                                   ("cuda-fp16", "cuda", "fp16", False)]:

@@ -295,6 +295,16 @@ TEST(ConfigQwen3, LayerTypesDecideTheSlidingWindow) {
             0);
 }
 
+TEST(ConfigQwen3, SlidingWindowRoundTrip) {
+  for (const char* arch : {"qwen2", "qwen3"}) {
+    const ModelConfig c = parse(
+        with(base(arch),
+             {{"use_sliding_window", true}, {"sliding_window", 64}, {"max_window_layers", 0}}));
+    ASSERT_EQ(c.sliding_window, 64) << arch;
+    EXPECT_EQ(parse_config(config_to_json(c), arch), c) << config_to_json(c);
+  }
+}
+
 TEST(ConfigQwen3, DtypeFieldOfEitherVersion) {
   EXPECT_EQ(parse(with(base("qwen3"), {{"torch_dtype", "bfloat16"}})).dtype, DType::BF16);
   EXPECT_EQ(parse(with(base("qwen3"), {{"dtype", "float16"}})).dtype, DType::F16);
