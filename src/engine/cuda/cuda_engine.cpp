@@ -49,13 +49,6 @@ CudaEngine::CudaEngine(const model::ModelWeights& weights, const EngineOptions& 
         "model {}: hidden_size {} and intermediate_size {} must be multiples of 8 for the CUDA "
         "engine; use --device cpu",
         weights.dir.string(), c.hidden_size, c.intermediate_size);
-  // The GEMV/GEMM epilogues add o_proj's output straight into the residual (and its sum of
-  // squares for the next fused norm), with no place for a bias.
-  if (c.o_bias)
-    fail(
-        "model {}: an o_proj bias (attention_bias true) is not supported by the CUDA engine; "
-        "use --device cpu",
-        weights.dir.string());
   const DevType t = resolve_devtype(opts_.format, weights.embed.dtype);
   const quant::WeightFormat wf =
       t == DevType::F16 ? quant::WeightFormat::FP16 : quant::WeightFormat::BF16;
@@ -303,6 +296,8 @@ void CudaEngine::forward_layers(int m, const int* tok, const int* seq, const int
     aa.window = c.sliding_window;
     launch_attention(t, aa, stream_, ln + " attention");
 
+    if (d.o_bias)  // before o_proj accumulates into the residual (bias.cu says why)
+      launch_add_bias_rows(t, resid, H, d.o_bias.get(), m, H, stream_, ln + " o_proj bias");
     LinearIn ain;
     ain.x = act_.attn.get();
     run_linear(d.o, m, ain,
@@ -598,7 +593,7 @@ TrafficModel CudaEngine::traffic() const {
   for (const auto& l : model_.layers)
     t.weight_bytes += l.qkv.bytes() + l.o.bytes() + l.gate_up.bytes() + l.down.bytes() +
                       l.attn_norm.bytes() + l.mlp_norm.bytes() + l.qkv_bias.bytes() +
-                      l.q_norm.bytes() + l.k_norm.bytes();
+                      l.q_norm.bytes() + l.k_norm.bytes() + l.o_bias.bytes();
   t.weight_bytes += model_.lm_head.bytes() + model_.final_norm.bytes();
   t.kv_bytes_per_token = size_t(2) * cfg_.num_layers * size_t(cfg_.kv_dim()) * 2;
   t.kv_cache_bytes = k_cache_.bytes() + v_cache_.bytes();

@@ -20,6 +20,7 @@ struct DeviceLayer {
   LinearWeight qkv;                  // [q_dim + 2 kv_dim, hidden]: q | k | v rows
   DeviceBuffer qkv_bias;             // [q_dim + 2 kv_dim] T, or empty
   DeviceBuffer q_norm, k_norm;       // Qwen3 per-head RMSNorm weights [head_dim] T, or empty
+  DeviceBuffer o_bias;               // [hidden] T (attention_bias), or empty
   LinearWeight o;                    // [hidden, q_dim]
   LinearWeight gate_up;              // [2 intermediate, hidden], gate/up interleaved by 8 rows
   LinearWeight down;                 // [hidden, intermediate]

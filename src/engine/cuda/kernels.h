@@ -99,6 +99,10 @@ void launch_qk_norm(DevType t, void* qkv, const void* bias, const void* q_norm, 
                     float eps, int m, int nh, int nkv, int d, cudaStream_t stream,
                     const std::string& step);
 
+// ---- bias.cu: y[i, j] (fp32, ld ldy) += bias[j] (T) for m rows of n ----------------------------
+void launch_add_bias_rows(DevType t, float* y, int ldy, const void* bias, int m, int n,
+                          cudaStream_t stream, const std::string& step);
+
 // ---- attention.cu: causal grouped-query attention over the KV cache -------------------------
 // Token i attends to positions 0..tok_pos[i] of sequence tok_seq[i]; with window > 0 (sliding
 // window attention) to tok_pos[i] - window + 1 .. tok_pos[i] only. splits > 1 divides the keys

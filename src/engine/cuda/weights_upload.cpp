@@ -122,6 +122,7 @@ size_t device_weight_bytes(const model::ModelWeights& w) {
   size_t per_layer = qkv * h + h * size_t(c.q_dim()) + 2 * inter * h + h * inter + 2 * h;
   if (c.qkv_bias) per_layer += qkv;
   if (c.qk_norm) per_layer += 2 * size_t(c.head_dim);
+  if (c.o_bias) per_layer += h;
   size_t total = per_layer * size_t(c.num_layers) + size_t(c.vocab_size) * h + h;
   if (w.lm_head.data != w.embed.data) total += size_t(c.vocab_size) * h;
   return total * 2;
@@ -163,6 +164,7 @@ void upload_model(const model::ModelWeights& w, DevType t, quant::WeightFormat f
       put_vec(d.q_norm, lw.q_norm, ln + "q norm");
       put_vec(d.k_norm, lw.k_norm, ln + "k norm");
     }
+    if (!lw.bo.empty()) put_vec(d.o_bias, lw.bo, ln + "o_proj bias");
     if (linear_format.quantized()) {  // quantized on the device, same row placement as below
       const int64_t none = std::numeric_limits<int64_t>::max();
       upload_quant_linear(

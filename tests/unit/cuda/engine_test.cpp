@@ -193,6 +193,32 @@ TEST(CudaEngine, RopeVariantsMatchCpu) {
   }
 }
 
+// o_proj with a bias (attention_bias): added to the residual before o_proj accumulates, on the
+// GEMV (fused norm) and cuBLAS paths alike.
+TEST(CudaEngine, OProjBiasMatchesCpu) {
+  ECO_REQUIRE_GPU();
+  TempDir dir("obias");
+  model::SynthOptions so;
+  so.shape = "tiny";
+  so.seed = 17;
+  model::write_synthetic_model(so, dir.path);
+  auto w = model::load_model(dir.path);
+  w.config.o_bias = true;
+  const int h = w.config.hidden_size;
+  std::mt19937 rng(3);
+  std::vector<std::vector<float>> biases;
+  biases.reserve(w.layers.size());  // the views point into these vectors
+  for (auto& layer : w.layers) {
+    biases.push_back(randn(size_t(h), rng, 0.02f));
+    layer.bo.name = "self_attn.o_proj.bias (test)";
+    layer.bo.dtype = model::DType::F32;
+    layer.bo.shape = {h};
+    layer.bo.data = reinterpret_cast<const std::byte*>(biases.back().data());
+    layer.bo.nbytes = size_t(h) * 4;
+  }
+  for (int batch : {1, 3, 20}) compare_engines(w, batch, fmt::format("o bias batch {}", batch));
+}
+
 TEST(CudaEngine, SlidingWindowMatchesCpu) {
   ECO_REQUIRE_GPU();
   // A window of 8 positions while prompts reach 15 tokens and decoding 33 more: prefill and

@@ -1,6 +1,7 @@
 // The kernels around the rotary embedding that model/rope.h feeds: Qwen3's per-head q/k norm
 // (with the bias it adds first), the device-side choice of a RoPE table from the step's
-// positions, and the rotation with a chosen table and attention scaling.
+// positions, and the rotation with a chosen table and attention scaling; and the o_proj bias
+// added to residual rows.
 #include <cmath>
 
 #include "cuda_test_util.h"
@@ -105,6 +106,24 @@ TEST(CudaRope, SelectedTableAndScalingRotateAsTheHostSays) {
         want.push_back(j < d / 2 ? x0 * c - x1 * s : x1 * c + x0 * s);
       }
   EXPECT_LT(rel_err(download_t(q, want.size(), t), want), 2e-3);
+}
+
+TEST(CudaBias, AddsTheBiasToEveryResidualRow) {
+  ECO_REQUIRE_GPU();
+  std::mt19937 rng(8);
+  for (DevType t : {DevType::F16, DevType::BF16}) {
+    const int m = 7, n = 40, ld = 48;  // rows wider than n: columns past n stay as they were
+    auto y = randn(size_t(m) * ld, rng, 1.0f), bias = randn(size_t(n), rng, 0.5f);
+    round_all(bias, t);
+    DeviceBuffer dy = upload_raw(y), db = upload_t(bias, t);
+    launch_add_bias_rows(t, dy.as<float>(), ld, db.get(), m, n, nullptr, "test");
+    const auto got = download_raw<float>(dy, y.size());
+    for (int i = 0; i < m; ++i)
+      for (int j = 0; j < ld; ++j) {
+        const size_t k = size_t(i) * ld + j;
+        EXPECT_EQ(got[k], j < n ? y[k] + bias[size_t(j)] : y[k]) << i << "," << j;
+      }
+  }
 }
 
 }  // namespace
