@@ -8,6 +8,7 @@
 #include "bench/window.h"
 #include "common/error.h"
 #include "ecocompute/meter.h"
+#include "engine/finite_logits.h"
 
 namespace eco::bench {
 
@@ -142,6 +143,53 @@ Repetitions size_repetitions(MeasureContext& ctx, Workload& w) {
   return reps;
 }
 
+namespace {
+
+struct StabilisationWindow {
+  double value = kNaN;  // decode J/token, or decode tok/s without energy
+  bool has_temperature = false;
+  std::string fault;
+};
+
+// One window of the stabilisation step. With direct decode it is the measured decode window
+// alone (k decodes from the saved post-prefill position, no prefill window and nothing
+// stored): the observable is decode J/token, so that is the work that must be steady, and it
+// costs half a run. Without direct decode it is a whole measured run.
+StabilisationWindow stabilisation_window(MeasureContext& ctx, Workload& w,
+                                         const Repetitions& reps) {
+  StabilisationWindow out;
+  if (!reps.direct_decode) {
+    const auto r = execute_run(ctx, w, reps, false, &out.fault);
+    out.value = ctx.energy ? r.decode_j_per_token : r.decode_tok_s;
+    out.has_temperature = std::isfinite(r.temp_end_c);
+    return out;
+  }
+  prefill(w);
+  w.engine.save_position();
+  Window win(ctx.meter, "stabilisation", ctx.protocol.windows);
+  for (int i = 0; i < reps.decode; ++i) {
+    if (i > 0) w.engine.restore_position();
+    decode(w);
+  }
+  const auto r = win.end();
+  engine::check_finite_logits(w.engine, fmt::format("configuration {}", ctx.config_id));
+  const double tokens = double(reps.decode) * double(w.decode_tokens());
+  if (!ctx.energy) {
+    out.value = r.duration_s > 0 ? tokens / r.duration_s : kNaN;
+    return out;
+  }
+  if (!readable(r)) {
+    out.fault = "stabilisation window: energy readings failed";
+    return out;
+  }
+  const double net = r.net_j();
+  out.value = (std::isfinite(net) ? net : r.gross_j()) / tokens;
+  for (const auto& d : r.devices) out.has_temperature |= std::isfinite(d.temp_end_c);
+  return out;
+}
+
+}  // namespace
+
 std::string stabilise(MeasureContext& ctx, Workload& w, const Repetitions& reps) {
   const auto& p = ctx.protocol;
   store::ProtocolEvent ev;
@@ -159,19 +207,20 @@ std::string stabilise(MeasureContext& ctx, Workload& w, const Repetitions& reps)
   std::string fault;
   ev.outcome = "cap-reached";
   while (true) {
-    const auto r = execute_run(ctx, w, reps, false, &fault);
-    if (!fault.empty()) {
+    const StabilisationWindow s = stabilisation_window(ctx, w, reps);
+    if (!s.fault.empty()) {
+      fault = s.fault;
       ev.outcome = "fault";
       break;
     }
-    values.push_back(ctx.energy ? r.decode_j_per_token : r.decode_tok_s);
+    values.push_back(s.value);
     slopes.push_back(temperature_slope(ctx.meter, p.stabilise_slope_span_s));
     const size_t n = values.size();
     const bool agree = n >= 2 && std::isfinite(values[n - 1]) && std::isfinite(values[n - 2]) &&
                        std::fabs(values[n - 1] - values[n - 2]) <=
                            p.stabilise_tolerance * std::fabs(values[n - 2]);
     // Without a temperature reading the energy criterion decides alone (recorded as null).
-    const bool has_temp = ctx.energy && std::isfinite(r.temp_end_c);
+    const bool has_temp = ctx.energy && s.has_temperature;
     const bool cool = !has_temp || slopes.back() <= p.stabilise_max_slope_c_per_min;
     if (agree && cool) {
       ev.outcome = "stable";
@@ -187,6 +236,7 @@ std::string stabilise(MeasureContext& ctx, Workload& w, const Repetitions& reps)
   };
   ev.details_json = nlohmann::json{
       {"observable", observable},
+      {"window", reps.direct_decode ? "decode" : "run"},
       {"values", finite_or_null(values)},
       {"temp_slope_c_per_min", finite_or_null(slopes)},
       {"tolerance", p.stabilise_tolerance},
@@ -312,9 +362,12 @@ ConfigOutcome measure_configuration(MeasureContext& ctx, Workload& w) {
   const auto& p = ctx.protocol;
   ConfigOutcome out;
   out.reps = size_repetitions(ctx, w);
-  stabilise(ctx, w, out.reps);
+  const std::string stabilised = stabilise(ctx, w, out.reps);
+  // Stabilisation's windows ran the configuration's own work just before: they are round 0's
+  // warm-up. Re-run rounds, and a round 0 without stabilisation, run their warm-ups.
+  const bool warmed = stabilised == "stable" || stabilised == "cap-reached";
   for (int round = 0; round <= p.max_reruns; ++round) {
-    run_warmups(ctx, w, out.reps, round);
+    if (round > 0 || !warmed) run_warmups(ctx, w, out.reps, round);
     GateRound g;
     g.round = round;
     auto measured = measure_round(ctx, w, out.reps, round, g);

@@ -112,6 +112,8 @@ ProtocolOptions ProtocolOptions::from_json(const nlohmann::json& j, const std::s
     (*reader)(o, value, fmt::format("{}: protocol key '{}'", source, key));
   }
   if (!j.contains("max_runs") && o.max_runs < o.runs) o.max_runs = o.runs;
+  if (!j.contains("min_counter_updates") && o.windows == WindowMode::Plain)
+    o.min_counter_updates = kPlainMinCounterUpdates;
   o.validate();
   return o;
 }

@@ -15,6 +15,10 @@ namespace eco::bench {
 enum class WindowMode { Aligned, Plain };
 std::string_view to_string(WindowMode m);
 
+// The minimum window of plain windows when none is given: up to one counter update of error at
+// each end is then at most 20 % of one window, and averages out over the runs.
+constexpr int kPlainMinCounterUpdates = 10;
+
 struct ProtocolOptions {
   // Idle baseline: the GPU's mean power while nothing runs, metered once per study (before the
   // first configuration), subtracted (x duration) from every window (net energy), and
@@ -27,9 +31,9 @@ struct ProtocolOptions {
   // for at most stabilise_max_s. The temperature trend is the least-squares slope of the
   // timeline's readings over the trailing stabilise_slope_span_s. 0 max disables the step.
   double stabilise_tolerance = 0.01;
-  double stabilise_max_slope_c_per_min = 1.0;
+  double stabilise_max_slope_c_per_min = 5.0;
   double stabilise_slope_span_s = 10;  // the trend's window (readings are 1 C steps)
-  double stabilise_max_s = 60;
+  double stabilise_max_s = 30;
   int warmup = 1;  // warm-up runs per round, stored flagged and excluded from statistics
   // Adaptive repetitions: at least `runs` measured runs, then more until the 95 % CI of decode
   // J/token and of decode tok/s is within ci_target of its mean (half-width), at most max_runs.
@@ -38,7 +42,10 @@ struct ProtocolOptions {
   double ci_target = 0.01;
   // Minimum window: every metered window must see at least this many energy-counter updates;
   // a shorter phase is repeated k times inside one window (energy and time divided by k).
-  int min_counter_updates = 10;
+  // Aligned windows leave no counter step at their ends, so 5 updates (0.5 s on a 100 ms
+  // counter) hold the boundary error under 1 %; plain windows are off by up to one update at
+  // each end and default to kPlainMinCounterUpdates.
+  int min_counter_updates = 5;
   int max_repetitions = 1000;
   WindowMode windows = WindowMode::Aligned;
   // Quality gates on the measured runs of a round, as coefficients of variation.

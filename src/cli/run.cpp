@@ -210,7 +210,6 @@ void set_protocol(eco::bench::ProtocolOptions& p, const RunArgs& a, const CLI::A
   p.runs = given("--runs") ? a.runs : gpu ? 5 : a.runs;
   p.max_runs = std::max(p.runs, a.max_runs);
   p.max_reruns = a.max_reruns;
-  if (gpu) p.min_counter_updates = 5;
 }
 
 struct MainJob {

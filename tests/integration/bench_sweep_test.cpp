@@ -314,7 +314,15 @@ TEST_F(BenchSweep, StabilisationSettlesOnSteadyEnergyAndIsRecorded) {
   EXPECT_EQ(q.get_text(0), "stable");
   const auto d = nlohmann::json::parse(q.get_text(1));
   EXPECT_EQ(d["observable"], "decode_j_per_token");
+  // The observable's own window: decode from the saved position, no prefill window, no run.
+  EXPECT_EQ(d["window"], "decode");
   EXPECT_GE(d["values"].size(), 2u);
+  // Stabilisation warmed the configuration: round 0 stores no warm-up run and no stabilisation
+  // window as a run.
+  const auto cfg = st.configs().at(0);
+  EXPECT_EQ(cfg.rounds, 1);
+  for (const auto& r : st.runs(cfg.id)) EXPECT_FALSE(r.warmup);
+  EXPECT_EQ(int(st.runs(cfg.id).size()), spec_.protocol.runs);
 }
 
 }  // namespace
