@@ -4,6 +4,7 @@
 
 #include <cstring>
 #include <fstream>
+#include <map>
 
 #include "common/error.h"
 #include "report/asset.h"
@@ -12,6 +13,7 @@
 namespace eco::report {
 
 namespace fs = std::filesystem;
+using nlohmann::json;
 
 namespace {
 
@@ -42,6 +44,30 @@ void check_output(const std::vector<fs::path>& databases, const fs::path& out) {
          folder.string());
 }
 
+// The columns {"name": [one value per run]} as rows grouped by the run's configuration, in the
+// order the configurations first appear; `names` receives the column names in row order.
+std::vector<std::pair<std::string, json>> runs_by_config(json& columns, json& names) {
+  names = json::array();
+  std::vector<json*> cols;
+  for (auto& [name, values] : columns.items()) {
+    names.push_back(name);
+    cols.push_back(&values);
+  }
+  std::vector<std::pair<std::string, json>> out;
+  if (!columns.contains("config")) return out;
+  std::map<std::string, size_t> index;
+  const json& config = columns["config"];
+  for (size_t i = 0; i < config.size(); ++i) {
+    const std::string key = config[i].get<std::string>();
+    auto [it, added] = index.emplace(key, out.size());
+    if (added) out.emplace_back(key, json::array());
+    json row = json::array();
+    for (json* col : cols) row.push_back((*col)[i]);
+    out[it->second].second.push_back(std::move(row));
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string json_for_script(const nlohmann::json& value) {
@@ -67,7 +93,7 @@ std::string json_for_script(const nlohmann::json& value) {
   return out;
 }
 
-std::string render_page(const nlohmann::json& data) {
+std::string render_page(nlohmann::json data) {
   const std::string_view page = dashboard_page();
   if (page.empty())
     fail(
@@ -75,13 +101,32 @@ std::string render_page(const nlohmann::json& data) {
         "were missing at build time): run `npm ci` in the source tree, then build again");
   const size_t at = page.find(kDataMarker);
   if (at == std::string_view::npos) fail("internal: the dashboard page has no data marker");
+  // The runs and the power timelines, most of a large study's bytes, go into elements of their
+  // own that the page parses only when a view shows them: each configuration's runs in one (as
+  // rows in the order of "run_columns"), each run's timeline in one. Keys are "DB:ID", safe in
+  // an id.
+  std::vector<std::pair<std::string, std::string>> parts;
+  if (data.is_object() && data.contains("runs")) {
+    for (auto& [config, rows] : runs_by_config(data["runs"], data["run_columns"]))
+      parts.emplace_back("eco-runs-" + config, json_for_script(rows));
+    data.erase("runs");
+  }
+  if (data.is_object() && data.contains("timelines")) {
+    for (const auto& [run, timeline] : data["timelines"].items())
+      parts.emplace_back("eco-timeline-" + run, json_for_script(timeline));
+    data.erase("timelines");
+  }
+  parts.emplace(parts.begin(), "eco-data", json_for_script(data));
+  size_t size = page.size();
+  for (const auto& [id, text] : parts) size += text.size() + 64;
   std::string out;
-  const std::string json = json_for_script(data);
-  out.reserve(page.size() + json.size() + 64);
+  out.reserve(size);
   out.append(page.substr(0, at));
-  out += "<script id=\"eco-data\" type=\"application/json\">";
-  out += json;
-  out += "</script>";
+  for (const auto& [id, text] : parts) {
+    out += fmt::format("<script id=\"{}\" type=\"application/json\">", id);
+    out += text;
+    out += "</script>";
+  }
   out.append(page.substr(at + kDataMarker.size()));
   return out;
 }

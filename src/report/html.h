@@ -14,8 +14,11 @@ namespace eco::report {
 // \u escapes, so no string from a database can close the element or open another one.
 std::string json_for_script(const nlohmann::json& value);
 
-// The page with `data` in place of its marker. Throws eco::Error when this build has no front end.
-std::string render_page(const nlohmann::json& data);
+// The page with `data` in place of its marker: the document in the element "eco-data", its
+// "runs" (when present) as each configuration's rows in "eco-runs-CONFIGKEY" (the column names in
+// the document's "run_columns") and each of its "timelines" in "eco-timeline-RUNKEY", which the
+// page parses when a view shows them. Throws eco::Error when this build has no front end.
+std::string render_page(nlohmann::json data);
 
 // Reads the databases (read-only) and writes the report to `out` (through a temporary file
 // renamed into place). Refuses to write over one of the databases or any other SQLite file.

@@ -365,7 +365,8 @@ json build_study(const std::vector<fs::path>& databases, const StudyOptions& opt
     DbContext c{i, *readers[i], doc, samples, budget, options};
     add_database(c, run_cols);
   }
-  doc["runs"] = run_cols.doc;
+  doc["run_count"] = run_cols.doc["key"].size();
+  doc["runs"] = std::move(run_cols.doc);
   doc["cost"] = cost_defaults();
   doc["comparisons"] = format_comparisons(samples);
   doc["fits"] = batch_fits(samples);

@@ -114,6 +114,11 @@ async function timeline(page, base) {
   const runUrl = page.url();
   await h.open(page, runUrl, 'timeline');
   h.check(await page.$eval('#run', (s) => s.selectedIndex) === 3, 'a run\'s URL reopens that run');
+  await h.open(page, `${base}?view=timeline&run=${encodeURIComponent(param(page, 'run'))}`, 'timeline');
+  h.check(await page.$eval('#run', (s) => s.selectedIndex) === 3 && await page.$eval('#config', (s) => s.value) === '0:1',
+    'a URL naming only the run finds its configuration');
+  await h.open(page, `${base}?view=timeline&config=0:11`, 'timeline');
+  h.check(await page.$('#no-runs') !== null, 'timeline: a configuration without runs says so');
 }
 
 async function pareto(page, base) {
@@ -150,6 +155,36 @@ async function published(page, base) {
   await shot(page, 'published');
 }
 
+// A study larger than a page of rows: tables show 100 rows at a time, the page is in the URL,
+// and downloads hold every row the filter selects.
+async function longTables(page, dir) {
+  const db = join(dir, 'long.db');
+  h.makeFixture(db, '--configs', '250', '--runs', '2');
+  const html = join(dir, 'long.html');
+  h.report([db], html);
+  const base = pathToFileURL(html).href;
+  await h.open(page, `${base}?view=leaderboard`, 'leaderboard');
+  h.check(await rows(page, 'leaderboard') === 100, 'a long leaderboard shows one page of 100 rows', await rows(page, 'leaderboard'));
+  h.check((await page.textContent('#pager')).includes('Rows 1–100 of 250'), 'the pager says which rows are shown', await page.textContent('#pager'));
+  await page.click('#page-next');
+  await page.waitForFunction(() => new URL(location.href).searchParams.get('page') === '2');
+  const second = await texts(page, 'table.leaderboard tbody tr td:nth-child(3)');
+  h.check(second.length === 100 && second[0] === '34', 'the next page shows rows 101-200 (batch 34 first)', second.slice(0, 3));
+  await h.open(page, page.url(), 'leaderboard');
+  h.check(JSON.stringify(await texts(page, 'table.leaderboard tbody tr td:nth-child(3)')) === JSON.stringify(second), 'a page\'s URL reproduces it');
+  const download = page.waitForEvent('download');
+  await page.click('#download-csv');
+  const csv = readFileSync(await (await download).path(), 'utf8').trim().split('\n');
+  h.check(csv.length === 251, 'the CSV download holds every selected row, not only the page (header + 250)', csv.length);
+  await page.click('#page-all');
+  await page.waitForFunction(() => document.querySelectorAll('table.leaderboard tbody tr').length === 250);
+  h.check(param(page, 'page') === 'all', 'all rows on request, and in the URL', page.url());
+  await h.open(page, `${base}?view=leaderboard&page=9`, 'leaderboard');
+  h.check(await rows(page, 'leaderboard') === 50, 'a page past the end shows the last page (50 rows)', await rows(page, 'leaderboard'));
+  await h.open(page, `${base}?view=batch`, 'batch');
+  h.check(await marks(page, 'batch-energy') > 250, 'batch: every configuration of a long study drawn', await marks(page, 'batch-energy'));
+}
+
 async function serveOnly(page, server) {
   const status = await (await fetch(`${server.url}api/status`)).json();
   h.check(status.generation >= 1, 'api/status answers', status);
@@ -182,6 +217,7 @@ try {
   for (const view of [leaderboard, formats, batch, timeline, pareto, provenance, published]) await view(page, base);
   h.check(createHash('sha256').update(readFileSync(db)).digest('hex') === digest, 'the database is unchanged');
   if (server) await serveOnly(page, server);
+  if (!server) await longTables(page, dir);
   if (!server) {
     // A study with no configurations: every view opens and says there is nothing to show.
     const empty = join(dir, 'empty.db');

@@ -20,14 +20,18 @@ export function disposeCharts() {
   live.clear();
 }
 
-window.addEventListener('resize', () => { for (const c of live) c.resize(); });
+window.addEventListener('resize', () => {
+  for (const c of live) c.resize({ width: c.getDom().clientWidth, height: c.getDom().clientHeight });
+});
 
 // A chart in a new container. `marks` (data points drawn) is kept on the container for tests
 // and for the reader: data-marks="12".
 export function chart(id, option, height = 360) {
   const box = el('div', { class: 'chart', id: `chart-${id}`, style: `height:${height}px` });
-  const make = () => {
-    const c = echarts.init(box, null, { renderer: 'canvas' });
+  const make = (width) => {
+    // The size is given, not read by ECharts from the container's computed style: reading it
+    // after the previous chart was inserted made the browser lay the page out once per chart.
+    const c = echarts.init(box, null, { renderer: 'canvas', width, height });
     c.setOption({
       animation: false,
       tooltip: { renderMode: 'richText', confine: true },
@@ -45,8 +49,16 @@ export function chart(id, option, height = 360) {
   return box;
 }
 
+// Draws the charts not yet drawn under `root`: every container's width is read first (one
+// layout), then every chart is drawn.
 export function initCharts(root) {
-  for (const box of root.querySelectorAll('.chart')) if (box.init) { box.init(); box.init = null; }
+  const pending = [...root.querySelectorAll('.chart')].filter((box) => box.init);
+  const widths = pending.map((box) => box.clientWidth);
+  pending.forEach((box, i) => {
+    const make = box.init;
+    box.init = null;
+    make(widths[i]);
+  });
 }
 
 export const palette = ['#2f6f9f', '#d0792c', '#3c9a5f', '#b2434a', '#7a5ea8', '#8c6d3f', '#c75b9b', '#5b6770', '#9aa532', '#2aa3b5'];

@@ -1,6 +1,15 @@
 // The study document (see src/report/study.h) with indexes the views share.
 import { isNum } from './util.js';
 
+// A report file (src/report/html.cpp) carries the runs and the power timelines, most of a large
+// study's bytes, in script elements of their own: each configuration's runs (rows in the order of
+// the document's "run_columns") in "eco-runs-CONFIGKEY", each run's timeline in
+// "eco-timeline-RUNKEY". A view parses only what it shows: the leaderboard parses no run, the
+// provenance of one configuration only its runs. The server's document has the runs as columns.
+function element(id) {
+  return typeof document === 'undefined' ? null : document.getElementById(id);
+}
+
 export class Study {
   constructor(doc) {
     this.doc = doc;
@@ -8,25 +17,61 @@ export class Study {
     this.byKey = new Map(this.configs.map((c) => [c.key, c]));
     this.sessions = new Map((doc.sessions || []).map((s) => [s.key, s]));
     this.models = new Map((doc.models || []).map((m) => [m.key, m]));
-    this.runs = doc.runs || {};
-    this.runCount = (this.runs.key || []).length;
-    this.runsByConfig = new Map();
-    for (let i = 0; i < this.runCount; i++) {
-      const c = this.runs.config[i];
-      if (!this.runsByConfig.has(c)) this.runsByConfig.set(c, []);
-      this.runsByConfig.get(c).push(i);
-    }
-    this.runIndex = new Map((this.runs.key || []).map((k, i) => [k, i]));
+    this.columns = doc.runs || null; // null: a report file, runs in elements
+    this.runCount = Number.isInteger(doc.run_count) ? doc.run_count : ((this.columns || {}).key || []).length;
     this.comparisons = doc.comparisons || [];
     this.fits = doc.fits || [];
-    this.timelines = doc.timelines || {};
     this.published = doc.published || [];
   }
 
-  run(i) {
-    const r = {};
-    for (const [name, col] of Object.entries(this.runs)) r[name] = col[i];
-    return r;
+  // Run indexes (into the columns) by configuration key, built on first use.
+  columnIndex() {
+    if (!this.byConfig) {
+      this.byConfig = new Map();
+      const config = this.columns.config || [];
+      for (let i = 0; i < config.length; i++) {
+        if (!this.byConfig.has(config[i])) this.byConfig.set(config[i], []);
+        this.byConfig.get(config[i]).push(i);
+      }
+    }
+    return this.byConfig;
+  }
+
+  // The runs of one configuration, each as { column: value }.
+  runsOf(configKey) {
+    if (this.columns) {
+      return (this.columnIndex().get(configKey) || []).map((i) => {
+        const r = {};
+        for (const [name, col] of Object.entries(this.columns)) r[name] = col[i];
+        return r;
+      });
+    }
+    const node = element(`eco-runs-${configKey}`);
+    if (!node) return [];
+    const names = this.doc.run_columns || [];
+    return JSON.parse(node.textContent).map((row) => Object.fromEntries(names.map((n, i) => [n, row[i]])));
+  }
+
+  hasRuns(configKey) {
+    return this.columns ? this.columnIndex().has(configKey) : element(`eco-runs-${configKey}`) !== null;
+  }
+
+  // The configuration a run key belongs to, or undefined. In a report file this reads every
+  // configuration's runs: only a URL naming a run without its configuration needs it.
+  configOfRun(runKey) {
+    if (this.columns) {
+      const i = (this.columns.key || []).indexOf(runKey);
+      return i < 0 ? undefined : this.columns.config[i];
+    }
+    const c = this.configs.find((x) => this.runsOf(x.key).some((r) => r.key === runKey));
+    return c ? c.key : undefined;
+  }
+
+  // The run's power timeline when the document carries it (a report file), else undefined.
+  timeline(runKey) {
+    if (this.doc.timelines && this.doc.timelines[runKey]) return this.doc.timelines[runKey];
+    const node = element(`eco-timeline-${runKey}`);
+    return node ? JSON.parse(node.textContent) : undefined;
   }
 
   metric(config, name) {

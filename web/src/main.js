@@ -59,7 +59,7 @@ function nav(active) {
   return el('nav', { class: 'views', 'aria-label': 'Views' }, VIEWS.map((v) =>
     el('a', {
       href: `?view=${v.id}`, 'data-view': v.id, 'aria-current': v === active ? 'page' : null,
-      onclick: (e) => { e.preventDefault(); setParams({ view: v.id }); },
+      onclick: (e) => { e.preventDefault(); setParams({ view: v.id, page: null }); },
     }, v.title)));
 }
 

@@ -100,6 +100,29 @@ export function table(columns, rows, opts = {}) {
   return el('table', { class: opts.cls || 'data' }, el('thead', {}, head), body);
 }
 
+// Long tables show one page of rows: laying out thousands of table rows was most of a large
+// study's first render. The page is part of the URL (page=N, or page=all) like every view state;
+// downloads still hold every row the filter selects.
+export const PAGE_ROWS = 100;
+
+export function paged(ctx, total) {
+  const pages = Math.max(1, Math.ceil(total / PAGE_ROWS));
+  const all = ctx.param('page') === 'all';
+  const page = all ? 1 : Math.min(pages, Math.max(1, Number.parseInt(ctx.param('page', '1'), 10) || 1));
+  const start = all ? 0 : (page - 1) * PAGE_ROWS;
+  const end = all ? total : Math.min(total, start + PAGE_ROWS);
+  if (pages === 1) return { start, end, nav: null };
+  const button = (id, label, to, disabled) => el('button', {
+    type: 'button', id, disabled, onclick: () => ctx.set({ page: to }),
+  }, label);
+  const nav = el('div', { class: 'pager', id: 'pager' }, `Rows ${start + 1}–${end} of ${total} `,
+    all ? button('page-first', `pages of ${PAGE_ROWS}`, null, false) : [
+      button('page-prev', '« previous', page - 1 > 1 ? page - 1 : null, page === 1), ' ',
+      button('page-next', 'next »', page + 1, page === pages), ' ',
+      button('page-all', `all ${total} rows`, 'all', false)]);
+  return { start, end, nav };
+}
+
 export function kv(pairs) {
   return el('dl', { class: 'kv' }, pairs.map(([k, v]) => [el('dt', {}, k), el('dd', {}, v === '' || v === null || v === undefined ? '(not recorded)' : v)]));
 }

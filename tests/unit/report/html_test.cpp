@@ -12,6 +12,7 @@
 #include "common/error.h"
 #include "e2e/fixture_db.h"
 #include "report/asset.h"
+#include "report/study.h"
 #include "store/reader.h"
 #include "store/schema.h"
 
@@ -71,13 +72,45 @@ TEST_F(HtmlTest, ReportIsOneSelfContainedFile) {
   // Nothing fetched from elsewhere: no external script, stylesheet or image.
   EXPECT_EQ(page.find("src=\"http"), std::string::npos);
   EXPECT_EQ(page.find("href=\"http"), std::string::npos);
-  // The page's own two script elements only: the XSS model's markup did not add any.
-  EXPECT_EQ(count(page, "<script"), 2u);
-  EXPECT_EQ(page.find("window.__xss=1</script>"), std::string::npos);
-  const size_t start = page.find("type=\"application/json\">") + 24;
-  const json doc = json::parse(page.substr(start, page.find("</script>", start) - start));
+  const auto element = [&](const std::string& id) {
+    const std::string open = fmt::format("<script id=\"{}\" type=\"application/json\">", id);
+    const size_t start = page.find(open);
+    if (start == std::string::npos) return json();
+    const size_t body = start + open.size();
+    return json::parse(page.substr(body, page.find("</script>", body) - body));
+  };
+  const json doc = element("eco-data");
   EXPECT_EQ(doc["configs"].size(), 11u);
   EXPECT_EQ(doc["configs"][9]["model"], fixture::kXssModel);
+  // Runs and timelines sit in elements of their own, parsed by the page only where a view
+  // shows them: each configuration's runs as rows in one, each run's timeline in one.
+  EXPECT_FALSE(doc.contains("runs"));
+  EXPECT_FALSE(doc.contains("timelines"));
+  const json built = build_study({db_});
+  const json& columns = built["runs"];
+  ASSERT_EQ(doc["run_columns"].size(), columns.size());
+  size_t rows = 0, configs_with_runs = 0;
+  for (const auto& c : doc["configs"]) {
+    const json runs = element("eco-runs-" + c["key"].get<std::string>());
+    if (runs.is_null()) continue;
+    ++configs_with_runs;
+    for (const auto& row : runs) {
+      ASSERT_EQ(row.size(), doc["run_columns"].size());
+      for (size_t i = 0; i < row.size(); ++i)  // the same value as the document's column
+        EXPECT_EQ(row[i], columns[doc["run_columns"][i].get<std::string>()][rows]);
+      EXPECT_EQ(columns["config"][rows], c["key"]);
+      ++rows;
+    }
+  }
+  EXPECT_EQ(rows, doc["run_count"].get<size_t>());
+  EXPECT_GT(rows, 11u);
+  ASSERT_FALSE(built["timelines"].empty());
+  for (const auto& [run, timeline] : built["timelines"].items())
+    EXPECT_EQ(element("eco-timeline-" + run), timeline) << run;
+  // The page's own script elements only (the document, the runs, the timelines, the code): the
+  // XSS model's markup did not add any.
+  EXPECT_EQ(count(page, "<script"), 2 + configs_with_runs + built["timelines"].size());
+  EXPECT_EQ(page.find("window.__xss=1</script>"), std::string::npos);
   EXPECT_TRUE(fs::exists(db_));
   for (const auto& e : fs::directory_iterator(dir_))  // no temporary left behind
     EXPECT_EQ(e.path().string().find(".writing-"), std::string::npos);

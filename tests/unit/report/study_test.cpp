@@ -50,6 +50,7 @@ TEST_F(StudyTest, EmptyStudyHasEmptyTablesNotMissingOnes) {
   EXPECT_EQ(doc["configs"].size(), 0u);
   EXPECT_TRUE(doc["runs"]["key"].is_array());
   EXPECT_EQ(doc["runs"]["key"].size(), 0u);
+  EXPECT_EQ(doc["run_count"], 0);
   EXPECT_EQ(doc["comparisons"].size(), 0u);
   EXPECT_EQ(doc["fits"].size(), 0u);
   EXPECT_EQ(doc["published"].size(), 0u);
@@ -222,6 +223,7 @@ TEST_F(StudyTest, LargeStudyOfTenThousandRuns) {
   const json doc = build_study({db});
   EXPECT_EQ(doc["configs"].size(), 1000u);
   EXPECT_EQ(doc["runs"]["key"].size(), 10000u);
+  EXPECT_EQ(doc["run_count"], 10000);
   for (const auto& [name, column] : doc["runs"].items()) EXPECT_EQ(column.size(), 10000u) << name;
   EXPECT_EQ(doc["timelines"].size(), 9000u);
   const std::string text = json_for_script(doc);

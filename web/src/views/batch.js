@@ -57,14 +57,15 @@ export default {
     }
     const group = all.find((g) => g.id === ctx.param('group')) || all[0];
     ctx.body.appendChild(el('div', { class: 'controls' },
-      el('label', {}, 'Model and setup ', el('select', { id: 'group', onchange: (e) => ctx.set({ group: e.target.value }) },
+      el('label', {}, 'Model and setup ', el('select', { id: 'group', class: 'long', onchange: (e) => ctx.set({ group: e.target.value }) },
         all.map((g) => el('option', { value: g.id, selected: g === group }, g.label))))));
     const formats = byFormat(group.configs);
     const energy = [], speed = [], fitRows = [];
     formats.forEach((f, i) => {
       const color = palette[i % palette.length];
       const pts = f.configs.map((c) => [c.batch, study.metric(c, 'j_per_request')]).filter((p) => isNum(p[1]) && p[1] > 0);
-      energy.push({ type: 'scatter', name: f.format, data: pts, symbolSize: 9, itemStyle: { color } });
+      // Past a few hundred points, one path for all symbols (ECharts' large mode) draws far faster.
+      energy.push({ type: 'scatter', name: f.format, data: pts, symbolSize: 9, itemStyle: { color }, large: true, largeThreshold: 300 });
       const fit = fitFor(study, f.configs);
       if (fit && isNum(fit.b) && pts.length) {
         const bs = f.configs.map((c) => c.batch);
@@ -78,8 +79,8 @@ export default {
           showSymbol: false, lineStyle: { color, type: 'dashed' }, itemStyle: { color } });
       }
       fitRows.push({ format: f.format, fit, batches: f.configs.map((c) => c.batch) });
-      speed.push({ type: 'line', name: f.format, itemStyle: { color },
-        data: f.configs.map((c) => [c.batch, study.metric(c, 'tok_s')]).filter((p) => isNum(p[1]) && p[1] > 0) });
+      const speedPts = f.configs.map((c) => [c.batch, study.metric(c, 'tok_s')]).filter((p) => isNum(p[1]) && p[1] > 0);
+      speed.push({ type: 'line', name: f.format, itemStyle: { color }, data: speedPts, showSymbol: speedPts.length <= 50 });
     });
     ctx.body.appendChild(scalingChart('batch-energy', 'J/request against batch size (log-log), with the fitted power law', 'J/request', energy));
     ctx.body.appendChild(table(['Format', 'batch sizes', 'exponent b [95 % CI]', 'a (J/request at B = 1)', 'R²', 'runs', 'note'],

@@ -91,7 +91,7 @@ export default {
     const group = all.find((g) => g.id === ctx.param('group')) || all[0];
     const metric = METRICS[ctx.param('metric')] ? ctx.param('metric') : 'j_per_token';
     ctx.body.appendChild(el('div', { class: 'controls' },
-      el('label', {}, 'Group ', el('select', { id: 'group', onchange: (e) => ctx.set({ group: e.target.value }) },
+      el('label', {}, 'Group ', el('select', { id: 'group', class: 'long', onchange: (e) => ctx.set({ group: e.target.value }) },
         all.map((g) => el('option', { value: g.id, selected: g === group }, `${g.label} (${g.configs.length} formats)`)))),
       el('label', {}, 'Metric ', el('select', { id: 'metric', onchange: (e) => ctx.set({ metric: e.target.value }) },
         Object.entries(METRICS).map(([k, v]) => el('option', { value: k, selected: k === metric }, v))))));

@@ -1,6 +1,6 @@
 // Leaderboard: one row per configuration, every column from the database or computed from it
 // with the formula shown; cost and carbon from prices the reader sets.
-import { el, fmt, fmtCI, isNum, table, NOT_MEASURED } from '../util.js';
+import { el, fmt, fmtCI, isNum, paged, table, NOT_MEASURED } from '../util.js';
 import { matchesFilter } from '../data.js';
 
 const J_PER_KWH = 3.6e6;
@@ -130,7 +130,7 @@ function controls(ctx, s) {
   return el('div', { class: 'controls' },
     el('label', {}, 'Filter ', el('input', {
       type: 'search', id: 'filter', value: ctx.param('filter'), placeholder: 'int8 batch:>1 gpu:h200',
-      onchange: (e) => ctx.set({ filter: e.target.value }),
+      onchange: (e) => ctx.set({ filter: e.target.value, page: null }),
     })),
     numberInput(ctx, 'price', '$/kWh', s.price, '0.01'),
     el('label', {}, 'Grid ', el('select', { id: 'region', onchange: (e) => ctx.set({ region: e.target.value, carbon: null }) },
@@ -176,14 +176,17 @@ export default {
     ctx.body.appendChild(controls(ctx, s));
     ctx.body.appendChild(el('p', { class: 'count', id: 'row-count' },
       `${rows.length} of ${ctx.study.configs.length} configurations`));
-    const onSort = (id) => ctx.set({ sort: id, dir: sort === id && dir === 'asc' ? 'desc' : 'asc' });
-    const t = table(COLUMNS, rows.map((r) => cells(r, ctx.study)), {
-      onSort, sort, dir, rowKey: (i) => rows[i].key, cls: 'data leaderboard',
+    const onSort = (id) => ctx.set({ sort: id, dir: sort === id && dir === 'asc' ? 'desc' : 'asc', page: null });
+    const page = paged(ctx, rows.length);
+    const shown = rows.slice(page.start, page.end);
+    if (page.nav) ctx.body.appendChild(page.nav);
+    const t = table(COLUMNS, shown.map((r) => cells(r, ctx.study)), {
+      onSort, sort, dir, rowKey: (i) => shown[i].key, cls: 'data leaderboard',
     });
     // Each row links to the provenance of its numbers.
     t.querySelectorAll('tbody tr').forEach((tr, i) => {
-      const a = el('a', { href: `?view=provenance&config=${encodeURIComponent(rows[i].key)}`, class: 'prov',
-        onclick: (e) => { e.preventDefault(); ctx.set({ view: 'provenance', config: rows[i].key }); } }, 'provenance');
+      const a = el('a', { href: `?view=provenance&config=${encodeURIComponent(shown[i].key)}`, class: 'prov',
+        onclick: (e) => { e.preventDefault(); ctx.set({ view: 'provenance', config: shown[i].key, page: null }); } }, 'provenance');
       tr.appendChild(el('td', {}, a));
     });
     t.querySelector('thead tr').appendChild(el('th', { scope: 'col' }, ''));

@@ -1,7 +1,7 @@
 // Quality vs energy: each configuration with a stored quality score at (J/token, score); the
 // Pareto front joins those no other configuration beats on both (lower is better on both axes
 // for KL divergence and perplexity; higher for agreement scores, which the front then inverts).
-import { el, fmt, isNum, table } from '../util.js';
+import { el, fmt, isNum, paged, table } from '../util.js';
 import { matchesFilter } from '../data.js';
 import { chart } from '../charts.js';
 
@@ -56,9 +56,12 @@ export default {
       ],
     }));
     const onFront = new Set(front.map((p) => p.c.key));
+    const page = paged(ctx, points.length);
+    const shown = points.slice(page.start, page.end);
+    if (page.nav) ctx.body.appendChild(page.nav);
     ctx.body.appendChild(table(['Model', 'Format', 'Batch', 'J/token', q, 'on the front'],
-      points.map((p) => [p.c.model, p.c.format, String(p.c.batch), fmt(p.x), fmt(p.y), onFront.has(p.c.key) ? 'yes' : '']),
-      { rowKey: (i) => points[i].c.key, cls: 'data pareto' }));
+      shown.map((p) => [p.c.model, p.c.format, String(p.c.batch), fmt(p.x), fmt(p.y), onFront.has(p.c.key) ? 'yes' : '']),
+      { rowKey: (i) => shown[i].c.key, cls: 'data pareto' }));
     ctx.show(() => ({ columns: ['config', 'model', 'format', 'batch', 'j_per_token', q, 'pareto'],
       rows: points.map((p) => [p.c.key, p.c.model, p.c.format, p.c.batch, p.x, p.y, onFront.has(p.c.key)]) }));
   },

@@ -34,7 +34,7 @@ export default {
       return;
     }
     ctx.body.appendChild(el('div', { class: 'controls' },
-      el('label', {}, 'Configuration ', el('select', { id: 'config', onchange: (e) => ctx.set({ config: e.target.value }) },
+      el('label', {}, 'Configuration ', el('select', { id: 'config', class: 'long', onchange: (e) => ctx.set({ config: e.target.value }) },
         (configs.includes(c) ? configs : [c, ...configs]).map((x) => el('option', { value: x.key, selected: x === c },
           `${x.key} · ${x.model} · ${x.format} · batch ${x.batch} · ${x.device}`))))));
     const s = study.sessions.get(c.session) || {};
@@ -77,7 +77,7 @@ export default {
       ctx.body.appendChild(el('h3', {}, 'Failures'));
       ctx.body.appendChild(table(['At', 'Stage', 'Error'], failures.map((f) => [f.at, f.stage, f.error]), { cls: 'data failures' }));
     }
-    const runs = (study.runsByConfig.get(c.key) || []).map((i) => study.run(i));
+    const runs = study.runsOf(c.key);
     ctx.body.appendChild(el('h3', {}, `All runs (${runs.length})`));
     const cols = ['key', 'round', 'index', 'warmup', 'k', 'seconds', 'j_per_token', 'gross_j_per_token', 'net_j_per_token',
       'j_per_request', 'decode_tok_s', 'mean_power_w', 'idle_power_w', 'temp_start_c', 'temp_end_c', 'flags'];

@@ -2,14 +2,11 @@
 // idle level measured before the study drawn as a line.
 import { el, fmt, isNum, kv } from '../util.js';
 import { matchesFilter } from '../data.js';
-import { chart } from '../charts.js';
+import { chart, initCharts } from '../charts.js';
 
 const SHADES = ['rgba(208,121,44,0.18)', 'rgba(47,111,159,0.16)', 'rgba(60,154,95,0.16)'];
 
-async function loadTimeline(ctx, runKey) {
-  const inline = ctx.study.timelines[runKey];
-  if (inline) return inline;
-  if (!ctx.live) return null;
+async function fetchTimeline(runKey) {
   const r = await fetch(`api/timeline?run=${encodeURIComponent(runKey)}`, { cache: 'no-store' });
   if (!r.ok) throw new Error(`api/timeline: HTTP ${r.status}`);
   return r.json();
@@ -47,21 +44,25 @@ export default {
   render(ctx) {
     const { study } = ctx;
     ctx.body.appendChild(el('h2', {}, 'Power timeline'));
-    const configs = study.configs.filter((c) => matchesFilter(c, ctx.param('filter')) && (study.runsByConfig.get(c.key) || []).length);
+    const configs = study.configs.filter((c) => matchesFilter(c, ctx.param('filter')) && study.hasRuns(c.key));
     const runParam = ctx.param('run');
     let config = study.byKey.get(ctx.param('config'));
-    if (runParam && study.runIndex.has(runParam)) config = study.byKey.get(study.runs.config[study.runIndex.get(runParam)]);
+    if (!config && runParam) config = study.byKey.get(study.configOfRun(runParam));
     if (!config) config = configs[0];
     if (!config) {
       ctx.body.appendChild(el('p', { class: 'empty' }, 'No runs in these studies.'));
       ctx.show(() => ({ columns: [], rows: [] }));
       return;
     }
-    const runIdx = study.runsByConfig.get(config.key) || [];
-    const runs = runIdx.map((i) => study.run(i));
+    const runs = study.runsOf(config.key);
     const run = runs.find((r) => r.key === runParam) || runs.find((r) => !r.warmup) || runs[0];
+    if (!run) {
+      ctx.body.appendChild(el('p', { class: 'empty', id: 'no-runs' }, `Configuration ${config.key} has no runs (see its provenance for why).`));
+      ctx.show(() => ({ columns: [], rows: [] }));
+      return;
+    }
     ctx.body.appendChild(el('div', { class: 'controls' },
-      el('label', {}, 'Configuration ', el('select', { id: 'config', onchange: (e) => ctx.set({ config: e.target.value, run: null }) },
+      el('label', {}, 'Configuration ', el('select', { id: 'config', class: 'long', onchange: (e) => ctx.set({ config: e.target.value, run: null }) },
         (configs.includes(config) ? configs : [config, ...configs]).map((c) => el('option', { value: c.key, selected: c === config },
           `${c.model} · ${c.format} · batch ${c.batch} · ${c.device}`)))),
       el('label', {}, 'Run ', el('select', { id: 'run', onchange: (e) => ctx.set({ config: config.key, run: e.target.value }) },
@@ -82,14 +83,23 @@ export default {
       const db = (study.doc.databases || [])[config.db] || {};
       return db.timelines_note || 'No power samples were stored for this run (no power sensor, or the protocol kept no timeline).';
     };
-    loadTimeline(ctx, run.key).then((tl) => {
+    const show = (tl) => {
       if (!tl || !tl.t || !tl.t.length) {
         box.appendChild(el('p', { class: 'empty', id: 'no-timeline' }, missing()));
         return;
       }
       shown = tl;
       draw(box, run, tl);
-      for (const c of box.querySelectorAll('.chart')) if (c.init) { c.init(); c.init = null; }
+    };
+    // A report file carries the timeline: drawn with the view. The server sends it on request.
+    const inline = study.timeline(run.key);
+    if (inline || !ctx.live) {
+      show(inline);
+      return;
+    }
+    fetchTimeline(run.key).then((tl) => {
+      show(tl);
+      initCharts(box);
     }).catch((err) => box.appendChild(el('p', { class: 'error' }, err.message)));
   },
 };
