@@ -19,7 +19,10 @@ struct ExportArgs {
 void setup(CLI::App& sub) {
   auto a = std::make_shared<ExportArgs>();
   sub.add_option("--db", a->db, "Study database written by `ecocompute bench`")->required();
-  sub.add_option("--format", a->format, "csv, json, jsonl or md")->capture_default_str();
+  sub.add_option("--format", a->format,
+                 "csv, json, jsonl or md (csv: text a spreadsheet would run as a formula, such as "
+                 "a model named =HYPERLINK(...), gets a leading apostrophe)")
+      ->capture_default_str();
   auto* runs = sub.add_flag("--runs", a->runs, "One row per run (default)");
   sub.add_flag("--configs", a->configs, "One row per configuration with mean, sd, CV, 95 % CI")
       ->excludes(runs);

@@ -1,7 +1,9 @@
 #include "store/export.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
@@ -64,11 +66,26 @@ std::string exact(double v) {
   return fmt::format("{}", v);
 }  // shortest round-trip form
 
+// Whether a text is a plain decimal number ("-1.5", "2e-3"), which a spreadsheet reads as
+// that number rather than as a formula.
+bool plain_number(std::string_view s) {
+  if (s.starts_with('+')) s.remove_prefix(1);
+  if (s.empty() || s.find_first_not_of("0123456789.eE+-") != std::string_view::npos) return false;
+  double v = 0;
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  return ec == std::errc() && end == s.data() + s.size() && std::isfinite(v);
+}
+
 std::string csv_field(const Cell& c) {
   if (std::holds_alternative<std::monostate>(c)) return "";
   if (const auto* i = std::get_if<int64_t>(&c)) return std::to_string(*i);
   if (const auto* d = std::get_if<double>(&c)) return exact(*d);
-  const auto& s = std::get<std::string>(c);
+  std::string s = std::get<std::string>(c);
+  // Text a spreadsheet would run as a formula (a model named "=HYPERLINK(...)") gets a leading
+  // apostrophe, which spreadsheets take as "this is text". Numbers are never text cells here.
+  if (!s.empty() && std::string_view("=+-@\t\r").find(s[0]) != std::string_view::npos &&
+      !plain_number(s))
+    s.insert(0, 1, '\'');
   if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
   std::string q = "\"";
   for (char ch : s) {
@@ -199,7 +216,7 @@ std::string render(const Table& t, ExportFormat format) {
     case ExportFormat::Csv: {
       for (size_t i = 0; i < t.columns.size(); ++i) {
         if (i) out += ',';
-        out += t.columns[i];
+        out += csv_field(t.columns[i]);
       }
       out += '\n';
       for (const auto& row : t.rows) {

@@ -1,7 +1,9 @@
 #pragma once
 // Export of a study as CSV, JSON (one array), JSON Lines or a Markdown table. CSV and JSON
 // carry every stored value exactly (shortest round-trip decimal form); NULL is an empty CSV
-// field, JSON null, and "not measured" in Markdown.
+// field, JSON null, and "not measured" in Markdown. In CSV, a text cell that a spreadsheet would
+// run as a formula (it starts with = + - @, a tab or a carriage return, and is not a plain
+// number such as -1.5) is written with a leading apostrophe; numbers are written as numbers.
 #include <cstdint>
 #include <string>
 #include <string_view>

@@ -156,10 +156,12 @@ async function published(page, base) {
 }
 
 // A study larger than a page of rows: tables show 100 rows at a time, the page is in the URL,
-// and downloads hold every row the filter selects.
+// and downloads hold every row the filter selects. Its model's name is a spreadsheet formula,
+// which the CSV download writes as text.
+const FORMULA_MODEL = '=HYPERLINK("http://example.invalid","click")';
 async function longTables(page, dir) {
   const db = join(dir, 'long.db');
-  h.makeFixture(db, '--configs', '250', '--runs', '2');
+  h.makeFixture(db, '--configs', '250', '--runs', '2', '--model', FORMULA_MODEL);
   const html = join(dir, 'long.html');
   h.report([db], html);
   const base = pathToFileURL(html).href;
@@ -176,6 +178,10 @@ async function longTables(page, dir) {
   await page.click('#download-csv');
   const csv = readFileSync(await (await download).path(), 'utf8').trim().split('\n');
   h.check(csv.length === 251, 'the CSV download holds every selected row, not only the page (header + 250)', csv.length);
+  const cells = csv[1].match(/^[^,]*,("(?:[^"]|"")*"),[^,]*,(\d+),/) || [];
+  h.check(cells[1] === `"'${FORMULA_MODEL.replace(/"/g, '""')}"`, 'a model named =HYPERLINK(...) is text in the CSV (apostrophe)', csv[1]);
+  h.check(cells[2] === '1' && /,0\.\d+,0\.\d+,/.test(csv[1]), 'numbers in the same CSV stay numbers', csv[1]);
+  h.check((await texts(page, 'table.leaderboard tbody tr td:first-child'))[0] === FORMULA_MODEL, 'the page shows the name as it is');
   await page.click('#page-all');
   await page.waitForFunction(() => document.querySelectorAll('table.leaderboard tbody tr').length === 250);
   h.check(param(page, 'page') === 'all', 'all rows on request, and in the URL', page.url());

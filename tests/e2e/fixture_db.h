@@ -11,13 +11,14 @@
 
 #include <fmt/format.h>
 
-#include "store/store.h"
 #include "../store_access.h"
+#include "store/store.h"
 
 namespace eco::fixture {
 
 struct Spec {
-  int configs_per_model = 0;  // 0: the dashboard fixture (formats x batches below)
+  int configs_per_model = 0;             // 0: the dashboard fixture (formats x batches below)
+  std::string model = "synthetic:tiny";  // the model of those configurations
   int measured_runs = 5;
   int timeline_samples = 40;
   bool xss_model = true;      // a model whose name is markup
@@ -87,8 +88,8 @@ inline void add_config(store::Store& st, int64_t session, int64_t model, int64_t
       }
     st.insert_run(r);
   }
-  st.finish_config(cfg, store::GateOutcome::Passed, R"({"rounds":[{"cv_decode_tok_s":0.004}]})",
-                   1, {});
+  st.finish_config(cfg, store::GateOutcome::Passed, R"({"rounds":[{"cv_decode_tok_s":0.004}]})", 1,
+                   {});
 }
 
 // Quality scores and an imported published table as `ecocompute quality` and `import` store
@@ -166,7 +167,7 @@ inline int write_fixture(const std::filesystem::path& path, const Spec& spec = {
   Lcg rng{42};
   int count = 0;
   const int64_t tiny =
-      st.upsert_model({"synthetic:tiny", "tiny", 7, "{\"hidden_size\":64}", "{}", 123456});
+      st.upsert_model({spec.model, "tiny", 7, "{\"hidden_size\":64}", "{}", 123456});
   const std::vector<std::string> formats{"fp16", "int8", "nf4"};
   std::vector<int64_t> fids;
   for (const auto& f : formats)

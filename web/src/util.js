@@ -63,13 +63,21 @@ export function fmtCI(s, digits = 4) {
   return fmt(s.mean, digits);
 }
 
+// A text that a spreadsheet reads as a number (-1.5, 2e-3) rather than as a formula.
+const PLAIN_NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
+// One CSV field (RFC 4180 quoting). Text a spreadsheet would run as a formula (it starts with
+// = + - @, a tab or a carriage return: a model named "=HYPERLINK(...)") gets a leading
+// apostrophe, which spreadsheets take as "this is text"; numbers are written as numbers.
+export function csvField(v) {
+  if (v === null || v === undefined) return '';
+  let s = String(v);
+  if (typeof v !== 'number' && /^[=+\-@\t\r]/.test(s) && !PLAIN_NUMBER.test(s)) s = `'${s}`;
+  return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
 export function csv(columns, rows) {
-  const field = (v) => {
-    if (v === null || v === undefined) return '';
-    const s = typeof v === 'number' ? String(v) : String(v);
-    return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-  };
-  return [columns.map(field).join(','), ...rows.map((r) => r.map(field).join(','))].join('\n') + '\n';
+  return [columns.map(csvField).join(','), ...rows.map((r) => r.map(csvField).join(','))].join('\n') + '\n';
 }
 
 export function download(name, type, text) {

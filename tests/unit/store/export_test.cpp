@@ -162,5 +162,52 @@ TEST_F(ExportTest, MarkdownSaysNotMeasured) {
   EXPECT_THROW(parse_export_format("xml"), Error);
 }
 
+// Text a spreadsheet would run as a formula is written with a leading apostrophe (text to any
+// spreadsheet); numbers, negative ones included, are written as numbers.
+TEST(ExportCsv, FormulaTextIsNeutralisedAndNumbersStayNumbers) {
+  const std::string hyperlink = "=HYPERLINK(\"http://example.invalid\",\"click\")";
+  Table t;
+  t.columns = {"model", "value", "count", "note"};
+  t.rows = {{hyperlink, -1.5, int64_t{-3}, std::string("-1.5")},
+            {std::string("+cmd"), -2e-7, int64_t{4}, std::string("@SUM(A1)")},
+            {std::string("\tx"), 0.5, std::monostate{}, std::string("\r=1")},
+            {std::string("-2+3"), 1.0, int64_t{0}, std::string("a-b=c")}};
+  EXPECT_EQ(render(t, ExportFormat::Csv),
+            "model,value,count,note\n"
+            "\"'=HYPERLINK(\"\"http://example.invalid\"\",\"\"click\"\")\",-1.5,-3,-1.5\n"
+            "'+cmd,-2e-07,4,'@SUM(A1)\n"
+            "'\tx,0.5,,\"'\r=1\"\n"
+            "'-2+3,1,0,a-b=c\n");
+}
+
+TEST_F(ExportTest, AModelNamedAsAFormulaIsTextInTheCsv) {
+  const std::string hyperlink = "=HYPERLINK(\"http://example.invalid\",\"click\")";
+  {
+    auto store = Store::open(path_);
+    const int64_t m = store.upsert_model({hyperlink, "x", 3, "{}", "{}", 10});
+    const int64_t f = store.upsert_format({"int8", "{\"threshold\":6}"});
+    const int64_t cfg = store.create_config({m, f, 1, 16, 8, "cpu"}, "{}");
+    const int64_t session = store.add_session(
+        {.started_at = utc_now(), .command = "t", .eco_version = "0", .eco_git_commit = "x"});
+    store.start_config(cfg, session, "cpu", "{}", "");
+    RunRecord r;
+    r.config_id = cfg;
+    r.batch = 1;
+    r.seconds = 0.25;
+    r.net_energy_j = -1.5;  // a negative number
+    store.insert_run(r);
+  }
+  auto store = Store::open_read_only(path_);
+  const auto rows = parse_csv(render(export_table(store, ExportTable::Runs), ExportFormat::Csv));
+  const auto col = [&](const std::string& name) {
+    return size_t(std::find(rows[0].begin(), rows[0].end(), name) - rows[0].begin());
+  };
+  ASSERT_LT(col("model"), rows[0].size());
+  ASSERT_LT(col("net_energy_j"), rows[0].size());
+  const auto& last = rows.back();
+  EXPECT_EQ(last[col("model")], "'" + hyperlink);
+  EXPECT_EQ(last[col("net_energy_j")], "-1.5");
+}
+
 }  // namespace
 }  // namespace eco::store
