@@ -105,22 +105,26 @@ std::string md_escape(std::string s) {
   return s;
 }
 
-std::string markdown_report(eco::store::Store& st, const eco::bench::SweepSpec& spec,
-                            const eco::bench::SweepResult& res, const nlohmann::json& model,
-                            const nlohmann::json& prompt, const std::string& device,
-                            const eco::store::Session& session, const std::string& json_path) {
-  const auto& p = spec.protocol;
-  std::string md = "# ecocompute report\n\n";
-  md += fmt::format("ecocompute {} ({}), {}. Command: `{}`\n\n", ECO_VERSION, ECO_GIT_COMMIT,
-                    session.started_at, session.command);
-  md += "## Results\n\n";
-  md += eco::store::render_summary(st);
-  md +=
-      "\nEach cell is the mean ± standard deviation over the measured runs of the configuration's "
-      "last round (n). Energy is net of the idle baseline when one was measured; J/request and "
-      "J/1k tokens are separate normalisations of the same energy.\n";
+// One line of the protocol's settings, in the words of docs/METHODOLOGY.md.
+std::string markdown_protocol(const eco::bench::ProtocolOptions& p) {
+  return fmt::format(
+      "- Protocol: idle baseline {} (once), stabilisation up to {} (settled: successive decode "
+      "J/token within {:g} %, temperature rising < {:g} C/min), {} warm-up run(s), {} to {} "
+      "measured runs (until the 95 % CI is within {:g} % of the mean), gates CV of decode tok/s "
+      "< {:g} % and of decode J/token < {:g} %, up to {} re-run round(s), {} windows of at "
+      "least {} energy-counter updates, decode metered directly\n",
+      fmt_seconds(p.idle_seconds), fmt_seconds(p.stabilise_max_s), 100 * p.stabilise_tolerance,
+      p.stabilise_max_slope_c_per_min, p.warmup, p.runs, p.max_runs, 100 * p.ci_target,
+      100 * p.max_cv_decode_tok_s, 100 * p.max_cv_decode_j_per_token, p.max_reruns,
+      eco::bench::to_string(p.windows), p.min_counter_updates);
+}
 
-  md += "\n## Setup\n\n";
+// Model, device, prompt, protocol and what ran.
+std::string markdown_setup(eco::store::Store& st, const eco::bench::SweepSpec& spec,
+                           const eco::bench::SweepResult& res, const nlohmann::json& model,
+                           const nlohmann::json& prompt, const std::string& device,
+                           const eco::store::Session& session, const std::string& json_path) {
+  std::string md = "\n## Setup\n\n";
   md += fmt::format("- Model: {} ({}, {} parameters), directory {}\n", model.value("source", ""),
                     model.value("model_type", ""), model.value("parameters", int64_t(0)),
                     model.value("dir", ""));
@@ -133,16 +137,7 @@ std::string markdown_report(eco::store::Store& st, const eco::bench::SweepSpec& 
     md += fmt::format("- Prompt: seeded random token ids (seed {}), lengths {}\n",
                       prompt.value("seed", uint64_t(0)), fmt::join(spec.prompt_lens, ", "));
   md += fmt::format("- Generated tokens per sequence: {}\n", fmt::join(spec.gen_lens, ", "));
-  md += fmt::format(
-      "- Protocol: idle baseline {} (once), stabilisation up to {} (settled: successive decode "
-      "J/token within {:g} %, temperature rising < {:g} C/min), {} warm-up run(s), {} to {} "
-      "measured runs (until the 95 % CI is within {:g} % of the mean), gates CV of decode tok/s "
-      "< {:g} % and of decode J/token < {:g} %, up to {} re-run round(s), {} windows of at "
-      "least {} energy-counter updates, decode metered directly\n",
-      fmt_seconds(p.idle_seconds), fmt_seconds(p.stabilise_max_s), 100 * p.stabilise_tolerance,
-      p.stabilise_max_slope_c_per_min, p.warmup, p.runs, p.max_runs, 100 * p.ci_target,
-      100 * p.max_cv_decode_tok_s, 100 * p.max_cv_decode_j_per_token, p.max_reruns,
-      eco::bench::to_string(p.windows), p.min_counter_updates);
+  md += markdown_protocol(spec.protocol);
   md += fmt::format("- Energy: {}\n", res.energy_note.empty() ? "measured (" + session.meter + ")"
                                                               : "not measured: " + res.energy_note);
   md += fmt::format("- Host: {}, {}, {}\n", session.hostname, session.os,
@@ -162,8 +157,12 @@ std::string markdown_report(eco::store::Store& st, const eco::bench::SweepSpec& 
       "export --db {} --format csv --runs`)\n",
       st.path().string(), st.path().string());
   md += fmt::format("- Machine-readable report: {}\n", json_path);
+  return md;
+}
 
-  md += "\n## Engines\n\n";
+// Each configuration's engine, or why it failed.
+std::string markdown_engines(eco::store::Store& st) {
+  std::string md = "\n## Engines\n\n";
   const auto table = eco::store::export_table(st, eco::store::ExportTable::Configs);
   auto col = [&](const char* name) {
     for (size_t i = 0; i < table.columns.size(); ++i)
@@ -182,6 +181,25 @@ std::string markdown_report(eco::store::Store& st, const eco::bench::SweepSpec& 
     md += fmt::format("- {} batch {}: {}\n", text(r[col("format")]), text(r[col("batch")]),
                       md_escape(what));
   }
+  return md;
+}
+
+std::string markdown_report(eco::store::Store& st, const eco::bench::SweepSpec& spec,
+                            const eco::bench::SweepResult& res, const nlohmann::json& model,
+                            const nlohmann::json& prompt, const std::string& device,
+                            const eco::store::Session& session, const std::string& json_path) {
+  std::string md = "# ecocompute report\n\n";
+  md += fmt::format("ecocompute {} ({}), {}. Command: `{}`\n\n", ECO_VERSION, ECO_GIT_COMMIT,
+                    session.started_at, session.command);
+  md += "## Results\n\n";
+  md += eco::store::render_summary(st);
+  md +=
+      "\nEach cell is the mean ± standard deviation over the measured runs of the configuration's "
+      "last round (n). Energy is net of the idle baseline when one was measured; J/request and "
+      "J/1k tokens are separate normalisations of the same energy.\n";
+
+  md += markdown_setup(st, spec, res, model, prompt, device, session, json_path);
+  md += markdown_engines(st);
   return md;
 }
 
