@@ -135,9 +135,13 @@ Repetitions size_repetitions(MeasureContext& ctx, Workload& w) {
   const Probe dec = probe_decode(ctx, w, reps.direct_decode, 1);
   if (!pre.readable || !dec.readable) return reps;  // the runs will record the fault
   const double rate = dec.seconds > 0 ? dec.updates / dec.seconds : 0;
-  reps.prefill = repetitions_for(pre.seconds, rate, p);
+  // The prefill window needs half the decode window's updates: its figure is not gated.
+  ProtocolOptions pre_p = p;
+  pre_p.min_counter_updates = prefill_min_counter_updates(p.min_counter_updates);
+  reps.prefill = repetitions_for(pre.seconds, rate, pre_p);
   reps.decode = repetitions_for(dec.seconds, rate, p);
-  reps.prefill = grow_until_seen(reps.prefill, p, [&](int k) { return probe_prefill(ctx, w, k); });
+  reps.prefill =
+      grow_until_seen(reps.prefill, pre_p, [&](int k) { return probe_prefill(ctx, w, k); });
   reps.decode = grow_until_seen(reps.decode, p,
                                 [&](int k) { return probe_decode(ctx, w, reps.direct_decode, k); });
   return reps;

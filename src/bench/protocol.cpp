@@ -1,5 +1,6 @@
 #include "bench/protocol.h"
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 
@@ -112,8 +113,6 @@ ProtocolOptions ProtocolOptions::from_json(const nlohmann::json& j, const std::s
     (*reader)(o, value, fmt::format("{}: protocol key '{}'", source, key));
   }
   if (!j.contains("max_runs") && o.max_runs < o.runs) o.max_runs = o.runs;
-  if (!j.contains("min_counter_updates") && o.windows == WindowMode::Plain)
-    o.min_counter_updates = kPlainMinCounterUpdates;
   o.validate();
   return o;
 }
@@ -142,6 +141,10 @@ void ProtocolOptions::validate() const {
       !std::isfinite(max_cv_decode_tok_s) || !std::isfinite(max_cv_decode_j_per_token))
     fail("CV gate thresholds must be positive fractions (e.g. 0.01 for 1 %)");
   if (max_reruns < 0) fail("max_reruns must not be negative (got {})", max_reruns);
+}
+
+int prefill_min_counter_updates(int min_counter_updates) {
+  return min_counter_updates <= 0 ? 0 : std::max(1, min_counter_updates / 2);
 }
 
 }  // namespace eco::bench

@@ -71,12 +71,9 @@ void apply_protocol(eco::bench::ProtocolOptions& p, const BenchArgs& a, const CL
   take("--max-cv-tok-s", p.max_cv_decode_tok_s, a.max_cv_tok_s / 100);
   take("--max-cv-energy", p.max_cv_decode_j_per_token, a.max_cv_energy / 100);
   take("--ci-target", p.ci_target, a.ci_target / 100);
-  if (!file || sub.count("--windows") > 0) {
+  if (!file || sub.count("--windows") > 0)
     p.windows =
         a.windows == "plain" ? eco::bench::WindowMode::Plain : eco::bench::WindowMode::Aligned;
-    if (p.windows == eco::bench::WindowMode::Plain && sub.count("--min-counter-updates") == 0)
-      p.min_counter_updates = eco::bench::kPlainMinCounterUpdates;
-  }
   // Runs above the cap without a cap given raise the cap with them.
   if (sub.count("--max-runs") == 0 && p.max_runs < p.runs) p.max_runs = p.runs;
 }

@@ -142,12 +142,8 @@ int context_for(const GenerateArgs& a, const eco::model::ModelConfig& config, si
   return *a.max_context;
 }
 
-void run_generate(const GenerateArgs& a) {
+eco::engine::EngineOptions engine_options(const GenerateArgs& a) {
   namespace engine = eco::engine;
-  check_prompt_kinds(a);
-  check_numbers(a);
-  for (const auto& p : a.prompt_ids) parse_ids(p);  // bad ids fail before the model loads
-  for (const auto& f : a.text_files) eco::bench::read_text_prompt(f);
   engine::EngineOptions opts;
   opts.device = engine::parse_device(a.device);
   opts.format = eco::quant::parse_format(a.format);
@@ -160,11 +156,13 @@ void run_generate(const GenerateArgs& a) {
       eco::fail("--int8-threshold applies to --format int8 only (format is {})", a.format);
     opts.format.int8_threshold = float(*a.int8_threshold);
   }
+  return opts;
+}
 
-  const auto dir = eco::model::resolve_model(a.model);
-  const bool synthetic = eco::model::is_synthetic_spec(a.model);
-  const auto weights = eco::model::load_model(dir);
-  // Text prompts need the tokenizer; with token ids it only decodes the output, when there is one.
+// Text prompts need the tokenizer; with token ids it only decodes the output, when there is one.
+std::optional<eco::model::Tokenizer> generate_tokenizer(const GenerateArgs& a,
+                                                        const std::filesystem::path& dir,
+                                                        bool synthetic) {
   std::optional<eco::model::Tokenizer> tok;
   if (!a.prompt_ids.empty()) {
     if (synthetic || eco::model::has_tokenizer(dir)) try {
@@ -175,6 +173,78 @@ void run_generate(const GenerateArgs& a) {
   } else {
     tok = eco::bench::tokenizer_for_model(dir, synthetic);
   }
+  return tok;
+}
+
+// What one generation ran and produced, for the two outputs.
+struct GenerateOutcome {
+  const GenerateArgs& args;
+  const std::filesystem::path& dir;
+  const eco::engine::Engine& engine;
+  const std::vector<std::vector<int32_t>>& prompts;
+  const std::vector<std::string>& origins;
+  const eco::engine::GenerationResult& result;
+  const eco::model::Tokenizer* tokenizer;  // null: output not decoded
+};
+
+void print_json(const GenerateOutcome& o) {
+  const auto& r = o.result;
+  nlohmann::json j;
+  j["model"] = o.args.model;
+  j["model_dir"] = o.dir.string();
+  j["device"] = eco::engine::device_name(o.engine.options().device);
+  j["engine"] = o.engine.describe();
+  j["format"] = o.engine.options().format.name();
+  j["batch"] = o.prompts.size();
+  j["prompts"] = o.prompts;
+  j["tokens"] = r.tokens;
+  j["prompt_tokens"] = r.prompt_tokens;
+  j["decode_tokens"] = r.decode_tokens;
+  j["prefill_ms"] = r.prefill_seconds * 1e3;
+  j["decode_ms"] = r.decode_seconds * 1e3;
+  j["prefill_tokens_per_s"] = r.prefill_tokens_per_second();
+  j["decode_tokens_per_s"] = r.decode_tokens_per_second();
+  if (o.tokenizer) {
+    j["tokenizer"] = o.tokenizer->description();
+    j["texts"] = nlohmann::json::array();
+    for (const auto& seq : r.tokens) j["texts"].push_back(o.tokenizer->decode(seq));
+  }
+  // Decoded text need not be valid UTF-8 (a model may emit partial characters).
+  fmt::print("{}\n", j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace));
+}
+
+void print_text(const GenerateOutcome& o) {
+  const auto& r = o.result;
+  const auto& prompts = o.prompts;
+  fmt::print("engine: {}\n", o.engine.describe());
+  fmt::print("device: {}, format: {}, batch: {}\n",
+             eco::engine::device_name(o.engine.options().device), o.engine.options().format.name(),
+             prompts.size());
+  for (size_t i = 0; i < o.origins.size() && i < prompts.size(); ++i)
+    fmt::print("prompt {}: {} tokens from {}\n", i, prompts[i].size(), o.origins[i]);
+  for (size_t i = 0; i < r.tokens.size(); ++i) {
+    fmt::print("sequence {}: {}\n", i, fmt::join(r.tokens[i], " "));
+    if (o.tokenizer)
+      fmt::print("text {}: {}\n", i, eco::bench::printable_text(o.tokenizer->decode(r.tokens[i])));
+  }
+  fmt::print("prefill: {} prompt tokens in {:.3f} ms ({:.1f} tok/s)\n", r.prompt_tokens,
+             r.prefill_seconds * 1e3, r.prefill_tokens_per_second());
+  fmt::print("decode:  {} tokens ({} steps x {} sequences) in {:.3f} ms ({:.1f} tok/s)\n",
+             r.decode_tokens, o.args.max_new_tokens - 1, prompts.size(), r.decode_seconds * 1e3,
+             r.decode_tokens_per_second());
+}
+
+void run_generate(const GenerateArgs& a) {
+  check_prompt_kinds(a);
+  check_numbers(a);
+  for (const auto& p : a.prompt_ids) parse_ids(p);  // bad ids fail before the model loads
+  for (const auto& f : a.text_files) eco::bench::read_text_prompt(f);
+  eco::engine::EngineOptions opts = engine_options(a);
+
+  const auto dir = eco::model::resolve_model(a.model);
+  const bool synthetic = eco::model::is_synthetic_spec(a.model);
+  const auto weights = eco::model::load_model(dir);
+  const std::optional<eco::model::Tokenizer> tok = generate_tokenizer(a, dir, synthetic);
   std::vector<std::string> origins;
   const auto prompts = build_prompts(a, tok ? &*tok : nullptr, weights.config.vocab_size, origins);
   size_t longest = 0;
@@ -183,48 +253,13 @@ void run_generate(const GenerateArgs& a) {
   opts.max_batch = int(prompts.size());
   opts.max_context = context_for(a, weights.config, longest);
 
-  auto eng = engine::create_engine(weights, opts);
-  const auto r = engine::generate(*eng, prompts, a.max_new_tokens);
-
-  if (a.json) {
-    nlohmann::json j;
-    j["model"] = a.model;
-    j["model_dir"] = dir.string();
-    j["device"] = engine::device_name(eng->options().device);
-    j["engine"] = eng->describe();
-    j["format"] = eng->options().format.name();
-    j["batch"] = prompts.size();
-    j["prompts"] = prompts;
-    j["tokens"] = r.tokens;
-    j["prompt_tokens"] = r.prompt_tokens;
-    j["decode_tokens"] = r.decode_tokens;
-    j["prefill_ms"] = r.prefill_seconds * 1e3;
-    j["decode_ms"] = r.decode_seconds * 1e3;
-    j["prefill_tokens_per_s"] = r.prefill_tokens_per_second();
-    j["decode_tokens_per_s"] = r.decode_tokens_per_second();
-    if (tok) {
-      j["tokenizer"] = tok->description();
-      j["texts"] = nlohmann::json::array();
-      for (const auto& seq : r.tokens) j["texts"].push_back(tok->decode(seq));
-    }
-    // Decoded text need not be valid UTF-8 (a model may emit partial characters).
-    fmt::print("{}\n", j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace));
-    return;
-  }
-  fmt::print("engine: {}\n", eng->describe());
-  fmt::print("device: {}, format: {}, batch: {}\n", engine::device_name(eng->options().device),
-             eng->options().format.name(), prompts.size());
-  for (size_t i = 0; i < origins.size() && i < prompts.size(); ++i)
-    fmt::print("prompt {}: {} tokens from {}\n", i, prompts[i].size(), origins[i]);
-  for (size_t i = 0; i < r.tokens.size(); ++i) {
-    fmt::print("sequence {}: {}\n", i, fmt::join(r.tokens[i], " "));
-    if (tok) fmt::print("text {}: {}\n", i, eco::bench::printable_text(tok->decode(r.tokens[i])));
-  }
-  fmt::print("prefill: {} prompt tokens in {:.3f} ms ({:.1f} tok/s)\n", r.prompt_tokens,
-             r.prefill_seconds * 1e3, r.prefill_tokens_per_second());
-  fmt::print("decode:  {} tokens ({} steps x {} sequences) in {:.3f} ms ({:.1f} tok/s)\n",
-             r.decode_tokens, a.max_new_tokens - 1, prompts.size(), r.decode_seconds * 1e3,
-             r.decode_tokens_per_second());
+  auto eng = eco::engine::create_engine(weights, opts);
+  const auto r = eco::engine::generate(*eng, prompts, a.max_new_tokens);
+  const GenerateOutcome outcome{a, dir, *eng, prompts, origins, r, tok ? &*tok : nullptr};
+  if (a.json)
+    print_json(outcome);
+  else
+    print_text(outcome);
 }
 
 void setup(CLI::App& sub) {

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <memory>
 #include <thread>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -72,74 +73,65 @@ std::string cell(double v, const char* f = "{:.1f}") {
   return std::isfinite(v) ? fmt::format(fmt::runtime(f), v) : std::string("-");
 }
 
-void run_monitor(const Options& o) {
-  eco::meter::MeterOptions mo;
-  // Sample at least at 10 Hz so that the energy since start is integrated finely, whatever the
-  // print interval.
-  mo.interval_s = std::min(0.1, o.interval_ms / 1000.0);
-  eco::meter::Meter meter(mo);
-  if (!meter.gpu_available()) {
-    fmt::print("GPU energy: unavailable ({})\n", meter.gpu_unavailable_reason());
+// SIGINT/SIGTERM end the monitor's loop (g_stop) while this lives; the previous handlers come
+// back afterwards, also when a write error ends the loop.
+class StopOnSignal {
+ public:
+  StopOnSignal() {
+    g_stop = 0;
+    struct sigaction sa {};
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int_);
+    sigaction(SIGTERM, &sa, &old_term_);
   }
-  warn_fallbacks(meter);
+  ~StopOnSignal() {
+    sigaction(SIGINT, &old_int_, nullptr);
+    sigaction(SIGTERM, &old_term_, nullptr);
+  }
+  StopOnSignal(const StopOnSignal&) = delete;
+  StopOnSignal& operator=(const StopOnSignal&) = delete;
+
+ private:
+  struct sigaction old_int_ {
+  }, old_term_{};
+};
+
+std::ofstream open_monitor_csv(const Options& o) {
   std::ofstream csv;
-  if (!o.csv.empty()) {
-    csv.open(o.csv);
-    if (!csv) eco::fail("--csv: cannot write '{}'; check the directory exists", o.csv);
-    csv << "time_s,device,power_w,avg_power_w,temperature_c,sm_clock_mhz,mem_clock_mhz,"
-           "energy_counter_mj,energy_since_start_j,energy_source\n";
-    check_csv(csv, o.csv);
-  }
-  g_stop = 0;
-  struct sigaction sa {
-  }, old_int{}, old_term{};
-  sa.sa_handler = on_signal;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, &old_int);
-  sigaction(SIGTERM, &sa, &old_term);
+  if (o.csv.empty()) return csv;
+  csv.open(o.csv);
+  if (!csv) eco::fail("--csv: cannot write '{}'; check the directory exists", o.csv);
+  csv << "time_s,device,power_w,avg_power_w,temperature_c,sm_clock_mhz,mem_clock_mhz,"
+         "energy_counter_mj,energy_since_start_j,energy_source\n";
+  check_csv(csv, o.csv);
+  return csv;
+}
 
-  const double start = meter.now();
-  meter.begin("monitor");
-  fmt::print("{:>8} {:>3} {:>8} {:>8} {:>5} {:>6} {:>6} {:>11}\n", "time_s", "gpu", "power_W",
-             "avg1s_W", "temp", "sm_MHz", "mem_MHz", "energy_J");
-  auto next = std::chrono::steady_clock::now();
-  while (!g_stop) {
-    next += std::chrono::milliseconds(o.interval_ms);
-    while (!g_stop && std::chrono::steady_clock::now() < next) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    if (g_stop) break;
-    const auto samples = meter.sample_now();
-    const double t = meter.now() - start;
-    for (const auto& s : samples) {
-      std::vector<eco::meter::Sample> mine;
-      for (const auto& x : meter.timeline(start, s.t)) {
-        if (x.device == s.device) mine.push_back(x);
-      }
-      eco::meter::WindowPolicy policy;
-      policy.has_counter = meter.devices()[static_cast<size_t>(s.device)].has_energy_counter;
-      const double energy = eco::meter::summarize_device(mine, t, NAN, policy).gross_j;
-      fmt::print("{:>8.1f} {:>3} {:>8} {:>8} {:>5} {:>6} {:>6} {:>11}\n", t, s.device,
-                 cell(s.watts), cell(s.avg_watts), cell(s.temperature_c, "{:.0f}"),
-                 cell(s.sm_clock_mhz, "{:.0f}"), cell(s.mem_clock_mhz, "{:.0f}"),
-                 cell(energy, "{:.2f}"));
-      if (csv.is_open()) {
-        auto c = [](double v) { return std::isfinite(v) ? fmt::format("{:.6g}", v) : ""; };
-        csv << fmt::format("{:.3f},{},{},{},{},{},{},{},{},{}\n", t, s.device, c(s.watts),
-                           c(s.avg_watts), c(s.temperature_c), c(s.sm_clock_mhz),
-                           c(s.mem_clock_mhz),
-                           std::isfinite(s.energy_mj) ? fmt::format("{:.0f}", s.energy_mj) : "",
-                           c(energy), meter.devices()[static_cast<size_t>(s.device)].energy_source);
-        check_csv(csv, o.csv);
-      }
-    }
-    std::fflush(stdout);
-    if (o.duration_s > 0 && t >= o.duration_s) break;
+// One row per device: the latest reading and the energy since the monitor started.
+void print_row(eco::meter::Meter& meter, const eco::meter::Sample& s, double start, double t,
+               std::ofstream& csv, const Options& o) {
+  std::vector<eco::meter::Sample> mine;
+  for (const auto& x : meter.timeline(start, s.t)) {
+    if (x.device == s.device) mine.push_back(x);
   }
-  sigaction(SIGINT, &old_int, nullptr);
-  sigaction(SIGTERM, &old_term, nullptr);
+  const auto& info = meter.devices()[static_cast<size_t>(s.device)];
+  eco::meter::WindowPolicy policy;
+  policy.has_counter = info.has_energy_counter;
+  const double energy = eco::meter::summarize_device(mine, t, NAN, policy).gross_j;
+  fmt::print("{:>8.1f} {:>3} {:>8} {:>8} {:>5} {:>6} {:>6} {:>11}\n", t, s.device, cell(s.watts),
+             cell(s.avg_watts), cell(s.temperature_c, "{:.0f}"), cell(s.sm_clock_mhz, "{:.0f}"),
+             cell(s.mem_clock_mhz, "{:.0f}"), cell(energy, "{:.2f}"));
+  if (!csv.is_open()) return;
+  auto c = [](double v) { return std::isfinite(v) ? fmt::format("{:.6g}", v) : ""; };
+  csv << fmt::format("{:.3f},{},{},{},{},{},{},{},{},{}\n", t, s.device, c(s.watts), c(s.avg_watts),
+                     c(s.temperature_c), c(s.sm_clock_mhz), c(s.mem_clock_mhz),
+                     std::isfinite(s.energy_mj) ? fmt::format("{:.0f}", s.energy_mj) : "",
+                     c(energy), info.energy_source);
+  check_csv(csv, o.csv);
+}
 
-  const auto w = meter.end("monitor");
+void print_summary(const eco::meter::WindowResult& w) {
   fmt::print("Monitored {:.1f} s\n", w.duration_s);
   for (const auto& d : w.devices) {
     fmt::print("GPU {} ({}): {} J since start ({}), mean {} W, peak {} W\n", d.device, d.name,
@@ -151,6 +143,40 @@ void run_monitor(const Options& o) {
   for (const auto& h : w.host) {
     if (h.available) fmt::print("Host {}: {} J since start\n", h.domain, cell(h.joules, "{:.2f}"));
   }
+}
+
+void run_monitor(const Options& o) {
+  eco::meter::MeterOptions mo;
+  // Sample at least at 10 Hz so that the energy since start is integrated finely, whatever the
+  // print interval.
+  mo.interval_s = std::min(0.1, o.interval_ms / 1000.0);
+  eco::meter::Meter meter(mo);
+  if (!meter.gpu_available()) {
+    fmt::print("GPU energy: unavailable ({})\n", meter.gpu_unavailable_reason());
+  }
+  warn_fallbacks(meter);
+  std::ofstream csv = open_monitor_csv(o);
+  const double start = meter.now();
+  {
+    const StopOnSignal stop;
+    meter.begin("monitor");
+    fmt::print("{:>8} {:>3} {:>8} {:>8} {:>5} {:>6} {:>6} {:>11}\n", "time_s", "gpu", "power_W",
+               "avg1s_W", "temp", "sm_MHz", "mem_MHz", "energy_J");
+    auto next = std::chrono::steady_clock::now();
+    while (!g_stop) {
+      next += std::chrono::milliseconds(o.interval_ms);
+      while (!g_stop && std::chrono::steady_clock::now() < next) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+      if (g_stop) break;
+      const auto samples = meter.sample_now();
+      const double t = meter.now() - start;
+      for (const auto& s : samples) print_row(meter, s, start, t, csv, o);
+      std::fflush(stdout);
+      if (o.duration_s > 0 && t >= o.duration_s) break;
+    }
+  }
+  print_summary(meter.end("monitor"));
   close_csv(csv, o.csv);
 }
 

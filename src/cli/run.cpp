@@ -105,22 +105,26 @@ std::string md_escape(std::string s) {
   return s;
 }
 
-std::string markdown_report(eco::store::Store& st, const eco::bench::SweepSpec& spec,
-                            const eco::bench::SweepResult& res, const nlohmann::json& model,
-                            const nlohmann::json& prompt, const std::string& device,
-                            const eco::store::Session& session, const std::string& json_path) {
-  const auto& p = spec.protocol;
-  std::string md = "# ecocompute report\n\n";
-  md += fmt::format("ecocompute {} ({}), {}. Command: `{}`\n\n", ECO_VERSION, ECO_GIT_COMMIT,
-                    session.started_at, session.command);
-  md += "## Results\n\n";
-  md += eco::store::render_summary(st);
-  md +=
-      "\nEach cell is the mean ± standard deviation over the measured runs of the configuration's "
-      "last round (n). Energy is net of the idle baseline when one was measured; J/request and "
-      "J/1k tokens are separate normalisations of the same energy.\n";
+// One line of the protocol's settings, in the words of docs/METHODOLOGY.md.
+std::string markdown_protocol(const eco::bench::ProtocolOptions& p) {
+  return fmt::format(
+      "- Protocol: idle baseline {} (once), stabilisation up to {} (settled: successive decode "
+      "J/token within {:g} %, temperature rising < {:g} C/min), {} warm-up run(s), {} to {} "
+      "measured runs (until the 95 % CI is within {:g} % of the mean), gates CV of decode tok/s "
+      "< {:g} % and of decode J/token < {:g} %, up to {} re-run round(s), {} windows of at "
+      "least {} energy-counter updates, decode metered directly\n",
+      fmt_seconds(p.idle_seconds), fmt_seconds(p.stabilise_max_s), 100 * p.stabilise_tolerance,
+      p.stabilise_max_slope_c_per_min, p.warmup, p.runs, p.max_runs, 100 * p.ci_target,
+      100 * p.max_cv_decode_tok_s, 100 * p.max_cv_decode_j_per_token, p.max_reruns,
+      eco::bench::to_string(p.windows), p.min_counter_updates);
+}
 
-  md += "\n## Setup\n\n";
+// Model, device, prompt, protocol and what ran.
+std::string markdown_setup(eco::store::Store& st, const eco::bench::SweepSpec& spec,
+                           const eco::bench::SweepResult& res, const nlohmann::json& model,
+                           const nlohmann::json& prompt, const std::string& device,
+                           const eco::store::Session& session, const std::string& json_path) {
+  std::string md = "\n## Setup\n\n";
   md += fmt::format("- Model: {} ({}, {} parameters), directory {}\n", model.value("source", ""),
                     model.value("model_type", ""), model.value("parameters", int64_t(0)),
                     model.value("dir", ""));
@@ -133,16 +137,7 @@ std::string markdown_report(eco::store::Store& st, const eco::bench::SweepSpec& 
     md += fmt::format("- Prompt: seeded random token ids (seed {}), lengths {}\n",
                       prompt.value("seed", uint64_t(0)), fmt::join(spec.prompt_lens, ", "));
   md += fmt::format("- Generated tokens per sequence: {}\n", fmt::join(spec.gen_lens, ", "));
-  md += fmt::format(
-      "- Protocol: idle baseline {} (once), stabilisation up to {} (settled: successive decode "
-      "J/token within {:g} %, temperature rising < {:g} C/min), {} warm-up run(s), {} to {} "
-      "measured runs (until the 95 % CI is within {:g} % of the mean), gates CV of decode tok/s "
-      "< {:g} % and of decode J/token < {:g} %, up to {} re-run round(s), {} windows of at "
-      "least {} energy-counter updates, decode metered directly\n",
-      fmt_seconds(p.idle_seconds), fmt_seconds(p.stabilise_max_s), 100 * p.stabilise_tolerance,
-      p.stabilise_max_slope_c_per_min, p.warmup, p.runs, p.max_runs, 100 * p.ci_target,
-      100 * p.max_cv_decode_tok_s, 100 * p.max_cv_decode_j_per_token, p.max_reruns,
-      eco::bench::to_string(p.windows), p.min_counter_updates);
+  md += markdown_protocol(spec.protocol);
   md += fmt::format("- Energy: {}\n", res.energy_note.empty() ? "measured (" + session.meter + ")"
                                                               : "not measured: " + res.energy_note);
   md += fmt::format("- Host: {}, {}, {}\n", session.hostname, session.os,
@@ -162,8 +157,12 @@ std::string markdown_report(eco::store::Store& st, const eco::bench::SweepSpec& 
       "export --db {} --format csv --runs`)\n",
       st.path().string(), st.path().string());
   md += fmt::format("- Machine-readable report: {}\n", json_path);
+  return md;
+}
 
-  md += "\n## Engines\n\n";
+// Each configuration's engine, or why it failed.
+std::string markdown_engines(eco::store::Store& st) {
+  std::string md = "\n## Engines\n\n";
   const auto table = eco::store::export_table(st, eco::store::ExportTable::Configs);
   auto col = [&](const char* name) {
     for (size_t i = 0; i < table.columns.size(); ++i)
@@ -185,6 +184,25 @@ std::string markdown_report(eco::store::Store& st, const eco::bench::SweepSpec& 
   return md;
 }
 
+std::string markdown_report(eco::store::Store& st, const eco::bench::SweepSpec& spec,
+                            const eco::bench::SweepResult& res, const nlohmann::json& model,
+                            const nlohmann::json& prompt, const std::string& device,
+                            const eco::store::Session& session, const std::string& json_path) {
+  std::string md = "# ecocompute report\n\n";
+  md += fmt::format("ecocompute {} ({}), {}. Command: `{}`\n\n", ECO_VERSION, ECO_GIT_COMMIT,
+                    session.started_at, session.command);
+  md += "## Results\n\n";
+  md += eco::store::render_summary(st);
+  md +=
+      "\nEach cell is the mean ± standard deviation over the measured runs of the configuration's "
+      "last round (n). Energy is net of the idle baseline when one was measured; J/request and "
+      "J/1k tokens are separate normalisations of the same energy.\n";
+
+  md += markdown_setup(st, spec, res, model, prompt, device, session, json_path);
+  md += markdown_engines(st);
+  return md;
+}
+
 void write_file(const fs::path& path, const std::string& text, const char* flag) {
   std::ofstream f(path, std::ios::binary);
   if (!f) eco::fail("{} {}: cannot open the file for writing", flag, path.string());
@@ -200,15 +218,16 @@ bool runs_on_gpu(const std::string& device) {
 }
 
 // The protocol of the main job: short on the CPU (the reference engine, rarely metered); on a
-// GPU the study defaults, trimmed to finish within about two minutes with every gate passing
-// (update-aligned windows of 5 counter updates, 5 to 10 runs).
+// GPU the study defaults (update-aligned windows: decode 10 counter updates, prefill 5),
+// trimmed to finish within about two minutes: 5 s idle, at most 10 s of stabilisation, 5 to 8
+// measured runs.
 void set_protocol(eco::bench::ProtocolOptions& p, const RunArgs& a, const CLI::App& sub, bool gpu) {
   auto given = [&](const char* name) { return sub.count(name) > 0; };
   p.idle_seconds = given("--idle") ? a.idle : gpu ? 5 : a.idle;
-  p.stabilise_max_s = given("--stabilise-max") ? a.stabilise_max : gpu ? 15 : a.stabilise_max;
+  p.stabilise_max_s = given("--stabilise-max") ? a.stabilise_max : gpu ? 10 : a.stabilise_max;
   p.warmup = a.warmup;
   p.runs = given("--runs") ? a.runs : gpu ? 5 : a.runs;
-  p.max_runs = std::max(p.runs, a.max_runs);
+  p.max_runs = std::max(p.runs, given("--max-runs") ? a.max_runs : gpu ? 8 : a.max_runs);
   p.max_reruns = a.max_reruns;
 }
 
@@ -414,14 +433,14 @@ void setup(CLI::App& sub) {
   sub.add_option("--runs", a->runs,
                  "Measured runs per round, at least (default 3 on the CPU, 5 on a GPU)");
   sub.add_option("--max-runs", a->max_runs,
-                 "Measured runs per round, at most (until the CI target)")
-      ->capture_default_str();
+                 "Measured runs per round, at most, until the CI target (default 10 on the CPU, "
+                 "8 on a GPU)");
   sub.add_option("--warmup", a->warmup, "Warm-up runs")->capture_default_str();
   sub.add_option("--idle", a->idle,
                  "Idle baseline seconds, with power sensors (default 2 on the CPU, 5 on a GPU)");
   sub.add_option("--stabilise-max", a->stabilise_max,
                  "Longest stabilisation per configuration, seconds (0 disables; default 5 on the "
-                 "CPU, 15 on a GPU)");
+                 "CPU, 10 on a GPU)");
   sub.add_option("--max-reruns", a->max_reruns, "Re-run rounds after a failed gate")
       ->capture_default_str();
   sub.add_option("--db", a->db, "Study database (SQLite); replaced unless --resume")

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -18,16 +19,29 @@ namespace eco::meter {
 
 namespace {
 
-volatile sig_atomic_t g_child = 0;
-volatile sig_atomic_t g_interrupted = 0;
+// Lock-free atomics: the handler may run on any thread (the sampler's too), concurrently with
+// run_child.
+std::atomic<pid_t> g_child{0};
+std::atomic<int> g_pending{0};  // a signal to forward that no one has forwarded yet
+std::atomic<bool> g_interrupted{false};
+static_assert(std::atomic<pid_t>::is_always_lock_free && std::atomic<int>::is_always_lock_free &&
+              std::atomic<bool>::is_always_lock_free);
+
+// Sends the pending signal to `child`, unless another thread already took it: the handler and
+// run_child (for a signal that came before the child's pid was known) each try, exactly one
+// sends.
+void forward_pending(pid_t child) {
+  if (const int sig = g_pending.exchange(0); sig != 0) ::kill(child, sig);
+}
 
 // A terminal's Ctrl-C already reaches the child (same process group; si_code SI_KERNEL), so only
 // signals sent to ecocompute itself (kill, timeout, a CI runner: SI_USER and friends) are
 // forwarded; forwarding the terminal's too would deliver it twice.
 void forward(int sig, siginfo_t* info, void*) {
-  g_interrupted = 1;
-  const bool from_terminal = info && info->si_code == SI_KERNEL;
-  if (g_child > 0 && !from_terminal) ::kill(static_cast<pid_t>(g_child), sig);
+  g_interrupted = true;
+  if (info && info->si_code == SI_KERNEL) return;
+  g_pending = sig;
+  if (const pid_t child = g_child; child > 0) forward_pending(child);
 }
 
 struct SignalGuard {
@@ -43,6 +57,7 @@ struct SignalGuard {
   }
   ~SignalGuard() {
     g_child = 0;
+    g_pending = 0;
     sigaction(SIGINT, &old_int, nullptr);
     sigaction(SIGTERM, &old_term, nullptr);
   }
@@ -128,7 +143,8 @@ ChildResult run_child(const ChildOptions& options) {
   }
   std::fflush(nullptr);
   SignalGuard guard;
-  g_interrupted = 0;
+  g_interrupted = false;
+  g_pending = 0;
   const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
   if (pid < 0)
@@ -152,6 +168,9 @@ ChildResult run_child(const ChildOptions& options) {
     ::_exit(127);
   }
   g_child = pid;
+  // A signal that came between the fork and the line above (the command already running, say
+  // printing its first line) found no child to forward to: it goes now.
+  forward_pending(pid);
   ::close(status_pipe[1]);
   ChildResult result;
   if (options.capture_output) {
@@ -169,7 +188,8 @@ ChildResult run_child(const ChildOptions& options) {
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
-  result.interrupted = g_interrupted != 0;
+  g_child = 0;  // reaped: its pid may be reused
+  result.interrupted = g_interrupted;
   if (n == sizeof exec_errno) {
     result.exec_error = std::strerror(exec_errno);
     result.exit_code = exec_errno == ENOENT ? 127 : 126;

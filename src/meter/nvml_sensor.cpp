@@ -76,69 +76,78 @@ NvmlSensor::~NvmlSensor() {
   if (initialised_) lib_->shutdown();
 }
 
-void NvmlSensor::probe(int visible_index, int nvml_index) {
-  DeviceInfo info;
-  info.index = visible_index;
-  info.nvml_index = nvml_index;
-  nvml::Device h = nullptr;
-  nvml::Return rc = lib_->device_get_handle_by_index(static_cast<unsigned>(nvml_index), &h);
-  handles_.push_back(h);
-  lost_.push_back(rc != nvml::kSuccess);
-  if (rc != nvml::kSuccess) {
-    info.error = lib_->describe("nvmlDeviceGetHandleByIndex_v2", rc);
-    info.energy_source = "none";
-    infos_.push_back(info);
-    return;
-  }
-  // One probe: unsupported -> a note naming the call; any other failure -> the device's error.
-  auto check = [&](const char* call, nvml::Return r) {
+namespace {
+
+// One probe call's outcome, recorded on the device: unsupported -> a note naming the call; a lost
+// GPU -> the device's error; any other failure -> a note. True on success.
+class ProbeCheck {
+ public:
+  ProbeCheck(const nvml::Library& lib, DeviceInfo& info) : lib_(lib), info_(info) {}
+  bool operator()(const char* call, nvml::Return r) const {
     if (r == nvml::kSuccess) return true;
-    const std::string msg = lib_->describe(call, r);
+    const std::string msg = lib_.describe(call, r);
     if (r == nvml::kErrorNotSupported) {
-      info.notes.push_back(fmt::format("not supported: {}", msg));
-    } else if (info.error.empty() && r == nvml::kErrorGpuIsLost) {
-      info.error = msg;
+      info_.notes.push_back(fmt::format("not supported: {}", msg));
+    } else if (info_.error.empty() && r == nvml::kErrorGpuIsLost) {
+      info_.error = msg;
     } else {
-      info.notes.push_back(fmt::format("failed: {}", msg));
+      info_.notes.push_back(fmt::format("failed: {}", msg));
     }
     return false;
-  };
+  }
+
+ private:
+  const nvml::Library& lib_;
+  DeviceInfo& info_;
+};
+
+// Name, UUID, power limit and memory: what the device is, for provenance.
+void probe_identity(const nvml::Library& lib, nvml::Device h, const ProbeCheck& check,
+                    DeviceInfo& info) {
   char text[nvml::kStringBuffer] = {};
-  if (check("nvmlDeviceGetName", lib_->device_get_name(h, text, sizeof text))) info.name = text;
+  if (check("nvmlDeviceGetName", lib.device_get_name(h, text, sizeof text))) info.name = text;
   char uuid[nvml::kStringBuffer] = {};
-  if (check("nvmlDeviceGetUUID", lib_->device_get_uuid(h, uuid, sizeof uuid))) info.uuid = uuid;
+  if (check("nvmlDeviceGetUUID", lib.device_get_uuid(h, uuid, sizeof uuid))) info.uuid = uuid;
 
   unsigned milliwatts = 0;
-  info.power_limit_w = check("nvmlDeviceGetEnforcedPowerLimit",
-                             lib_->device_get_enforced_power_limit(h, &milliwatts))
-                           ? milliwatts / 1000.0
-                           : kNaN;
+  info.power_limit_w =
+      check("nvmlDeviceGetEnforcedPowerLimit", lib.device_get_enforced_power_limit(h, &milliwatts))
+          ? milliwatts / 1000.0
+          : kNaN;
   nvml::Memory mem{};
-  const bool has_mem = check("nvmlDeviceGetMemoryInfo", lib_->device_get_memory_info(h, &mem));
+  const bool has_mem = check("nvmlDeviceGetMemoryInfo", lib.device_get_memory_info(h, &mem));
   info.memory_total_mib = has_mem ? mem.total / 1048576.0 : kNaN;
   info.memory_used_mib = has_mem ? mem.used / 1048576.0 : kNaN;
+}
 
+// Which readings the device answers: the sampler later asks only for these.
+void probe_readings(const nvml::Library& lib, nvml::Device h, const ProbeCheck& check,
+                    DeviceInfo& info) {
   unsigned long long mj = 0;
-  info.has_energy_counter = check("nvmlDeviceGetTotalEnergyConsumption",
-                                  lib_->device_get_total_energy_consumption(h, &mj));
+  info.has_energy_counter =
+      check("nvmlDeviceGetTotalEnergyConsumption", lib.device_get_total_energy_consumption(h, &mj));
   nvml::FieldValue fields[2] = {};
   fields[0].fieldId = nvml::kFieldPowerInstant;
   fields[1].fieldId = nvml::kFieldPowerAverage;
-  if (check("nvmlDeviceGetFieldValues", lib_->device_get_field_values(h, 2, fields))) {
+  if (check("nvmlDeviceGetFieldValues", lib.device_get_field_values(h, 2, fields))) {
     info.has_power_instant =
         check("nvmlDeviceGetFieldValues(NVML_FI_DEV_POWER_INSTANT)", fields[0].nvmlReturn);
     info.has_power_average =
         check("nvmlDeviceGetFieldValues(NVML_FI_DEV_POWER_AVERAGE)", fields[1].nvmlReturn);
   }
+  unsigned milliwatts = 0;
   info.has_power_usage =
-      check("nvmlDeviceGetPowerUsage", lib_->device_get_power_usage(h, &milliwatts));
+      check("nvmlDeviceGetPowerUsage", lib.device_get_power_usage(h, &milliwatts));
   unsigned value = 0;
   info.has_temperature = check("nvmlDeviceGetTemperature",
-                               lib_->device_get_temperature(h, nvml::kTemperatureGpu, &value));
+                               lib.device_get_temperature(h, nvml::kTemperatureGpu, &value));
   info.has_clocks =
-      check("nvmlDeviceGetClockInfo(SM)", lib_->device_get_clock_info(h, nvml::kClockSm, &value)) &&
-      check("nvmlDeviceGetClockInfo(MEM)", lib_->device_get_clock_info(h, nvml::kClockMem, &value));
+      check("nvmlDeviceGetClockInfo(SM)", lib.device_get_clock_info(h, nvml::kClockSm, &value)) &&
+      check("nvmlDeviceGetClockInfo(MEM)", lib.device_get_clock_info(h, nvml::kClockMem, &value));
+}
 
+// The timeline's power reading and the energy source, from what the device answered.
+void choose_sources(DeviceInfo& info) {
   // The instant field is a point reading; nvmlDeviceGetPowerUsage is a 1 s trailing average on
   // Ampere-and-newer boards, so it smears a window's edges (docs/METHODOLOGY.md).
   info.power_source = info.has_power_instant ? "field NVML_FI_DEV_POWER_INSTANT"
@@ -157,6 +166,28 @@ void NvmlSensor::probe(int visible_index, int nvml_index) {
   } else {
     info.energy_source = "none";
   }
+}
+
+}  // namespace
+
+void NvmlSensor::probe(int visible_index, int nvml_index) {
+  DeviceInfo info;
+  info.index = visible_index;
+  info.nvml_index = nvml_index;
+  nvml::Device h = nullptr;
+  nvml::Return rc = lib_->device_get_handle_by_index(static_cast<unsigned>(nvml_index), &h);
+  handles_.push_back(h);
+  lost_.push_back(rc != nvml::kSuccess);
+  if (rc != nvml::kSuccess) {
+    info.error = lib_->describe("nvmlDeviceGetHandleByIndex_v2", rc);
+    info.energy_source = "none";
+    infos_.push_back(info);
+    return;
+  }
+  const ProbeCheck check(*lib_, info);
+  probe_identity(*lib_, h, check, info);
+  probe_readings(*lib_, h, check, info);
+  choose_sources(info);
   if (!info.error.empty()) {
     lost_.back() = true;
     info.energy_source = "none";

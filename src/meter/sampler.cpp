@@ -66,9 +66,9 @@ Sampler::CounterRead Sampler::read_counter(int device) {
   r.t_call = r.t_before = steady_seconds();
   r.sample = gpu_->read_counter(device, errors);
   r.sample.device = device;
+  r.t_after = steady_seconds();
   // The counter is read last: its read began at Sample::t, after any power reading.
   if (r.sample.t > r.t_before && r.sample.t <= r.t_after) r.t_before = r.sample.t;
-  r.t_after = steady_seconds();
   record_errors_locked(device, r.t_after, errors);
   return r;
 }

@@ -108,6 +108,67 @@ void read_attention_layout(const FieldReader& f, ModelConfig& c, const std::stri
     fail("{}: sliding_window must be positive or null, found {}", source, c.sliding_window);
 }
 
+// Layer sizes, head layout and the bounds that keep tensor sizes far from int64 overflow.
+void read_sizes(const FieldReader& f, ModelConfig& c, const std::string& source) {
+  c.hidden_size = f.positive_int("hidden_size");
+  c.intermediate_size = f.positive_int("intermediate_size");
+  c.num_layers = f.positive_int("num_hidden_layers");
+  c.num_heads = f.positive_int("num_attention_heads");
+  c.num_kv_heads =
+      f.has("num_key_value_heads") ? f.positive_int("num_key_value_heads") : c.num_heads;
+  c.vocab_size = f.positive_int("vocab_size");
+  c.max_position_embeddings = f.positive_int("max_position_embeddings");
+
+  if (f.has("head_dim")) {
+    c.head_dim = f.positive_int("head_dim");
+  } else if (c.arch == Arch::Qwen3) {
+    c.head_dim = 128;  // Qwen3Config's default, not hidden_size / heads
+  } else {
+    if (c.hidden_size % c.num_heads != 0)
+      fail(
+          "{}: hidden_size {} is not divisible by num_attention_heads {} (and there is no "
+          "head_dim)",
+          source, c.hidden_size, c.num_heads);
+    c.head_dim = c.hidden_size / c.num_heads;
+  }
+  if (c.num_heads % c.num_kv_heads != 0)
+    fail("{}: num_attention_heads {} is not divisible by num_key_value_heads {}", source,
+         c.num_heads, c.num_kv_heads);
+  // Bounds that keep every tensor size computed from the config far from int64 overflow.
+  if (int64_t(c.num_heads) * c.head_dim > (1 << 20) || c.hidden_size > (1 << 20) ||
+      c.intermediate_size > (1 << 22) || c.num_layers > 4096)
+    fail(
+        "{}: sizes are implausibly large (hidden {}, intermediate {}, heads x head_dim {}, "
+        "layers {})",
+        source, c.hidden_size, c.intermediate_size, int64_t(c.num_heads) * c.head_dim,
+        c.num_layers);
+}
+
+// The engines implement one MLP: SwiGLU without biases.
+void check_mlp(const FieldReader& f, const std::string& source) {
+  if (f.has("hidden_act")) {
+    const std::string act = f.get_string("hidden_act");
+    if (act != "silu" && act != "swish")
+      fail("{}: hidden_act '{}' is not supported (the MLP is SwiGLU: silu)", source, act);
+  }
+  if (f.get_bool("mlp_bias", false))
+    fail("{}: mlp_bias true is not supported (MLP projections without bias only)", source);
+}
+
+// Special token ids and the checkpoint's stored dtype (torch_dtype, or dtype in newer configs).
+void read_tokens_and_dtype(const FieldReader& f, ModelConfig& c, const std::string& source) {
+  const std::vector<int> bos = token_ids(f, "bos_token_id", source);
+  if (bos.size() > 1) fail("{}: bos_token_id must be one integer, found a list", source);
+  c.bos_token_id = bos.empty() ? -1 : bos[0];
+  c.eos_token_ids = token_ids(f, "eos_token_id", source);
+
+  if (f.has("torch_dtype")) {
+    c.dtype = parse_torch_dtype(f.get_string("torch_dtype"), source, "torch_dtype");
+  } else if (f.has("dtype")) {
+    c.dtype = parse_torch_dtype(f.get_string("dtype"), source, "dtype");
+  }
+}
+
 // The fields of a parsed config.json (parse_config catches what the JSON library throws).
 ModelConfig parse_config_object(const json& root, const std::string& source);
 
@@ -180,38 +241,7 @@ ModelConfig parse_config_object(const json& root, const std::string& source) {
         "itself: use the float16/bfloat16 original",
         source);
 
-  c.hidden_size = f.positive_int("hidden_size");
-  c.intermediate_size = f.positive_int("intermediate_size");
-  c.num_layers = f.positive_int("num_hidden_layers");
-  c.num_heads = f.positive_int("num_attention_heads");
-  c.num_kv_heads =
-      f.has("num_key_value_heads") ? f.positive_int("num_key_value_heads") : c.num_heads;
-  c.vocab_size = f.positive_int("vocab_size");
-  c.max_position_embeddings = f.positive_int("max_position_embeddings");
-
-  if (f.has("head_dim")) {
-    c.head_dim = f.positive_int("head_dim");
-  } else if (c.arch == Arch::Qwen3) {
-    c.head_dim = 128;  // Qwen3Config's default, not hidden_size / heads
-  } else {
-    if (c.hidden_size % c.num_heads != 0)
-      fail(
-          "{}: hidden_size {} is not divisible by num_attention_heads {} (and there is no "
-          "head_dim)",
-          source, c.hidden_size, c.num_heads);
-    c.head_dim = c.hidden_size / c.num_heads;
-  }
-  if (c.num_heads % c.num_kv_heads != 0)
-    fail("{}: num_attention_heads {} is not divisible by num_key_value_heads {}", source,
-         c.num_heads, c.num_kv_heads);
-  // Bounds that keep every tensor size computed from the config far from int64 overflow.
-  if (int64_t(c.num_heads) * c.head_dim > (1 << 20) || c.hidden_size > (1 << 20) ||
-      c.intermediate_size > (1 << 22) || c.num_layers > 4096)
-    fail(
-        "{}: sizes are implausibly large (hidden {}, intermediate {}, heads x head_dim {}, "
-        "layers {})",
-        source, c.hidden_size, c.intermediate_size, int64_t(c.num_heads) * c.head_dim,
-        c.num_layers);
+  read_sizes(f, c, source);
 
   // transformers' per-class defaults when the field is absent.
   c.rms_norm_eps = f.get_float("rms_norm_eps", c.arch == Arch::Phi3 ? 1e-5f : 1e-6f);
@@ -219,27 +249,10 @@ ModelConfig parse_config_object(const json& root, const std::string& source) {
     fail("{}: rms_norm_eps must be a positive number, found {}", source, c.rms_norm_eps);
   config_detail::parse_rope_fields(f, root, c, source);
 
-  if (f.has("hidden_act")) {
-    const std::string act = f.get_string("hidden_act");
-    if (act != "silu" && act != "swish")
-      fail("{}: hidden_act '{}' is not supported (the MLP is SwiGLU: silu)", source, act);
-  }
-  if (f.get_bool("mlp_bias", false))
-    fail("{}: mlp_bias true is not supported (MLP projections without bias only)", source);
-
+  check_mlp(f, source);
   c.tie_word_embeddings = f.get_bool("tie_word_embeddings", false);
   read_attention_layout(f, c, source);
-
-  const std::vector<int> bos = token_ids(f, "bos_token_id", source);
-  if (bos.size() > 1) fail("{}: bos_token_id must be one integer, found a list", source);
-  c.bos_token_id = bos.empty() ? -1 : bos[0];
-  c.eos_token_ids = token_ids(f, "eos_token_id", source);
-
-  if (f.has("torch_dtype")) {
-    c.dtype = parse_torch_dtype(f.get_string("torch_dtype"), source, "torch_dtype");
-  } else if (f.has("dtype")) {
-    c.dtype = parse_torch_dtype(f.get_string("dtype"), source, "dtype");
-  }
+  read_tokens_and_dtype(f, c, source);
   return c;
 }
 

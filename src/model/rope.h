@@ -21,7 +21,8 @@ struct RopeTable {
 // max(position_ids) + 1 over the batch). Only dynamic (NTK) and longrope depend on it: dynamic
 // grows the base beyond max_position_embeddings, longrope takes its long factors beyond the
 // pretraining context. Keys already in a KV cache keep the rotation they were written with, as
-// in transformers' generate.
+// in transformers' forward with a cache (Phi-3's generate instead recomputes its cache where
+// longrope first switches; docs/ROPE.md says why the engines do not).
 RopeTable rope_table(const ModelConfig& c, int seq_len);
 
 // The distinct tables an engine with a context of `max_context` positions can need: table i

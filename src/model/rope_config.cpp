@@ -80,14 +80,18 @@ std::vector<double> factor_list(const FieldReader& r, const char* key, int pairs
   return out;
 }
 
-// transformers 5 reads the pretraining context from a top-level original_max_position_embeddings
-// (Phi-3 keeps it there) before the scaling object's own, else max_position_embeddings.
+// Phi3Config's default for original_max_position_embeddings.
+constexpr int kPhi3OriginalContext = 4096;
+
+// transformers 5 (standardize_rope_params) reads the pretraining context from a top-level
+// original_max_position_embeddings before the scaling object's own, else max_position_embeddings.
+// Phi3Config always has the top-level attribute (4096 when config.json omits it), so for Phi-3
+// the scaling object's own value never counts.
 int original_max(const FieldReader& top, const FieldReader& r, const ModelConfig& c) {
   const char* key = "original_max_position_embeddings";
-  const int v = top.has(key) ? top.positive_int(key)
-                : r.has(key) ? r.positive_int(key)
-                             : c.max_position_embeddings;
-  return v;
+  if (top.has(key)) return top.positive_int(key);
+  if (c.arch == Arch::Phi3) return kPhi3OriginalContext;
+  return r.has(key) ? r.positive_int(key) : c.max_position_embeddings;
 }
 
 void parse_scaling(const FieldReader& top, const FieldReader& r, ModelConfig& c) {
@@ -181,6 +185,13 @@ void parse_rope_fields(const FieldReader& f, const json& root, ModelConfig& c,
     }
     refuse_partial_rotary(r, std::string(key) + ".");
     c.rope.type = rope_type_of(*scaling, c.arch, src, key);
+    // Phi3Config.validate_rope refuses every other type, so no Phi-3 checkpoint carries one.
+    if (c.arch == Arch::Phi3 && c.rope.type != RopeType::Default &&
+        c.rope.type != RopeType::LongRope)
+      fail(
+          "{}: {} type '{}' is not valid for phi3 (transformers' Phi3Config accepts only "
+          "longrope, or no scaling)",
+          src, key, rope_type_name(c.rope.type));
     parse_scaling(f, r, c);
   }
   if (!(c.rope_theta > 0.0f) || !std::isfinite(c.rope_theta))

@@ -73,7 +73,19 @@ BpeModel::BpeModel(const json& model, const std::string& where, bool byte_level)
   continuing_subword_prefix_ = optional_string(model, "continuing_subword_prefix", where);
   end_of_word_suffix_ = optional_string(model, "end_of_word_suffix", where);
 
-  const json& vocab = field(model, "vocab", where);
+  load_vocab(field(model, "vocab", where), where);
+  const std::string unk = optional_string(model, "unk_token", where);
+  if (!unk.empty()) {
+    unk_id_ = token_to_id(unk);
+    if (unk_id_ < 0) fail("{}.unk_token: \"{}\" is not in the vocabulary", where, unk);
+  }
+  load_merges(field(model, "merges", where), where + ".merges");
+  if (!byte_level_ && continuing_subword_prefix_.empty() && end_of_word_suffix_.empty()) {
+    cut_before_marker_ = !marker_after_a_character(id_to_token_);
+  }
+}
+
+void BpeModel::load_vocab(const json& vocab, const std::string& where) {
   if (!vocab.is_object()) {
     fail("{}.vocab: expected an object of token -> id, found {}", where, vocab.type_name());
   }
@@ -119,24 +131,17 @@ BpeModel::BpeModel(const json& model, const std::string& where, bool byte_level)
     const auto it = vocab_.find(std::string_view(reinterpret_cast<const char*>(&b), 1));
     byte_ids_[b] = (byte_level_ && it != vocab_.end()) ? it->second : -1;
   }
-  const std::string unk = optional_string(model, "unk_token", where);
-  if (!unk.empty()) {
-    unk_id_ = token_to_id(unk);
-    if (unk_id_ < 0) fail("{}.unk_token: \"{}\" is not in the vocabulary", where, unk);
-  }
-  load_merges(field(model, "merges", where), where + ".merges");
-  if (!byte_level_ && continuing_subword_prefix_.empty() && end_of_word_suffix_.empty()) {
-    cut_before_marker_ = std::none_of(id_to_token_.begin(), id_to_token_.end(), [](const auto& t) {
-      // Does the token hold a "▁" right after some other character?
-      for (std::size_t p = t.find(kMarker, 1); p != std::string::npos;
-           p = t.find(kMarker, p + 1)) {
-        if (p < kMarker.size() || t.compare(p - kMarker.size(), kMarker.size(), kMarker) != 0) {
-          return true;
-        }
+}
+
+bool BpeModel::marker_after_a_character(const std::vector<std::string>& tokens) {
+  return std::any_of(tokens.begin(), tokens.end(), [](const std::string& t) {
+    for (std::size_t p = t.find(kMarker, 1); p != std::string::npos; p = t.find(kMarker, p + 1)) {
+      if (p < kMarker.size() || t.compare(p - kMarker.size(), kMarker.size(), kMarker) != 0) {
+        return true;
       }
-      return false;
-    });
-  }
+    }
+    return false;
+  });
 }
 
 void BpeModel::load_merges(const json& merges, const std::string& where) {
@@ -320,8 +325,8 @@ void BpeModel::encode(std::string_view piece, std::vector<int32_t>& out) const {
   std::size_t start = 0;
   for (std::size_t pos = piece.find(kMarker, 1); pos != std::string_view::npos;
        pos = piece.find(kMarker, pos + kMarker.size())) {
-    const bool after_marker = pos >= kMarker.size() &&
-                              piece.compare(pos - kMarker.size(), kMarker.size(), kMarker) == 0;
+    const bool after_marker =
+        pos >= kMarker.size() && piece.compare(pos - kMarker.size(), kMarker.size(), kMarker) == 0;
     if (!after_marker) {
       encode_word(piece.substr(start, pos - start), out);
       start = pos;

@@ -73,7 +73,11 @@ class BpeModel {
   void merge(std::vector<Symbol>& symbols) const;
   void encode_word(std::string_view word, std::vector<int32_t>& out) const;
   static constexpr std::string_view kMarker = "\u2581";  // SentencePiece's space, "▁"
+  void load_vocab(const json& vocab, const std::string& where);
   void load_merges(const json& merges, const std::string& where);
+  // Does some token hold a "▁" right after another character? When none does (and there is
+  // no subword prefix or suffix), a piece may be cut before each marker.
+  static bool marker_after_a_character(const std::vector<std::string>& tokens);
 
   TokenMap vocab_;  // keys in the encoding domain (raw bytes for byte-level tokenizers)
   std::vector<std::string> id_to_token_;

@@ -90,6 +90,38 @@ void write_text(const std::filesystem::path& path, const std::string& text) {
   if (!out) fail("cannot write {}: check that the directory is writable", path.string());
 }
 
+struct BpeJson {
+  nlohmann::json vocab, merges;
+};
+
+// The vocabulary and merges of a byte-level BPE model of model_size tokens: the 256 bytes, merges
+// learned from the sample text, then existing tokens extended by a letter. The tokens take the
+// ids in order, stepping over the two the model gives BOS and EOS.
+BpeJson byte_level_bpe(std::size_t model_size, int bos, int eos) {
+  Vocab v;
+  for (int b = 0; b < 256; ++b) {
+    v.tokens.emplace_back(1, static_cast<char>(b));
+    v.ids[v.tokens.back()] = b;
+  }
+  train_merges(v, std::min<std::size_t>(model_size - 256, 400));
+  // Fill the rest: existing tokens extended by a lower-case letter, in id order.
+  for (std::size_t base = 0; v.tokens.size() < model_size; ++base) {
+    for (int letter = 'a'; letter <= 'z' && v.tokens.size() < model_size; ++letter) {
+      v.add_merge(static_cast<int>(base), letter);
+    }
+  }
+  BpeJson out{nlohmann::json::object(), nlohmann::json::array()};
+  int next_id = 0;
+  for (const std::string& token : v.tokens) {
+    while (next_id == bos || next_id == eos) ++next_id;
+    out.vocab[utf8::bytes_to_chars(token)] = next_id++;
+  }
+  for (const auto& [a, b] : v.merges) {
+    out.merges.push_back({utf8::bytes_to_chars(v.tokens[a]), utf8::bytes_to_chars(v.tokens[b])});
+  }
+  return out;
+}
+
 }  // namespace
 
 bool has_tokenizer(const std::filesystem::path& model_dir) {
@@ -124,29 +156,7 @@ std::string byte_level_tokenizer_json(int vocab_size, int bos_id, int eos_id) {
         vocab_size);
   }
   const auto model_size = static_cast<std::size_t>(vocab_size - (shared ? 1 : 2));
-  Vocab v;
-  for (int b = 0; b < 256; ++b) {
-    v.tokens.emplace_back(1, static_cast<char>(b));
-    v.ids[v.tokens.back()] = b;
-  }
-  train_merges(v, std::min<std::size_t>(model_size - 256, 400));
-  // Fill the rest: existing tokens extended by a lower-case letter, in id order.
-  for (std::size_t base = 0; v.tokens.size() < model_size; ++base) {
-    for (int letter = 'a'; letter <= 'z' && v.tokens.size() < model_size; ++letter) {
-      v.add_merge(static_cast<int>(base), letter);
-    }
-  }
-  // The tokens take the ids in order, stepping over the two the model gives BOS and EOS.
-  nlohmann::json vocab = nlohmann::json::object();
-  int next_id = 0;
-  for (const std::string& token : v.tokens) {
-    while (next_id == bos || next_id == eos) ++next_id;
-    vocab[utf8::bytes_to_chars(token)] = next_id++;
-  }
-  nlohmann::json merges = nlohmann::json::array();
-  for (const auto& [a, b] : v.merges) {
-    merges.push_back({utf8::bytes_to_chars(v.tokens[a]), utf8::bytes_to_chars(v.tokens[b])});
-  }
+  const BpeJson bpe = byte_level_bpe(model_size, bos, eos);
   auto special = [](int id, const char* content) {
     return nlohmann::json{{"id", id},        {"content", content}, {"single_word", false},
                           {"lstrip", false}, {"rstrip", false},    {"normalized", false},
@@ -194,8 +204,8 @@ std::string byte_level_tokenizer_json(int vocab_size, int bos_id, int eos_id) {
         {"fuse_unk", false},
         {"byte_fallback", false},
         {"ignore_merges", false},
-        {"vocab", vocab},
-        {"merges", merges}}}};
+        {"vocab", bpe.vocab},
+        {"merges", bpe.merges}}}};
   return tokenizer.dump(1);
 }
 

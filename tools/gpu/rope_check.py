@@ -5,11 +5,17 @@ ragged batches (runs on the GPU host; tools/gpu/rope_check.sh calls it).
 For each architecture and RoPE variant of tools/fixtures/make_fixtures.py (llama, mistral, qwen2,
 phi3, qwen3; linear, dynamic, llama3, yarn, longrope, a transformers-4-style config) it builds the
 same tiny random model with transformers' own classes, saves it with save_pretrained, and runs
-one batch of prompts of different lengths (3, 8 and 13 tokens; the dynamic and longrope variants
-switch tables at 16 positions, inside the 13 + NEW positions generated):
+one batch of prompts of different lengths (3, 8 and 13 tokens; llama-dynamic and
+phi3-longrope-crossing switch tables at 16 positions, inside the 13 + NEW positions generated;
+phi3-longrope's original context is 4, so the batch's longest prompt puts every row, the 3-token
+one included, on the long factors from the prefill on):
 
   reference  transformers, fp32, eager attention, left-padded batch, model.generate (greedy,
-             no EOS), with the top-1 / top-2 margin of every step
+             no EOS), with the top-1 / top-2 margin of every step. For phi3-longrope-crossing
+             the same greedy loop through the model's forward with its KV cache instead: Phi-3's
+             generate drops the cache once where the longest sequence first exceeds the original
+             context and recomputes everything with the long factors, which the engines do not
+             (docs/ROPE.md); the step where generate parts from that loop is printed beside it
   cpu        `ecocompute generate --device cpu --format native` (fp32): tokens must be identical
   cuda       `ecocompute generate --device cuda --format fp16`: tokens must be identical up to a
              step where the reference's two best logits are closer than fp16 can separate
@@ -19,6 +25,7 @@ Prints one JSON object per check and a Markdown table; exit status 1 when a chec
   python3 tools/gpu/rope_check.py --ecocompute gpu-carry/ecocompute --work /tmp/rope-check
 """
 import argparse
+import copy
 import importlib.util
 import json
 import os
@@ -65,6 +72,34 @@ def reference(model, torch, transformers, prompts, new_tokens, device):
     return tokens, margins
 
 
+def cached_reference(model, torch, prompts, new_tokens, device):
+    """The greedy loop of model.generate without its prepare_inputs_for_generation: left-padded
+    batch, one token per forward pass through the KV cache, position ids as generate makes them.
+    Each forward pass takes its RoPE table from its own longest position (transformers'
+    dynamic_rope_update) and cached keys keep the rotation they were written with."""
+    width = max(len(p) for p in prompts)
+    ids = torch.tensor([[0] * (width - len(p)) + p for p in prompts], device=device)
+    mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=device)
+    pos = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 1)
+    tokens = [[] for _ in prompts]
+    margins = [[] for _ in prompts]
+    with torch.no_grad():
+        out = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True)
+        for _ in range(new_tokens):
+            scores = out.logits[:, -1].float()
+            top = torch.topk(scores, 2, dim=-1).values
+            nxt = torch.argmax(scores, dim=-1)  # first maximum = lowest id, as generate
+            for b in range(len(prompts)):
+                tokens[b].append(int(nxt[b]))
+                t1, t2 = float(top[b, 0]), float(top[b, 1])
+                margins[b].append((t1 - t2) / max(1.0, abs(t1)))
+            mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
+            pos = pos[:, -1:] + 1
+            out = model(input_ids=nxt[:, None], attention_mask=mask, position_ids=pos,
+                        past_key_values=out.past_key_values, use_cache=True)
+    return tokens, margins
+
+
 def ours(binary, model_dir, prompts, new_tokens, device, fmt):
     cmd = [binary, "generate", "--model", model_dir, "--max-new-tokens", str(new_tokens),
            "--device", device, "--format", fmt, "--json"]
@@ -103,7 +138,17 @@ def check_variant(name, fx, torch, transformers, args):
     # A fresh model from the saved files: the reference reads what ecocompute reads.
     model = transformers.AutoModelForCausalLM.from_pretrained(model_dir, attn_implementation="eager")
     model = model.to(device=device, dtype=torch.float32).eval()
+    pristine = copy.deepcopy(model)  # the rotary embedding keeps state between passes
     want, margins = reference(model, torch, transformers, prompts, args.new_tokens, device)
+    ref_name, note = "generate", None
+    if name in fx.GENERATE_RECOMPUTES:
+        generated = want
+        want, margins = cached_reference(pristine, torch, prompts, args.new_tokens, device)
+        ref_name = "forward with KV cache"
+        note = "; ".join(
+            f"len {n}: generate parts at step {step}" for n, step in
+            ((n, next((i for i, (x, y) in enumerate(zip(g, w)) if x != y), None))
+             for n, g, w in zip(LENGTHS, generated, want)) if step is not None) or None
     results = []
     for mode, dev, fmt, exact in [("cpu-fp32", "cpu", "native", True),
                                   ("cuda-fp16", "cuda", "fp16", False)]:
@@ -113,6 +158,10 @@ def check_variant(name, fx, torch, transformers, args):
                             "error": err})
             continue
         results.append(compare(name, mode, got, want, margins, exact))
+    for r in results:
+        r["reference"] = ref_name
+        if note:
+            r["note"] = note
     return results
 
 
@@ -150,12 +199,14 @@ def main():
             diffs = ", ".join(
                 f"len {s['prompt_len']}: step {s['first_diff']} (margin {s.get('margin')})"
                 for s in r.get("sequences", []) if s["first_diff"] is not None) or "-"
-            rows.append(f"| {name} | {r['engine']} | {'pass' if r['pass'] else 'FAIL'} | "
-                        f"{r.get('error', diffs)} |")
+            if r.get("note"):
+                diffs += f" ({r['note']})"
+            rows.append(f"| {name} | {r['engine']} | {r.get('reference', '-')} | "
+                        f"{'pass' if r['pass'] else 'FAIL'} | {r.get('error', diffs)} |")
     print(f"\ntransformers {transformers.__version__}, torch {torch.__version__}, "
           f"prompts of {LENGTHS} tokens in one batch, {args.new_tokens} new tokens\n")
-    print("| variant | engine | result | where it parts from transformers |")
-    print("|---|---|---|---|")
+    print("| variant | engine | transformers reference | result | where it parts from it |")
+    print("|---|---|---|---|---|")
     print("\n".join(rows))
     return 0 if ok else 1
 

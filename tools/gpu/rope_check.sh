@@ -19,7 +19,11 @@ export LD_LIBRARY_PATH="/usr/local/cuda/lib64:${CUBLAS_DIR}:${LD_LIBRARY_PATH:-}
 S="$OUT/rope-summary.md"
 { date -u; nvidia-smi --query-gpu=name,driver_version --format=csv,noheader; echo "commit $(cat $C/COMMIT 2>/dev/null)"; } > "$S" 2>&1
 
-VARIANTS="llama-linear llama-dynamic llama-llama3 llama3-v4config qwen2-yarn phi3-longrope qwen3"
+# ROPE_VARIANTS="phi3-longrope phi3-longrope-crossing" limits both the fixtures and the check.
+ALL="llama-linear llama-dynamic llama-llama3 llama3-v4config qwen2-yarn phi3-longrope phi3-longrope-crossing qwen3"
+VARIANTS="${ROPE_VARIANTS:-$ALL}"
+CHECK_ARGS=()
+[ -n "${ROPE_VARIANTS:-}" ] && CHECK_ARGS=(--variants $ROPE_VARIANTS)
 python3 tools/fixtures/make_fixtures.py --out "$W/fixtures" --arch $VARIANTS > "$W/fixtures.log" 2>&1
 echo "make_fixtures rc=$?" >> "$W/fixtures.log"
 tar -C "$W" -czf "$OUT/rope-fixtures.tgz" fixtures
@@ -33,7 +37,7 @@ echo "test_cuda rc=$?" >> "$W/test_cuda.log"
 { echo; echo "## test_cuda"; grep -E "^\[  (PASSED|FAILED) |FAILED  \]|Failure|test_cuda rc=" "$W/test_cuda.log"; } >> "$S"
 
 timeout 600 python3 tools/gpu/rope_check.py --ecocompute $C/ecocompute --work "$W/models" \
-  > "$W/rope_check.log" 2>&1
+  "${CHECK_ARGS[@]}" > "$W/rope_check.log" 2>&1
 echo "rope_check rc=$?" >> "$W/rope_check.log"
 { echo; echo "## rope_check"; sed -n '/^transformers /,$p' "$W/rope_check.log"; tail -3 "$W/rope_check.log"; } >> "$S"
 tar -C "$W" -czf "$OUT/rope-logs.tgz" fixtures.log test_cuda.log rope_check.log

@@ -334,13 +334,9 @@ class CpuEngine final : public Engine {
     }
   }
 
-  void forward(const std::vector<int32_t>& ids, const std::vector<Segment>& segs,
-               const std::vector<size_t>& logit_rows) {
-    const int T = int(ids.size());
+  void resize_buffers(int T) {
     const int H = cfg_.hidden_size, I = cfg_.intermediate_size;
-    const int QD = cfg_.q_dim(), KVD = cfg_.kv_dim(), HD = cfg_.head_dim;
-    const int heads = cfg_.num_heads, kv_heads = cfg_.num_kv_heads;
-    const float eps = cfg_.rms_norm_eps;
+    const int QD = cfg_.q_dim(), KVD = cfg_.kv_dim();
     h_.resize(size_t(T) * H);
     x_.resize(size_t(T) * H);
     o_.resize(size_t(T) * H);
@@ -350,6 +346,74 @@ class CpuEngine final : public Engine {
     v_.resize(size_t(T) * KVD);
     gate_.resize(size_t(T) * I);
     up_.resize(size_t(T) * I);
+  }
+
+  // Attention of every new token over its sequence's cache in layer li, into att_. One task per
+  // (sequence, head); each writes its own slice of att_. Short steps (a decode of a small model)
+  // run inline rather than waking the pool.
+  void attend(size_t li, const std::vector<Segment>& segs) {
+    const int QD = cfg_.q_dim(), KVD = cfg_.kv_dim(), HD = cfg_.head_dim;
+    const int heads = cfg_.num_heads, kv_heads = cfg_.num_kv_heads;
+    const int group = heads / kv_heads;
+    size_t score_count = 0;
+    for (const auto& s : segs) score_count += size_t(s.count) * size_t(s.pos0 + s.count);
+    const size_t tasks = segs.size() * size_t(heads);
+    const bool small_step = score_count * size_t(heads) * size_t(HD) < (size_t(1) << 15);
+    parallel_for(
+        tasks,
+        [&](size_t begin, size_t end) {
+          std::vector<float> scores;
+          for (size_t task = begin; task < end; ++task) {
+            const Segment& s = segs[task / size_t(heads)];
+            const int h = int(task % size_t(heads));
+            const int kvh = h / group;
+            scores.resize(size_t(s.pos0 + s.count));
+            attention_head(q_.data() + s.first_row * QD + size_t(h) * HD, size_t(QD), s.count,
+                           s.pos0, cache_.keys(s.seq, int(li)) + size_t(kvh) * HD,
+                           cache_.values(s.seq, int(li)) + size_t(kvh) * HD, size_t(KVD), HD,
+                           att_.data() + s.first_row * QD + size_t(h) * HD, size_t(QD),
+                           scores.data(), cfg_.sliding_window);
+          }
+        },
+        small_step ? tasks : 1);
+  }
+
+  // The attention half of layer li: norm, q/k/v, cache, attention, o_proj, residual.
+  void attention_block(const CpuLayer& L, size_t li, const std::vector<Segment>& segs, int T,
+                       const model::RopeTable& rope) {
+    const int H = cfg_.hidden_size, QD = cfg_.q_dim();
+    rmsnorm_rows(h_.data(), L.attn_norm.data(), T, H, cfg_.rms_norm_eps, x_.data());
+    observe(MatmulInput::Qkv, li, x_.data(), T, H);
+    L.wq->forward(x_.data(), T, q_.data());
+    L.wk->forward(x_.data(), T, k_.data());
+    L.wv->forward(x_.data(), T, v_.data());
+    qkv_to_cache(L, li, segs, T, rope);
+    attend(li, segs);
+    observe(MatmulInput::O, li, att_.data(), T, QD);
+    L.wo->forward(att_.data(), T, o_.data());
+    if (!L.bo.empty())
+      for (int t = 0; t < T; ++t) add_inplace(o_.data() + size_t(t) * H, L.bo.data(), size_t(H));
+    add_inplace(h_.data(), o_.data(), h_.size());
+  }
+
+  // The MLP half of layer li: norm, SwiGLU, down projection, residual.
+  void mlp_block(const CpuLayer& L, size_t li, int T) {
+    const int H = cfg_.hidden_size, I = cfg_.intermediate_size;
+    rmsnorm_rows(h_.data(), L.mlp_norm.data(), T, H, cfg_.rms_norm_eps, x_.data());
+    observe(MatmulInput::GateUp, li, x_.data(), T, H);
+    L.w_gate->forward(x_.data(), T, gate_.data());
+    L.w_up->forward(x_.data(), T, up_.data());
+    swiglu(gate_.data(), up_.data(), gate_.size(), gate_.data());
+    observe(MatmulInput::Down, li, gate_.data(), T, I);
+    L.w_down->forward(gate_.data(), T, o_.data());
+    add_inplace(h_.data(), o_.data(), h_.size());
+  }
+
+  void forward(const std::vector<int32_t>& ids, const std::vector<Segment>& segs,
+               const std::vector<size_t>& logit_rows) {
+    const int T = int(ids.size());
+    const int H = cfg_.hidden_size;
+    resize_buffers(T);
 
     int seq_len = 0;  // the longest sequence after this step picks the RoPE table
     for (const auto& s : segs) {
@@ -360,51 +424,8 @@ class CpuEngine final : public Engine {
     embed_rows(embed_->data(), H, ids.data(), ids.size(), h_.data());
 
     for (size_t li = 0; li < layers_.size(); ++li) {
-      const CpuLayer& L = layers_[li];
-      rmsnorm_rows(h_.data(), L.attn_norm.data(), T, H, eps, x_.data());
-      observe(MatmulInput::Qkv, li, x_.data(), T, H);
-      L.wq->forward(x_.data(), T, q_.data());
-      L.wk->forward(x_.data(), T, k_.data());
-      L.wv->forward(x_.data(), T, v_.data());
-      qkv_to_cache(L, li, segs, T, rope);
-      // One task per (sequence, head); each writes its own slice of att_. Short steps (a decode
-      // of a small model) run inline rather than waking the pool.
-      const int group = heads / kv_heads;
-      size_t score_count = 0;
-      for (const auto& s : segs) score_count += size_t(s.count) * size_t(s.pos0 + s.count);
-      const size_t tasks = segs.size() * size_t(heads);
-      const bool small_step = score_count * size_t(heads) * size_t(HD) < (size_t(1) << 15);
-      parallel_for(
-          tasks,
-          [&](size_t begin, size_t end) {
-            std::vector<float> scores;
-            for (size_t task = begin; task < end; ++task) {
-              const Segment& s = segs[task / size_t(heads)];
-              const int h = int(task % size_t(heads));
-              const int kvh = h / group;
-              scores.resize(size_t(s.pos0 + s.count));
-              attention_head(q_.data() + s.first_row * QD + size_t(h) * HD, size_t(QD), s.count,
-                             s.pos0, cache_.keys(s.seq, int(li)) + size_t(kvh) * HD,
-                             cache_.values(s.seq, int(li)) + size_t(kvh) * HD, size_t(KVD), HD,
-                             att_.data() + s.first_row * QD + size_t(h) * HD, size_t(QD),
-                             scores.data(), cfg_.sliding_window);
-            }
-          },
-          small_step ? tasks : 1);
-      observe(MatmulInput::O, li, att_.data(), T, QD);
-      L.wo->forward(att_.data(), T, o_.data());
-      if (!L.bo.empty())
-        for (int t = 0; t < T; ++t) add_inplace(o_.data() + size_t(t) * H, L.bo.data(), size_t(H));
-      add_inplace(h_.data(), o_.data(), h_.size());
-
-      rmsnorm_rows(h_.data(), L.mlp_norm.data(), T, H, eps, x_.data());
-      observe(MatmulInput::GateUp, li, x_.data(), T, H);
-      L.w_gate->forward(x_.data(), T, gate_.data());
-      L.w_up->forward(x_.data(), T, up_.data());
-      swiglu(gate_.data(), up_.data(), gate_.size(), gate_.data());
-      observe(MatmulInput::Down, li, gate_.data(), T, I);
-      L.w_down->forward(gate_.data(), T, o_.data());
-      add_inplace(h_.data(), o_.data(), h_.size());
+      attention_block(layers_[li], li, segs, T, rope);
+      mlp_block(layers_[li], li, T);
     }
     for (const auto& s : segs) cache_.set_length(s.seq, s.pos0 + s.count);
 
@@ -412,7 +433,7 @@ class CpuEngine final : public Engine {
     const int R = int(logit_rows.size());
     x_.resize(size_t(R) * H);
     for (int r = 0; r < R; ++r)
-      rmsnorm(h_.data() + logit_rows[size_t(r)] * H, final_norm_.data(), H, eps,
+      rmsnorm(h_.data() + logit_rows[size_t(r)] * H, final_norm_.data(), H, cfg_.rms_norm_eps,
               x_.data() + size_t(r) * H);
     logits_.resize(size_t(R) * size_t(cfg_.vocab_size));
     lm_head_->forward(x_.data(), R, logits_.data());

@@ -14,133 +14,6 @@
 
 namespace eco::engine::cuda {
 
-namespace {
-constexpr int kSumsqLd = 16;  // rows of the fused-RMSNorm accumulators (>= gemv_max_batch())
-
-std::string mib(size_t b) {
-  return fmt::format("{:.1f} MiB", double(b) / 1048576.0);
-}
-
-void check_paths(const CudaPathOptions& p) {
-  if (p.nf4_fused_max_batch < 0 || p.nf4_fused_max_batch > nf4_fused_max_batch_limit())
-    fail("CUDA path options: nf4_fused_max_batch {} is outside 0..{}", p.nf4_fused_max_batch,
-         nf4_fused_max_batch_limit());
-}
-}  // namespace
-
-CudaEngine::CudaEngine(const model::ModelWeights& weights, const EngineOptions& opts)
-    : cfg_(weights.config), opts_(opts) {
-  const auto& c = cfg_;
-  if (opts_.max_batch < 1) fail("batch size must be at least 1 (got {})", opts_.max_batch);
-  if (opts_.max_context <= 0) opts_.max_context = c.max_position_embeddings;
-  check_paths(opts_.cuda);
-  if (c.head_dim % 8 != 0 || c.head_dim > 256)
-    fail(
-        "model {}: head_dim {} is not supported by the CUDA engine (needs a multiple of 8, "
-        "at most 256); use --device cpu",
-        weights.dir.string(), c.head_dim);
-  if (c.num_heads % c.num_kv_heads != 0 || c.num_heads / c.num_kv_heads > 8)
-    fail(
-        "model {}: {} heads over {} kv heads is not supported by the CUDA engine (group of at "
-        "most 8); use --device cpu",
-        weights.dir.string(), c.num_heads, c.num_kv_heads);
-  if (c.hidden_size % 8 != 0 || c.intermediate_size % 8 != 0)
-    fail(
-        "model {}: hidden_size {} and intermediate_size {} must be multiples of 8 for the CUDA "
-        "engine; use --device cpu",
-        weights.dir.string(), c.hidden_size, c.intermediate_size);
-  const DevType t = resolve_devtype(opts_.format, weights.embed.dtype);
-  const quant::WeightFormat wf =
-      t == DevType::F16 ? quant::WeightFormat::FP16 : quant::WeightFormat::BF16;
-
-  int ndev = device_count();
-  if (opts_.device_index < 0 || opts_.device_index >= ndev)
-    fail("--device-index {}: {} CUDA device(s) visible", opts_.device_index, ndev);
-  // Block in the driver instead of spinning while the GPU works: the host's CPU time (and
-  // energy) during a decode run is then what the engine really needs. Fails harmlessly when
-  // this process already has an active context.
-  (void)cudaSetDeviceFlags(cudaDeviceScheduleBlockingSync);
-  (void)cudaGetLastError();
-  set_device();
-  cudaDeviceProp prop{};
-  ECO_CUDA_CHECK(cudaGetDeviceProperties(&prop, opts_.device_index), "reading device properties");
-  sm_count_ = prop.multiProcessorCount;
-  device_name_ = fmt::format("{} (sm_{}{}, {} SMs)", prop.name, prop.major, prop.minor, sm_count_);
-  ECO_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "creating a stream");
-  blas_ = std::make_unique<Blas>();
-  blas_->set_stream(stream_);
-  blas_->paths = opts_.cuda;
-
-  // Everything is sized before anything big is allocated, and checked against free memory.
-  const size_t B = size_t(opts_.max_batch), ctx = size_t(opts_.max_context);
-  layer_cache_elems_ = B * size_t(c.num_kv_heads) * ctx * size_t(c.head_dim);
-  const size_t kv_bytes = 2 * layer_cache_elems_ * size_t(c.num_layers) * 2;
-  const size_t w_bytes = device_weight_bytes(weights);
-  const int rows0 = std::max(opts_.max_batch, 16);
-  const size_t act_bytes =
-      size_t(rows0) * (size_t(c.hidden_size) * 6 + size_t(c.q_dim() + 2 * c.kv_dim()) * 2 +
-                       size_t(c.q_dim()) * 4 + size_t(c.intermediate_size) * 10) +
-      B * size_t(c.vocab_size) * 4 +
-      attention_partial_floats(int(B), c.num_heads, c.head_dim, 32) * 4;
-  const size_t reserve = (size_t(64) << 20) + (size_t(256) << 20);  // workspace, staging, context
-  size_t free_b = 0, total_b = 0;
-  ECO_CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b), "reading free GPU memory");
-  const size_t need = kv_bytes + w_bytes + act_bytes + reserve;
-  if (need > free_b)
-    fail(
-        "model {} with batch {} and context {} needs about {} on the GPU (weights {}, KV cache "
-        "{}, activations {}) but only {} of {} is free; lower --batch or --max-context",
-        weights.dir.string(), B, ctx, mib(need), mib(w_bytes), mib(kv_bytes), mib(act_bytes),
-        mib(free_b), mib(total_b));
-
-  upload_model(weights, t, wf, model_, stream_, opts_.format);
-  k_cache_.allocate(kv_bytes / 2, fmt::format("K cache ({} layers x batch {} x context {})",
-                                              c.num_layers, B, ctx));
-  v_cache_.allocate(kv_bytes / 2, fmt::format("V cache ({} layers x batch {} x context {})",
-                                              c.num_layers, B, ctx));
-
-  upload_rope_tables();
-
-  sumsq_.allocate(size_t(2 * c.num_layers + 1) * kSumsqLd * 4, "norm accumulators");
-  const int smax = decode_splits(1);
-  attn_partial_.allocate(std::max(attention_partial_floats(int(B), c.num_heads, c.head_dim, smax),
-                                  attention_partial_floats(1, c.num_heads, c.head_dim, smax)) *
-                             4,
-                         "attention partials");
-  attn_counters_.allocate(B * size_t(c.num_kv_heads) * 4, "attention counters");
-  ECO_CUDA_CHECK(cudaMemsetAsync(attn_counters_.get(), 0, attn_counters_.bytes(), stream_),
-                 "zeroing attention counters");
-  d_pos_.allocate(B * 4, "positions");
-  d_iota_.allocate(B * 4, "sequence ids");
-  d_tokens_.allocate(B * 4, "tokens");
-  d_hist_base_.allocate(B * 4, "history base");
-  d_last_rows_.allocate(B * 4, "last rows");
-  std::vector<int> iota(B);
-  std::iota(iota.begin(), iota.end(), 0);
-  ECO_CUDA_CHECK(
-      cudaMemcpyAsync(d_iota_.get(), iota.data(), B * 4, cudaMemcpyHostToDevice, stream_),
-      "uploading sequence ids");
-  ensure_rows(rows0);
-  ensure_logit_rows(int(B));
-  ECO_CUDA_CHECK(cudaStreamSynchronize(stream_), "engine setup");
-}
-
-CudaEngine::~CudaEngine() {
-  drop_graphs();
-  blas_.reset();
-  if (stream_) (void)cudaStreamDestroy(stream_);
-}
-
-void CudaEngine::set_device() const {
-  ECO_CUDA_CHECK(cudaSetDevice(opts_.device_index),
-                 fmt::format("selecting CUDA device {}", opts_.device_index));
-}
-
-void CudaEngine::drop_graphs() {
-  for (auto& [b, g] : graphs_) (void)cudaGraphExecDestroy(g);
-  graphs_.clear();
-}
-
 std::string CudaEngine::describe() const {
   // The matmul paths come from choose_matmul_path(), the function run_linear() follows. They
   // depend on k (nf4's fused GEMV needs k % 64 == 0), so matrices whose paths differ are listed
@@ -175,67 +48,6 @@ std::string CudaEngine::describe() const {
   return s;
 }
 
-void CudaEngine::set_paths(const CudaPathOptions& paths) {
-  check_paths(paths);
-  drop_graphs();  // the captured steps ran the old choices
-  opts_.cuda = paths;
-  blas_->paths = paths;
-}
-
-QuantStats CudaEngine::take_quant_stats() {
-  return std::exchange(blas_->qscratch.stats, {});
-}
-
-void CudaEngine::ensure_rows(int rows) {
-  if (rows <= act_.rows) return;
-  const auto& c = cfg_;
-  const size_t r = size_t(rows), h = size_t(c.hidden_size), I = size_t(c.intermediate_size);
-  const size_t need = r * (h * 6 + size_t(c.q_dim() + 2 * c.kv_dim()) * 2 + size_t(c.q_dim()) * 4 +
-                           I * (rows <= kSwigluF32Rows ? 10 : 6) + 12);
-  size_t free_b = 0, total_b = 0;
-  ECO_CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b), "reading free GPU memory");
-  const size_t held = act_.resid.bytes() + act_.xn.bytes() + act_.qkv.bytes() + act_.q.bytes() +
-                      act_.attn.bytes() + act_.gu.bytes() + act_.act.bytes();
-  if (need > free_b + held)
-    fail(
-        "prefill of {} tokens needs {} of activations but only {} of GPU memory is free; "
-        "use fewer or shorter prompts",
-        rows, mib(need), mib(free_b + held));
-  drop_graphs();  // captured graphs hold the old pointers
-  reserve_quant_scratch(
-      *blas_, opts_.format, rows, std::max({c.hidden_size, c.q_dim(), c.intermediate_size}),
-      std::max({c.q_dim() + 2 * c.kv_dim(), c.hidden_size, 2 * c.intermediate_size}));
-  act_ = Activations{};
-  const std::string w = fmt::format("activations for {} tokens", rows);
-  act_.resid.allocate(r * h * 4, w);
-  act_.xn.allocate(r * h * 2, w);
-  act_.qkv.allocate(r * size_t(c.q_dim() + 2 * c.kv_dim()) * 2, w);
-  act_.q.allocate(r * size_t(c.q_dim()) * 2, w);
-  act_.attn.allocate(r * size_t(c.q_dim()) * 2, w);
-  // fp32 gate/up for GEMMs of up to kSwigluF32Rows rows, T beyond (linear.cpp).
-  act_.gu.allocate(std::max(r * 2 * I * 2, std::min<size_t>(r, kSwigluF32Rows) * 2 * I * 4), w);
-  act_.act.allocate(r * I * 2, w);
-  act_.tok.allocate(r * 4, w);
-  act_.seq.allocate(r * 4, w);
-  act_.pos.allocate(r * 4, w);
-  act_.rows = rows;
-}
-
-void CudaEngine::ensure_logit_rows(int rows) {
-  if (rows <= logit_rows_cap_) return;
-  drop_graphs();
-  logits_.allocate(size_t(rows) * size_t(cfg_.vocab_size) * 4,
-                   fmt::format("logits for {} rows", rows));
-  logit_rows_cap_ = rows;
-}
-
-void CudaEngine::ensure_hist(int steps) {
-  if (steps <= hist_cap_) return;
-  drop_graphs();
-  hist_cap_ = std::max(steps, 256);
-  d_hist_.allocate(size_t(hist_cap_) * size_t(opts_.max_batch) * 4, "token history");
-}
-
 int CudaEngine::decode_splits(int batch) const {
   // Enough blocks for two waves over the SMs, at least 16 keys per split.
   const int pairs = batch * cfg_.num_kv_heads;
@@ -244,15 +56,29 @@ int CudaEngine::decode_splits(int batch) const {
   return std::max(s, 1);
 }
 
+LinearIn CudaEngine::normed_input(const void* gamma, int slot, int m, bool fused_norm,
+                                  const std::string& step) {
+  const auto& c = cfg_;
+  LinearIn in;
+  if (fused_norm) {
+    in.resid = act_.resid.as<float>();
+    in.rms_gamma = gamma;
+    in.sumsq = sumsq_.as<float>() + size_t(slot) * kSumsqLd;
+    in.eps = c.rms_norm_eps;
+  } else {
+    launch_rmsnorm(model_.type, act_.resid.as<float>(), c.hidden_size, nullptr, m, c.hidden_size,
+                   gamma, c.rms_norm_eps, act_.xn.get(), stream_, step);
+    in.x = act_.xn.get();
+  }
+  return in;
+}
+
 void CudaEngine::forward_layers(int m, const int* tok, const int* seq, const int* pos, int splits,
                                 bool fused_norm, const std::string& phase) {
   const auto& c = cfg_;
-  const DevType t = model_.type;
   const int L = c.num_layers, H = c.hidden_size;
-  float* resid = act_.resid.as<float>();
-  float* sumsq = sumsq_.as<float>();
-  launch_embedding(t, model_.embed.get(), c.vocab_size, H, tok, m, resid,
-                   fused_norm ? sumsq : nullptr, 2 * L + 1, kSumsqLd, stream_,
+  launch_embedding(model_.type, model_.embed.get(), c.vocab_size, H, tok, m, act_.resid.as<float>(),
+                   fused_norm ? sumsq_.as<float>() : nullptr, 2 * L + 1, kSumsqLd, stream_,
                    phase + ": embedding");
   if (rope_schedule_.count > 1)
     launch_rope_select(pos, m, rope_schedule_.threshold, rope_schedule_.count,
@@ -260,72 +86,72 @@ void CudaEngine::forward_layers(int m, const int* tok, const int* seq, const int
   for (int l = 0; l < L; ++l) {
     const auto& d = model_.layers[size_t(l)];
     const std::string ln = fmt::format("{}: layer {}", phase, l);
-    LinearIn in;
-    if (fused_norm) {
-      in.resid = resid;
-      in.rms_gamma = d.attn_norm.get();
-      in.sumsq = sumsq + size_t(2 * l) * kSumsqLd;
-      in.eps = c.rms_norm_eps;
-    } else {
-      launch_rmsnorm(t, resid, H, nullptr, m, H, d.attn_norm.get(), c.rms_norm_eps, act_.xn.get(),
-                     stream_, ln + " input norm");
-      in.x = act_.xn.get();
-    }
-    run_linear(d.qkv, m, in, {GemvOut::StoreT, act_.qkv.get(), d.qkv.n}, *blas_, stream_,
-               ln + " qkv");
-
-    void* k_cache = k_cache_.as<char>() + size_t(l) * layer_cache_elems_ * 2;
-    void* v_cache = v_cache_.as<char>() + size_t(l) * layer_cache_elems_ * 2;
-    rotate_into_cache(d, m, seq, pos, k_cache, v_cache, ln);
-
-    AttnArgs aa;
-    aa.q = act_.q.get();
-    aa.k_cache = k_cache;
-    aa.v_cache = v_cache;
-    aa.tok_seq = seq;
-    aa.tok_pos = pos;
-    aa.out = act_.attn.get();
-    aa.m = m;
-    aa.nh = c.num_heads;
-    aa.nkv = c.num_kv_heads;
-    aa.d = c.head_dim;
-    aa.ctx = opts_.max_context;
-    aa.splits = splits;
-    aa.partial = attn_partial_.as<float>();
-    aa.counters = attn_counters_.as<int>();
-    aa.window = c.sliding_window;
-    launch_attention(t, aa, stream_, ln + " attention");
-
-    if (d.o_bias)  // before o_proj accumulates into the residual (bias.cu says why)
-      launch_add_bias_rows(t, resid, H, d.o_bias.get(), m, H, stream_, ln + " o_proj bias");
-    LinearIn ain;
-    ain.x = act_.attn.get();
-    run_linear(d.o, m, ain,
-               {GemvOut::AddResidual, resid, H,
-                fused_norm ? sumsq + size_t(2 * l + 1) * kSumsqLd : nullptr},
-               *blas_, stream_, ln + " o_proj");
-
-    LinearIn min;
-    if (fused_norm) {
-      min.resid = resid;
-      min.rms_gamma = d.mlp_norm.get();
-      min.sumsq = sumsq + size_t(2 * l + 1) * kSumsqLd;
-      min.eps = c.rms_norm_eps;
-    } else {
-      launch_rmsnorm(t, resid, H, nullptr, m, H, d.mlp_norm.get(), c.rms_norm_eps, act_.xn.get(),
-                     stream_, ln + " post-attention norm");
-      min.x = act_.xn.get();
-    }
-    LinearOut guo{GemvOut::SwiGLU, act_.act.get(), c.intermediate_size};
-    guo.gemm_scratch = act_.gu.get();
-    run_linear(d.gate_up, m, min, guo, *blas_, stream_, ln + " gate_up");
-    LinearIn din;
-    din.x = act_.act.get();
-    run_linear(d.down, m, din,
-               {GemvOut::AddResidual, resid, H,
-                fused_norm ? sumsq + size_t(2 * l + 2) * kSumsqLd : nullptr},
-               *blas_, stream_, ln + " down_proj");
+    attention_block(d, l, m, seq, pos, splits, fused_norm, ln);
+    mlp_block(d, l, m, fused_norm, ln);
   }
+}
+
+// Norm, q/k/v, RoPE into the cache, attention, o_proj into the residual. The fused norms'
+// accumulator slots: 2 l for this block's input, 2 l + 1 for the MLP's (filled by o_proj).
+void CudaEngine::attention_block(const DeviceLayer& d, int l, int m, const int* seq, const int* pos,
+                                 int splits, bool fused_norm, const std::string& ln) {
+  const auto& c = cfg_;
+  const DevType t = model_.type;
+  const int H = c.hidden_size;
+  float* resid = act_.resid.as<float>();
+  const LinearIn in = normed_input(d.attn_norm.get(), 2 * l, m, fused_norm, ln + " input norm");
+  run_linear(d.qkv, m, in, {GemvOut::StoreT, act_.qkv.get(), d.qkv.n}, *blas_, stream_,
+             ln + " qkv");
+
+  void* k_cache = k_cache_.as<char>() + size_t(l) * layer_cache_elems_ * 2;
+  void* v_cache = v_cache_.as<char>() + size_t(l) * layer_cache_elems_ * 2;
+  rotate_into_cache(d, m, seq, pos, k_cache, v_cache, ln);
+
+  AttnArgs aa;
+  aa.q = act_.q.get();
+  aa.k_cache = k_cache;
+  aa.v_cache = v_cache;
+  aa.tok_seq = seq;
+  aa.tok_pos = pos;
+  aa.out = act_.attn.get();
+  aa.m = m;
+  aa.nh = c.num_heads;
+  aa.nkv = c.num_kv_heads;
+  aa.d = c.head_dim;
+  aa.ctx = opts_.max_context;
+  aa.splits = splits;
+  aa.partial = attn_partial_.as<float>();
+  aa.counters = attn_counters_.as<int>();
+  aa.window = c.sliding_window;
+  launch_attention(t, aa, stream_, ln + " attention");
+
+  if (d.o_bias)  // before o_proj accumulates into the residual (bias.cu says why)
+    launch_add_bias_rows(t, resid, H, d.o_bias.get(), m, H, stream_, ln + " o_proj bias");
+  LinearIn ain;
+  ain.x = act_.attn.get();
+  run_linear(d.o, m, ain,
+             {GemvOut::AddResidual, resid, H,
+              fused_norm ? sumsq_.as<float>() + size_t(2 * l + 1) * kSumsqLd : nullptr},
+             *blas_, stream_, ln + " o_proj");
+}
+
+// Norm, gate/up with SwiGLU, down_proj into the residual (filling slot 2 l + 2: the next
+// layer's input norm, or the final norm after the last layer).
+void CudaEngine::mlp_block(const DeviceLayer& d, int l, int m, bool fused_norm,
+                           const std::string& ln) {
+  const auto& c = cfg_;
+  const int H = c.hidden_size;
+  const LinearIn min =
+      normed_input(d.mlp_norm.get(), 2 * l + 1, m, fused_norm, ln + " post-attention norm");
+  LinearOut guo{GemvOut::SwiGLU, act_.act.get(), c.intermediate_size};
+  guo.gemm_scratch = act_.gu.get();
+  run_linear(d.gate_up, m, min, guo, *blas_, stream_, ln + " gate_up");
+  LinearIn din;
+  din.x = act_.act.get();
+  run_linear(d.down, m, din,
+             {GemvOut::AddResidual, act_.resid.as<float>(), H,
+              fused_norm ? sumsq_.as<float>() + size_t(2 * l + 2) * kSumsqLd : nullptr},
+             *blas_, stream_, ln + " down_proj");
 }
 
 void CudaEngine::decode_step(int batch) {
@@ -333,18 +159,8 @@ void CudaEngine::decode_step(int batch) {
   const bool fused_norm = fused_norm_input(batch);
   forward_layers(batch, d_tokens_.as<int>(), d_iota_.as<int>(), d_pos_.as<int>(),
                  decode_splits(batch), fused_norm, "decode");
-  LinearIn in;
-  if (fused_norm) {
-    in.resid = act_.resid.as<float>();
-    in.rms_gamma = model_.final_norm.get();
-    in.sumsq = sumsq_.as<float>() + size_t(2 * c.num_layers) * kSumsqLd;
-    in.eps = c.rms_norm_eps;
-  } else {
-    launch_rmsnorm(model_.type, act_.resid.as<float>(), c.hidden_size, nullptr, batch,
-                   c.hidden_size, model_.final_norm.get(), c.rms_norm_eps, act_.xn.get(), stream_,
-                   "decode: final norm");
-    in.x = act_.xn.get();
-  }
+  const LinearIn in = normed_input(model_.final_norm.get(), 2 * c.num_layers, batch, fused_norm,
+                                   "decode: final norm");
   run_linear(model_.lm_head, batch, in, {GemvOut::StoreF32, logits_.get(), c.vocab_size}, *blas_,
              stream_, "decode: lm_head");
   launch_argmax(logits_.as<float>(), batch, c.vocab_size, d_tokens_.as<int>(), d_hist_.as<int>(),

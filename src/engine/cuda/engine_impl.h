@@ -1,6 +1,7 @@
 #pragma once
-// Internals of the CUDA engine, shared by cuda_engine.cpp (forward passes, graphs, the Engine
-// interface) and weights_upload.cpp (weights from TensorViews to the device).
+// Internals of the CUDA engine, shared by engine_setup.cpp (checks, device, memory, buffers),
+// cuda_engine.cpp (forward passes, graphs, the Engine interface), rope_tables.cpp and
+// weights_upload.cpp (weights from TensorViews to the device).
 #include <cuda_runtime_api.h>
 
 #include <map>
@@ -78,8 +79,16 @@ class CudaEngine final : public Engine {
   void set_paths(const CudaPathOptions& paths);
 
  private:
+  static constexpr int kSumsqLd =
+      16;  // rows of the fused-RMSNorm accumulators (>= gemv_max_batch())
+
   void set_device() const;
-  void upload_rope_tables();  // rope_schedule_ and its tables, from the config (model/rope.h)
+  void open_device();  // the stream and cuBLAS handles on opts_.device_index
+  // Sizes the KV cache (layer_cache_elems_) and checks that weights, cache and activations for
+  // rows0 rows fit in free memory; returns the cache's bytes (K and V).
+  size_t check_memory(const model::ModelWeights& weights, int rows0);
+  void allocate_step_state();  // norm accumulators, attention scratch, per-sequence arrays
+  void upload_rope_tables();   // rope_schedule_ and its tables, from the config (model/rope.h)
   // Qwen3's q/k norms (when the model has them), then RoPE with the step's table: q into
   // act_.q, k and v into this layer's caches.
   void rotate_into_cache(const DeviceLayer& d, int m, const int* seq, const int* pos, void* k_cache,
@@ -92,6 +101,13 @@ class CudaEngine final : public Engine {
   // fused_norm: the matmuls read the residual through the fused RMSNorm (fused_norm_input(m)).
   void forward_layers(int m, const int* tok, const int* seq, const int* pos, int splits,
                       bool fused_norm, const std::string& phase);
+  // The input of a matmul that follows an RMSNorm with weights gamma over the residual: read
+  // through the fused norm (accumulator slot `slot`), or normalised into act_.xn first.
+  LinearIn normed_input(const void* gamma, int slot, int m, bool fused_norm,
+                        const std::string& step);
+  void attention_block(const DeviceLayer& d, int l, int m, const int* seq, const int* pos,
+                       int splits, bool fused_norm, const std::string& ln);
+  void mlp_block(const DeviceLayer& d, int l, int m, bool fused_norm, const std::string& ln);
   void decode_step(int batch);  // enqueue one decode step (what the graph captures)
   void run_decode_graph(int batch);
   void drop_graphs();

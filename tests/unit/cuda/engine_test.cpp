@@ -299,7 +299,10 @@ TEST(CudaEngine, RestoredPositionRepeatsTheSameDecode) {
     gpu->restore_position();
     EXPECT_LT(rel_err_f(gpu->logits(), after_prefill), 1e-6);
     EXPECT_EQ(gpu->decode_greedy(12), first) << "repetition " << rep;
-    EXPECT_LT(rel_err_f(gpu->logits(), first_logits), 1e-4);
+    // Same tokens, same logits up to summation order: the fused RMSNorm epilogue adds its sums
+    // of squares with float atomics, whose order varies from run to run (measured on an H200:
+    // 1.3e-4 and 2.3e-4 relative after 12 steps).
+    EXPECT_LT(rel_err_f(gpu->logits(), first_logits), 1e-3);
   }
 }
 

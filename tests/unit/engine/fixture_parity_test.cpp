@@ -138,7 +138,7 @@ TEST_P(FixtureVariant, CpuEngineMatchesTransformers) {
 INSTANTIATE_TEST_SUITE_P(RopeAndQwen3, FixtureVariant,
                          ::testing::Values("llama-linear", "llama-dynamic", "llama-llama3",
                                            "llama3-v4config", "qwen2-yarn", "phi3-longrope",
-                                           "qwen3"),
+                                           "phi3-longrope-crossing", "qwen3"),
                          [](const auto& param_info) {
                            std::string n = param_info.param;
                            std::replace(n.begin(), n.end(), '-', '_');

@@ -58,10 +58,13 @@ const std::vector<double> kLengths = {0.043, 0.061, 0.077, 0.095, 0.112, 0.129, 
 TEST(AlignedWindow, RecoversTheScriptedEnergyWherePlainWindowsAreOffByUpToAnUpdate) {
   Rig rig = make({stepping_counter()});
   double worst_aligned = 0, worst_plain = 0;
+  std::vector<double> tails;
   for (double length : kLengths) {
     rig.meter->begin("aligned", aligned());
     sleep_s(length);
+    const double end_called = steady_seconds();
     const WindowResult a = rig.meter->end("aligned");
+    const double end_returned = steady_seconds();
     const DeviceEnergy& d = a.devices.at(0);
     const double exact = rig.sensor->energy_j(0, a.start_s, a.end_s);
     ASSERT_TRUE(d.aligned) << (d.notes.empty() ? "" : d.notes[0]);
@@ -69,8 +72,10 @@ TEST(AlignedWindow, RecoversTheScriptedEnergyWherePlainWindowsAreOffByUpToAnUpda
     EXPECT_LE(std::fabs(d.gross_j - exact), d.uncertainty_j) << "length " << length;
     // The residual is a small part of one update even on a busy machine (1 ms polling).
     EXPECT_LT(d.uncertainty_j, 0.5 * kUpdateJ);
+    // The tail ends at the change that end() waited for, so it lies inside the call.
     EXPECT_GE(d.tail_s, 0.0);
-    EXPECT_LE(d.tail_s, kPeriod + kJitter + 0.05);
+    EXPECT_LE(d.tail_s, end_returned - end_called);
+    tails.push_back(d.tail_s);
     worst_aligned = std::max(worst_aligned, std::fabs(d.gross_j - exact));
 
     rig.meter->begin("plain");
@@ -86,6 +91,10 @@ TEST(AlignedWindow, RecoversTheScriptedEnergyWherePlainWindowsAreOffByUpToAnUpda
   }
   EXPECT_LT(worst_aligned, worst_plain);
   EXPECT_GT(worst_plain, 0.2 * kUpdateJ);  // eight random phases: at least one is far off
+  // About one update at most; a loaded host that preempts the polling (the wait then goes on to
+  // the next change) stretches a few windows' tails, not the median.
+  std::sort(tails.begin(), tails.end());
+  EXPECT_LE(tails[tails.size() / 2], kPeriod + kJitter + 0.05);
 }
 
 TEST(AlignedWindow, WorkStartsRightAfterACounterChangeAndTheTailIsRemoved) {

@@ -185,11 +185,46 @@ TEST(ConfigRope, TopLevelOriginalContextWinsAsInTransformers5) {
   json j = phi3_longrope("longrope");
   j["rope_scaling"]["original_max_position_embeddings"] = 256;
   EXPECT_EQ(parse(j).rope.original_max_positions, 128);
+
+  // Any other model_type: the scaling object's own value when there is none at top level, else
+  // max_position_embeddings.
+  j["model_type"] = "llama";
   j.erase("original_max_position_embeddings");
   j["rope_scaling"]["factor"] = 2.0;
   const ModelConfig c = parse(j);
   EXPECT_EQ(c.rope.original_max_positions, 256);
   EXPECT_EQ(c.rope.factor, 2.0);  // an explicit factor is used as given
+  j["rope_scaling"].erase("original_max_position_embeddings");
+  EXPECT_EQ(parse(j).rope.original_max_positions, 512);
+}
+
+// Phi3Config always has original_max_position_embeddings (4096 when config.json leaves it out),
+// and standardize_rope_params puts it over the scaling object's own value.
+TEST(ConfigRope, Phi3WithoutTopLevelOriginalContextTakesPhi3ConfigsDefault) {
+  json j = phi3_longrope("longrope");
+  j.erase("original_max_position_embeddings");
+  j["rope_scaling"]["original_max_position_embeddings"] = 256;
+  j["max_position_embeddings"] = 131072;
+  const ModelConfig c = parse(j);
+  EXPECT_EQ(c.rope.original_max_positions, 4096);
+  EXPECT_EQ(c.rope.factor, 32.0);  // 131072 / 4096
+  // Magnitude sqrt(1 + ln 32 / ln 4096) = sqrt(1 + 5/12) = 1.1902380714.
+  EXPECT_NEAR(rope_table(c, 1).attention_scaling, 1.1902380714, 1e-6);
+  // Short factors up to 4096 positions, long ones (3.0) from 4097 on: 1 / 3.0 for pair 0.
+  EXPECT_FLOAT_EQ(rope_table(c, 4096).inv_freq[0], 1.0f / 1.5f);
+  EXPECT_FLOAT_EQ(rope_table(c, 4097).inv_freq[0], 1.0f / 3.0f);
+}
+
+TEST(ConfigRope, Phi3AcceptsOnlyLongRope) {
+  // Phi3Config.validate_rope refuses the other types: no Phi-3 checkpoint carries one.
+  for (const char* type : {"linear", "dynamic"}) {
+    EXPECT_THAT(error_of(with(base("phi3"), {{"rope_scaling", {{"type", type}, {"factor", 2.0}}}})),
+                HasSubstr(std::string("type '") + type + "' is not valid for phi3"));
+  }
+  EXPECT_THAT(error_of(with(base("phi3"), {{"rope_scaling", kLlama31Scaling}})),
+              HasSubstr("type 'llama3' is not valid for phi3"));
+  EXPECT_EQ(parse(with(base("phi3"), {{"rope_parameters", {{"rope_type", "default"}}}})).rope.type,
+            RopeType::Default);
 }
 
 TEST(ConfigRope, RefusesWhatTheEnginesDoNotImplement) {

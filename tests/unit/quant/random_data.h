@@ -1,6 +1,7 @@
 #pragma once
 // Fresh random test data for the quant property tests. Seeds come from std::random_device so
 // every run checks new values; a failing seed is printed by the test via SCOPED_TRACE.
+#include <cmath>
 #include <cstdint>
 #include <random>
 #include <vector>
@@ -45,6 +46,27 @@ inline std::vector<double> matmul_ref(const std::vector<float>& x, int rows,
     }
   }
   return y;
+}
+
+// The rounding bound of y = x W^T computed in float: any order of summing a dot product's n
+// float products errs by at most gamma_n = n u / (1 - n u) times the sum of their magnitudes
+// (u = 2^-24; Higham, "Accuracy and Stability of Numerical Algorithms", 3.1). A bound on |ref|
+// alone fails when the terms cancel.
+inline std::vector<double> float_matmul_error_bound(const std::vector<float>& x, int rows,
+                                                    const std::vector<float>& w, int64_t out,
+                                                    int64_t in) {
+  const double nu = double(in) * 0x1p-24;
+  const double gamma = nu / (1.0 - nu);
+  std::vector<double> bound(size_t(rows * out), 0.0);
+  for (int r = 0; r < rows; ++r) {
+    for (int64_t o = 0; o < out; ++o) {
+      double s = 0.0;
+      for (int64_t k = 0; k < in; ++k)
+        s += std::abs(double(x[size_t(r * in + k)]) * w[size_t(o * in + k)]);
+      bound[size_t(r * out + o)] = gamma * s;
+    }
+  }
+  return bound;
 }
 
 }  // namespace eco::quant::testing
