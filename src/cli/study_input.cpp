@@ -93,7 +93,7 @@ std::vector<ConfigData> measured_configs(store::Store& st) {
   for (const auto& q : st.quality_views()) kld[{q.model_id, q.format_id}] = q.kld;
   std::vector<ConfigData> out;
   for (const auto& v : st.config_views()) {
-    if (v.status != "done") continue;
+    if (v.status != store::ConfigStatus::Done) continue;
     ConfigData c;
     c.source = "measured";
     c.model = model_name(v);

@@ -291,17 +291,18 @@ std::string render_summary(Store& store) {
   for (const auto& s : shown) header.push_back(s.header);
   std::vector<std::vector<std::string>> rows;
   for (const auto& r : t.rows) {
-    const std::string status = text(r[col("status")]);  // the stored name (records.h)
+    const std::string status_name = text(r[col("status")]);
+    const ConfigStatus status = parse_config_status(status_name);
     std::vector<std::string> cells{text(r[col("model")]),         text(r[col("format")]),
                                    text(r[col("batch")]),         text(r[col("prompt_len")]),
                                    text(r[col("gen_len")]),       text(r[col("device")]),
                                    text(r[col("decode_tok_s_n")])};
-    if (status == "failed") {
+    if (status == ConfigStatus::Failed) {
       cells.push_back("FAILED: " + text(r[col("error")]).substr(0, 80));
       for (size_t i = 0; i < std::size(shown); ++i) cells.push_back("");
     } else {
       const std::string gate = text(r[col("gate")]);
-      cells.push_back(status == "done" ? gate : status);
+      cells.push_back(status == ConfigStatus::Done ? gate : status_name);
       const std::string note = text(r[col("energy_note")]);
       for (const auto& s : shown) {
         const double m = num(r[col(std::string(s.metric) + "_mean")]);

@@ -30,7 +30,7 @@ std::vector<ConfigView> Store::config_views() {
     v.gen_len = int(st.get_int(10));
     v.device = st.get_text(11);
     v.gpu_name = st.get_text(12);
-    v.status = st.get_text(13);
+    v.status = parse_config_status(st.get_text(13));
     v.gate = st.get_text(14);
     v.engine = st.get_text(15);
     out.push_back(std::move(v));

@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <string>
 
+#include "store/records.h"
+
 namespace eco::store {
 
 struct ConfigView {
@@ -17,8 +19,8 @@ struct ConfigView {
   int batch = 1, prompt_len = 0, gen_len = 0;
   std::string device;    // as given to bench (cpu, cuda:0, ...)
   std::string gpu_name;  // of the session that measured it; empty when unknown
-  std::string status;    // pending | running | done | failed
-  std::string gate;      // passed | passed-after-rerun | failed | not-evaluated | ""
+  ConfigStatus status = ConfigStatus::Pending;
+  std::string gate;  // passed | passed-after-rerun | failed | not-evaluated | ""
   std::string engine;
 };
 

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <map>
+#include <optional>
 #include <set>
 
 #include <fmt/format.h>
@@ -75,13 +76,13 @@ std::string quality_key(const std::string& model, const std::string& format, int
 }  // namespace
 
 StudyStatus study_status(const StudyFile& study, store::Store& st) {
-  std::map<std::string, std::string> status;
+  std::map<std::string, store::ConfigStatus> status;
   for (const auto& v : st.config_views())
     status[config_key(v.model_source, v.format_name + "|" + v.format_params, v.batch, v.prompt_len,
                       v.gen_len, v.device)] = v.status;
   const std::string device = resolved_device(study.sweep.device);
   StudyStatus out;
-  std::map<std::string, std::string> distinct;
+  std::map<std::string, std::optional<store::ConfigStatus>> distinct;  // nullopt: not in the store
   for (const auto& part : study.parts) {
     PartStatus ps{part.name, part.title};
     for (const auto& m : part.models)
@@ -91,21 +92,24 @@ StudyStatus study_status(const StudyFile& study, store::Store& st) {
             for (int g : study.sweep.gen_lens) {
               const std::string key = config_key(m, format_key(f), b, p, g, device);
               const auto it = status.find(key);
-              const std::string s = it == status.end() ? "" : it->second;
+              const std::optional<store::ConfigStatus> s =
+                  it == status.end() ? std::nullopt : std::optional(it->second);
+              const bool done = s == store::ConfigStatus::Done;
+              const bool failed = s == store::ConfigStatus::Failed;
               ++ps.configurations;
-              ps.done += s == "done";
-              ps.failed += s == "failed";
-              ps.remaining += s != "done" && s != "failed";
-              if (!distinct.count(key) && s != "done") out.todo.emplace_back(m, f);
+              ps.done += done;
+              ps.failed += failed;
+              ps.remaining += !done && !failed;
+              if (!distinct.count(key) && !done) out.todo.emplace_back(m, f);
               distinct[key] = s;
             }
     out.parts.push_back(ps);
   }
   for (const auto& [key, s] : distinct) {
     ++out.configurations;
-    out.done += s == "done";
-    out.failed += s == "failed";
-    out.remaining += s != "done" && s != "failed";
+    out.done += s == store::ConfigStatus::Done;
+    out.failed += s == store::ConfigStatus::Failed;
+    out.remaining += s != store::ConfigStatus::Done && s != store::ConfigStatus::Failed;
   }
   if (study.quality.enabled) {
     const auto scored = scored_keys(st);

@@ -79,8 +79,8 @@ class CudaEngine final : public Engine {
   void set_paths(const CudaPathOptions& paths);
 
  private:
-  static constexpr int kSumsqLd =
-      16;  // rows of the fused-RMSNorm accumulators (>= gemv_max_batch())
+  // Rows of the fused-RMSNorm accumulators (>= gemv_max_batch()).
+  static constexpr int kSumsqLd = 16;
 
   void set_device() const;
   void open_device();  // the stream and cuBLAS handles on opts_.device_index
