@@ -1,9 +1,9 @@
 #pragma once
-// `ecocompute serve`: the dashboard page and its JSON API over HTTP (cpp-httplib), reading the
-// study databases read-only and re-reading them when their files change (a sweep still writing
-// shows up as it goes). Loopback by default. HTTP by Boost.Beast (header-only, Debian's Boost):
-// Debian's cpp-httplib is a shared library linked to OpenSSL, which the portable static-runtime
-// build cannot carry to GPU hosts.
+// `ecocompute serve`: the dashboard page and its JSON API over HTTP, reading the study databases
+// read-only and re-reading them when their files change (a sweep still writing shows up as it
+// goes). Loopback by default. HTTP by Boost.Beast (header-only, Debian's Boost) rather than
+// cpp-httplib: Debian's cpp-httplib is a shared library linked to OpenSSL, which the portable
+// static-runtime build cannot carry to GPU hosts.
 //   GET /                 the dashboard page (it fetches the rest)
 //   GET /api/status       {"generation": N, "databases": [...]}; N grows when a database changed
 //   GET /api/study        the dashboard document (report/study.h) without timelines

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -14,6 +15,7 @@
 #include "e2e/fixture_db.h"
 #include "report/asset.h"
 #include "report/html.h"
+#include "report/server.h"
 #include "store/reader.h"
 #include "store/schema.h"
 
@@ -43,6 +45,48 @@ const json* find_config(const json& doc, const std::string& format, int batch,
   return nullptr;
 }
 
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+
+// The same study through both ways out: the report file (its document, and the runs in their
+// per-configuration elements) and the server's JSON API.
+void expect_report_and_api_hold(const fs::path& db, size_t configs, size_t runs) {
+  if (dashboard_page().empty()) return;  // a build without the front end (not under CI)
+  const fs::path html = db.string() + ".html";
+  write_html({db}, html);
+  const std::string page = slurp(html);
+  const std::string open = "<script id=\"eco-data\" type=\"application/json\">";
+  const size_t at = page.find(open) + open.size();
+  const json doc = json::parse(page.substr(at, page.find("</script>", at) - at));
+  EXPECT_EQ(doc["configs"].size(), configs);
+  EXPECT_EQ(doc["run_count"].get<size_t>(), runs);
+  size_t rows = 0;
+  for (const auto& c : doc["configs"]) {
+    const std::string tag =
+        "<script id=\"eco-runs-" + c["key"].get<std::string>() + "\" type=\"application/json\">";
+    const size_t start = page.find(tag);
+    if (start == std::string::npos) continue;
+    const size_t body = start + tag.size();
+    rows += json::parse(page.substr(body, page.find("</script>", body) - body)).size();
+  }
+  EXPECT_EQ(rows, runs);
+  DashboardServer server({{db}, "127.0.0.1", 0});
+  const Reply reply = server.handle("/api/study", {});
+  ASSERT_EQ(reply.status, 200) << reply.body;
+  const json study = json::parse(reply.body);
+  EXPECT_EQ(study["configs"].size(), configs);
+  EXPECT_EQ(study["runs"]["key"].size(), runs);
+  EXPECT_EQ(study["run_count"].get<size_t>(), runs);
+  if (runs > 0) {
+    const std::string last = study["runs"]["key"].back().get<std::string>();
+    const Reply timeline = server.handle("/api/timeline", {{"run", last}});
+    EXPECT_EQ(timeline.status, 200) << timeline.body;
+    EXPECT_FALSE(json::parse(timeline.body)["t"].empty());
+  }
+}
+
 TEST_F(StudyTest, EmptyStudyHasEmptyTablesNotMissingOnes) {
   const fs::path db = dir_ / "empty.db";
   { auto st = store::Store::open(db); }
@@ -62,6 +106,7 @@ TEST_F(StudyTest, EmptyStudyHasEmptyTablesNotMissingOnes) {
   EXPECT_TRUE(std::any_of(grid.begin(), grid.end(), [](const json& g) {
     return g["region"] == "WORLD" && g["g_per_kwh"].get<double>() > 0;
   }));
+  expect_report_and_api_hold(db, 0, 0);
 }
 
 TEST_F(StudyTest, SingleRunHasItsValueAndNoInterval) {
@@ -91,6 +136,7 @@ TEST_F(StudyTest, SingleRunHasItsValueAndNoInterval) {
   // The measured run's timeline is inline, the warm-up had none.
   EXPECT_EQ(doc["timelines"].size(), 1u);
   EXPECT_EQ(doc["databases"][0]["timelines"], "all");
+  expect_report_and_api_hold(db, 1, 2);
 }
 
 TEST_F(StudyTest, ComparesFormatsAgainstFp16WithWelchAndTheSplit) {
@@ -228,6 +274,7 @@ TEST_F(StudyTest, LargeStudyOfTenThousandRuns) {
   EXPECT_EQ(doc["timelines"].size(), 9000u);
   const std::string text = json_for_script(doc);
   EXPECT_LT(text.size(), size_t(40) << 20) << "the report would be too large to open";
+  expect_report_and_api_hold(db, 1000, 10000);
 }
 
 }  // namespace

@@ -27,6 +27,13 @@ function byFormat(configs) {
   return [...m.values()];
 }
 
+// Many batch sizes in one cell would make the table as wide as their list: the first few, the
+// last and the count.
+function batchList(batches) {
+  if (batches.length <= 12) return batches.join(', ');
+  return `${batches.slice(0, 4).join(', ')}, …, ${batches[batches.length - 1]} (${batches.length} sizes)`;
+}
+
 function fitFor(study, configs) {
   const keys = new Set(configs.map((c) => c.key));
   return study.fits.find((f) => (f.configs || []).some((k) => keys.has(k)));
@@ -84,7 +91,7 @@ export default {
     });
     ctx.body.appendChild(scalingChart('batch-energy', 'J/request against batch size (log-log), with the fitted power law', 'J/request', energy));
     ctx.body.appendChild(table(['Format', 'batch sizes', 'exponent b [95 % CI]', 'a (J/request at B = 1)', 'R²', 'runs', 'note'],
-      fitRows.map((r) => [r.format, r.batches.join(', '),
+      fitRows.map((r) => [r.format, batchList(r.batches),
         r.fit && isNum(r.fit.b) ? `${fmt(r.fit.b, 3)}${isNum(r.fit.b_ci_low) ? ` [${fmt(r.fit.b_ci_low, 3)}, ${fmt(r.fit.b_ci_high, 3)}]` : ''}` : '',
         r.fit ? fmt(r.fit.a) : '', r.fit ? fmt(r.fit.r_squared, 3) : '', r.fit ? String(r.fit.n) : '',
         r.fit ? (r.fit.note || '') : 'one batch size: nothing to fit']), { cls: 'data fits' }));
