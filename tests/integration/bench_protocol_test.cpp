@@ -3,10 +3,12 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <thread>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -15,6 +17,7 @@
 #include "common/error.h"
 #include "ecocompute/meter.h"
 #include "integration/steered_sensor.h"
+#include "integration/watched_engine.h"
 #include "meter/sensor.h"
 #include "model/resolve.h"
 #include "store/store.h"
@@ -170,12 +173,23 @@ TEST_F(BenchProtocol, ShortPhasesAreRepeatedInsideTheirOwnWindows) {
   spec_.protocol.min_counter_updates = 5;
   spec_.protocol.max_repetitions = 400;
   spec_.protocol.runs = spec_.protocol.max_runs = 2;
-  spec_.gen_lens = {32};  // a decode ~10x longer than its prefill: the windows need different k
+  spec_.gen_lens = {32};
+  // The phases' lengths are set by sleeps that outweigh their compute: a prefill takes at least
+  // 1 ms, a decode at least 60 ms. A loaded host only lengthens both, so decode stays much
+  // longer than prefill and the two windows need different k whatever the preemption.
+  SweepHooks hooks;
+  hooks.make_engine = [](const model::ModelWeights& w, const engine::EngineOptions& o) {
+    return std::make_unique<WatchedEngine>(engine::create_engine(w, o), [](const char* call) {
+      const std::string c(call);
+      if (c == "prefill") std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      if (c == "decode_greedy") std::this_thread::sleep_for(std::chrono::milliseconds(60));
+    });
+  };
   make_meter();
   Steering steering(*sensor_);
   steering.power = [](const RunLabel&) { return 200.0; };
   auto st = store::Store::open(dir_ / "s.db");
-  run_sweep(spec_, st, steering, meter_.get());
+  run_sweep(spec_, st, steering, meter_.get(), hooks);
   const auto cfg = st.configs().at(0);
   for (const auto& r : st.runs(cfg.id)) {
     if (r.warmup) continue;
