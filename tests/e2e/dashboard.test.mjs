@@ -85,6 +85,12 @@ async function formats(page, base) {
   await page.selectOption('#group', { index: 1 });
   await page.waitForFunction(() => new URL(location.href).searchParams.get('group') !== null);
   h.check(await rows(page, 'formats') === 3, 'choosing another group changes the rows (3 formats)', await rows(page, 'formats'));
+  const chosen = await page.$eval('#group', (s) => s.value);
+  await page.selectOption('#metric', 'decode_tok_s');
+  await page.waitForFunction(() => new URL(location.href).searchParams.get('metric') === 'decode_tok_s');
+  await h.open(page, page.url(), 'formats');
+  h.check(await page.$eval('#group', (s) => s.value) === chosen && await page.$eval('#metric', (s) => s.value) === 'decode_tok_s'
+    && await rows(page, 'formats') === 3, 'the formats URL reproduces the group and metric chosen');
 }
 
 async function batch(page, base) {

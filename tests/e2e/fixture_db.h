@@ -176,6 +176,7 @@ inline int write_fixture(const std::filesystem::path& path, const Spec& spec = {
     for (int i = 0; i < spec.configs_per_model; ++i, ++count)
       add_config(st, session, tiny, fids[size_t(i) % 3], formats[size_t(i) % 3], 1 + i / 3, spec,
                  rng);
+    if (spec.extra_tables) add_extra_tables(st);
     return count;
   }
   for (size_t f = 0; f < formats.size(); ++f)

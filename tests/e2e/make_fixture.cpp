@@ -1,6 +1,7 @@
 // Writes the dashboard's fixture study: make_fixture OUT.db [--configs N] [--runs N]
-// [--model NAME] [--empty] (N configurations of one model, named NAME, instead of the dashboard
-// fixture; --empty: a study with no configurations).
+// [--model NAME] [--tables yes] [--empty] (N configurations of one model, named NAME, instead of
+// the dashboard fixture, with its quality scores and published figures when --tables yes;
+// --empty: a study with no configurations).
 #include <cstdio>
 #include <string>
 
@@ -9,7 +10,9 @@
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: make_fixture OUT.db [--configs N] [--runs N] [--model NAME]\n");
+    std::fprintf(
+        stderr,
+        "usage: make_fixture OUT.db [--configs N] [--runs N] [--model NAME] [--tables yes]\n");
     return 64;
   }
   eco::fixture::Spec spec;
@@ -31,6 +34,8 @@ int main(int argc, char** argv) {
       spec.configs_per_model = std::stoi(argv[i + 1]);
       spec.xss_model = spec.failed_config = spec.extra_tables = false;
       spec.timeline_samples = 10;
+    } else if (flag == "--tables") {
+      spec.extra_tables = std::string(argv[i + 1]) == "yes";
     } else if (flag == "--model") {
       spec.model = argv[i + 1];
     } else if (flag == "--runs") {

@@ -51,7 +51,8 @@ export default {
       xAxis: { type: 'value', name: 'J/token', nameLocation: 'middle', nameGap: 28, scale: true },
       yAxis: { type: 'value', name: q, nameLocation: 'middle', nameGap: 50, scale: true },
       series: [
-        { type: 'scatter', name: 'configurations', data: points.map((p) => ({ value: [p.x, p.y], name: label(p) })), symbolSize: 9 },
+        // One path for all symbols past a few hundred points (ECharts' large mode), as in the batch view.
+        { type: 'scatter', name: 'configurations', data: points.map((p) => ({ value: [p.x, p.y], name: label(p) })), symbolSize: 9, large: true, largeThreshold: 300 },
         { type: 'line', name: 'Pareto front', data: front.map((p) => [p.x, p.y]), symbol: 'diamond', symbolSize: 11, lineStyle: { color: '#b2434a' }, itemStyle: { color: '#b2434a' } },
       ],
     }));
