@@ -20,7 +20,7 @@ preset="${ECO_PRESET:-$default_preset}"
 APT_PACKAGES=(
   build-essential cmake ninja-build pkg-config git ccache
   libcli11-dev nlohmann-json3-dev libfmt-dev libpcre2-dev libsqlite3-dev libtomlplusplus-dev
-  libboost-math-dev libutf8proc-dev libssl-dev libcpp-httplib-dev
+  libboost-math-dev libboost1.74-dev libutf8proc-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev clang-format
   chromium
