@@ -74,7 +74,7 @@ void TerminalProgress::run_started(const RunLabel& label, int planned) {
 
 void TerminalProgress::run_finished(const store::RunRecord&) {}
 
-void TerminalProgress::config_finished(const std::string& label, const std::string& status,
+void TerminalProgress::config_finished(const std::string& label, store::ConfigStatus status,
                                        const std::string& detail) {
   ++done_;
   if (tty_ && line_open_) {
@@ -82,7 +82,8 @@ void TerminalProgress::config_finished(const std::string& label, const std::stri
     line_open_ = false;
   }
   const std::string text =
-      fmt::format("bench: {} {}{}", label, status, detail.empty() ? "" : " (" + detail + ")");
+      fmt::format("bench: {} {}{}", label, status == store::ConfigStatus::Done ? "done" : "FAILED",
+                  detail.empty() ? "" : " (" + detail + ")");
   if (tty_) {
     put(out_, "{}\n", text);
     std::fflush(out_);

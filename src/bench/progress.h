@@ -33,7 +33,8 @@ class ProgressSink {
     (void)label, (void)planned_in_round;
   }
   virtual void run_finished(const store::RunRecord& run) { (void)run; }
-  virtual void config_finished(const std::string& label, const std::string& status,
+  // `status` is Done (measured, whatever its gate) or Failed.
+  virtual void config_finished(const std::string& label, store::ConfigStatus status,
                                const std::string& detail) {
     (void)label, (void)status, (void)detail;
   }
@@ -53,7 +54,7 @@ class TerminalProgress final : public ProgressSink {
   void step(const std::string& name, const std::string& outcome) override;
   void run_started(const RunLabel& label, int planned_in_round) override;
   void run_finished(const store::RunRecord& run) override;
-  void config_finished(const std::string& label, const std::string& status,
+  void config_finished(const std::string& label, store::ConfigStatus status,
                        const std::string& detail) override;
   void warning(const std::string& text) override;
   void eta(std::optional<double> seconds_left) override;

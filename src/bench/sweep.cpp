@@ -245,7 +245,8 @@ void run_configuration(Sweep& s, PlannedConfig& pc, const model::ModelWeights* w
   const double started = s.now();
   s.progress.config_started(int(position), s.result.configurations, pc.label);
   Stage stage = Stage::Load;
-  std::string status = "FAILED", detail;
+  store::ConfigStatus status = store::ConfigStatus::Failed;
+  std::string detail;
   try {
     s.store.start_config(pc.config_id, s.session, "", pm.protocol_json,
                          s.energy ? "" : s.result.energy_note);
@@ -279,7 +280,7 @@ void run_configuration(Sweep& s, PlannedConfig& pc, const model::ModelWeights* w
     s.store.finish_config(pc.config_id, out.gate, gate_json(out, s.energy), out.rounds,
                           summarize_runs(out.final_runs, out.rounds - 1));
     tally(s, out);
-    status = "done";
+    status = store::ConfigStatus::Done;
     detail = fmt::format("gate {}", store::to_string(out.gate));
     if (!out.fault.empty()) detail += ", energy readings failed: " + out.fault;
   } catch (const std::bad_alloc&) {
@@ -289,7 +290,7 @@ void run_configuration(Sweep& s, PlannedConfig& pc, const model::ModelWeights* w
     detail = std::string(to_string(stage)) + ": " + e.what();
     s.store.fail_config(pc.config_id, to_string(stage), e.what());
   }
-  if (status != "done") ++s.result.failed;
+  if (status != store::ConfigStatus::Done) ++s.result.failed;
   s.eta->finished(s.eta_index[position - 1], s.now() - started);
   s.progress.eta(s.eta->seconds_left());
   s.progress.config_finished(pc.label, status, detail);

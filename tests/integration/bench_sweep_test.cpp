@@ -84,7 +84,7 @@ class RunTracker final : public ProgressSink {
  public:
   bool measuring = false;
   void run_started(const RunLabel& label, int) override { measuring = !label.warmup; }
-  void config_finished(const std::string&, const std::string&, const std::string&) override {
+  void config_finished(const std::string&, store::ConfigStatus, const std::string&) override {
     measuring = false;
   }
 };
