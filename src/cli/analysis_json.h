@@ -3,7 +3,7 @@
 // report from it, so the two outputs cannot disagree.
 #include <string>
 
-#include <nlohmann/json.hpp>
+#include <nlohmann/json_fwd.hpp>
 
 namespace eco::cli {
 
