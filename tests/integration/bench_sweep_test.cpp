@@ -194,7 +194,7 @@ TEST_F(BenchSweep, DecodeWindowHoldsDecodeEnergyOnly) {
   // Plain windows read the counter at the work's boundaries; aligned ones would wait for a
   // change that only the work makes. Aligned windows have their own tests.
   spec_.protocol.windows = WindowMode::Plain;
-  sensor_->watts = 0.0;
+  sensor_->set_watts(0.0);
   int prefills = 0, decodes = 0;
   auto hooks = watched([&](const char* call) {
     const std::string c(call);

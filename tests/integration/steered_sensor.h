@@ -15,10 +15,19 @@
 namespace eco::bench {
 
 // Power is whatever the test last set; the energy counter integrates it exactly and changes
-// on every read, so every sample is a counter update.
+// on every read, so every sample is a counter update. set_watts changes the power from that
+// moment: the energy up to it is charged at the old power.
 class SteeredSensor final : public meter::GpuSensor {
  public:
   std::atomic<double> watts{100.0};
+  void set_watts(double w) {
+    std::lock_guard lock(mu_);
+    const double t = meter::steady_seconds();
+    if (last_t_ > 0) energy_mj_ += 1000.0 * last_w_ * (t - last_t_);
+    last_t_ = t;
+    last_w_ = w;
+    watts = w;
+  }
   std::string unavailable_reason() const override { return ""; }
   std::string driver_version() const override { return "steered"; }
   std::vector<meter::DeviceInfo> devices() const override {
@@ -66,9 +75,9 @@ class Steering final : public ProgressSink {
  public:
   explicit Steering(SteeredSensor& s) : sensor_(s) {}
   std::function<double(const RunLabel&)> power = [](const RunLabel&) { return 100.0; };
-  void run_started(const RunLabel& label, int) override { sensor_.watts = power(label); }
+  void run_started(const RunLabel& label, int) override { sensor_.set_watts(power(label)); }
   void step(const std::string& name, const std::string&) override {
-    if (name == "idle baseline") sensor_.watts = 100.0;
+    if (name == "idle baseline") sensor_.set_watts(100.0);
   }
 
  private:
