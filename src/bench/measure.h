@@ -37,6 +37,9 @@ struct MeasureContext {
   int64_t config_id = 0;
   bool energy = false;    // the meter has GPU energy
   std::string run_flags;  // added to every run (e.g. "cpu-engine-gpu-meter")
+  // The energy counter's update period (bench/counter_period.h); 0 when unknown, and then
+  // windows are sized by the counter changes the sampler sees.
+  double counter_period_s = 0;
 };
 
 // How often each window repeats its phase. Direct decode: the decode window re-runs the same

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "analysis/stats.h"
+#include "bench/counter_period.h"
 #include "bench/measure.h"
 #include "bench/window.h"
 #include "common/error.h"
@@ -92,6 +93,28 @@ int grow_until_seen(int k, const ProtocolOptions& p, ProbeFn probe) {
   return k;
 }
 
+// Aligned windows with a known counter period: grows k until the window lasts its target
+// (N periods); the duration, unlike the changes a sampler happens to see, does not beat
+// against the counter. A few attempts, each to the length the last one showed was missing,
+// with kHeadroom so that the measured runs, which vary a little, stay above the target.
+constexpr double kHeadroom = 1.05;
+template <typename ProbeFn>
+int grow_until_long(int k, double target_s, const ProtocolOptions& p, ProbeFn probe) {
+  for (int attempt = 0; attempt < 4 && k < p.max_repetitions; ++attempt) {
+    const Probe seen = probe(k);
+    const double window_s = seen.seconds * k;
+    if (window_s >= target_s || !seen.readable) break;
+    const double grown = std::ceil(k * kHeadroom * target_s / std::max(window_s, 1e-9));
+    k = int(std::clamp(grown, double(k + 1), std::min(4.0 * k, double(p.max_repetitions))));
+  }
+  return k;
+}
+
+int repetitions_for_duration(double phase_s, double target_s, const ProtocolOptions& p) {
+  const double want = std::ceil(kHeadroom * target_s / std::max(phase_s, 1e-9));
+  return int(std::clamp(want, 1.0, double(p.max_repetitions)));
+}
+
 // Least-squares slope of the first device's temperature over the trailing `span_s` of the
 // meter's timeline, in C per minute; NaN without readings or with under half the span covered.
 double temperature_slope(meter::Meter& m, double span_s) {
@@ -134,10 +157,21 @@ Repetitions size_repetitions(MeasureContext& ctx, Workload& w) {
   const Probe pre = probe_prefill(ctx, w, 1);
   const Probe dec = probe_decode(ctx, w, reps.direct_decode, 1);
   if (!pre.readable || !dec.readable) return reps;  // the runs will record the fault
-  const double rate = dec.seconds > 0 ? dec.updates / dec.seconds : 0;
   // The prefill window needs half the decode window's updates: its figure is not gated.
   ProtocolOptions pre_p = p;
   pre_p.min_counter_updates = prefill_min_counter_updates(p.min_counter_updates);
+  if (p.windows == WindowMode::Aligned && ctx.counter_period_s > 0) {
+    const double pre_s = window_target_s(pre_p.min_counter_updates, ctx.counter_period_s, p);
+    const double dec_s = window_target_s(p.min_counter_updates, ctx.counter_period_s, p);
+    reps.prefill = repetitions_for_duration(pre.seconds, pre_s, p);
+    reps.decode = repetitions_for_duration(dec.seconds, dec_s, p);
+    reps.prefill =
+        grow_until_long(reps.prefill, pre_s, p, [&](int k) { return probe_prefill(ctx, w, k); });
+    reps.decode = grow_until_long(
+        reps.decode, dec_s, p, [&](int k) { return probe_decode(ctx, w, reps.direct_decode, k); });
+    return reps;
+  }
+  const double rate = dec.seconds > 0 ? dec.updates / dec.seconds : 0;
   reps.prefill = repetitions_for(pre.seconds, rate, pre_p);
   reps.decode = repetitions_for(dec.seconds, rate, p);
   reps.prefill =

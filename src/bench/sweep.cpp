@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bench/counter_period.h"
 #include "bench/eta.h"
 #include "bench/idle.h"
 #include "bench/measure.h"
@@ -150,7 +151,8 @@ struct Sweep {
   std::vector<PlannedConfig> plan;
   SweepResult result;
   std::unique_ptr<IdleBaseline> idle;
-  bool stopped = false;  // SweepHooks::proceed said stop
+  double counter_period_s = 0;  // 0: unknown (bench/counter_period.h)
+  bool stopped = false;         // SweepHooks::proceed said stop
   std::unique_ptr<EtaEstimator> eta;
   std::vector<size_t> eta_index;  // plan index -> index in the ETA's list
   double now() const { return hooks.clock ? hooks.clock() : meter.now(); }
@@ -276,6 +278,7 @@ void run_configuration(Sweep& s, PlannedConfig& pc, const model::ModelWeights* w
     MeasureContext ctx{
         s.store,   s.meter,      s.progress, s.spec.protocol,
         s.session, pc.config_id, s.energy,   cpu_with_meter ? "cpu-engine-gpu-meter" : ""};
+    ctx.counter_period_s = s.counter_period_s;
     const ConfigOutcome out = measure_configuration(ctx, w);
     s.store.finish_config(pc.config_id, out.gate, gate_json(out, s.energy), out.rounds,
                           summarize_runs(out.final_runs, out.rounds - 1));
@@ -424,7 +427,11 @@ SweepResult run_sweep(const SweepSpec& spec_in, store::Store& store, ProgressSin
   start_eta(s);
   s.idle =
       std::make_unique<IdleBaseline>(meter, store, progress, spec.protocol, s.session, s.energy);
-  if (s.result.skipped < s.result.configurations) s.idle->measure();
+  if (s.result.skipped < s.result.configurations) {
+    s.idle->measure();
+    s.counter_period_s =
+        measure_counter_period(meter, store, progress, spec.protocol, s.session, s.energy);
+  }
   for (size_t m = 0; m < s.models.size(); ++m) measure_model(s, m);
   s.result.not_started =
       s.result.configurations - s.result.skipped - s.result.done - s.result.failed;

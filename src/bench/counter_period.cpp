@@ -1,0 +1,74 @@
+#include "bench/counter_period.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "ecocompute/meter.h"
+#include "meter/counter_watch.h"
+
+namespace eco::bench {
+
+namespace {
+
+// A short look first: enough for counters that update every few milliseconds; a counter that
+// changed fewer than kEnoughChanges times in it gets a second, longer one (NVML's updates
+// every 100 ms: 10 changes).
+constexpr double kGlanceSeconds = 0.1, kWatchSeconds = 1.0;
+constexpr int kEnoughChanges = 6;
+
+std::vector<meter::CounterWatch> watch(meter::Meter& meter, double& seconds) {
+  seconds = kGlanceSeconds;
+  auto watches = meter.watch_counters(kGlanceSeconds, 0);
+  for (const auto& w : watches)
+    if (int(w.changes.size()) < kEnoughChanges) {
+      seconds += kWatchSeconds;
+      return meter.watch_counters(kWatchSeconds, 0);
+    }
+  return watches;
+}
+
+}  // namespace
+
+double measure_counter_period(meter::Meter& meter, store::Store& store, ProgressSink& progress,
+                              const ProtocolOptions& protocol, int64_t session_id, bool energy) {
+  if (!energy || protocol.windows != WindowMode::Aligned || protocol.min_counter_updates <= 0)
+    return 0;
+  double period = 0;
+  nlohmann::json devices = nlohmann::json::array();
+  double watched_s = 0;
+  for (const auto& w : watch(meter, watched_s)) {
+    const meter::CounterStats st = meter::counter_stats(w.changes);
+    const bool fitted = std::isfinite(st.period_s) && st.period_s > 0;
+    if (fitted) period = std::max(period, st.period_s);
+    devices.push_back(
+        {{"device", w.device},
+         {"changes", st.changes},
+         {"period_s", fitted ? nlohmann::json(st.period_s) : nlohmann::json()},
+         {"jitter_sd_s",
+          std::isfinite(st.jitter_sd_s) ? nlohmann::json(st.jitter_sd_s) : nlohmann::json()},
+         {"read_cost_s", w.read_cost_s}});
+  }
+  store::ProtocolEvent ev;
+  ev.step = "counter-period";
+  ev.seconds = watched_s;
+  ev.outcome = period > 0 ? "measured" : "unknown";
+  ev.details_json = nlohmann::json{
+      {"period_s", period > 0 ? nlohmann::json(period) : nlohmann::json()},
+      {"devices",
+       devices}}.dump();
+  store.add_event(session_id, ev);
+  progress.step("counter period", period > 0
+                                      ? fmt::format("{:.1f} ms", 1000 * period)
+                                      : std::string("unknown: windows sized by the changes seen"));
+  return period;
+}
+
+double window_target_s(int updates, double counter_period_s, const ProtocolOptions& p) {
+  return updates * std::max(counter_period_s, p.sample_interval_s);
+}
+
+}  // namespace eco::bench
