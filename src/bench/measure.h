@@ -50,6 +50,10 @@ struct Repetitions {
   int prefill = 1;
   int decode = 1;
   bool direct_decode = true;
+  // Sized by duration (a known counter period): each window's target and the length its last
+  // sizing probe measured, seconds; 0 when sized by counted updates.
+  double prefill_target_s = 0, prefill_probe_s = 0;
+  double decode_target_s = 0, decode_probe_s = 0;
 };
 
 struct GateRound {

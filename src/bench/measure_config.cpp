@@ -99,10 +99,11 @@ int grow_until_seen(int k, const ProtocolOptions& p, ProbeFn probe) {
 // with kHeadroom so that the measured runs, which vary a little, stay above the target.
 constexpr double kHeadroom = 1.05;
 template <typename ProbeFn>
-int grow_until_long(int k, double target_s, const ProtocolOptions& p, ProbeFn probe) {
+int grow_until_long(int k, double target_s, const ProtocolOptions& p, double& window_s,
+                    ProbeFn probe) {
   for (int attempt = 0; attempt < 4 && k < p.max_repetitions; ++attempt) {
     const Probe seen = probe(k);
-    const double window_s = seen.seconds * k;
+    window_s = seen.seconds * k;
     if (window_s >= target_s || !seen.readable) break;
     const double grown = std::ceil(k * kHeadroom * target_s / std::max(window_s, 1e-9));
     k = int(std::clamp(grown, double(k + 1), std::min(4.0 * k, double(p.max_repetitions))));
@@ -165,10 +166,13 @@ Repetitions size_repetitions(MeasureContext& ctx, Workload& w) {
     const double dec_s = window_target_s(p.min_counter_updates, ctx.counter_period_s, p);
     reps.prefill = repetitions_for_duration(pre.seconds, pre_s, p);
     reps.decode = repetitions_for_duration(dec.seconds, dec_s, p);
-    reps.prefill =
-        grow_until_long(reps.prefill, pre_s, p, [&](int k) { return probe_prefill(ctx, w, k); });
-    reps.decode = grow_until_long(
-        reps.decode, dec_s, p, [&](int k) { return probe_decode(ctx, w, reps.direct_decode, k); });
+    reps.prefill_target_s = pre_s;
+    reps.decode_target_s = dec_s;
+    reps.prefill = grow_until_long(reps.prefill, pre_s, p, reps.prefill_probe_s,
+                                   [&](int k) { return probe_prefill(ctx, w, k); });
+    reps.decode = grow_until_long(reps.decode, dec_s, p, reps.decode_probe_s, [&](int k) {
+      return probe_decode(ctx, w, reps.direct_decode, k);
+    });
     return reps;
   }
   const double rate = dec.seconds > 0 ? dec.updates / dec.seconds : 0;

@@ -232,11 +232,16 @@ std::string gate_json(const ConfigOutcome& out, bool energy) {
                       {"energy_ok", g.energy_ok},
                       {"energy_evaluated", energy},
                       {"fault", g.fault}});
-  return nlohmann::json{{"k_prefill", out.reps.prefill},
-                        {"k_decode", out.reps.decode},
-                        {"decode", out.reps.direct_decode ? "direct" : "derived"},
-                        {"rounds", rounds}}
-      .dump();
+  nlohmann::json j{{"k_prefill", out.reps.prefill},
+                   {"k_decode", out.reps.decode},
+                   {"decode", out.reps.direct_decode ? "direct" : "derived"},
+                   {"rounds", rounds}};
+  if (out.reps.decode_target_s > 0)
+    j["window_sizing"] = {{"prefill_target_s", out.reps.prefill_target_s},
+                          {"prefill_probe_s", out.reps.prefill_probe_s},
+                          {"decode_target_s", out.reps.decode_target_s},
+                          {"decode_probe_s", out.reps.decode_probe_s}};
+  return j.dump();
 }
 
 // Measures one configuration on `eng` (or an engine of its own when null) and stores the
