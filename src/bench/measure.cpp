@@ -64,13 +64,7 @@ RunWindows run_windows(MeasureContext& ctx, Workload& w, const Repetitions& reps
   }
   if (reps.direct_decode) {
     // The last prefill left the batch at its post-prefill position: decode re-runs from there.
-    w.engine.save_position();
-    Window dec(ctx.meter, "decode", mode);
-    for (int i = 0; i < reps.decode; ++i) {
-      if (i > 0) w.engine.restore_position();
-      decode(w);
-    }
-    out.second = dec.end();
+    out.second = decode_window(ctx, w, reps.decode, "decode");
   } else {
     Window whole(ctx.meter, "total", mode);
     for (int i = 0; i < reps.decode; ++i) {
@@ -268,6 +262,17 @@ store::RunRecord make_run_record(MeasureContext& ctx, Workload& w, const Repetit
 }
 
 }  // namespace
+
+meter::WindowResult decode_window(MeasureContext& ctx, Workload& w, int k,
+                                  const std::string& name) {
+  w.engine.save_position();
+  Window win(ctx.meter, name, ctx.protocol.windows);
+  for (int i = 0; i < k; ++i) {
+    if (i > 0) w.engine.restore_position();
+    decode(w);
+  }
+  return win.end();
+}
 
 int64_t Workload::prompt_tokens() const {
   int64_t n = 0;

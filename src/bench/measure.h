@@ -6,6 +6,7 @@
 // completes (one transaction each).
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "bench/progress.h"
@@ -15,7 +16,8 @@
 
 namespace eco::meter {
 class Meter;
-}
+struct WindowResult;
+}  // namespace eco::meter
 
 namespace eco::bench {
 
@@ -99,9 +101,17 @@ Repetitions size_repetitions(MeasureContext& ctx, Workload& w);
 store::RunRecord execute_run(MeasureContext& ctx, Workload& w, const Repetitions& reps,
                              bool keep_timeline, std::string* fault = nullptr);
 
+// k decodes in one metered window named `name`, each from the batch's current position (saved
+// first, restored before every repetition after the first): the direct decode window of a run,
+// of a sizing probe and of stabilisation.
+meter::WindowResult decode_window(MeasureContext& ctx, Workload& w, int k, const std::string& name);
+
+enum class Stabilisation { Disabled, Stable, CapReached, Fault };
+std::string_view to_string(Stabilisation s);
+
 // Runs the measured workload until its energy per token settles (see ProtocolOptions);
-// records the outcome as a protocol event and returns it ("stable", "cap-reached", ...).
-std::string stabilise(MeasureContext& ctx, Workload& w, const Repetitions& reps);
+// records the outcome as a protocol event and returns it.
+Stabilisation stabilise(MeasureContext& ctx, Workload& w, const Repetitions& reps);
 
 ConfigOutcome measure_configuration(MeasureContext& ctx, Workload& w);
 

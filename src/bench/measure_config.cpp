@@ -60,21 +60,19 @@ Probe probe_prefill(MeasureContext& ctx, Workload& w, int k) {
 
 // k decodes from one saved position (direct), or k whole runs (derived), in one window.
 Probe probe_decode(MeasureContext& ctx, Workload& w, bool direct, int k) {
+  auto probe = [&](const meter::WindowResult& r) {
+    return Probe{r.duration_s / k, resolution(r), readable(r)};
+  };
   if (direct) {
     prefill(w);
-    w.engine.save_position();
+    return probe(decode_window(ctx, w, k, "probe-decode"));
   }
   Window win(ctx.meter, "probe-decode", ctx.protocol.windows);
   for (int i = 0; i < k; ++i) {
-    if (direct) {
-      if (i > 0) w.engine.restore_position();
-    } else {
-      prefill(w);
-    }
+    prefill(w);
     decode(w);
   }
-  const auto r = win.end();
-  return {r.duration_s / k, resolution(r), readable(r)};
+  return probe(win.end());
 }
 
 // Grows k until its window sees enough counter updates: the probe's rate can be off for short
@@ -207,13 +205,7 @@ StabilisationWindow stabilisation_window(MeasureContext& ctx, Workload& w,
     return out;
   }
   prefill(w);
-  w.engine.save_position();
-  Window win(ctx.meter, "stabilisation", ctx.protocol.windows);
-  for (int i = 0; i < reps.decode; ++i) {
-    if (i > 0) w.engine.restore_position();
-    decode(w);
-  }
-  const auto r = win.end();
+  const auto r = decode_window(ctx, w, reps.decode, "stabilisation");
   engine::check_finite_logits(w.engine, fmt::format("configuration {}", ctx.config_id));
   const double tokens = double(reps.decode) * double(w.decode_tokens());
   if (!ctx.energy) {
@@ -232,27 +224,41 @@ StabilisationWindow stabilisation_window(MeasureContext& ctx, Workload& w,
 
 }  // namespace
 
-std::string stabilise(MeasureContext& ctx, Workload& w, const Repetitions& reps) {
+std::string_view to_string(Stabilisation s) {
+  switch (s) {
+    case Stabilisation::Disabled:
+      return "disabled";
+    case Stabilisation::Stable:
+      return "stable";
+    case Stabilisation::CapReached:
+      return "cap-reached";
+    case Stabilisation::Fault:
+      return "fault";
+  }
+  return "?";
+}
+
+Stabilisation stabilise(MeasureContext& ctx, Workload& w, const Repetitions& reps) {
   const auto& p = ctx.protocol;
   store::ProtocolEvent ev;
   ev.config_id = ctx.config_id;
   ev.step = "stabilisation";
   if (p.stabilise_max_s <= 0) {
-    ev.outcome = "disabled";
+    ev.outcome = to_string(Stabilisation::Disabled);
     ctx.store.add_event(ctx.session_id, ev);
-    return ev.outcome;
+    return Stabilisation::Disabled;
   }
   // The observable: decode J/token with energy, decode tok/s without.
   const char* observable = ctx.energy ? "decode_j_per_token" : "decode_tok_s";
   const double start = ctx.meter.now();
   std::vector<double> values, slopes;
   std::string fault;
-  ev.outcome = "cap-reached";
+  Stabilisation outcome = Stabilisation::CapReached;
   while (true) {
     const StabilisationWindow s = stabilisation_window(ctx, w, reps);
     if (!s.fault.empty()) {
       fault = s.fault;
-      ev.outcome = "fault";
+      outcome = Stabilisation::Fault;
       break;
     }
     values.push_back(s.value);
@@ -265,11 +271,12 @@ std::string stabilise(MeasureContext& ctx, Workload& w, const Repetitions& reps)
     const bool has_temp = ctx.energy && s.has_temperature;
     const bool cool = !has_temp || slopes.back() <= p.stabilise_max_slope_c_per_min;
     if (agree && cool) {
-      ev.outcome = "stable";
+      outcome = Stabilisation::Stable;
       break;
     }
     if (ctx.meter.now() - start >= p.stabilise_max_s) break;
   }
+  ev.outcome = to_string(outcome);
   ev.seconds = ctx.meter.now() - start;
   auto finite_or_null = [](const std::vector<double>& xs) {
     nlohmann::json a = nlohmann::json::array();
@@ -287,7 +294,7 @@ std::string stabilise(MeasureContext& ctx, Workload& w, const Repetitions& reps)
   ctx.store.add_event(ctx.session_id, ev);
   ctx.progress.step("stabilisation", fmt::format("{} after {:.1f} s ({} windows)", ev.outcome,
                                                  ev.seconds, values.size()));
-  return ev.outcome;
+  return outcome;
 }
 
 namespace {
@@ -404,10 +411,11 @@ ConfigOutcome measure_configuration(MeasureContext& ctx, Workload& w) {
   const auto& p = ctx.protocol;
   ConfigOutcome out;
   out.reps = size_repetitions(ctx, w);
-  const std::string stabilised = stabilise(ctx, w, out.reps);
+  const Stabilisation stabilised = stabilise(ctx, w, out.reps);
   // Stabilisation's windows ran the configuration's own work just before: they are round 0's
   // warm-up. Re-run rounds, and a round 0 without stabilisation, run their warm-ups.
-  const bool warmed = stabilised == "stable" || stabilised == "cap-reached";
+  const bool warmed =
+      stabilised == Stabilisation::Stable || stabilised == Stabilisation::CapReached;
   for (int round = 0; round <= p.max_reruns; ++round) {
     if (round > 0 || !warmed) run_warmups(ctx, w, out.reps, round);
     GateRound g;
