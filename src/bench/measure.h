@@ -5,12 +5,16 @@
 // the saved post-prefill position k times inside its window. Every run is stored as soon as it
 // completes (one transaction each).
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "bench/progress.h"
 #include "bench/protocol.h"
+#include "bench/round.h"
 #include "engine/engine.h"
 #include "store/store.h"
 
@@ -60,7 +64,14 @@ struct Repetitions {
 
 struct GateRound {
   int round = 0;
-  int n = 0;  // measured runs of the round
+  int n = 0;         // measured runs of the round that count (the set-aside ones excluded)
+  int measured = 0;  // every measured run of the round, the set-aside ones included
+  // What the trend and outlier rules did (bench/round.h): positions in the round.
+  std::vector<TrendDrop> trend_drops;
+  Trend trend;  // of decode J/token over the runs that count
+  std::optional<size_t> outlier_rejected;
+  int outliers_found = 0;
+  bool outlier_remeasured = false;  // one extra run was measured for a rejected outlier
   double cv_decode_tok_s = 0;
   double cv_decode_j_per_token = 0;  // NaN when energy is not measured
   double ci_decode_tok_s = 0;        // 95 % CI half-width / mean
@@ -71,12 +82,15 @@ struct GateRound {
   bool passed() const { return throughput_ok && energy_ok && fault.empty(); }
 };
 
+// The trend and outlier rules' record of a round, for the gate JSON and the gate event.
+nlohmann::json set_aside_json(const GateRound& g);
+
 struct ConfigOutcome {
   store::GateOutcome gate = store::GateOutcome::None;
   int rounds = 0;
   Repetitions reps;
   std::vector<GateRound> gate_rounds;
-  std::vector<store::RunRecord> final_runs;  // measured runs of the last round
+  std::vector<store::RunRecord> final_runs;  // measured runs of the last round that count
   std::string fault;                         // the first energy fault seen, if any
 };
 

@@ -19,6 +19,19 @@ namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
+nlohmann::json nan_to_null(double x) {
+  return std::isfinite(x) ? nlohmann::json(x) : nlohmann::json();
+}
+
+nlohmann::json trend_json(const Trend& t) {
+  return {{"n", t.n},
+          {"slope_per_run", nan_to_null(t.slope)},
+          {"t", nan_to_null(t.t)},
+          {"t_critical", nan_to_null(t.t_critical)},
+          {"change", nan_to_null(t.change)},
+          {"significant", t.significant}};
+}
+
 void prefill(Workload& w) {
   w.engine.prefill(w.prompts);
   w.engine.synchronize();
@@ -226,6 +239,23 @@ StabilisationWindow stabilisation_window(MeasureContext& ctx, Workload& w,
 
 }  // namespace
 
+nlohmann::json set_aside_json(const GateRound& g) {
+  nlohmann::json drops = nlohmann::json::array(), unsettled = nlohmann::json::array();
+  for (const auto& d : g.trend_drops) {
+    drops.push_back(
+        {{"after_runs", d.after_runs}, {"runs", d.runs}, {"trend", trend_json(d.trend)}});
+    for (size_t i : d.runs) unsettled.push_back(i);
+  }
+  return {{"measured", g.measured},
+          {"unsettled", unsettled},
+          {"trend_drops", drops},
+          {"trend", trend_json(g.trend)},
+          {"outlier_rejected",
+           g.outlier_rejected ? nlohmann::json(*g.outlier_rejected) : nlohmann::json()},
+          {"outliers_found", g.outliers_found},
+          {"outlier_remeasured", g.outlier_remeasured}};
+}
+
 std::string_view to_string(Stabilisation s) {
   switch (s) {
     case Stabilisation::Disabled:
@@ -329,18 +359,21 @@ double cv_of(const std::vector<double>& values) {
   return analysis::coefficient_of_variation(xs);
 }
 
-// Measured runs until both CIs are tight enough (at least `runs`, at most `max_runs`); each
-// run is stored as it completes. A run whose energy readings failed ends the round.
+// Measured runs as the round's plan asks (bench/round.h: at least `runs`, until both CIs are
+// tight enough, at most `max_runs`, runs set aside by the trend and outlier rules); each run is
+// stored as it completes and the set-aside ones are flagged once the round ends. A run whose
+// energy readings failed ends the round. Returns the runs that count.
 std::vector<store::RunRecord> measure_round(MeasureContext& ctx, Workload& w,
                                             const Repetitions& reps, int round, GateRound& g) {
   const auto& p = ctx.protocol;
+  RoundPlan plan(p, ctx.energy);
   std::vector<store::RunRecord> measured;
-  for (int i = 0; i < p.max_runs; ++i) {
-    ctx.progress.run_started({round, i, false}, p.runs);
+  for (bool more = true; more;) {
+    ctx.progress.run_started({round, int(measured.size()), false}, p.runs);
     std::string fault;
     store::RunRecord r = execute_run(ctx, w, reps, p.store_timeline, &fault);
     r.round = round;
-    r.index = i;
+    r.index = int(measured.size());
     if (reps.prefill == p.max_repetitions && reps.prefill > 1) r.flags += ",max-repetitions";
     r.id = ctx.store.insert_run(r);
     ctx.progress.run_finished(r);
@@ -349,14 +382,28 @@ std::vector<store::RunRecord> measure_round(MeasureContext& ctx, Workload& w,
       g.fault = fault;
       break;
     }
-    if (int(measured.size()) < p.runs) continue;
-    const bool tput = ci_within(column(measured, &store::RunRecord::decode_tok_s), p.ci_target);
-    const bool energy =
-        !ctx.energy ||
-        ci_within(column(measured, &store::RunRecord::decode_j_per_token), p.ci_target);
-    if (tput && energy) break;
+    more = plan.add(measured.back().decode_j_per_token, measured.back().decode_tok_s);
   }
-  return measured;
+  g.measured = int(measured.size());
+  g.trend_drops = plan.trend_drops();
+  g.trend = plan.final_trend();
+  g.outlier_rejected = plan.outlier_rejected();
+  g.outliers_found = plan.outliers_found();
+  g.outlier_remeasured = plan.outlier_remeasured();
+  std::vector<store::RunRecord> counted;
+  for (size_t i = 0; i < measured.size(); ++i) {
+    auto& r = measured[i];
+    const RunUse use = i < plan.uses().size() ? plan.uses()[i] : RunUse::Kept;
+    if (use == RunUse::Kept) {
+      counted.push_back(std::move(r));
+      continue;
+    }
+    r.flags +=
+        fmt::format("{}{}", r.flags.empty() ? "" : ",",
+                    use == RunUse::Unsettled ? store::kRunUnsettled : store::kRunOutlierRejected);
+    ctx.store.set_run_flags(r.id, r.flags);
+  }
+  return counted;
 }
 
 void evaluate_gate(MeasureContext& ctx, const std::vector<store::RunRecord>& runs, GateRound& g) {
@@ -371,10 +418,6 @@ void evaluate_gate(MeasureContext& ctx, const std::vector<store::RunRecord>& run
   g.throughput_ok = std::isfinite(g.cv_decode_tok_s) && g.cv_decode_tok_s < p.max_cv_decode_tok_s;
   g.energy_ok = !ctx.energy || (std::isfinite(g.cv_decode_j_per_token) &&
                                 g.cv_decode_j_per_token < p.max_cv_decode_j_per_token);
-}
-
-nlohmann::json nan_to_null(double x) {
-  return std::isfinite(x) ? nlohmann::json(x) : nlohmann::json();
 }
 
 void record_gate(MeasureContext& ctx, const GateRound& g, const Repetitions& reps) {
@@ -394,6 +437,7 @@ void record_gate(MeasureContext& ctx, const GateRound& g, const Repetitions& rep
       {"ci_decode_j_per_token", nan_to_null(g.ci_decode_j_per_token)},
       {"max_cv_decode_tok_s", p.max_cv_decode_tok_s},
       {"max_cv_decode_j_per_token", p.max_cv_decode_j_per_token},
+      {"set_aside", set_aside_json(g)},
       {"fault",
        g.fault}}.dump();
   ctx.store.add_event(ctx.session_id, ev);
@@ -403,6 +447,12 @@ void record_gate(MeasureContext& ctx, const GateRound& g, const Repetitions& rep
       ctx.energy ? fmt::format("{:.2f} %", 100 * g.cv_decode_j_per_token)
                  : std::string("not measured"),
       100 * p.max_cv_decode_j_per_token);
+  size_t unsettled = 0;
+  for (const auto& d : g.trend_drops) unsettled += d.runs.size();
+  if (unsettled > 0)
+    detail += fmt::format("; {} leading run(s) set aside as not settled (trend)", unsettled);
+  if (g.outlier_rejected)
+    detail += fmt::format("; run {} set aside as an outlier", *g.outlier_rejected + 1);
   if (!g.fault.empty()) detail += "; energy readings failed: " + g.fault;
   ctx.progress.step(fmt::format("gate round {}", g.round), ev.outcome + ": " + detail);
 }

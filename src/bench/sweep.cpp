@@ -231,6 +231,7 @@ std::string gate_json(const ConfigOutcome& out, bool energy) {
                       {"throughput_ok", g.throughput_ok},
                       {"energy_ok", g.energy_ok},
                       {"energy_evaluated", energy},
+                      {"set_aside", set_aside_json(g)},
                       {"fault", g.fault}});
   nlohmann::json j{{"k_prefill", out.reps.prefill},
                    {"k_decode", out.reps.decode},

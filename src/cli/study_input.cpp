@@ -113,7 +113,9 @@ std::vector<ConfigData> measured_configs(store::Store& st) {
     int last = 0;
     for (const auto& r : runs)
       if (!r.warmup) last = std::max(last, r.round);
-    std::erase_if(runs, [&](const store::RunRecord& r) { return r.warmup || r.round != last; });
+    std::erase_if(runs, [&](const store::RunRecord& r) {
+      return r.warmup || r.round != last || store::set_aside(r);
+    });
     fill_metrics(c, runs);
     if (const auto it = kld.find({v.model_id, v.format_id}); it != kld.end()) c.kld = it->second;
     out.push_back(std::move(c));

@@ -160,14 +160,15 @@ json model_json(size_t db, const store::ModelRow& row) {
               {"parameter_count", m.parameter_count}};
 }
 
-// The measured runs of the configuration's last round (warm-ups excluded).
+// The measured runs of the configuration's last round (warm-ups and the runs the protocol set
+// aside excluded).
 std::vector<const store::RunRecord*> measured(const std::vector<const store::RunRecord*>& runs) {
   int last = -1;
   for (const auto* r : runs)
     if (!r->warmup) last = std::max(last, r->round);
   std::vector<const store::RunRecord*> out;
   for (const auto* r : runs)
-    if (!r->warmup && r->round == last) out.push_back(r);
+    if (!r->warmup && r->round == last && !store::set_aside(*r)) out.push_back(r);
   return out;
 }
 

@@ -121,6 +121,25 @@ struct RunRecord {
   std::vector<TimelineSample> timeline;
 };
 
+// Flags of measured runs the protocol set aside: kept in the store, excluded from every
+// statistic (docs/METHODOLOGY.md, "Measured runs"): a run of a card still settling, and a lone
+// outlier window that was re-measured.
+inline constexpr std::string_view kRunUnsettled = "unsettled";
+inline constexpr std::string_view kRunOutlierRejected = "outlier-rejected";
+// True when `flags` (comma-separated) holds exactly `flag`.
+inline bool has_flag(std::string_view flags, std::string_view flag) {
+  while (!flags.empty()) {
+    const size_t comma = flags.find(',');
+    if (flags.substr(0, comma) == flag) return true;
+    if (comma == std::string_view::npos) break;
+    flags.remove_prefix(comma + 1);
+  }
+  return false;
+}
+inline bool set_aside(const RunRecord& r) {
+  return has_flag(r.flags, kRunUnsettled) || has_flag(r.flags, kRunOutlierRejected);
+}
+
 struct StatRecord {
   std::string metric;
   int round = 0;

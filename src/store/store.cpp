@@ -398,6 +398,12 @@ void Store::set_config_engine(int64_t config_id, const std::string& engine) {
   st.run();
 }
 
+void Store::set_run_flags(int64_t run_id, const std::string& flags) {
+  auto st = db_.prepare("UPDATE runs SET flags = ? WHERE id = ?");
+  st.bind(1, flags).bind(2, run_id);
+  st.run();
+}
+
 int64_t Store::insert_run(const RunRecord& r) {
   Transaction tx(db_);
   auto st = db_.prepare(

@@ -53,6 +53,8 @@ class Store {
   void set_config_engine(int64_t config_id, const std::string& engine);
   // Writes the run with its phases and timeline in one transaction; returns the run id.
   int64_t insert_run(const RunRecord& run);
+  // Replaces a stored run's flags (the protocol sets a run aside after later runs showed why).
+  void set_run_flags(int64_t run_id, const std::string& flags);
   // Marks the configuration done with its gate verdict and statistics, in one transaction.
   void finish_config(int64_t config_id, GateOutcome gate, const std::string& gate_json, int rounds,
                      const std::vector<StatRecord>& stats);

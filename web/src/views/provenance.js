@@ -81,9 +81,13 @@ export default {
     ctx.body.appendChild(el('h3', {}, `All runs (${runs.length})`));
     const cols = ['key', 'round', 'index', 'warmup', 'k', 'seconds', 'j_per_token', 'gross_j_per_token', 'net_j_per_token',
       'j_per_request', 'decode_tok_s', 'mean_power_w', 'idle_power_w', 'temp_start_c', 'temp_end_c', 'flags'];
-    ctx.body.appendChild(el('div', { class: 'scroll' }, table(cols,
+    const runTable = table(cols,
       runs.map((r) => cols.map((k) => (typeof r[k] === 'number' ? fmt(r[k]) : typeof r[k] === 'boolean' ? (r[k] ? 'yes' : '') : r[k] ?? ''))),
-      { rowKey: (i) => runs[i].key, cls: 'data runs' })));
+      { rowKey: (i) => runs[i].key, cls: 'data runs' });
+    // Runs the protocol set aside (a card still settling, a lone outlier) are stored but not counted.
+    const setAside = (r) => (r.flags || '').split(',').some((f) => f === 'unsettled' || f === 'outlier-rejected');
+    runTable.querySelectorAll('tbody tr').forEach((tr, i) => { if (setAside(runs[i])) tr.classList.add('flagged'); });
+    ctx.body.appendChild(el('div', { class: 'scroll' }, runTable));
     ctx.body.appendChild(el('p', {}, el('a', { href: `?view=timeline&config=${encodeURIComponent(c.key)}`,
       onclick: (e) => { e.preventDefault(); ctx.set({ view: 'timeline', config: c.key, run: null }); } }, 'Power timeline of these runs')));
     ctx.show(() => ({ columns: cols, rows: runs.map((r) => cols.map((k) => r[k] ?? null)) }));
