@@ -9,6 +9,7 @@
 #include <cmath>
 #include <filesystem>
 #include <map>
+#include <thread>
 
 #include <fmt/format.h>
 #include <gmock/gmock.h>
@@ -16,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bench/sweep.h"
+#include "common/error.h"
 #include "ecocompute/meter.h"
 #include "integration/steered_sensor.h"
 #include "integration/watched_engine.h"
@@ -100,7 +102,10 @@ class BenchPrecision : public ::testing::Test {
     SweepHooks hooks;
     hooks.make_engine = [&](const model::ModelWeights& w, const engine::EngineOptions& o) {
       return std::make_unique<WatchedEngine>(engine::create_engine(w, o), [&, s](const char* c) {
-        if (std::string(c) == "decode_greedy") s->charge(per_decode_);
+        if (std::string(c) != "decode_greedy") return;
+        s->charge(per_decode_);
+        if (decode_sleep_ms_ > 0)
+          std::this_thread::sleep_for(std::chrono::milliseconds(decode_sleep_ms_));
       });
     };
     const double decode_tokens = spec_.batches[0] * (spec_.gen_lens[0] - 1);
@@ -134,6 +139,7 @@ class BenchPrecision : public ::testing::Test {
   fs::path dir_;
   SweepSpec spec_;
   std::atomic<double> per_decode_{0};
+  int decode_sleep_ms_ = 0;  // a decode's least length, for tests about window length
   std::optional<store::Store> store_;
 };
 
@@ -235,6 +241,50 @@ TEST_F(BenchPrecision, TwoOutliersRejectNothingAndTheGateDecides) {
   EXPECT_TRUE(j["outlier_rejected"].is_null());
   EXPECT_EQ(j["outliers_found"], 2);
   EXPECT_FALSE(j["outlier_remeasured"].get<bool>());
+}
+
+}  // namespace
+}  // namespace eco::bench
+
+namespace eco::bench {
+namespace {
+
+// One steady-state window (the ML.ENERGY-style comparison of tools/gpu/session.sh steady): one
+// measured run whose decode window is sized by its length from the one-repetition probe, and
+// whose gates are not evaluated (there is no CV of one run).
+TEST_F(BenchPrecision, OneLongDecodeWindowWithoutGates) {
+  spec_.protocol.runs = spec_.protocol.max_runs = 1;
+  spec_.protocol.warmup = 0;
+  spec_.protocol.decode_window_s = 0.25;
+  decode_sleep_ms_ = 10;
+  const auto c = run(settled);
+  EXPECT_EQ(c.gate, store::GateOutcome::NotEvaluated);
+  const auto runs = measured_runs(c);
+  ASSERT_EQ(runs.size(), 1u);
+  EXPECT_NEAR(runs[0].decode_j_per_token, settled(0), 1e-9);
+  const auto gate = nlohmann::json::parse(c.gate_json);
+  const double probe_s = gate["window_sizing"]["decode_probe_s"].get<double>();
+  EXPECT_DOUBLE_EQ(gate["window_sizing"]["decode_target_s"].get<double>(), 0.25);
+  EXPECT_GE(probe_s, 0.010);  // one repetition, sleep included
+  EXPECT_EQ(gate["k_decode"].get<int>(), int(std::ceil(1.05 * 0.25 / probe_s)));
+  EXPECT_EQ(
+      test_db(*store_).query_int("SELECT count(*) FROM protocol_events WHERE step = 'gate' AND "
+                                 "outcome = 'not-evaluated'"),
+      1);
+}
+
+TEST(ProtocolOptions, OneRunOnlyWithMaxRunsOne) {
+  ProtocolOptions p;
+  p.runs = 1;
+  EXPECT_THROW(p.validate(), Error);  // max_runs 30: an adaptive round needs 2 for its CI
+  p.max_runs = 1;
+  EXPECT_NO_THROW(p.validate());
+  p.decode_window_s = -1;
+  EXPECT_THROW(p.validate(), Error);
+  const auto q = ProtocolOptions::from_json({{"runs", 1}, {"max_runs", 1}, {"decode_window_s", 60}},
+                                            "steady.json");
+  EXPECT_DOUBLE_EQ(q.decode_window_s, 60);
+  EXPECT_EQ(ProtocolOptions::from_json(q.to_json(), "round trip").decode_window_s, 60);
 }
 
 }  // namespace
