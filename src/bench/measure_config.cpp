@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include <nlohmann/json.hpp>
+
 #include "analysis/stats.h"
 #include "bench/counter_period.h"
 #include "bench/measure.h"

@@ -6,6 +6,8 @@
 
 #include <fmt/format.h>
 
+#include <nlohmann/json.hpp>
+
 #include "common/error.h"
 #include "model/config.h"
 #include "store/sha256.h"

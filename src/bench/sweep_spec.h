@@ -6,8 +6,6 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "bench/prompt.h"
 #include "bench/protocol.h"
 #include "quant/format.h"

@@ -8,6 +8,8 @@
 
 #include <sstream>
 
+#include <nlohmann/json.hpp>
+
 #include "common/error.h"
 
 namespace eco::bench {

@@ -3,7 +3,7 @@
 // handed to the JSON reader as the equivalent JSON value, so both forms share one validator.
 #include <string>
 
-#include <nlohmann/json.hpp>
+#include <nlohmann/json_fwd.hpp>
 
 namespace eco::bench {
 

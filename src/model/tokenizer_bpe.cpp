@@ -4,6 +4,8 @@
 #include <bit>
 #include <queue>
 
+#include <nlohmann/json.hpp>
+
 #include "common/error.h"
 #include "model/tokenizer_unicode.h"
 

@@ -5,6 +5,8 @@
 // decode(encode(s)) == s holds for any byte string and streamed tokens can be joined later.
 #include <charconv>
 
+#include <nlohmann/json.hpp>
+
 #include "common/error.h"
 #include "model/tokenizer_pipeline.h"
 #include "model/tokenizer_unicode.h"

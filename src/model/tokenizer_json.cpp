@@ -1,4 +1,6 @@
 // Field access for tokenizer.json with errors that say which file and field is wrong.
+#include <nlohmann/json.hpp>
+
 #include "common/error.h"
 #include "model/tokenizer_pipeline.h"
 

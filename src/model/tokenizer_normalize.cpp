@@ -1,4 +1,6 @@
 // Normalizers: NFC, NFD, Prepend, Replace, Strip, Sequence.
+#include <nlohmann/json.hpp>
+
 #include "common/error.h"
 #include "model/tokenizer_pipeline.h"
 #include "model/tokenizer_unicode.h"

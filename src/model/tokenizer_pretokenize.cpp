@@ -2,6 +2,8 @@
 // pieces further; empty pieces are dropped, as Hugging Face's PreTokenizedString does.
 #include <algorithm>
 
+#include <nlohmann/json.hpp>
+
 #include "common/error.h"
 #include "model/tokenizer_pipeline.h"
 #include "model/tokenizer_unicode.h"

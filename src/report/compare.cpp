@@ -4,6 +4,8 @@
 #include <map>
 #include <set>
 
+#include <nlohmann/json.hpp>
+
 #include "analysis/compare.h"
 #include "analysis/fit.h"
 #include "analysis/stats.h"

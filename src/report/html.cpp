@@ -6,6 +6,8 @@
 #include <fstream>
 #include <map>
 
+#include <nlohmann/json.hpp>
+
 #include "common/error.h"
 #include "report/asset.h"
 #include "report/study.h"

@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 
+#include <nlohmann/json.hpp>
+
 #include "analysis/cost.h"
 #include "analysis/stats.h"
 #include "common/error.h"

@@ -6,6 +6,8 @@
 
 #include <fmt/format.h>
 
+#include <nlohmann/json.hpp>
+
 #include "analysis/published.h"
 #include "common/error.h"
 #include "report/study.h"

@@ -13,6 +13,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include "bench/sweep.h"
 #include "common/error.h"
 #include "ecocompute/meter.h"
