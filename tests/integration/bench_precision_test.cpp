@@ -21,6 +21,7 @@
 #include "ecocompute/meter.h"
 #include "integration/steered_sensor.h"
 #include "integration/watched_engine.h"
+#include "meter/scripted_sensor.h"
 #include "report/study.h"
 #include "store/export.h"
 #include "store/store.h"
@@ -271,6 +272,57 @@ TEST_F(BenchPrecision, OneLongDecodeWindowWithoutGates) {
       test_db(*store_).query_int("SELECT count(*) FROM protocol_events WHERE step = 'gate' AND "
                                  "outcome = 'not-evaluated'"),
       1);
+}
+
+// The same with aligned windows sized by a measured counter period (a scripted GPU whose counter
+// updates every 20 ms): the length asked for wins over the N periods, from the one-repetition
+// probe.
+TEST(SteadyWindow, AlignedDecodeWindowIsSizedByItsLength) {
+  const fs::path dir = fs::temp_directory_path() / fmt::format("eco_steady_{}", ::getpid());
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  ::setenv("ECO_CACHE_DIR", (fs::temp_directory_path() / "eco_bench_test_cache").c_str(), 1);
+  SweepSpec spec;
+  spec.models = {"synthetic:tiny"};
+  spec.formats = {"fp32"};
+  spec.batches = {1};
+  spec.prompt_lens = {8};
+  spec.gen_lens = {8};
+  spec.device = "cpu";
+  auto& p = spec.protocol;
+  p.idle_seconds = 0;
+  p.stabilise_max_s = 0;
+  p.warmup = 0;
+  p.runs = p.max_runs = 1;
+  p.max_reruns = 0;
+  p.min_counter_updates = 3;
+  p.sample_interval_s = 0.01;
+  p.decode_window_s = 0.3;
+  meter::ScriptedDevice d;
+  d.power = {{0.0, 200.0}};
+  d.counter_period_s = 0.02;
+  meter::MeterOptions mo;
+  mo.interval_s = p.sample_interval_s;
+  mo.min_counter_updates = p.min_counter_updates;
+  mo.use_host = false;
+  meter::Meter meter(
+      mo, std::make_unique<meter::ScriptedSensor>(std::vector<meter::ScriptedDevice>{d}));
+  ProgressSink quiet;
+  auto st = store::Store::open(dir / "s.db");
+  run_sweep(spec, st, quiet, &meter);
+  const auto cfg = st.configs().at(0);
+  EXPECT_EQ(cfg.gate, store::GateOutcome::NotEvaluated);
+  const auto gate = nlohmann::json::parse(cfg.gate_json);
+  const auto sizing = gate["window_sizing"];
+  ASSERT_TRUE(sizing.is_object()) << cfg.gate_json;
+  EXPECT_DOUBLE_EQ(sizing["decode_target_s"].get<double>(), 0.3);
+  const double probe_s = sizing["decode_probe_s"].get<double>();
+  EXPECT_GT(probe_s, 0);
+  EXPECT_EQ(gate["k_decode"].get<int>(), int(std::ceil(1.05 * 0.3 / probe_s)));
+  const auto runs = st.runs(cfg.id);
+  ASSERT_EQ(runs.size(), 1u);
+  EXPECT_THAT(runs[0].flags, ::testing::HasSubstr("windows-aligned"));
+  fs::remove_all(dir);
 }
 
 TEST(ProtocolOptions, OneRunOnlyWithMaxRunsOne) {
