@@ -6,7 +6,10 @@
 # ["gpu-carry"]):
 #   bash tools/gpu/study.sh
 # After each call copy the returned eco-2026.db (and eco-2026.db-wal, if any) into gpu-carry/,
-# so the next call resumes it; repeat until the log says "study: complete".
+# so the next call resumes it (without one there, the committed docs/data/eco-2026.db is
+# resumed); repeat until the log says "study: complete", then commit the database to docs/data/
+# (after `sqlite3 eco-2026.db "PRAGMA journal_mode=DELETE"`) and regenerate docs/FINDINGS.md's
+# tables with `ecocompute study findings --db docs/data/eco-2026.db`.
 # ECO_STUDY_BUDGET (default 8m): the budget of `study run` (calls are limited to 10 minutes;
 #   a step under way may run past the budget by one configuration, up to a minute on 7B);
 # ECO_STUDY_TIMEOUT (default 570 s): a last resort that kills the call (the database loses
@@ -26,6 +29,9 @@ export ECO_CACHE_DIR="${ECO_CACHE_DIR:-/tmp/eco-cache}"
 for f in eco-2026.db eco-2026.db-wal; do
   [[ -f "$C/$f" && ! -f "$W/$f" ]] && cp "$C/$f" "$W/$f"
 done
+# Without a database from an earlier call, the committed run (docs/data/) is the one resumed.
+[[ ! -f "$W/eco-2026.db" && -z "${ECO_STUDY_FILE:-}" && -f docs/data/eco-2026.db ]] &&
+  cp docs/data/eco-2026.db "$W/eco-2026.db"
 { date -u; nvidia-smi --query-gpu=name,memory.total,driver_version,power.limit --format=csv,noheader;
   echo "commit $(cat $C/COMMIT 2>/dev/null)"; df -h /tmp | tail -1; } > "$W/card.txt" 2>&1
 start=$(date +%s)
