@@ -16,6 +16,8 @@
 #   run        `ecocompute run` with its defaults (the main job on a GPU), timed
 #   tokenizer  tools/gpu/tokenizer_check.py against Python `tokenizers`
 #   tests      the CUDA kernel and engine tests (test_cuda) against the CPU reference
+#   overhead   bench_aligned_windows: the time aligned windows spend waiting for counter changes
+#              at begin and end, beside plain windows around the same computation
 #   counter    tools/gpu/counter_behaviour.py: the energy counter's update interval, phase
 #              jitter and increments, idle and under load (ECO_COUNTER_SECONDS per phase)
 #   profile    tools/gpu/profile_decode.sh: Nsight Compute on the fp16 decode step of
@@ -117,6 +119,8 @@ for p in "${parts[@]}"; do
     tests) ECO_FIXTURES_DIR="$PWD/tests/fixtures" timeout 300 $C/test_cuda --gtest_brief=1 > "$d/run.log" 2>&1
            echo "test_cuda rc=$?" >> "$d/run.log"
            grep -E "^\[  (PASSED|FAILED) |FAILED  \]|test_cuda rc=" "$d/run.log" > "$d/summary.md" ;;
+    overhead) timeout 120 $C/bench_aligned_windows --reps "${ECO_OVERHEAD_REPS:-30}" > "$d/run.log" 2>&1
+              echo "rc=$?" >> "$d/run.log"; cp "$d/run.log" "$d/summary.md" ;;
     counter) $PY tools/gpu/counter_behaviour.py "${ECO_COUNTER_SECONDS:-10}" > "$d/run.log" 2>&1
              echo "rc=$?" >> "$d/run.log"; grep -v '^COUNTER_BEHAVIOUR' "$d/run.log" > "$d/summary.md" ;;
     steady)
