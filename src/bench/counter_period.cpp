@@ -67,6 +67,20 @@ double measure_counter_period(meter::Meter& meter, store::Store& store, Progress
   return period;
 }
 
+double reuse_counter_period(double period_s, store::Store& store, ProgressSink& progress,
+                            int64_t session_id) {
+  store::ProtocolEvent ev;
+  ev.step = "counter-period";
+  ev.seconds = 0;
+  ev.outcome = "reused";
+  ev.details_json =
+      nlohmann::json{{"period_s", period_s}, {"from", "an earlier sweep of this process"}}.dump();
+  store.add_event(session_id, ev);
+  progress.step("counter period",
+                fmt::format("{:.1f} ms (measured earlier in this process)", 1000 * period_s));
+  return period_s;
+}
+
 double window_target_s(int updates, double counter_period_s, const ProtocolOptions& p) {
   return updates * std::max(counter_period_s, p.sample_interval_s);
 }

@@ -22,6 +22,11 @@ namespace eco::bench {
 double measure_counter_period(meter::Meter& meter, store::Store& store, ProgressSink& progress,
                               const ProtocolOptions& protocol, int64_t session_id, bool energy);
 
+// A period measured by an earlier sweep of this process, recorded as the event `counter-period`
+// with outcome "reused"; returns it.
+double reuse_counter_period(double period_s, store::Store& store, ProgressSink& progress,
+                            int64_t session_id);
+
 // The duration a window must last to span `updates` counter updates: N periods, never less
 // than N sampler intervals (the floor the protocol had before the period was known).
 double window_target_s(int updates, double counter_period_s, const ProtocolOptions& p);

@@ -65,6 +65,26 @@ void IdleBaseline::measure() {
   progress_.step("idle baseline", watts_text(baseline_));
 }
 
+void IdleBaseline::adopt(const std::vector<double>& watts) {
+  if (!enabled_) return;
+  const size_t devices = meter_.devices().size();
+  bool usable = devices > 0 && watts.size() == devices;
+  for (double w : watts) usable = usable && std::isfinite(w) && w > 0;
+  if (!usable) return measure();
+  baseline_ = watts;
+  meter_.set_idle_power(baseline_);
+  last_ = meter_.now();
+  store::ProtocolEvent ev;
+  ev.step = "idle-baseline";
+  ev.seconds = 0;
+  ev.outcome = "reused";
+  ev.details_json = nlohmann::json{{"idle_power_w", finite_or_null(baseline_)},
+                                   {"from", "an earlier sweep of this process"}}
+                        .dump();
+  store_.add_event(session_id_, ev);
+  progress_.step("idle baseline", watts_text(baseline_) + " (metered earlier in this process)");
+}
+
 void IdleBaseline::maybe_recheck() {
   if (!enabled_ || baseline_.empty() || protocol_.idle_recheck_s <= 0) return;
   if (meter_.now() - last_ >= protocol_.idle_recheck_s) recheck("periodic");

@@ -160,6 +160,23 @@ int repetitions_for(double phase_s, double updates_per_s, const ProtocolOptions&
   return int(std::clamp(want, 1.0, double(p.max_repetitions)));
 }
 
+namespace {
+
+// A decode window asked for by its length (decode_window_s) is sized from the one-repetition
+// probe with the headroom and not probed at its full length: a 60 s check would double the
+// cost of the one steady-state window it is for, and so long a probe estimates k to well under
+// the headroom. The run's decode phase records the length it really had.
+void apply_decode_window_s(Repetitions& reps, const Probe& one, const ProtocolOptions& p) {
+  if (p.decode_window_s <= 0) return;
+  const int k = repetitions_for_duration(one.seconds, p.decode_window_s, p);
+  if (k <= reps.decode) return;
+  reps.decode = k;
+  reps.decode_target_s = p.decode_window_s;
+  reps.decode_probe_s = one.seconds;
+}
+
+}  // namespace
+
 Repetitions size_repetitions(MeasureContext& ctx, Workload& w) {
   const auto& p = ctx.protocol;
   Repetitions reps;
@@ -167,10 +184,14 @@ Repetitions size_repetitions(MeasureContext& ctx, Workload& w) {
   // A first, unmetered pass: graph capture and first-touch costs stay out of every timing.
   prefill(w);
   decode(w);
-  if (!ctx.energy || p.min_counter_updates <= 0) return reps;
+  if (!ctx.energy || (p.min_counter_updates <= 0 && p.decode_window_s <= 0)) return reps;
   const Probe pre = probe_prefill(ctx, w, 1);
   const Probe dec = probe_decode(ctx, w, reps.direct_decode, 1);
   if (!pre.readable || !dec.readable) return reps;  // the runs will record the fault
+  if (p.min_counter_updates <= 0) {
+    apply_decode_window_s(reps, dec, p);
+    return reps;
+  }
   // The prefill window needs half the decode window's updates: its figure is not gated.
   ProtocolOptions pre_p = p;
   pre_p.min_counter_updates = prefill_min_counter_updates(p.min_counter_updates);
@@ -186,6 +207,7 @@ Repetitions size_repetitions(MeasureContext& ctx, Workload& w) {
     reps.decode = grow_until_long(reps.decode, dec_s, p, reps.decode_probe_s, [&](int k) {
       return probe_decode(ctx, w, reps.direct_decode, k);
     });
+    apply_decode_window_s(reps, dec, p);
     return reps;
   }
   const double rate = dec.seconds > 0 ? dec.updates / dec.seconds : 0;
@@ -195,6 +217,7 @@ Repetitions size_repetitions(MeasureContext& ctx, Workload& w) {
       grow_until_seen(reps.prefill, pre_p, [&](int k) { return probe_prefill(ctx, w, k); });
   reps.decode = grow_until_seen(reps.decode, p,
                                 [&](int k) { return probe_decode(ctx, w, reps.direct_decode, k); });
+  apply_decode_window_s(reps, dec, p);
   return reps;
 }
 
@@ -420,12 +443,19 @@ void evaluate_gate(MeasureContext& ctx, const std::vector<store::RunRecord>& run
                                 g.cv_decode_j_per_token < p.max_cv_decode_j_per_token);
 }
 
+// One measured run (runs = max_runs = 1, a single steady-state window): no CV to gate on.
+bool single_run(const ProtocolOptions& p) {
+  return p.max_runs == 1;
+}
+
 void record_gate(MeasureContext& ctx, const GateRound& g, const Repetitions& reps) {
   const auto& p = ctx.protocol;
   store::ProtocolEvent ev;
   ev.config_id = ctx.config_id;
   ev.step = "gate";
-  ev.outcome = g.passed() ? "pass" : (g.round < p.max_reruns ? "fail-rerun" : "fail");
+  ev.outcome = single_run(p) && g.fault.empty() ? "not-evaluated"
+               : g.passed()                     ? "pass"
+                                                : (g.round < p.max_reruns ? "fail-rerun" : "fail");
   ev.details_json = nlohmann::json{
       {"round", g.round},
       {"n", g.n},
@@ -447,6 +477,7 @@ void record_gate(MeasureContext& ctx, const GateRound& g, const Repetitions& rep
       ctx.energy ? fmt::format("{:.2f} %", 100 * g.cv_decode_j_per_token)
                  : std::string("not measured"),
       100 * p.max_cv_decode_j_per_token);
+  if (single_run(p)) detail = "one measured run (runs = max_runs = 1): no CV, gates not evaluated";
   size_t unsettled = 0;
   for (const auto& d : g.trend_drops) unsettled += d.runs.size();
   if (unsettled > 0)
@@ -479,6 +510,10 @@ ConfigOutcome measure_configuration(MeasureContext& ctx, Workload& w) {
     out.rounds = round + 1;
     out.final_runs = std::move(measured);
     if (out.fault.empty()) out.fault = g.fault;
+    if (single_run(p) && g.fault.empty()) {
+      out.gate = store::GateOutcome::NotEvaluated;
+      return out;
+    }
     if (g.passed()) {
       out.gate = round == 0 ? store::GateOutcome::Passed : store::GateOutcome::PassedAfterRerun;
       return out;

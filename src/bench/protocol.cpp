@@ -26,6 +26,7 @@ nlohmann::json ProtocolOptions::to_json() const {
           {"ci_target", ci_target},
           {"min_counter_updates", min_counter_updates},
           {"max_repetitions", max_repetitions},
+          {"decode_window_s", decode_window_s},
           {"windows", std::string(to_string(windows))},
           {"max_cv_decode_tok_s", max_cv_decode_tok_s},
           {"max_cv_decode_j_per_token", max_cv_decode_j_per_token},
@@ -68,6 +69,7 @@ const std::vector<std::pair<const char*, Reader>>& readers() {
       {"ci_target", number(&P::ci_target)},
       {"min_counter_updates", integer(&P::min_counter_updates)},
       {"max_repetitions", integer(&P::max_repetitions)},
+      {"decode_window_s", number(&P::decode_window_s)},
       {"windows",
        [](P& o, const nlohmann::json& v, const std::string& what) {
          if (v == "aligned")
@@ -130,7 +132,12 @@ void ProtocolOptions::validate() const {
   non_negative(cooldown_s, "--cooldown");
   non_negative(sample_interval_s, "sample interval");
   non_negative(ci_target, "ci_target (--ci-target)");
-  if (runs < 2) fail("--runs must be at least 2 to compute a CV and a CI (got {})", runs);
+  non_negative(decode_window_s, "decode_window_s");
+  if (runs < 1 || (runs == 1 && max_runs != 1))
+    fail(
+        "--runs must be at least 2 to compute a CV and a CI (got {}), or 1 with --max-runs 1 for "
+        "a single run whose gates are not evaluated",
+        runs);
   if (max_runs < runs)
     fail("max_runs ({}) must be at least runs ({}): it caps the adaptive repetitions", max_runs,
          runs);

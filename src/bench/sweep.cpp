@@ -434,14 +434,21 @@ SweepResult run_sweep(const SweepSpec& spec_in, store::Store& store, ProgressSin
   s.idle =
       std::make_unique<IdleBaseline>(meter, store, progress, spec.protocol, s.session, s.energy);
   if (s.result.skipped < s.result.configurations) {
-    s.idle->measure();
+    if (hooks.carried_idle_w.empty())
+      s.idle->measure();
+    else
+      s.idle->adopt(hooks.carried_idle_w);
     s.counter_period_s =
-        measure_counter_period(meter, store, progress, spec.protocol, s.session, s.energy);
+        hooks.carried_counter_period_s > 0
+            ? reuse_counter_period(hooks.carried_counter_period_s, store, progress, s.session)
+            : measure_counter_period(meter, store, progress, spec.protocol, s.session, s.energy);
   }
   for (size_t m = 0; m < s.models.size(); ++m) measure_model(s, m);
   s.result.not_started =
       s.result.configurations - s.result.skipped - s.result.done - s.result.failed;
   if (s.result.skipped < s.result.configurations) s.idle->finish();
+  s.result.idle_w = s.idle->watts();
+  s.result.counter_period_s = s.counter_period_s;
   return s.result;
 }
 

@@ -13,6 +13,10 @@ using nlohmann::json;
 
 std::string num(double v, int digits) {
   if (!std::isfinite(v)) return "n/a";
+  // Whole numbers past `digits` significant digits print in full (15550, not 1.555e+04):
+  // tables are read by people. Small values (p-values, KL divergences) keep the exponent.
+  if (std::fabs(v) >= std::pow(10.0, digits) && std::fabs(v) < 1e15)
+    return fmt::format("{:.0f}", v);
   return fmt::format("{:.{}g}", v, digits);
 }
 

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <filesystem>
 #include <map>
+#include <thread>
 
 #include <fmt/format.h>
 #include <gmock/gmock.h>
@@ -16,9 +17,11 @@
 #include <nlohmann/json.hpp>
 
 #include "bench/sweep.h"
+#include "common/error.h"
 #include "ecocompute/meter.h"
 #include "integration/steered_sensor.h"
 #include "integration/watched_engine.h"
+#include "meter/scripted_sensor.h"
 #include "report/study.h"
 #include "store/export.h"
 #include "store/store.h"
@@ -100,7 +103,10 @@ class BenchPrecision : public ::testing::Test {
     SweepHooks hooks;
     hooks.make_engine = [&](const model::ModelWeights& w, const engine::EngineOptions& o) {
       return std::make_unique<WatchedEngine>(engine::create_engine(w, o), [&, s](const char* c) {
-        if (std::string(c) == "decode_greedy") s->charge(per_decode_);
+        if (std::string(c) != "decode_greedy") return;
+        s->charge(per_decode_);
+        if (decode_sleep_ms_ > 0)
+          std::this_thread::sleep_for(std::chrono::milliseconds(decode_sleep_ms_));
       });
     };
     const double decode_tokens = spec_.batches[0] * (spec_.gen_lens[0] - 1);
@@ -134,6 +140,7 @@ class BenchPrecision : public ::testing::Test {
   fs::path dir_;
   SweepSpec spec_;
   std::atomic<double> per_decode_{0};
+  int decode_sleep_ms_ = 0;  // a decode's least length, for tests about window length
   std::optional<store::Store> store_;
 };
 
@@ -235,6 +242,101 @@ TEST_F(BenchPrecision, TwoOutliersRejectNothingAndTheGateDecides) {
   EXPECT_TRUE(j["outlier_rejected"].is_null());
   EXPECT_EQ(j["outliers_found"], 2);
   EXPECT_FALSE(j["outlier_remeasured"].get<bool>());
+}
+
+}  // namespace
+}  // namespace eco::bench
+
+namespace eco::bench {
+namespace {
+
+// One steady-state window (the ML.ENERGY-style comparison of tools/gpu/session.sh steady): one
+// measured run whose decode window is sized by its length from the one-repetition probe, and
+// whose gates are not evaluated (there is no CV of one run).
+TEST_F(BenchPrecision, OneLongDecodeWindowWithoutGates) {
+  spec_.protocol.runs = spec_.protocol.max_runs = 1;
+  spec_.protocol.warmup = 0;
+  spec_.protocol.decode_window_s = 0.25;
+  decode_sleep_ms_ = 10;
+  const auto c = run(settled);
+  EXPECT_EQ(c.gate, store::GateOutcome::NotEvaluated);
+  const auto runs = measured_runs(c);
+  ASSERT_EQ(runs.size(), 1u);
+  EXPECT_NEAR(runs[0].decode_j_per_token, settled(0), 1e-9);
+  const auto gate = nlohmann::json::parse(c.gate_json);
+  const double probe_s = gate["window_sizing"]["decode_probe_s"].get<double>();
+  EXPECT_DOUBLE_EQ(gate["window_sizing"]["decode_target_s"].get<double>(), 0.25);
+  EXPECT_GE(probe_s, 0.010);  // one repetition, sleep included
+  EXPECT_EQ(gate["k_decode"].get<int>(), int(std::ceil(1.05 * 0.25 / probe_s)));
+  EXPECT_EQ(
+      test_db(*store_).query_int("SELECT count(*) FROM protocol_events WHERE step = 'gate' AND "
+                                 "outcome = 'not-evaluated'"),
+      1);
+}
+
+// The same with aligned windows sized by a measured counter period (a scripted GPU whose counter
+// updates every 20 ms): the length asked for wins over the N periods, from the one-repetition
+// probe.
+TEST(SteadyWindow, AlignedDecodeWindowIsSizedByItsLength) {
+  const fs::path dir = fs::temp_directory_path() / fmt::format("eco_steady_{}", ::getpid());
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  ::setenv("ECO_CACHE_DIR", (fs::temp_directory_path() / "eco_bench_test_cache").c_str(), 1);
+  SweepSpec spec;
+  spec.models = {"synthetic:tiny"};
+  spec.formats = {"fp32"};
+  spec.batches = {1};
+  spec.prompt_lens = {8};
+  spec.gen_lens = {8};
+  spec.device = "cpu";
+  auto& p = spec.protocol;
+  p.idle_seconds = 0;
+  p.stabilise_max_s = 0;
+  p.warmup = 0;
+  p.runs = p.max_runs = 1;
+  p.max_reruns = 0;
+  p.min_counter_updates = 3;
+  p.sample_interval_s = 0.01;
+  p.decode_window_s = 0.3;
+  meter::ScriptedDevice d;
+  d.power = {{0.0, 200.0}};
+  d.counter_period_s = 0.02;
+  meter::MeterOptions mo;
+  mo.interval_s = p.sample_interval_s;
+  mo.min_counter_updates = p.min_counter_updates;
+  mo.use_host = false;
+  meter::Meter meter(
+      mo, std::make_unique<meter::ScriptedSensor>(std::vector<meter::ScriptedDevice>{d}));
+  ProgressSink quiet;
+  auto st = store::Store::open(dir / "s.db");
+  run_sweep(spec, st, quiet, &meter);
+  const auto cfg = st.configs().at(0);
+  EXPECT_EQ(cfg.gate, store::GateOutcome::NotEvaluated);
+  const auto gate = nlohmann::json::parse(cfg.gate_json);
+  const auto sizing = gate["window_sizing"];
+  ASSERT_TRUE(sizing.is_object()) << cfg.gate_json;
+  EXPECT_DOUBLE_EQ(sizing["decode_target_s"].get<double>(), 0.3);
+  const double probe_s = sizing["decode_probe_s"].get<double>();
+  EXPECT_GT(probe_s, 0);
+  EXPECT_EQ(gate["k_decode"].get<int>(), int(std::ceil(1.05 * 0.3 / probe_s)));
+  const auto runs = st.runs(cfg.id);
+  ASSERT_EQ(runs.size(), 1u);
+  EXPECT_THAT(runs[0].flags, ::testing::HasSubstr("windows-aligned"));
+  fs::remove_all(dir);
+}
+
+TEST(ProtocolOptions, OneRunOnlyWithMaxRunsOne) {
+  ProtocolOptions p;
+  p.runs = 1;
+  EXPECT_THROW(p.validate(), Error);  // max_runs 30: an adaptive round needs 2 for its CI
+  p.max_runs = 1;
+  EXPECT_NO_THROW(p.validate());
+  p.decode_window_s = -1;
+  EXPECT_THROW(p.validate(), Error);
+  const auto q = ProtocolOptions::from_json({{"runs", 1}, {"max_runs", 1}, {"decode_window_s", 60}},
+                                            "steady.json");
+  EXPECT_DOUBLE_EQ(q.decode_window_s, 60);
+  EXPECT_EQ(ProtocolOptions::from_json(q.to_json(), "round trip").decode_window_s, 60);
 }
 
 }  // namespace

@@ -147,6 +147,14 @@ void StudySmoke::database_holds_every_part() {
   EXPECT_EQ(sql.query_int("SELECT count(*) FROM published_imports"), 1);
   EXPECT_EQ(sql.query_int("SELECT count(*) FROM sessions WHERE gpu_name = 'Stand-in GPU'"),
             sql.query_int("SELECT count(*) FROM sessions"));
+  // One counter period for the call: the first model's sweep measures it, the six later ones
+  // reuse it (the smoke study has no idle baseline; StudyCli.OneIdleBaselinePerCall checks it).
+  EXPECT_EQ(sql.query_int("SELECT count(*) FROM protocol_events WHERE step = 'counter-period' "
+                          "AND outcome = 'measured'"),
+            1);
+  EXPECT_EQ(sql.query_int("SELECT count(*) FROM protocol_events WHERE step = 'counter-period' "
+                          "AND outcome = 'reused'"),
+            6);
 }
 
 void StudySmoke::analysis_has_every_section() {
@@ -277,6 +285,54 @@ TEST_F(StudyCli, ABudgetStopsCleanlyAndTheNextCallFinishes) {
   EXPECT_THAT(second.output, HasSubstr("study: complete (4 configurations, 2 quality scores)"));
   EXPECT_THAT(second.output, HasSubstr("measured 3 configuration(s)"));
   EXPECT_FALSE(fs::exists(model_dir));
+}
+
+// Every model of one call is net of the same idle baseline: metered by the first model's
+// sweep, reused by the next (metered again after GPU work it would read the card's warm rest
+// power), with the counter period likewise.
+TEST_F(StudyCli, OneIdleBaselinePerCall) {
+  std::ofstream(dir_ / "two.toml") << R"(
+[sweep]
+prompt_lens = 8
+gen_lens = 8
+device = "cpu"
+[sweep.protocol]
+idle_seconds = 0.05
+idle_recheck_s = 0
+stabilise_max_s = 0
+warmup = 1
+runs = 3
+max_runs = 3
+min_counter_updates = 3
+sample_interval_s = 0.002
+max_reruns = 0
+cooldown_s = 0
+[quality]
+enabled = false
+[[part]]
+name = "two models"
+models = ["synthetic:tiny?seed=1", "synthetic:tiny?seed=2"]
+formats = ["fp16"]
+batches = [1]
+)";
+  const std::string db = (dir_ / "s.db").string();
+  const Outcome o =
+      run(fmt::format("study run {} --db {}", (dir_ / "two.toml").string(), db), env_);
+  ASSERT_EQ(o.code, 0) << o.output;
+  auto st = eco::store::Store::open_read_only(db);
+  auto& sql = eco::store::test_db(st);
+  EXPECT_EQ(sql.query_int("SELECT count(*) FROM configurations WHERE status = 'done'"), 2);
+  for (const char* step : {"idle-baseline", "counter-period"}) {
+    SCOPED_TRACE(step);
+    const std::string where = fmt::format("FROM protocol_events WHERE step = '{}'", step);
+    EXPECT_EQ(sql.query_int("SELECT count(*) " + where + " AND outcome = 'measured'"), 1);
+    EXPECT_EQ(sql.query_int("SELECT count(*) " + where + " AND outcome = 'reused'"), 1);
+  }
+  EXPECT_EQ(sql.query_int("SELECT count(DISTINCT json_extract(details_json, '$.idle_power_w')) "
+                          "FROM protocol_events WHERE step = 'idle-baseline'"),
+            1);
+  // Each configuration is net of that one baseline.
+  EXPECT_EQ(sql.query_int("SELECT count(DISTINCT idle_power_w) FROM runs"), 1);
 }
 
 TEST_F(StudyCli, BadInputIsNamed) {

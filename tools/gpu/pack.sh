@@ -4,7 +4,7 @@
 # nvcc is found and links Debian libraries statically) and the tokenizer cross-check data.
 # Build first, here:
 #   ./setup.sh build && ninja -C build/release -j2 bench_engine_cuda bench_quant_cuda \
-#     bench_meter_sampler tokenizer_encode_jsonl
+#     bench_meter_sampler bench_aligned_windows tokenizer_encode_jsonl
 # then run the device call with carry: ["gpu-carry"]. Nothing is compiled on the GPU machine.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -13,7 +13,7 @@ out="$root/gpu-carry"
 rm -rf "$out"
 mkdir -p "$out"
 for f in tests/test_cuda bench/bench_engine_cuda bench/bench_quant_cuda bench/bench_meter_sampler \
-  src/ecocompute; do
+  bench/bench_aligned_windows src/ecocompute; do
   if [[ -x "$build/$f" ]]; then
     cp "$build/$f" "$out/"
     strip "$out/$(basename "$f")"

@@ -16,6 +16,8 @@
 #   run        `ecocompute run` with its defaults (the main job on a GPU), timed
 #   tokenizer  tools/gpu/tokenizer_check.py against Python `tokenizers`
 #   tests      the CUDA kernel and engine tests (test_cuda) against the CPU reference
+#   overhead   bench_aligned_windows: the time aligned windows spend waiting for counter changes
+#              at begin and end, beside plain windows around the same computation
 #   counter    tools/gpu/counter_behaviour.py: the energy counter's update interval, phase
 #              jitter and increments, idle and under load (ECO_COUNTER_SECONDS per phase)
 #   profile    tools/gpu/profile_decode.sh: Nsight Compute on the fp16 decode step of
@@ -24,6 +26,10 @@
 #              perplexity, into $OUT/trained/ (commit it as tests/fixtures/trained/)
 #   quality    tools/gpu/quality_gpu.sh: `ecocompute quality` on the trained model (CUDA and
 #              CPU) and on synthetic qwen2-1.5b / mistral-7b, every format, with timings
+#   steady     synthetic mistral-7b fp16 at ECO_STEADY_BATCHES (default 1,64), per batch: the
+#              default bench protocol with at least ECO_STEADY_RUNS (10) runs, then one measured
+#              run whose decode window lasts >= 60 s; tools/gpu/steady_compare.py prints both
+#              decode J/token, their difference in % and the protocol's CV (about 5-6 min)
 # The summaries are printed last, in the order given.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -113,8 +119,31 @@ for p in "${parts[@]}"; do
     tests) ECO_FIXTURES_DIR="$PWD/tests/fixtures" timeout 300 $C/test_cuda --gtest_brief=1 > "$d/run.log" 2>&1
            echo "test_cuda rc=$?" >> "$d/run.log"
            grep -E "^\[  (PASSED|FAILED) |FAILED  \]|test_cuda rc=" "$d/run.log" > "$d/summary.md" ;;
+    overhead) timeout 120 $C/bench_aligned_windows --reps "${ECO_OVERHEAD_REPS:-30}" > "$d/run.log" 2>&1
+              echo "rc=$?" >> "$d/run.log"; cp "$d/run.log" "$d/summary.md" ;;
     counter) $PY tools/gpu/counter_behaviour.py "${ECO_COUNTER_SECONDS:-10}" > "$d/run.log" 2>&1
              echo "rc=$?" >> "$d/run.log"; grep -v '^COUNTER_BEHAVIOUR' "$d/run.log" > "$d/summary.md" ;;
+    steady)
+      [[ -f $M/mistral-7b/config.json ]] ||
+        $C/ecocompute synth --shape mistral-7b --outliers 16:20 --out $M/mistral-7b > "$d/synth.log" 2>&1
+      # The long window: one run (gates not evaluated), no stabilisation, warm-up or idle baseline
+      # (it starts warm, right after the protocol's runs of the same batch; gross J/token is what
+      # is compared), its decode window sized to 62 s (65 s with the sizing headroom) from a
+      # one-repetition probe, so that it stays >= 60 s if the run decodes a little faster.
+      echo '{"protocol": {"runs": 1, "max_runs": 1, "warmup": 0, "stabilise_max_s": 0,
+        "idle_seconds": 0, "max_reruns": 0, "decode_window_s": 62}}' > "$d/long.json"
+      same=(--model $M/mistral-7b --format fp16 --prompt-len 32 --gen-len 128)
+      batches="${ECO_STEADY_BATCHES:-1,64}"
+      for b in ${batches//,/ }; do
+        timeout 150 $C/ecocompute bench "${same[@]}" --batch "$b" --runs "${ECO_STEADY_RUNS:-10}" \
+          --db "$d/protocol.db" -o md >> "$d/protocol.md" 2>> "$d/protocol.log"
+        echo "protocol batch $b rc=$?" >> "$d/rc.log"
+        timeout 120 $C/ecocompute bench --sweep "$d/long.json" "${same[@]}" --batch "$b" \
+          --db "$d/long.db" -o md >> "$d/long.md" 2>> "$d/long.log"
+        echo "long window batch $b rc=$?" >> "$d/rc.log"
+      done
+      { cat "$d/rc.log"; grep -E "stabilisation|gate round" "$d/protocol.log"; echo
+        $PY tools/gpu/steady_compare.py "$d/protocol.db" "$d/long.db"; } > "$d/summary.md" 2>&1 ;;
     profile)
       [[ -f $M/mistral-7b/config.json ]] || $C/ecocompute synth --shape mistral-7b --out $M/mistral-7b > "$d/synth.log" 2>&1
       OUT="$d" bash tools/gpu/profile_decode.sh $M/mistral-7b > "$d/run.log" 2>&1 ;;

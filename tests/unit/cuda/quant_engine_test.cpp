@@ -1,7 +1,8 @@
 // The CUDA engine in each quantized format against the CPU engine in the same format, on a
-// tiny synthetic llama with planted outlier dimensions: logits close, KL divergence against
-// fp16 finite and about the same on both devices (printed with the greedy tokens), and the
-// fused / reference-bnb LLM.int8() engines giving the same tokens.
+// tiny synthetic llama with planted outlier dimensions: logits close (int8-pure's on a model
+// without them, see below), KL divergence against fp16 finite and about the same on both
+// devices (printed with the greedy tokens), and the fused / reference-bnb LLM.int8() engines
+// giving the same tokens.
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
@@ -35,6 +36,20 @@ double mean_kl(const std::vector<float>& p, const std::vector<float>& q, int voc
   return total / double(rows);
 }
 
+const std::vector<std::vector<int32_t>> kPrompts = {
+    {5, 9, 100, 7, 301, 44, 2}, {17, 3, 250}, {8}, {400, 401, 402, 403}};
+
+// A tiny synthetic llama; outlier_dims > 0 plants outliers of |x| ~ 30 in every matmul input kind.
+model::ModelWeights tiny_model(const fs::path& dir, uint64_t seed, int outlier_dims) {
+  model::SynthOptions so;
+  so.shape = "tiny";
+  so.seed = seed;
+  so.outlier_dims = outlier_dims;
+  so.outlier_scale = 30.0f;
+  model::write_synthetic_model(so, dir);
+  return model::load_model(dir);
+}
+
 std::unique_ptr<Engine> engine_for(const model::ModelWeights& w, DeviceKind d,
                                    quant::FormatSpec f) {
   EngineOptions o;
@@ -48,15 +63,8 @@ std::unique_ptr<Engine> engine_for(const model::ModelWeights& w, DeviceKind d,
 TEST(CudaQuantEngine, EachFormatMatchesTheCpuEngine) {
   ECO_REQUIRE_GPU();
   const fs::path dir = fs::temp_directory_path() / fmt::format("eco_quant_engine_{}", ::getpid());
-  model::SynthOptions so;
-  so.shape = "tiny";
-  so.seed = 17;
-  so.outlier_dims = 4;
-  so.outlier_scale = 30.0f;
-  model::write_synthetic_model(so, dir);
-  const auto w = model::load_model(dir);
-  const std::vector<std::vector<int32_t>> prompts = {
-      {5, 9, 100, 7, 301, 44, 2}, {17, 3, 250}, {8}, {400, 401, 402, 403}};
+  const auto w = tiny_model(dir, 17, 4);
+  const auto& prompts = kPrompts;
   const int V = w.config.vocab_size;
 
   auto ref = engine_for(w, DeviceKind::Cpu, quant::parse_format("fp16"));
@@ -84,11 +92,23 @@ TEST(CudaQuantEngine, EachFormatMatchesTheCpuEngine) {
     // nf4-dq: the CUDA engine double-quantizes the stacked q|k|v and gate|up matrices (one mean
     // offset each), the CPU engine each tensor: a slightly different absmax rounding. int8: the
     // activations are re-quantized in every layer, and an input that differs by fp16 rounding
-    // between the engines can land on the other side of a rounding boundary (one code = 1/127
-    // of the row's absmax); over four layers that gives 1-4 % (measured on an H200: 1.9 % int8,
-    // 3.6 % int8-pure), while the KL check below stays tight.
+    // between the engines (the CUDA engine quantizes fp16 inputs, the CPU engine fp32 ones) can
+    // land on the other side of a rounding boundary (one code = 1/127 of the row's absmax);
+    // over four layers that gives 1-4 % (H200, 2026-12-03: 1.2 % int8), while the KL check
+    // below stays tight.
+    // int8-pure here is ill-conditioned, so its logits are compared on a model without planted
+    // outliers (Int8PureMatchesTheCpuEngineWithoutOutliers): with threshold 0 the planted
+    // columns (|x| ~ 30, in every matmul input kind since the scaled synthetic weights) set
+    // every row's absmax, and 68 % of the o_proj input codes and 97 % of the down_proj ones
+    // are 0 or +-1 (CPU engine). Measured on the CPU engine alone: rounding each matmul input
+    // to fp16 moves its logits by 21 % (the H200 gave 21 % against the CPU engine), 20 random
+    // perturbations of fp16-rounding size by up to 20 %, and its logits are 27 % from fp16's;
+    // a logits bound would tell nothing. Its KL against fp16 moved by at most 6.5 % under the
+    // same perturbations (1.66e-3 .. 1.84e-3), so the KL check below still holds it.
     const bool int8 = spec.format == quant::WeightFormat::Int8;
-    EXPECT_LT(err, spec.format == quant::WeightFormat::NF4DQ || int8 ? 5e-2 : 3e-2);
+    if (!(int8 && spec.int8_threshold == 0.0f)) {
+      EXPECT_LT(err, spec.format == quant::WeightFormat::NF4DQ || int8 ? 5e-2 : 3e-2);
+    }
     const double kc = mean_kl(ref_logits, lc, V), kg = mean_kl(ref_logits, lg, V);
     EXPECT_TRUE(std::isfinite(kc) && std::isfinite(kg));
     EXPECT_LT(std::fabs(kc - kg), 1e-4 + 0.2 * kc);
@@ -111,6 +131,36 @@ TEST(CudaQuantEngine, EachFormatMatchesTheCpuEngine) {
     const auto t = traffic_model(*gpu);
     EXPECT_LT(t.weight_bytes, t.weights_resident_bytes);  // quantized linears read fewer bytes
   }
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+}
+
+// int8-pure's logits against the CPU engine's, on the model and prompts above without planted
+// outliers: every activation code comes from the row's own spread, and fp16-rounded inputs move
+// the CPU engine's logits by 1.3 % (20 random perturbations of that size: at most 1.3 %).
+TEST(CudaQuantEngine, Int8PureMatchesTheCpuEngineWithoutOutliers) {
+  ECO_REQUIRE_GPU();
+  const fs::path dir = fs::temp_directory_path() / fmt::format("eco_quant_pure_{}", ::getpid());
+  const auto w = tiny_model(dir, 17, 0);
+  const int V = w.config.vocab_size;
+  auto ref = engine_for(w, DeviceKind::Cpu, quant::parse_format("fp16"));
+  ref->prefill(kPrompts, true);
+  const auto ref_logits = ref->logits();
+  const auto spec = quant::parse_format("int8-pure");
+  auto cpu = engine_for(w, DeviceKind::Cpu, spec);
+  auto gpu = engine_for(w, DeviceKind::Cuda, spec);
+  cpu->prefill(kPrompts, true);
+  gpu->prefill(kPrompts, true);
+  const auto lc = cpu->logits(), lg = gpu->logits();
+  const double err = rel_err(lg, std::vector<double>(lc.begin(), lc.end()));
+  const double kc = mean_kl(ref_logits, lc, V), kg = mean_kl(ref_logits, lg, V);
+  std::printf(
+      "[cuda-quant-engine] int8-pure, no outliers: logits rel err %.2e  KL vs fp16 cpu "
+      "%.3e cuda %.3e\n",
+      err, kc, kg);
+  EXPECT_LT(err, 5e-2);
+  EXPECT_TRUE(std::isfinite(kc) && std::isfinite(kg));
+  EXPECT_LT(std::fabs(kc - kg), 1e-4 + 0.2 * kc);
   std::error_code ec;
   fs::remove_all(dir, ec);
 }
