@@ -78,20 +78,20 @@ std::string change_cells(const Comparison& c) {
                      pct(w.delta_pct_high), num(c.p_holm, 2));
 }
 
-std::string split_cell(const Comparison& c) {
-  if (!c.has_split) return "n/a";
-  const auto& r = c.split.has_net ? c.split.net : c.split.gross;
+std::string ratio_text(const analysis::EnergyRatio& r) {
   return fmt::format("{} = {} x {}", num(r.energy_ratio, 3), num(r.time_ratio, 3),
                      num(r.power_ratio, 3));
+}
+
+std::string split_cell(const Comparison& c) {
+  if (!c.has_split) return "n/a";
+  return ratio_text(c.split.has_net ? c.split.net : c.split.gross);
 }
 
 // The same split with idle power included (gross), which the study's RTX 5090 and A800
 // figures are: a slow format pays the card's rest power for longer.
 std::string gross_split_cell(const Comparison& c) {
-  if (!c.has_split) return "n/a";
-  const auto& r = c.split.gross;
-  return fmt::format("{} = {} x {}", num(r.energy_ratio, 3), num(r.time_ratio, 3),
-                     num(r.power_ratio, 3));
+  return c.has_split ? ratio_text(c.split.gross) : "n/a";
 }
 
 struct Context {

@@ -20,6 +20,7 @@
 #include "common/error.h"
 #include "ecocompute/meter.h"
 #include "integration/steered_sensor.h"
+#include "integration/tiny_sweep.h"
 #include "integration/watched_engine.h"
 #include "meter/scripted_sensor.h"
 #include "report/study.h"
@@ -67,12 +68,7 @@ class BenchPrecision : public ::testing::Test {
     fs::remove_all(dir_);
     fs::create_directories(dir_);
     ::setenv("ECO_CACHE_DIR", (fs::temp_directory_path() / "eco_bench_test_cache").c_str(), 1);
-    spec_.models = {"synthetic:tiny"};
-    spec_.formats = {"fp32"};
-    spec_.batches = {1};
-    spec_.prompt_lens = {8};
-    spec_.gen_lens = {4};
-    spec_.device = "cpu";
+    spec_ = tiny_cpu_sweep(4);
     auto& p = spec_.protocol;
     p.idle_seconds = 0.02;
     p.stabilise_max_s = 0;
@@ -278,17 +274,8 @@ TEST_F(BenchPrecision, OneLongDecodeWindowWithoutGates) {
 // updates every 20 ms): the length asked for wins over the N periods, from the one-repetition
 // probe.
 TEST(SteadyWindow, AlignedDecodeWindowIsSizedByItsLength) {
-  const fs::path dir = fs::temp_directory_path() / fmt::format("eco_steady_{}", ::getpid());
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  ::setenv("ECO_CACHE_DIR", (fs::temp_directory_path() / "eco_bench_test_cache").c_str(), 1);
-  SweepSpec spec;
-  spec.models = {"synthetic:tiny"};
-  spec.formats = {"fp32"};
-  spec.batches = {1};
-  spec.prompt_lens = {8};
-  spec.gen_lens = {8};
-  spec.device = "cpu";
+  const fs::path dir = fresh_test_dir("steady");
+  SweepSpec spec = tiny_cpu_sweep(8);
   auto& p = spec.protocol;
   p.idle_seconds = 0;
   p.stabilise_max_s = 0;

@@ -12,6 +12,7 @@
 
 #include "bench/sweep.h"
 #include "ecocompute/meter.h"
+#include "integration/tiny_sweep.h"
 #include "meter/scripted_sensor.h"
 #include "store/store.h"
 #include "store_access.h"
@@ -24,17 +25,8 @@ namespace fs = std::filesystem;
 constexpr double kPeriod = 0.03;
 
 TEST(WindowSizing, AlignedWindowsLastTheirUpdatesOfTheMeasuredCounterPeriod) {
-  const fs::path dir = fs::temp_directory_path() / fmt::format("eco_sizing_{}", ::getpid());
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  ::setenv("ECO_CACHE_DIR", (fs::temp_directory_path() / "eco_bench_test_cache").c_str(), 1);
-  SweepSpec spec;
-  spec.models = {"synthetic:tiny"};
-  spec.formats = {"fp32"};
-  spec.batches = {1};
-  spec.prompt_lens = {8};
-  spec.gen_lens = {8};
-  spec.device = "cpu";
+  const fs::path dir = fresh_test_dir("sizing");
+  SweepSpec spec = tiny_cpu_sweep(8);
   auto& p = spec.protocol;
   p.idle_seconds = 0.05;
   p.stabilise_max_s = 0;
