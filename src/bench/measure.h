@@ -61,8 +61,9 @@ struct Repetitions {
   // sizing probe measured, seconds; 0 when sized by counted updates.
   double prefill_target_s = 0, prefill_probe_s = 0;
   double decode_target_s = 0, decode_probe_s = 0;
-  // Sized by duration from phases timed on the host clock (seconds per repetition); the
-  // prefill window is then not metered before the runs (prefill_probe_s is k x its time).
+  // Sized by duration with prefill timed on the host clock (its window is then not metered
+  // before the runs; prefill_probe_s is k x its time) and decode metered; seconds per
+  // repetition of each.
   bool timed = false;
   double prefill_rep_s = 0, decode_rep_s = 0;
   // The decode sizing window at the final k ran a stabilisation window's work: its observable

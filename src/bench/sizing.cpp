@@ -1,9 +1,9 @@
 // How many repetitions of prefill and of decode each window holds (docs/METHODOLOGY.md,
 // "Protocol", minimum window). With aligned windows and a known counter period a window's need
-// is a duration, so the phases are timed on the host clock and only the decode window is
-// checked by metering it, once, at its final length: that window is the configuration's own
-// decode work, so it also serves as stabilisation's first window. Without a period the windows
-// are sized by the counter changes metered probes see.
+// is a duration: prefill is timed on the host clock, and decode is metered at one repetition
+// and then at its k; that last window is the configuration's own decode work, so it also serves
+// as stabilisation's first window. Without a period the windows are sized by the counter
+// changes metered probes see.
 #include <algorithm>
 #include <cmath>
 
@@ -17,6 +17,7 @@ namespace eco::bench {
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+constexpr int kWarmDecodeSteps = 2;
 
 void prefill(Workload& w) {
   w.engine.prefill(w.prompts);
@@ -100,8 +101,9 @@ int grow_until_seen(int k, const ProtocolOptions& p, ProbeFn probe) {
 
 // Aligned windows with a known counter period: grows k until the window lasts its target
 // (N periods); the duration, unlike the changes a sampler happens to see, does not beat
-// against the counter. A few attempts, each to the length the last one showed was missing,
-// with kHeadroom so that the measured runs, which vary a little, stay above the target.
+// against the counter, and it grows in proportion to k (each repetition is the whole phase),
+// so each attempt goes straight to the length the last one showed was missing, with kHeadroom
+// so that the measured runs, which vary a little, stay above the target.
 constexpr double kHeadroom = 1.05;
 template <typename ProbeFn>
 int grow_until_long(int k, double target_s, const ProtocolOptions& p, double& window_s,
@@ -111,7 +113,7 @@ int grow_until_long(int k, double target_s, const ProtocolOptions& p, double& wi
     window_s = seen.seconds * k;
     if (window_s >= target_s || !seen.readable) break;
     const double grown = std::ceil(k * kHeadroom * target_s / std::max(window_s, 1e-9));
-    k = int(std::clamp(grown, double(k + 1), std::min(4.0 * k, double(p.max_repetitions))));
+    k = int(std::clamp(grown, double(k + 1), double(p.max_repetitions)));
   }
   return k;
 }
@@ -138,22 +140,6 @@ double timed_mean(MeasureContext& ctx, double target_s, Fn repetition) {
   return elapsed / n;
 }
 
-// Seconds of one repetition of the decode window's work: decodes from one saved position, or
-// whole runs for an engine that cannot restore one.
-double timed_decode(MeasureContext& ctx, Workload& w, bool direct, double target_s) {
-  if (!direct)
-    return timed_mean(ctx, target_s, [&](int) {
-      prefill(w);
-      decode(w);
-    });
-  prefill(w);
-  w.engine.save_position();
-  return timed_mean(ctx, target_s, [&](int i) {
-    if (i > 0) w.engine.restore_position();
-    decode(w);
-  });
-}
-
 // A decode window asked for by its length (decode_window_s) is sized from the one-repetition
 // probe with the headroom and not probed at its full length: a 60 s check would double the
 // cost of the one steady-state window it is for, and so long a probe estimates k to well under
@@ -168,26 +154,23 @@ void apply_decode_window_s(Repetitions& reps, double one_s, const ProtocolOption
 }
 
 // Aligned windows, known counter period: each window lasts N periods. Prefill is timed on the
-// host clock (its window is not gated; the runs record the length it had); decode from the
-// warm pass's time, re-timed when that asks for more than one repetition (the warm pass holds
-// the graph capture), then checked and grown by metering it until it lasts its target.
-void size_by_duration(MeasureContext& ctx, Workload& w, Repetitions& reps, double warm_decode_s,
-                      LastDecodeProbe& last) {
+// host clock and its window is not metered before the runs (it is not gated; the runs record
+// the length it had). Decode is metered: one repetition first, which is the window when it
+// lasts the target (a 7B model's decode at batch 1 does) and otherwise gives k from its length.
+void size_by_duration(MeasureContext& ctx, Workload& w, Repetitions& reps, LastDecodeProbe& last) {
   const auto& p = ctx.protocol;
   const double pre_s = window_target_s(prefill_min_counter_updates(p), ctx.counter_period_s, p);
   const double dec_s = window_target_s(p.min_counter_updates, ctx.counter_period_s, p);
   reps.timed = true;
   reps.prefill_rep_s = timed_mean(ctx, pre_s, [&](int) { prefill(w); });
-  reps.decode_rep_s = warm_decode_s;
-  if (repetitions_for_duration(warm_decode_s, dec_s, p) > 1)
-    reps.decode_rep_s = timed_decode(ctx, w, reps.direct_decode, dec_s);
   reps.prefill = repetitions_for_duration(reps.prefill_rep_s, pre_s, p);
-  reps.decode = repetitions_for_duration(reps.decode_rep_s, dec_s, p);
   reps.prefill_target_s = pre_s;
   reps.decode_target_s = dec_s;
   reps.prefill_probe_s = reps.prefill * reps.prefill_rep_s;
-  reps.decode = grow_until_long(reps.decode, dec_s, p, reps.decode_probe_s, [&](int k) {
-    return probe_decode(ctx, w, reps.direct_decode, k, last);
+  reps.decode = grow_until_long(1, dec_s, p, reps.decode_probe_s, [&](int k) {
+    const Probe probe = probe_decode(ctx, w, reps.direct_decode, k, last);
+    if (k == 1) reps.decode_rep_s = probe.seconds;
+    return probe;
   });
   apply_decode_window_s(reps, reps.decode_rep_s, p);
 }
@@ -244,15 +227,16 @@ Repetitions size_repetitions(MeasureContext& ctx, Workload& w) {
   const auto& p = ctx.protocol;
   Repetitions reps;
   reps.direct_decode = w.engine.can_restore_position();
-  // A first, unmetered pass: graph capture and first-touch costs stay out of every timing.
+  // A first, unmetered pass: graph capture and first-touch costs stay out of every timing. Two
+  // decode steps run every kernel a decode runs (a captured step replays them); the rest of a
+  // whole decode would only repeat them.
   prefill(w);
-  const double t0 = ctx.meter.now();
-  decode(w);
-  const double warm_decode_s = ctx.meter.now() - t0;
+  w.engine.decode_greedy(std::min(w.gen_len, kWarmDecodeSteps));
+  w.engine.synchronize();
   if (!ctx.energy || (p.min_counter_updates <= 0 && p.decode_window_s <= 0)) return reps;
   LastDecodeProbe last;
   if (p.windows == WindowMode::Aligned && ctx.counter_period_s > 0 && p.min_counter_updates > 0)
-    size_by_duration(ctx, w, reps, warm_decode_s, last);
+    size_by_duration(ctx, w, reps, last);
   else
     size_by_updates(ctx, w, reps, last);
   if (reps.direct_decode && last.k == reps.decode) {

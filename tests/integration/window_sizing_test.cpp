@@ -125,7 +125,7 @@ TEST(WindowSizing, PhasesAreTimedAndTheDecodeSizingWindowIsStabilisationsFirst) 
   ASSERT_EQ(cfg.status, store::ConfigStatus::Done) << cfg.error;
   const auto gate = nlohmann::json::parse(cfg.gate_json);
   const auto sizing = gate["window_sizing"];
-  EXPECT_EQ(sizing["method"], "timed");
+  EXPECT_EQ(sizing["method"], "timed-prefill");
   EXPECT_FALSE(prefill_probe_window);
   EXPECT_GE(sizing_decodes, gate["k_decode"].get<int>());
   const double prefill_rep = sizing["prefill_rep_s"].get<double>();
