@@ -25,6 +25,9 @@ struct CudaPathOptions {
   // int8 with a threshold: record every matmul's outlier-column count (a host synchronisation
   // per matmul, so decode runs eager); read with cuda::take_quant_stats().
   bool count_outliers = false;
+  // fp16/bf16 GEMV: divide k among several blocks per 16-row tile when the matrix has too few
+  // rows to fill the GPU (launch_plan.h); false keeps one block per tile.
+  bool gemv_split_k = true;
 };
 
 struct EngineOptions {
