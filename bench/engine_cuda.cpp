@@ -3,7 +3,8 @@
 //   bench_engine_cuda synth SHAPE DIR                 write a synthetic model (fp16)
 //   bench_engine_cuda decode DIR B1,B2,.. PROMPT NEW [no-split-k]
 //                                                     decode tok/s, bytes/step, GB/s, host CPU %,
-//                                                     J/token (no-split-k: GEMV without split-K)
+//                                                     J/token (no-split-k: every GEMV with one
+//                                                     block per tile, as before split-K)
 //   bench_engine_cuda gemv B1,B2,..                   the fp16 GEMV alone on mistral-7b's four
 //                                                     shapes: GB/s with the automatic split-K
 //                                                     choice and with 1..4 splits forced
@@ -92,7 +93,7 @@ int run_decode(const std::string& dir, const std::vector<int>& batches, int prom
   o.format = quant::parse_format("fp16");
   o.max_batch = maxb;
   o.max_context = prompt + steps + 8;
-  o.cuda.gemv_split_k = split_k;
+  o.cuda.gemv_splits = split_k ? 0 : 1;
   auto t_load = Clock::now();
   auto e = engine::create_engine(w, o);
   const double load_s = since(t_load);

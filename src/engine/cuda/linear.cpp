@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "common/error.h"
 #include "engine/cuda/cuda_check.h"
 #include "engine/cuda/quant_linear.h"
@@ -149,8 +151,9 @@ void run_dense_gemv(const LinearWeight& w, int m, const LinearIn& in, const Line
   a.m = m;
   a.in = gemv_input(in, w.k);
   a.out = gemv_dst(out);
-  a.splits = blas.paths.gemv_split_k ? 0 : 1;
   a.scratch = blas.gemv_split.scratch();
+  // A forced split as far as the scratch holds it (the lm_head has many tiles).
+  a.splits = std::min(blas.paths.gemv_splits, std::max(1, a.scratch.blocks / ((w.n + 15) / 16)));
   launch_gemv(w.type, a, stream, step);
 }
 
