@@ -23,10 +23,11 @@ struct GemvCase {
   const GemvSplitScratch* scratch = nullptr;
 };
 
-// Split-K scratch shared by the tests (allocated on first use, on the test's device).
+// Split-K scratch shared by the tests (allocated on first use, on the test's device; never
+// freed, so no cudaFree runs after the runtime has shut down at exit).
 const GemvSplitScratch& split_scratch() {
-  static GemvSplitBuffers buffers;
-  return buffers.scratch();
+  static const GemvSplitBuffers* buffers = new GemvSplitBuffers();
+  return buffers->scratch();
 }
 
 void run_gemv_case(const GemvCase& c, uint32_t seed) {
