@@ -98,8 +98,10 @@ TEST_F(BenchProtocol, GatePassesOnSteadyPowerAndSubtractsIdle) {
   for (const auto& r : runs) EXPECT_FALSE(r.warmup);
   for (const auto& r : runs) {
     if (r.warmup) continue;
-    // Idle subtraction: net = gross - idle x duration, with the 100 W baseline.
-    EXPECT_NEAR(r.idle_power_w, 100.0, 1.0);
+    // Idle subtraction: net = gross - idle x duration, with the 100 W baseline (an aligned
+    // 0.05 s window: this sensor's counter changes at every read, each end timed to about a
+    // millisecond).
+    EXPECT_NEAR(r.idle_power_w, 100.0, 3.0);
     EXPECT_NEAR(r.net_energy_j, r.gross_energy_j - r.idle_power_w * r.seconds,
                 1e-6 + 1e-9 * r.gross_energy_j);
     EXPECT_NEAR(r.net_energy_j / r.gross_energy_j, 150.0 / 250.0, 0.1);
