@@ -92,8 +92,10 @@ struct WindowOptions {
   // Back-to-back windows: when an aligned boundary of this meter saw every device's counter
   // change at most this long ago (the end of the window just closed, say), begin() starts from
   // that change instead of waiting up to an update for the next one. The head, from the change
-  // to the work, is removed as usual (DeviceEnergy::head_s). 0: always wait for a new change.
-  double reuse_change_s = 0.05;
+  // to the work, is removed from the power readings around it, which would miss a short burst
+  // of work: set it only when nothing ran on the GPU since that window ended. 0 (default):
+  // always wait for a new change.
+  double reuse_change_s = 0;
 };
 
 struct DeviceEnergy {

@@ -57,7 +57,8 @@ RunWindows run_windows(MeasureContext& ctx, Workload& w, const Repetitions& reps
   RunWindows out;
   out.t0 = ctx.meter.now();
   {
-    Window pre(ctx.meter, "prefill", ctx.protocol);
+    ctx.position_saved = false;  // the prefills below start a new position
+    Window pre(ctx, "prefill");
     for (int i = 0; i < reps.prefill; ++i) prefill(w);
     out.prefill = pre.end();
   }
@@ -65,7 +66,7 @@ RunWindows run_windows(MeasureContext& ctx, Workload& w, const Repetitions& reps
     // The last prefill left the batch at its post-prefill position: decode re-runs from there.
     out.second = decode_window(ctx, w, reps.decode, "decode");
   } else {
-    Window whole(ctx.meter, "total", ctx.protocol);
+    Window whole(ctx, "total");
     for (int i = 0; i < reps.decode; ++i) {
       prefill(w);
       decode(w);
@@ -265,7 +266,8 @@ store::RunRecord make_run_record(MeasureContext& ctx, Workload& w, const Repetit
 meter::WindowResult decode_window(MeasureContext& ctx, Workload& w, int k,
                                   const std::string& name) {
   w.engine.save_position();
-  Window win(ctx.meter, name, ctx.protocol);
+  ctx.position_saved = true;
+  Window win(ctx, name);
   for (int i = 0; i < k; ++i) {
     if (i > 0) w.engine.restore_position();
     decode(w);

@@ -47,6 +47,12 @@ struct MeasureContext {
   // The energy counter's update period (bench/counter_period.h); 0 when unknown, and then
   // windows are sized by the counter changes the sampler sees.
   double counter_period_s = 0;
+  // Nothing ran on the GPU since a protocol window ended (bench/window.h): the next window may
+  // start on the counter change that ended it. Work outside windows clears it.
+  bool window_just_ended = false;
+  // The engine holds the post-prefill position a decode window saved (a prefill clears it):
+  // the next decode window can restore it instead of running a prefill outside any window.
+  bool position_saved = false;
 };
 
 // How often each window repeats its phase. Direct decode: the decode window re-runs the same

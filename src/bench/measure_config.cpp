@@ -72,7 +72,14 @@ StabilisationWindow stabilisation_window(MeasureContext& ctx, Workload& w,
     out.has_temperature = std::isfinite(r.temp_end_c);
     return out;
   }
-  prefill(w);
+  // The post-prefill position the last decode window saved, else a prefill (outside any window,
+  // so this window waits for a counter change of its own).
+  if (ctx.position_saved) {
+    w.engine.restore_position();
+  } else {
+    prefill(w);
+    ctx.window_just_ended = false;
+  }
   const auto r = decode_window(ctx, w, reps.decode, "stabilisation");
   engine::check_finite_logits(w.engine, fmt::format("configuration {}", ctx.config_id));
   const double tokens = double(reps.decode) * double(w.decode_tokens());

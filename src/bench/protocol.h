@@ -59,10 +59,10 @@ struct ProtocolOptions {
   // one-repetition probe with 5 % headroom, never probed at its full length.
   double decode_window_s = 0;
   WindowMode windows = WindowMode::Aligned;
-  // Aligned windows back to back (prefill then decode, one run then the next): a window begun
-  // at most this long after the counter change that ended the previous one starts from that
-  // change instead of waiting up to a counter period for the next (meter::WindowOptions). 0:
-  // every window waits for a change of its own.
+  // Aligned windows back to back (prefill then decode, one run then the next, nothing run on
+  // the GPU between them): a window begun at most this long after the counter change that ended
+  // the previous one starts from that change instead of waiting up to a counter period for the
+  // next (meter::WindowOptions). 0: every window waits for a change of its own.
   double reuse_change_s = 0.05;
   // Quality gates on the measured runs of a round, as coefficients of variation.
   double max_cv_decode_tok_s = 0.01;

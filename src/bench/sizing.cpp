@@ -56,7 +56,8 @@ struct LastDecodeProbe {
 
 // k prefills in one window.
 Probe probe_prefill(MeasureContext& ctx, Workload& w, int k) {
-  Window win(ctx.meter, "probe-prefill", ctx.protocol);
+  ctx.position_saved = false;
+  Window win(ctx, "probe-prefill");
   for (int i = 0; i < k; ++i) prefill(w);
   const auto r = win.end();
   return {r.duration_s / k, resolution(r), window_readable(r)};
@@ -69,13 +70,19 @@ Probe probe_decode(MeasureContext& ctx, Workload& w, bool direct, int k, LastDec
   };
   last = {k, kNaN, ctx.meter.now()};
   if (direct) {
-    prefill(w);
+    if (ctx.position_saved) {
+      w.engine.restore_position();  // the last probe's: no work outside the windows
+    } else {
+      prefill(w);
+      ctx.window_just_ended = false;
+    }
     const auto r = decode_window(ctx, w, k, "probe-decode");
     if (window_readable(r))
       last.value = decode_j_per_token(r, double(k) * double(w.decode_tokens()));
     return probe(r);
   }
-  Window win(ctx.meter, "probe-decode", ctx.protocol);
+  ctx.position_saved = false;
+  Window win(ctx, "probe-decode");
   for (int i = 0; i < k; ++i) {
     prefill(w);
     decode(w);
@@ -129,6 +136,7 @@ constexpr double kTimedFraction = 0.2, kTimedMaxS = 0.1;
 
 template <typename Fn>
 double timed_mean(MeasureContext& ctx, double target_s, Fn repetition) {
+  ctx.window_just_ended = ctx.position_saved = false;  // GPU work outside any window
   const double span = std::min(kTimedMaxS, kTimedFraction * target_s);
   const double t0 = ctx.meter.now();
   int n = 0;
@@ -227,6 +235,7 @@ Repetitions size_repetitions(MeasureContext& ctx, Workload& w) {
   const auto& p = ctx.protocol;
   Repetitions reps;
   reps.direct_decode = w.engine.can_restore_position();
+  ctx.window_just_ended = ctx.position_saved = false;
   // A first, unmetered pass: graph capture and first-touch costs stay out of every timing. Two
   // decode steps run every kernel a decode runs (a captured step replays them); the rest of a
   // whole decode would only repeat them.

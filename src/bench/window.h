@@ -5,26 +5,34 @@
 // configuration instead of refusing its windows as "already open".
 #include <string>
 
-#include "bench/protocol.h"
+#include "bench/measure.h"
 #include "ecocompute/meter.h"
 
 namespace eco::bench {
 
 class Window {
  public:
-  Window(meter::Meter& m, std::string name, const ProtocolOptions& p)
-      : window_(m, std::move(name), options(p)) {}
+  // Starts on the counter change that ended the previous window when nothing ran on the GPU
+  // since (MeasureContext::window_just_ended): the head between that change and this window's
+  // work is removed from power readings, which would not see a burst of work there.
+  Window(MeasureContext& ctx, std::string name)
+      : ctx_(ctx), window_(ctx.meter, std::move(name), options(ctx)) {}
 
   // Closes the window and returns its figures.
-  meter::WindowResult end() { return window_.end(); }
+  meter::WindowResult end() {
+    meter::WindowResult r = window_.end();
+    ctx_.window_just_ended = true;
+    return r;
+  }
 
  private:
-  static meter::WindowOptions options(const ProtocolOptions& p) {
+  static meter::WindowOptions options(const MeasureContext& ctx) {
     meter::WindowOptions o;
-    o.aligned = p.windows == WindowMode::Aligned;
-    o.reuse_change_s = p.reuse_change_s;
+    o.aligned = ctx.protocol.windows == WindowMode::Aligned;
+    o.reuse_change_s = ctx.window_just_ended ? ctx.protocol.reuse_change_s : 0;
     return o;
   }
+  MeasureContext& ctx_;
   meter::ScopedWindow window_;
 };
 
