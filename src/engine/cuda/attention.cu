@@ -166,7 +166,9 @@ __device__ __forceinline__ void merge_splits(const AttnArgs& a, int i, int kvh, 
     const int h = kvh * G + g;
     const float* v0 = split_values(a, i, h, 0) + dd;
     float4 o = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-#pragma unroll 4
+    // Unrolled by 8: eight independent 16-byte loads in flight per thread, so up to 32 splits
+    // cost four memory latencies.
+#pragma unroll 8
     for (int sp = 0; sp < active; ++sp) {
       const float4 v = __ldcg(reinterpret_cast<const float4*>(v0 + size_t(sp) * a.d));
       const float ws = w[g][sp];
