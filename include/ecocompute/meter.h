@@ -89,6 +89,11 @@ struct WindowOptions {
   // Longest wait for a counter change at either end; a device whose counter does not change in
   // time gets a plain window (DeviceEnergy::aligned = false, with a note).
   double align_timeout_s = 0.5;
+  // Back-to-back windows: when an aligned boundary of this meter saw every device's counter
+  // change at most this long ago (the end of the window just closed, say), begin() starts from
+  // that change instead of waiting up to an update for the next one. The head, from the change
+  // to the work, is removed as usual (DeviceEnergy::head_s). 0: always wait for a new change.
+  double reuse_change_s = 0.05;
 };
 
 struct DeviceEnergy {
@@ -116,6 +121,7 @@ struct DeviceEnergy {
   bool aligned = false;            // the counter boundaries were aligned to its updates
   double uncertainty_j = 0;        // residual error of gross_j (J); NaN when not estimated
   double tail_s = 0;               // aligned: time from the work's end to the next counter change
+  double head_s = 0;               // aligned: time from the counter change to the work's start
   std::vector<std::string> notes;  // errors and fallbacks seen during the window
 };
 
@@ -173,7 +179,9 @@ class Meter {
   void stop();   // stop it (idempotent); windows still work, from boundaries
 
   // Meters `seconds` of idleness (sleeping) and keeps the mean power per device as the baseline.
-  std::vector<double> measure_idle(double seconds);
+  // A plain window by default; an aligned one (options.aligned) has no counter quantisation at
+  // its ends, so a shorter sleep gives the same precision.
+  std::vector<double> measure_idle(double seconds, const WindowOptions& options = {});
   void set_idle_power(const std::vector<double>& watts_per_device);
   const std::vector<double>& idle_power() const;
 

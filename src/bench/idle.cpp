@@ -25,6 +25,14 @@ nlohmann::json finite_or_null(const std::vector<double>& xs) {
   return a;
 }
 
+// The protocol's windows: an aligned idle window has no counter quantisation at its ends (a
+// plain 5 s one at 80 W can be off by two updates, 16 J of 400 J).
+meter::WindowOptions idle_window(const ProtocolOptions& p) {
+  meter::WindowOptions o;
+  o.aligned = p.windows == WindowMode::Aligned;
+  return o;
+}
+
 }  // namespace
 
 std::vector<double> idle_drift(const std::vector<double>& baseline,
@@ -54,13 +62,15 @@ void IdleBaseline::measure() {
           "GPU {} already has {:.0f} MiB in use: another process may be running on it, and the "
           "idle baseline and every energy figure would include its draw",
           d.index, d.memory_used_mib));
-  baseline_ = meter_.measure_idle(protocol_.idle_seconds);
+  baseline_ = meter_.measure_idle(protocol_.idle_seconds, idle_window(protocol_));
   last_ = meter_.now();
   store::ProtocolEvent ev;
   ev.step = "idle-baseline";
   ev.seconds = protocol_.idle_seconds;
   ev.outcome = "measured";
-  ev.details_json = nlohmann::json{{"idle_power_w", finite_or_null(baseline_)}}.dump();
+  ev.details_json = nlohmann::json{{"idle_power_w", finite_or_null(baseline_)},
+                                   {"window", std::string(to_string(protocol_.windows))}}
+                        .dump();
   store_.add_event(session_id_, ev);
   progress_.step("idle baseline", watts_text(baseline_));
 }
@@ -95,7 +105,8 @@ void IdleBaseline::finish() {
 }
 
 void IdleBaseline::recheck(const char* when) {
-  const std::vector<double> now = meter_.measure_idle(protocol_.idle_seconds);
+  const std::vector<double> now =
+      meter_.measure_idle(protocol_.idle_seconds, idle_window(protocol_));
   meter_.set_idle_power(baseline_);  // every configuration stays net of the same baseline
   last_ = meter_.now();
   const auto drift = idle_drift(baseline_, now);
@@ -106,6 +117,7 @@ void IdleBaseline::recheck(const char* when) {
   ev.seconds = protocol_.idle_seconds;
   ev.outcome = large ? "drifted" : "steady";
   ev.details_json = nlohmann::json{{"when", when},
+                                   {"window", std::string(to_string(protocol_.windows))},
                                    {"baseline_w", finite_or_null(baseline_)},
                                    {"idle_power_w", finite_or_null(now)},
                                    {"drift", finite_or_null(drift)}}

@@ -55,10 +55,9 @@ struct RunWindows {
 
 RunWindows run_windows(MeasureContext& ctx, Workload& w, const Repetitions& reps) {
   RunWindows out;
-  const WindowMode mode = ctx.protocol.windows;
   out.t0 = ctx.meter.now();
   {
-    Window pre(ctx.meter, "prefill", mode);
+    Window pre(ctx.meter, "prefill", ctx.protocol);
     for (int i = 0; i < reps.prefill; ++i) prefill(w);
     out.prefill = pre.end();
   }
@@ -66,7 +65,7 @@ RunWindows run_windows(MeasureContext& ctx, Workload& w, const Repetitions& reps
     // The last prefill left the batch at its post-prefill position: decode re-runs from there.
     out.second = decode_window(ctx, w, reps.decode, "decode");
   } else {
-    Window whole(ctx.meter, "total", mode);
+    Window whole(ctx.meter, "total", ctx.protocol);
     for (int i = 0; i < reps.decode; ++i) {
       prefill(w);
       decode(w);
@@ -266,7 +265,7 @@ store::RunRecord make_run_record(MeasureContext& ctx, Workload& w, const Repetit
 meter::WindowResult decode_window(MeasureContext& ctx, Workload& w, int k,
                                   const std::string& name) {
   w.engine.save_position();
-  Window win(ctx.meter, name, ctx.protocol.windows);
+  Window win(ctx.meter, name, ctx.protocol);
   for (int i = 0; i < k; ++i) {
     if (i > 0) w.engine.restore_position();
     decode(w);

@@ -5,6 +5,7 @@
 // the saved post-prefill position k times inside its window. Every run is stored as soon as it
 // completes (one transaction each).
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -60,6 +61,15 @@ struct Repetitions {
   // sizing probe measured, seconds; 0 when sized by counted updates.
   double prefill_target_s = 0, prefill_probe_s = 0;
   double decode_target_s = 0, decode_probe_s = 0;
+  // Sized by duration with prefill timed on the host clock (its window is then not metered
+  // before the runs; prefill_probe_s is k x its time) and decode metered; seconds per
+  // repetition of each.
+  bool timed = false;
+  double prefill_rep_s = 0, decode_rep_s = 0;
+  // The decode sizing window at the final k ran a stabilisation window's work: its observable
+  // (decode J/token) is stabilisation's first value. NaN when there is none.
+  double sizing_window_value = std::numeric_limits<double>::quiet_NaN();
+  double sizing_window_start_s = 0;  // steady clock: stabilisation's seconds count from here
 };
 
 struct GateRound {
@@ -106,8 +116,14 @@ bool ci_within(const std::vector<double>& xs, double target);
 // The 95 % CI half-width of `xs` relative to its mean; NaN for fewer than two finite values.
 double relative_ci_half_width(const std::vector<double>& xs);
 
-// Sizes the windows of a run on the configuration's own workload (unstored probe windows).
+// Sizes the windows of a run on the configuration's own workload (bench/sizing.cpp: timed
+// phases and unstored probe windows).
 Repetitions size_repetitions(MeasureContext& ctx, Workload& w);
+
+// Every device of the window gave an energy figure.
+bool window_readable(const meter::WindowResult& r);
+// A decode window's energy per token: net of idle, gross without a baseline.
+double decode_j_per_token(const meter::WindowResult& r, double tokens);
 
 // One run: prefill and decode windows with `reps` repetitions. Not stored. `fault`, when
 // given, receives what went wrong with the energy readings (empty when nothing did); the run

@@ -37,98 +37,6 @@ void prefill(Workload& w) {
   w.engine.synchronize();
 }
 
-void decode(Workload& w) {
-  w.engine.decode_greedy(w.gen_len);
-  w.engine.synchronize();
-}
-
-// Resolution of a window in "updates": counter updates, or power samples without a counter
-// (the meter's own definition of too_short).
-int resolution(const meter::WindowResult& r) {
-  int best = -1;
-  for (const auto& d : r.devices) {
-    const int res = d.source == "counter" ? d.counter_updates : d.samples;
-    best = best < 0 ? res : std::min(best, res);
-  }
-  return std::max(best, 0);
-}
-
-struct Probe {
-  double seconds = 0;    // per repetition
-  int updates = 0;       // in the whole window
-  bool readable = true;  // every device gave an energy figure
-};
-
-bool readable(const meter::WindowResult& r) {
-  for (const auto& d : r.devices)
-    if (!std::isfinite(d.gross_j)) return false;
-  return true;
-}
-
-// k prefills in one window.
-Probe probe_prefill(MeasureContext& ctx, Workload& w, int k) {
-  Window win(ctx.meter, "probe-prefill", ctx.protocol.windows);
-  for (int i = 0; i < k; ++i) prefill(w);
-  const auto r = win.end();
-  return {r.duration_s / k, resolution(r), readable(r)};
-}
-
-// k decodes from one saved position (direct), or k whole runs (derived), in one window.
-Probe probe_decode(MeasureContext& ctx, Workload& w, bool direct, int k) {
-  auto probe = [&](const meter::WindowResult& r) {
-    return Probe{r.duration_s / k, resolution(r), readable(r)};
-  };
-  if (direct) {
-    prefill(w);
-    return probe(decode_window(ctx, w, k, "probe-decode"));
-  }
-  Window win(ctx.meter, "probe-decode", ctx.protocol.windows);
-  for (int i = 0; i < k; ++i) {
-    prefill(w);
-    decode(w);
-  }
-  return probe(win.end());
-}
-
-// Grows k until its window sees enough counter updates: the probe's rate can be off for short
-// windows (the reads at the window's ends count as updates too). A few attempts, at most 4x
-// each, never beyond max_repetitions. A window without readings (the GPU lost, say) tells
-// nothing about its length: k stays, and the runs record the fault.
-template <typename ProbeFn>
-int grow_until_seen(int k, const ProtocolOptions& p, ProbeFn probe) {
-  for (int attempt = 0; attempt < 4 && k < p.max_repetitions; ++attempt) {
-    const Probe seen_probe = probe(k);
-    const int seen = seen_probe.updates;
-    if (seen >= p.min_counter_updates || !seen_probe.readable) break;
-    const double grown = std::ceil(1.25 * k * p.min_counter_updates / std::max(seen, 1));
-    k = int(std::clamp(grown, double(k + 1), std::min(4.0 * k, double(p.max_repetitions))));
-  }
-  return k;
-}
-
-// Aligned windows with a known counter period: grows k until the window lasts its target
-// (N periods); the duration, unlike the changes a sampler happens to see, does not beat
-// against the counter. A few attempts, each to the length the last one showed was missing,
-// with kHeadroom so that the measured runs, which vary a little, stay above the target.
-constexpr double kHeadroom = 1.05;
-template <typename ProbeFn>
-int grow_until_long(int k, double target_s, const ProtocolOptions& p, double& window_s,
-                    ProbeFn probe) {
-  for (int attempt = 0; attempt < 4 && k < p.max_repetitions; ++attempt) {
-    const Probe seen = probe(k);
-    window_s = seen.seconds * k;
-    if (window_s >= target_s || !seen.readable) break;
-    const double grown = std::ceil(k * kHeadroom * target_s / std::max(window_s, 1e-9));
-    k = int(std::clamp(grown, double(k + 1), std::min(4.0 * k, double(p.max_repetitions))));
-  }
-  return k;
-}
-
-int repetitions_for_duration(double phase_s, double target_s, const ProtocolOptions& p) {
-  const double want = std::ceil(kHeadroom * target_s / std::max(phase_s, 1e-9));
-  return int(std::clamp(want, 1.0, double(p.max_repetitions)));
-}
-
 // Least-squares slope of the first device's temperature over the trailing `span_s` of the
 // meter's timeline, in C per minute; NaN without readings or with under half the span covered.
 double temperature_slope(meter::Meter& m, double span_s) {
@@ -144,84 +52,6 @@ double temperature_slope(meter::Meter& m, double span_s) {
   if (n < 3 || now - first < span_s / 2 || denom <= 0) return kNaN;
   return 60.0 * (n * sty - st * sy) / denom;
 }
-
-}  // namespace
-
-int repetitions_for(double phase_s, double updates_per_s, const ProtocolOptions& p) {
-  if (p.min_counter_updates <= 0) return 1;
-  const double shortest = std::max(phase_s, 1e-9);
-  // The sampler sees at most one counter update per sample interval, so a window with
-  // min_counter_updates updates lasts at least that many intervals: a lower bound on k that
-  // holds even when the probe saw no update at all.
-  const double min_window = p.min_counter_updates * p.sample_interval_s;
-  double want = min_window > 0 ? std::ceil(min_window / shortest) : 1.0;
-  if (updates_per_s > 0 && updates_per_s * shortest < p.min_counter_updates)
-    want = std::max(want, std::ceil(p.min_counter_updates / (updates_per_s * shortest)));
-  return int(std::clamp(want, 1.0, double(p.max_repetitions)));
-}
-
-namespace {
-
-// A decode window asked for by its length (decode_window_s) is sized from the one-repetition
-// probe with the headroom and not probed at its full length: a 60 s check would double the
-// cost of the one steady-state window it is for, and so long a probe estimates k to well under
-// the headroom. The run's decode phase records the length it really had.
-void apply_decode_window_s(Repetitions& reps, const Probe& one, const ProtocolOptions& p) {
-  if (p.decode_window_s <= 0) return;
-  const int k = repetitions_for_duration(one.seconds, p.decode_window_s, p);
-  if (k <= reps.decode) return;
-  reps.decode = k;
-  reps.decode_target_s = p.decode_window_s;
-  reps.decode_probe_s = one.seconds;
-}
-
-}  // namespace
-
-Repetitions size_repetitions(MeasureContext& ctx, Workload& w) {
-  const auto& p = ctx.protocol;
-  Repetitions reps;
-  reps.direct_decode = w.engine.can_restore_position();
-  // A first, unmetered pass: graph capture and first-touch costs stay out of every timing.
-  prefill(w);
-  decode(w);
-  if (!ctx.energy || (p.min_counter_updates <= 0 && p.decode_window_s <= 0)) return reps;
-  const Probe pre = probe_prefill(ctx, w, 1);
-  const Probe dec = probe_decode(ctx, w, reps.direct_decode, 1);
-  if (!pre.readable || !dec.readable) return reps;  // the runs will record the fault
-  if (p.min_counter_updates <= 0) {
-    apply_decode_window_s(reps, dec, p);
-    return reps;
-  }
-  // The prefill window needs half the decode window's updates: its figure is not gated.
-  ProtocolOptions pre_p = p;
-  pre_p.min_counter_updates = prefill_min_counter_updates(p.min_counter_updates);
-  if (p.windows == WindowMode::Aligned && ctx.counter_period_s > 0) {
-    const double pre_s = window_target_s(pre_p.min_counter_updates, ctx.counter_period_s, p);
-    const double dec_s = window_target_s(p.min_counter_updates, ctx.counter_period_s, p);
-    reps.prefill = repetitions_for_duration(pre.seconds, pre_s, p);
-    reps.decode = repetitions_for_duration(dec.seconds, dec_s, p);
-    reps.prefill_target_s = pre_s;
-    reps.decode_target_s = dec_s;
-    reps.prefill = grow_until_long(reps.prefill, pre_s, p, reps.prefill_probe_s,
-                                   [&](int k) { return probe_prefill(ctx, w, k); });
-    reps.decode = grow_until_long(reps.decode, dec_s, p, reps.decode_probe_s, [&](int k) {
-      return probe_decode(ctx, w, reps.direct_decode, k);
-    });
-    apply_decode_window_s(reps, dec, p);
-    return reps;
-  }
-  const double rate = dec.seconds > 0 ? dec.updates / dec.seconds : 0;
-  reps.prefill = repetitions_for(pre.seconds, rate, pre_p);
-  reps.decode = repetitions_for(dec.seconds, rate, p);
-  reps.prefill =
-      grow_until_seen(reps.prefill, pre_p, [&](int k) { return probe_prefill(ctx, w, k); });
-  reps.decode = grow_until_seen(reps.decode, p,
-                                [&](int k) { return probe_decode(ctx, w, reps.direct_decode, k); });
-  apply_decode_window_s(reps, dec, p);
-  return reps;
-}
-
-namespace {
 
 struct StabilisationWindow {
   double value = kNaN;  // decode J/token, or decode tok/s without energy
@@ -250,12 +80,11 @@ StabilisationWindow stabilisation_window(MeasureContext& ctx, Workload& w,
     out.value = r.duration_s > 0 ? tokens / r.duration_s : kNaN;
     return out;
   }
-  if (!readable(r)) {
+  if (!window_readable(r)) {
     out.fault = "stabilisation window: energy readings failed";
     return out;
   }
-  const double net = r.net_j();
-  out.value = (std::isfinite(net) ? net : r.gross_j()) / tokens;
+  out.value = decode_j_per_token(r, tokens);
   for (const auto& d : r.devices) out.has_temperature |= std::isfinite(d.temp_end_c);
   return out;
 }
@@ -305,10 +134,17 @@ Stabilisation stabilise(MeasureContext& ctx, Workload& w, const Repetitions& rep
   }
   // The observable: decode J/token with energy, decode tok/s without.
   const char* observable = ctx.energy ? "decode_j_per_token" : "decode_tok_s";
-  const double start = ctx.meter.now();
   std::vector<double> values, slopes;
   std::string fault;
   Stabilisation outcome = Stabilisation::CapReached;
+  // The decode sizing window ran this work just before, at the same k: its value comes first,
+  // and the step's seconds (and its cap) count from that window's start.
+  const bool sizing_window = std::isfinite(reps.sizing_window_value);
+  const double start = sizing_window ? reps.sizing_window_start_s : ctx.meter.now();
+  if (sizing_window) {
+    values.push_back(reps.sizing_window_value);
+    slopes.push_back(temperature_slope(ctx.meter, p.stabilise_slope_span_s));
+  }
   while (true) {
     const StabilisationWindow s = stabilisation_window(ctx, w, reps);
     if (!s.fault.empty()) {
@@ -342,6 +178,7 @@ Stabilisation stabilise(MeasureContext& ctx, Workload& w, const Repetitions& rep
       {"observable", observable},
       {"window", reps.direct_decode ? "decode" : "run"},
       {"values", finite_or_null(values)},
+      {"first_value", sizing_window ? "decode sizing window" : "stabilisation window"},
       {"temp_slope_c_per_min", finite_or_null(slopes)},
       {"tolerance", p.stabilise_tolerance},
       {"max_slope_c_per_min", p.stabilise_max_slope_c_per_min},

@@ -25,9 +25,11 @@ nlohmann::json ProtocolOptions::to_json() const {
           {"max_runs", max_runs},
           {"ci_target", ci_target},
           {"min_counter_updates", min_counter_updates},
+          {"prefill_counter_updates", prefill_counter_updates},
           {"max_repetitions", max_repetitions},
           {"decode_window_s", decode_window_s},
           {"windows", std::string(to_string(windows))},
+          {"reuse_change_s", reuse_change_s},
           {"max_cv_decode_tok_s", max_cv_decode_tok_s},
           {"max_cv_decode_j_per_token", max_cv_decode_j_per_token},
           {"max_reruns", max_reruns},
@@ -68,6 +70,7 @@ const std::vector<std::pair<const char*, Reader>>& readers() {
       {"max_runs", integer(&P::max_runs)},
       {"ci_target", number(&P::ci_target)},
       {"min_counter_updates", integer(&P::min_counter_updates)},
+      {"prefill_counter_updates", integer(&P::prefill_counter_updates)},
       {"max_repetitions", integer(&P::max_repetitions)},
       {"decode_window_s", number(&P::decode_window_s)},
       {"windows",
@@ -79,6 +82,7 @@ const std::vector<std::pair<const char*, Reader>>& readers() {
          else
            fail("{} must be \"aligned\" or \"plain\" (got {})", what, v.dump());
        }},
+      {"reuse_change_s", number(&P::reuse_change_s)},
       {"max_cv_decode_tok_s", number(&P::max_cv_decode_tok_s)},
       {"max_cv_decode_j_per_token", number(&P::max_cv_decode_j_per_token)},
       {"max_reruns", integer(&P::max_reruns)},
@@ -133,6 +137,7 @@ void ProtocolOptions::validate() const {
   non_negative(sample_interval_s, "sample interval");
   non_negative(ci_target, "ci_target (--ci-target)");
   non_negative(decode_window_s, "decode_window_s");
+  non_negative(reuse_change_s, "reuse_change_s");
   if (runs < 1 || (runs == 1 && max_runs != 1))
     fail(
         "--runs must be at least 2 to compute a CV and a CI (got {}), or 1 with --max-runs 1 for "
@@ -143,6 +148,8 @@ void ProtocolOptions::validate() const {
          runs);
   if (warmup < 0) fail("--warmup must not be negative (got {})", warmup);
   if (min_counter_updates < 0) fail("min_counter_updates must not be negative");
+  if (prefill_counter_updates < 0)
+    fail("prefill_counter_updates must not be negative (0: half of min_counter_updates)");
   if (max_repetitions < 1) fail("max_repetitions must be at least 1");
   if (!(max_cv_decode_tok_s > 0) || !(max_cv_decode_j_per_token > 0) ||
       !std::isfinite(max_cv_decode_tok_s) || !std::isfinite(max_cv_decode_j_per_token))
@@ -150,8 +157,10 @@ void ProtocolOptions::validate() const {
   if (max_reruns < 0) fail("max_reruns must not be negative (got {})", max_reruns);
 }
 
-int prefill_min_counter_updates(int min_counter_updates) {
-  return min_counter_updates <= 0 ? 0 : std::max(1, min_counter_updates / 2);
+int prefill_min_counter_updates(const ProtocolOptions& p) {
+  if (p.min_counter_updates <= 0) return 0;
+  return p.prefill_counter_updates > 0 ? p.prefill_counter_updates
+                                       : std::max(1, p.min_counter_updates / 2);
 }
 
 }  // namespace eco::bench

@@ -15,8 +15,10 @@ namespace eco::bench {
 enum class WindowMode { Aligned, Plain };
 std::string_view to_string(WindowMode m);
 
-// The counter updates a prefill window needs: half the decode window's, at least one.
-int prefill_min_counter_updates(int min_counter_updates);
+struct ProtocolOptions;
+// The counter updates a prefill window needs: prefill_counter_updates when set, else half the
+// decode window's, at least one; none without a minimum window.
+int prefill_min_counter_updates(const ProtocolOptions& p);
 
 struct ProtocolOptions {
   // Idle baseline: the GPU's mean power while nothing runs, metered once per study (before the
@@ -47,6 +49,9 @@ struct ProtocolOptions {
   // windows of identical work, 0.5-1.4 % between one-second windows, so 10 updates (1 s on a
   // 100 ms counter) is what lets the 2 % energy gate pass at the first attempt.
   int min_counter_updates = 10;
+  // The prefill window's own minimum (0: half of min_counter_updates). Prefill J/token is not
+  // gated, and at batch 1 a prefill is a few percent of a request's energy.
+  int prefill_counter_updates = 0;
   int max_repetitions = 1000;
   // A decode window asked for by its length, seconds (0: none): the decode window lasts at
   // least this long whatever min_counter_updates asks (one steady-state window, as the ML.ENERGY
@@ -54,6 +59,11 @@ struct ProtocolOptions {
   // one-repetition probe with 5 % headroom, never probed at its full length.
   double decode_window_s = 0;
   WindowMode windows = WindowMode::Aligned;
+  // Aligned windows back to back (prefill then decode, one run then the next): a window begun
+  // at most this long after the counter change that ended the previous one starts from that
+  // change instead of waiting up to a counter period for the next (meter::WindowOptions). 0:
+  // every window waits for a change of its own.
+  double reuse_change_s = 0.05;
   // Quality gates on the measured runs of a round, as coefficients of variation.
   double max_cv_decode_tok_s = 0.01;
   double max_cv_decode_j_per_token = 0.02;

@@ -237,11 +237,19 @@ std::string gate_json(const ConfigOutcome& out, bool energy) {
                    {"k_decode", out.reps.decode},
                    {"decode", out.reps.direct_decode ? "direct" : "derived"},
                    {"rounds", rounds}};
-  if (out.reps.decode_target_s > 0)
+  if (out.reps.decode_target_s > 0) {
     j["window_sizing"] = {{"prefill_target_s", out.reps.prefill_target_s},
                           {"prefill_probe_s", out.reps.prefill_probe_s},
                           {"decode_target_s", out.reps.decode_target_s},
                           {"decode_probe_s", out.reps.decode_probe_s}};
+    // Prefill timed on the host clock (prefill_probe_s is then k x the timed prefill, not a
+    // metered window); decode metered at one repetition, then at its k.
+    if (out.reps.timed) {
+      j["window_sizing"]["method"] = "timed-prefill";
+      j["window_sizing"]["prefill_rep_s"] = out.reps.prefill_rep_s;
+      j["window_sizing"]["decode_rep_s"] = out.reps.decode_rep_s;
+    }
+  }
   return j.dump();
 }
 

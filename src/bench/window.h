@@ -12,13 +12,19 @@ namespace eco::bench {
 
 class Window {
  public:
-  Window(meter::Meter& m, std::string name, WindowMode mode)
-      : window_(m, std::move(name), meter::WindowOptions{mode == WindowMode::Aligned}) {}
+  Window(meter::Meter& m, std::string name, const ProtocolOptions& p)
+      : window_(m, std::move(name), options(p)) {}
 
   // Closes the window and returns its figures.
   meter::WindowResult end() { return window_.end(); }
 
  private:
+  static meter::WindowOptions options(const ProtocolOptions& p) {
+    meter::WindowOptions o;
+    o.aligned = p.windows == WindowMode::Aligned;
+    o.reuse_change_s = p.reuse_change_s;
+    return o;
+  }
   meter::ScopedWindow window_;
 };
 

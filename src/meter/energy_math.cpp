@@ -139,6 +139,7 @@ DeviceEnergy summarize_device(std::span<const Sample> samples, double duration_s
     d.counter_j = aligned->joules;
     d.aligned = true;
     d.tail_s = aligned->tail_s;
+    d.head_s = aligned->head_s;
   }
   choose_source(d, policy, update_j, aligned);
 

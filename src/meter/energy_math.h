@@ -43,6 +43,7 @@ struct AlignedFigure {
   double joules = 0;
   double uncertainty_j = 0;
   double tail_s = 0;
+  double head_s = 0;
 };
 
 // Summarises one device's samples inside a window (boundary samples included).

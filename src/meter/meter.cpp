@@ -82,6 +82,21 @@ struct Meter::Impl {
   std::unique_ptr<Sampler> sampler;
   mutable std::mutex windows_mu;
   std::map<std::string, OpenWindow> windows;
+  // The latest counter change each device showed at an aligned boundary (guarded by
+  // windows_mu): where the next aligned window may start without waiting.
+  std::vector<CounterEdge> last_edges;
+
+  void remember_edges(const std::vector<CounterEdge>& edges) {
+    std::lock_guard lock(windows_mu);
+    last_edges.resize(devices.size());
+    for (size_t d = 0; d < edges.size() && d < last_edges.size(); ++d)
+      if (edges[d].seen && !(edges[d].t < last_edges[d].t)) last_edges[d] = edges[d];
+  }
+  // The start edges of a window that begins on the changes already seen, when every wanted
+  // device changed at most `within_s` before `now`; empty otherwise. The power readings the
+  // sampler took since each change join the edge's own, for the head's integral.
+  std::vector<CounterEdge> recent_edges(const std::vector<bool>& want, double within_s,
+                                        double now) const;
 
   DeviceEnergy device_energy(size_t d, const OpenWindow& w, const Sample& end_sample,
                              const CounterEdge* end_edge, double duration_s) const;
@@ -121,6 +136,31 @@ struct Meter::Impl {
   }
 };
 
+std::vector<CounterEdge> Meter::Impl::recent_edges(const std::vector<bool>& want, double within_s,
+                                                   double now) const {
+  if (!(within_s > 0)) return {};
+  std::vector<CounterEdge> out(want.size());
+  bool any = false;
+  {
+    std::lock_guard lock(windows_mu);
+    for (size_t d = 0; d < want.size(); ++d) {
+      if (!want[d]) continue;
+      if (d >= last_edges.size() || !last_edges[d].seen) return {};
+      const double age = now - last_edges[d].t;
+      if (age < 0 || age > within_s) return {};
+      out[d] = last_edges[d];
+      any = true;
+    }
+  }
+  if (!any) return {};
+  for (size_t d = 0; d < out.size(); ++d) {
+    if (!out[d].seen) continue;
+    for (const Sample& s : sampler->device_samples(static_cast<int>(d), out[d].t, now))
+      if (out[d].readings.empty() || s.t > out[d].readings.back().t) out[d].readings.push_back(s);
+  }
+  return out;
+}
+
 namespace {
 
 // Why an aligned window fell back to a plain one for this device; empty when it did not.
@@ -157,7 +197,7 @@ DeviceEnergy Meter::Impl::device_energy(size_t d, const OpenWindow& w, const Sam
           {w.start_edges[d], *end_edge, w.device_start[d], end_sample, options.tolerance});
       why = a.problem;
       if (why.empty()) {
-        const AlignedFigure figure{a.joules, a.uncertainty_j, a.tail_s};
+        const AlignedFigure figure{a.joules, a.uncertainty_j, a.tail_s, a.head_s};
         e = summarize_device(samples, duration_s, idle_w[d], policy, &figure);
       }
     }
@@ -243,12 +283,14 @@ double Meter::now() const {
   return steady_seconds();
 }
 
-std::vector<double> Meter::measure_idle(double seconds) {
+std::vector<double> Meter::measure_idle(double seconds, const WindowOptions& options) {
   if (!(seconds > 0 && seconds <= 3600)) {
     eco::fail("idle measurement of {} s is out of range: use 0 < seconds <= 3600", seconds);
   }
   const std::string name = "ecocompute:idle-baseline";
-  begin(name);
+  WindowOptions o = options;
+  o.reuse_change_s = 0;  // the idle window starts on a change of its own, after any work
+  begin(name, o);
   std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
   const WindowResult r = end(name);
   std::vector<double> watts(impl_->devices.size(), kNaN);
@@ -306,11 +348,19 @@ void Meter::begin(const std::string& name, const WindowOptions& options) {
   if (is_open(name)) {
     eco::fail("meter window '{}' is already open: end it first or use another name", name);
   }
+  if (options.reuse_change_s < 0 || !std::isfinite(options.reuse_change_s)) {
+    eco::fail("meter window '{}': reuse_change_s {} must be a finite number >= 0 (0: never)", name,
+              options.reuse_change_s);
+  }
   OpenWindow w;
   w.options = options;
   if (options.aligned) {
-    w.start_edges =
-        wait_for_counter_changes(*impl_->sampler, impl_->alignable(), options.align_timeout_s);
+    const std::vector<bool> want = impl_->alignable();
+    w.start_edges = impl_->recent_edges(want, options.reuse_change_s, steady_seconds());
+    if (w.start_edges.empty()) {
+      w.start_edges = wait_for_counter_changes(*impl_->sampler, want, options.align_timeout_s);
+      impl_->remember_edges(w.start_edges);
+    }
   }
   const Sampler::Boundary b = impl_->sampler->sample_now();
   w.start_s = b.t;
@@ -344,6 +394,7 @@ WindowResult Meter::end(const std::string& name) {
     std::vector<bool> want(w.start_edges.size());
     for (size_t d = 0; d < want.size(); ++d) want[d] = w.start_edges[d].seen;
     end_edges = wait_for_counter_changes(*impl_->sampler, want, w.options.align_timeout_s);
+    impl_->remember_edges(end_edges);
   }
   WindowResult r;
   r.name = name;

@@ -12,7 +12,9 @@
 
 #include "bench/sweep.h"
 #include "ecocompute/meter.h"
+#include "integration/steered_sensor.h"
 #include "integration/tiny_sweep.h"
+#include "integration/watched_engine.h"
 #include "meter/scripted_sensor.h"
 #include "store/store.h"
 #include "store_access.h"
@@ -75,6 +77,73 @@ TEST(WindowSizing, AlignedWindowsLastTheirUpdatesOfTheMeasuredCounterPeriod) {
     total += ph.seconds * (at == std::string::npos ? 1 : std::stoi(ph.flags.substr(at + 2)));
   }
   EXPECT_GE(total / runs.size(), 0.7 * 6 * period);
+  fs::remove_all(dir);
+}
+
+// With a known period the phases are timed on the host clock: no prefill window is metered
+// before the runs, and the one metered decode window that checks the decode length at its final
+// k ran the stabilisation window's work, so it is stabilisation's first value. Each decode
+// charges the same energy (the power itself is negligible), so every window's decode J/token is
+// that charge per token: stabilisation agrees after one window of its own.
+TEST(WindowSizing, PhasesAreTimedAndTheDecodeSizingWindowIsStabilisationsFirst) {
+  const fs::path dir = fresh_test_dir("timed_sizing");
+  SweepSpec spec = tiny_cpu_sweep(8);
+  auto& p = spec.protocol;
+  p.idle_seconds = 0.02;
+  p.stabilise_max_s = 30;  // agreement ends it, not the cap
+  p.stabilise_slope_span_s = 0.05;
+  p.warmup = 0;
+  p.runs = p.max_runs = 2;
+  p.min_counter_updates = 4;
+  p.sample_interval_s = 0.005;
+  p.max_cv_decode_tok_s = p.max_cv_decode_j_per_token = 10.0;  // not what this test checks
+  p.max_reruns = 0;
+  auto sensor = std::make_unique<SteeredSensor>();
+  sensor->set_watts(1e-6);  // the counter still changes on every read
+  SteeredSensor* s = sensor.get();
+  meter::MeterOptions mo;
+  mo.interval_s = p.sample_interval_s;
+  mo.min_counter_updates = p.min_counter_updates;
+  mo.use_host = false;
+  meter::Meter meter(mo, std::move(sensor));
+  constexpr double kPerDecodeJ = 2.0;
+  bool prefill_probe_window = false;
+  int sizing_decodes = 0;  // decodes inside the decode sizing window
+  SweepHooks hooks;
+  hooks.make_engine = [&](const model::ModelWeights& w, const engine::EngineOptions& o) {
+    return std::make_unique<WatchedEngine>(engine::create_engine(w, o), [&](const char* call) {
+      const std::string c = call;
+      if (c == "prefill" && meter.is_open("probe-prefill")) prefill_probe_window = true;
+      if (c == "decode_greedy" && meter.is_open("probe-decode")) ++sizing_decodes;
+      if (c == "decode_greedy") s->charge(kPerDecodeJ);
+    });
+  };
+  ProgressSink quiet;
+  auto st = store::Store::open(dir / "s.db");
+  run_sweep(spec, st, quiet, &meter, hooks);
+  const auto cfg = st.configs().at(0);
+  ASSERT_EQ(cfg.status, store::ConfigStatus::Done) << cfg.error;
+  const auto gate = nlohmann::json::parse(cfg.gate_json);
+  const auto sizing = gate["window_sizing"];
+  EXPECT_EQ(sizing["method"], "timed-prefill");
+  EXPECT_FALSE(prefill_probe_window);
+  EXPECT_GE(sizing_decodes, gate["k_decode"].get<int>());
+  const double prefill_rep = sizing["prefill_rep_s"].get<double>();
+  EXPECT_GT(prefill_rep, 0);
+  EXPECT_NEAR(sizing["prefill_probe_s"].get<double>(), gate["k_prefill"].get<int>() * prefill_rep,
+              1e-12);
+  EXPECT_GE(sizing["decode_probe_s"].get<double>(), sizing["decode_target_s"].get<double>());
+
+  auto q = test_db(st).prepare(
+      "SELECT outcome, details_json FROM protocol_events WHERE step = 'stabilisation'");
+  ASSERT_TRUE(q.step());
+  EXPECT_EQ(q.get_text(0), "stable");
+  const auto d = nlohmann::json::parse(q.get_text(1));
+  EXPECT_EQ(d["first_value"], "decode sizing window");
+  ASSERT_EQ(d["values"].size(), 2u) << d.dump();
+  const double per_token = kPerDecodeJ / double(spec.gen_lens[0] - 1);
+  EXPECT_NEAR(d["values"][0].get<double>(), per_token, 1e-6 * per_token);
+  EXPECT_NEAR(d["values"][1].get<double>(), per_token, 1e-6 * per_token);
   fs::remove_all(dir);
 }
 

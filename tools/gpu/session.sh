@@ -14,6 +14,8 @@
 #              1,8,64 with the protocol's defaults (ECO_SWEEP_* override single flags),
 #              ECO_SWEEP_RESUME_DB a carried database to resume
 #   run        `ecocompute run` with its defaults (the main job on a GPU), timed
+#              (sweep and run also print tools/gpu/config_times.py: each configuration's time
+#              split into sizing, stabilisation, windows and waits)
 #   tokenizer  tools/gpu/tokenizer_check.py against Python `tokenizers`
 #   tests      the CUDA kernel and engine tests (test_cuda) against the CPU reference
 #   overhead   bench_aligned_windows: the time aligned windows spend waiting for counter changes
@@ -103,12 +105,14 @@ for p in "${parts[@]}"; do
         --db "$d/sweep.db" -o md > "$d/table.md" 2> "$d/run.log"
       echo "bench rc=$?" >> "$d/run.log"
       $C/ecocompute export --db "$d/sweep.db" --format csv --configs --out "$d/configs.csv" 2>> "$d/run.log"
-      { tail -3 "$d/run.log"; cat "$d/table.md"; } > "$d/summary.md" ;;
+      { tail -3 "$d/run.log"; cat "$d/table.md"; echo
+        $PY tools/gpu/config_times.py "$d/sweep.db"; } > "$d/summary.md" 2>&1 ;;
     run)
       start=$(date +%s)
       $C/ecocompute run --db "$d/study.db" --out "$d/report.md" > "$d/table.md" 2> "$d/run.log"
       echo "run rc=$? seconds=$(( $(date +%s) - start ))" >> "$d/run.log"
-      { tail -3 "$d/run.log"; cat "$d/table.md"; } > "$d/summary.md" ;;
+      { tail -3 "$d/run.log"; cat "$d/table.md"; echo
+        $PY tools/gpu/config_times.py "$d/study.db"; } > "$d/summary.md" 2>&1 ;;
     tokenizer) tar -C /tmp -xzf $C/tokenizer.tgz
                $PY tools/gpu/tokenizer_check.py check /tmp/tokenizer-gpu "$d" > "$d/run.log" 2>&1
                echo "rc=$?" >> "$d/run.log"; tail -8 "$d/run.log" > "$d/summary.md" ;;

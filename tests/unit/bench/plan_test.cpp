@@ -4,6 +4,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "bench/eta.h"
 #include "bench/idle.h"
@@ -157,6 +158,34 @@ TEST(SweepFile, IntegersAreRangeCheckedBeforeNarrowing) {
       parse_sweep_json(R"({"batches": [1, 2147483647], "protocol": {"runs": 40}})", "s.json");
   EXPECT_EQ(s.batches.back(), 2147483647);
   EXPECT_EQ(s.protocol.max_runs, 40);  // runs above the default cap raise the cap
+}
+
+// The prefill window's minimum: half the decode window's unless set, none without a minimum.
+TEST(ProtocolOptions, PrefillWindowUpdates) {
+  ProtocolOptions p;
+  EXPECT_EQ(prefill_min_counter_updates(p), 5);
+  p.min_counter_updates = 1;
+  EXPECT_EQ(prefill_min_counter_updates(p), 1);
+  p.min_counter_updates = 10;
+  p.prefill_counter_updates = 3;
+  EXPECT_EQ(prefill_min_counter_updates(p), 3);
+  p.min_counter_updates = 0;
+  EXPECT_EQ(prefill_min_counter_updates(p), 0);
+  EXPECT_EQ(ProtocolOptions::from_json({{"prefill_counter_updates", 3}}, "s.json")
+                .prefill_counter_updates,
+            3);
+  EXPECT_THROW(ProtocolOptions::from_json({{"prefill_counter_updates", -1}}, "s.json"), Error);
+}
+
+// Back-to-back windows share a counter change when the next begins within reuse_change_s: a
+// protocol key like the others, recorded with every configuration, 0 to turn it off.
+TEST(ProtocolOptions, ReuseChangeIsAKeyAndMustNotBeNegative) {
+  ProtocolOptions p;
+  EXPECT_DOUBLE_EQ(p.reuse_change_s, 0.05);
+  EXPECT_DOUBLE_EQ(p.to_json().at("reuse_change_s").get<double>(), 0.05);
+  EXPECT_DOUBLE_EQ(ProtocolOptions::from_json({{"reuse_change_s", 0}}, "sweep.json").reuse_change_s,
+                   0.0);
+  EXPECT_THROW(ProtocolOptions::from_json({{"reuse_change_s", -0.01}}, "sweep.json"), Error);
 }
 
 }  // namespace

@@ -123,6 +123,74 @@ TEST(AlignedWindow, WorkStartsRightAfterACounterChangeAndTheTailIsRemoved) {
   EXPECT_GE(tail_mattered, 2);
 }
 
+// The counter change that ends one window begins the next when it comes right after: no wait
+// for a further change, the head from that change to the work removed, the energy still exact.
+TEST(AlignedWindow, BackToBackWindowsShareTheChangeBetweenThem) {
+  Rig rig = make({stepping_counter()});
+  auto change_at_end = [](const WindowResult& r) { return r.end_s + r.devices.at(0).tail_s; };
+  auto change_at_start = [](const WindowResult& r) { return r.start_s - r.devices.at(0).head_s; };
+  for (double reuse : {0.05, 0.0}) {
+    WindowOptions o = aligned();
+    o.reuse_change_s = reuse;
+    rig.meter->begin("a", o);
+    sleep_s(0.031);
+    const WindowResult a = rig.meter->end("a");
+    rig.meter->begin("b", o);
+    sleep_s(0.027);
+    const WindowResult b = rig.meter->end("b");
+    for (const WindowResult* r : {&a, &b}) {
+      const DeviceEnergy& d = r->devices.at(0);
+      ASSERT_TRUE(d.aligned) << (d.notes.empty() ? "" : d.notes[0]);
+      EXPECT_LE(std::fabs(d.gross_j - rig.sensor->energy_j(0, r->start_s, r->end_s)),
+                d.uncertainty_j)
+          << "reuse " << reuse;
+      EXPECT_LT(d.uncertainty_j, 0.5 * kUpdateJ);
+    }
+    const double gap = change_at_start(b) - change_at_end(a);
+    if (reuse > 0) {
+      EXPECT_NEAR(gap, 0.0, 1e-3);  // the same change
+      EXPECT_LE(b.devices[0].head_s, reuse + 0.005);
+    } else {
+      EXPECT_GT(gap, 0.5 * kPeriod);  // waited for the next one
+    }
+  }
+  // A change older than reuse_change_s is not reused either.
+  WindowOptions o = aligned();
+  o.reuse_change_s = 0.005;
+  rig.meter->begin("c", o);
+  sleep_s(0.01);
+  const WindowResult c = rig.meter->end("c");
+  sleep_s(0.012);
+  rig.meter->begin("d", o);
+  const WindowResult d = rig.meter->end("d");
+  EXPECT_GT(change_at_start(d) - change_at_end(c), 0.5 * kPeriod);
+  EXPECT_THROW(rig.meter->begin("e",
+                                [] {
+                                  WindowOptions bad = aligned();
+                                  bad.reuse_change_s = -1;
+                                  return bad;
+                                }()),
+               std::runtime_error);
+}
+
+// An idle baseline of a few updates: the plain window's counter holds a whole number of
+// updates (2 or 3 of about 4 J here: 69 W or less, 93 W or more, for 80 W), the aligned one
+// the energy itself.
+TEST(AlignedWindow, AlignedIdleBaselineHasNoQuantisation) {
+  ScriptedDevice idle = stepping_counter();
+  idle.power = {{0.0, 80.0}};
+  idle.counter_period_s = 0.05;
+  idle.counter_jitter_s = 0.002;
+  Rig rig = make({idle});
+  for (int i = 0; i < 2; ++i) {
+    const double plain = rig.meter->measure_idle(0.12).at(0);
+    EXPECT_GT(std::fabs(plain - 80.0), 5.0) << plain;  // at least 11 W off, by the arithmetic
+    const double aligned_w = rig.meter->measure_idle(0.12, aligned()).at(0);
+    EXPECT_NEAR(aligned_w, 80.0, 0.8);
+    EXPECT_DOUBLE_EQ(rig.meter->idle_power().at(0), aligned_w);
+  }
+}
+
 TEST(AlignedWindow, ShortWorkInsideOneUpdateIsStillMeasured) {
   Rig rig = make({stepping_counter()});
   ScopedWindow w(*rig.meter, "short", aligned());
