@@ -186,6 +186,24 @@ __device__ __forceinline__ void merge_splits(const AttnArgs& a, int i, int kvh, 
   if (threadIdx.x == 0) a.counters[i * a.nkv + kvh] = 0;  // ready for the next launch
 }
 
+// This lane's 8 dims (dim0..) of the G query heads sharing kv head kvh, scaled by 1/sqrt(d) and
+// log2(e) (the softmax runs in base 2).
+template <typename T, int GMAX>
+__device__ __forceinline__ void load_queries(const AttnArgs& a, int i, int kvh, int G, int dim0,
+                                             bool dim_ok, float (&q)[GMAX][8]) {
+  const float qscale = rsqrtf(float(a.d)) * 1.4426950408889634f;
+#pragma unroll
+  for (int g = 0; g < GMAX; ++g) {
+    float f[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    if (g < G && dim_ok) {
+      const T* qp = static_cast<const T*>(a.q) + (size_t(i) * a.nh + kvh * G + g) * a.d + dim0;
+      unpack8<T>(*reinterpret_cast<const uint4*>(qp), f);
+    }
+#pragma unroll
+    for (int e = 0; e < 8; ++e) q[g][e] = f[e] * qscale;
+  }
+}
+
 template <typename T, int GMAX>
 __global__ void __launch_bounds__(kAttnWarps * 32) attention_kernel(const AttnArgs a, int tpk) {
   __shared__ float sm[kAttnWarps][GMAX][2 + 256];
@@ -208,18 +226,8 @@ __global__ void __launch_bounds__(kAttnWarps * 32) attention_kernel(const AttnAr
   const int begin = first + split * chunk;
   const int end = min(pos + 1, begin + chunk);
 
-  const float qscale = rsqrtf(float(a.d)) * 1.4426950408889634f;  // softmax in base 2
   float q[GMAX][8];
-#pragma unroll
-  for (int g = 0; g < GMAX; ++g) {
-    float f[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    if (g < G && dim_ok) {
-      const T* qp = static_cast<const T*>(a.q) + (size_t(i) * a.nh + kvh * G + g) * a.d + dim0;
-      unpack8<T>(*reinterpret_cast<const uint4*>(qp), f);
-    }
-#pragma unroll
-    for (int e = 0; e < 8; ++e) q[g][e] = f[e] * qscale;
-  }
+  load_queries<T, GMAX>(a, i, kvh, G, dim0, dim_ok, q);
 
   float mx[GMAX], l[GMAX], acc[GMAX][8];
 #pragma unroll
