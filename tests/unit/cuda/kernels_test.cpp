@@ -192,8 +192,8 @@ TEST(CudaGemv, SplitKMatchesReferenceForEveryBatchModeAndType) {
   for (int v : tickets) ASSERT_EQ(v, 0) << "a split-K ticket was not reset";
 }
 
-// The automatic choice on mistral-7b's o_proj shape (whatever split this device gets) and on a
-// large matrix (gate|up: one block per tile wherever the card has fewer than ~900 slots).
+// The automatic choice on mistral-7b's o_proj shape (whatever split this device gets: 2 on an
+// H200), plain and through the fused-norm kernel (fewer resident blocks, so another choice).
 TEST(CudaGemv, AutomaticSplitMatchesReferenceOnModelShapes) {
   ECO_REQUIRE_GPU();
   const GemvSplitScratch& sc = split_scratch();
