@@ -75,7 +75,7 @@ void IdleBaseline::measure() {
   progress_.step("idle baseline", watts_text(baseline_));
 }
 
-void IdleBaseline::adopt(const std::vector<double>& watts) {
+void IdleBaseline::adopt(const std::vector<double>& watts, const std::string& from) {
   if (!enabled_) return;
   const size_t devices = meter_.devices().size();
   bool usable = devices > 0 && watts.size() == devices;
@@ -88,11 +88,10 @@ void IdleBaseline::adopt(const std::vector<double>& watts) {
   ev.step = "idle-baseline";
   ev.seconds = 0;
   ev.outcome = "reused";
-  ev.details_json = nlohmann::json{{"idle_power_w", finite_or_null(baseline_)},
-                                   {"from", "an earlier sweep of this process"}}
-                        .dump();
+  ev.details_json =
+      nlohmann::json{{"idle_power_w", finite_or_null(baseline_)}, {"from", from}}.dump();
   store_.add_event(session_id_, ev);
-  progress_.step("idle baseline", watts_text(baseline_) + " (metered earlier in this process)");
+  progress_.step("idle baseline", watts_text(baseline_) + " (metered in " + from + ")");
 }
 
 void IdleBaseline::maybe_recheck() {

@@ -27,9 +27,11 @@ class IdleBaseline {
 
   // Meters the baseline (when energy is measured and idle_seconds > 0).
   void measure();
-  // Takes a baseline metered earlier in this process instead (recorded as the event
-  // idle-baseline with outcome "reused"); meters one when `watts` does not cover every device.
-  void adopt(const std::vector<double>& watts);
+  // Takes a baseline metered earlier instead (recorded as the event idle-baseline with outcome
+  // "reused" and `from`, where it was metered); meters one when `watts` does not cover every
+  // device.
+  void adopt(const std::vector<double>& watts,
+             const std::string& from = "an earlier sweep of this process");
   // Between configurations: re-checks when idle_recheck_s has passed since the last metering.
   void maybe_recheck();
   // At the end of the sweep: one last re-check.

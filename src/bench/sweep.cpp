@@ -416,6 +416,24 @@ std::unique_ptr<meter::Meter> default_meter(const ProtocolOptions& p) {
   return std::make_unique<meter::Meter>(mo);
 }
 
+// The sweep's idle baseline: carried from an earlier sweep of this process, else (when the
+// hooks ask) the first one this store holds for the same GPU, else metered now.
+void adopt_or_measure_idle(Sweep& s) {
+  if (!s.hooks.carried_idle_w.empty()) return s.idle->adopt(s.hooks.carried_idle_w);
+  if (s.hooks.idle_from_store && s.energy && !s.meter.devices().empty()) {
+    if (const auto ev = s.store.first_idle_baseline(s.meter.devices().front().uuid)) {
+      const auto details = nlohmann::json::parse(ev->details_json, nullptr, false);
+      std::vector<double> watts;
+      if (details.is_object() && details.contains("idle_power_w"))
+        for (const auto& w : details["idle_power_w"])
+          watts.push_back(w.is_number() ? w.get<double>() : NAN);
+      return s.idle->adopt(watts,
+                           fmt::format("session {} of this study at {}", ev->session_id, ev->at));
+    }
+  }
+  s.idle->measure();
+}
+
 }  // namespace
 
 SweepResult run_sweep(const SweepSpec& spec_in, store::Store& store, ProgressSink& progress,
@@ -442,10 +460,7 @@ SweepResult run_sweep(const SweepSpec& spec_in, store::Store& store, ProgressSin
   s.idle =
       std::make_unique<IdleBaseline>(meter, store, progress, spec.protocol, s.session, s.energy);
   if (s.result.skipped < s.result.configurations) {
-    if (hooks.carried_idle_w.empty())
-      s.idle->measure();
-    else
-      s.idle->adopt(hooks.carried_idle_w);
+    adopt_or_measure_idle(s);
     s.counter_period_s =
         hooks.carried_counter_period_s > 0
             ? reuse_counter_period(hooks.carried_counter_period_s, store, progress, s.session)

@@ -61,6 +61,10 @@ struct SweepHooks {
   // against 81 W cold), so each model would be net of a different idle. Empty: meter it.
   std::vector<double> carried_idle_w;
   double carried_counter_period_s = 0;  // likewise the counter period; 0: measure it
+  // Without a carried baseline: take the first baseline this store holds for the same GPU
+  // (an earlier call of a resumed study) instead of metering one, so that every call of a
+  // study is net of one idle power; the re-checks record how far idle has drifted from it.
+  bool idle_from_store = false;
 };
 
 // Runs the sweep into `store`. `meter` may be supplied (tests, embedders); otherwise one is

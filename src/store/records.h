@@ -156,4 +156,12 @@ struct ProtocolEvent {
   std::string details_json = "{}";
 };
 
+// A protocol event as stored, with the session and time that wrote it.
+struct StoredEvent {
+  int64_t session_id = 0;
+  std::string at;
+  std::string outcome;
+  std::string details_json;
+};
+
 }  // namespace eco::store

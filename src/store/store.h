@@ -60,6 +60,10 @@ class Store {
                      const std::vector<StatRecord>& stats);
   void fail_config(int64_t config_id, const std::string& stage, const std::string& error);
   void add_event(int64_t session_id, const ProtocolEvent& e);
+  // The first idle baseline metered in this study on the GPU `gpu_uuid` (event idle-baseline,
+  // outcome "measured"): a study resumed by a later process subtracts the same idle power as
+  // its first call. nullopt when none was metered on that GPU.
+  std::optional<StoredEvent> first_idle_baseline(const std::string& gpu_uuid);
 
   std::vector<RunRecord> runs(int64_t config_id, bool with_phases = true);
   std::vector<StatRecord> stats(int64_t config_id);

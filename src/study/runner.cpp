@@ -175,6 +175,7 @@ bool sweep_model(Call& c, const std::string& model, int64_t params) {
     return stop(c, model);
   bench::SweepHooks hooks = c.opt.hooks;
   hooks.carried_idle_w = c.idle_w;
+  hooks.idle_from_store = true;  // one idle baseline per study, across its calls
   hooks.carried_counter_period_s = c.counter_period_s;
   double mark = c.budget.now();
   std::optional<std::string> running;  // the format of the configuration under way

@@ -148,7 +148,7 @@ void StudySmoke::database_holds_every_part() {
   EXPECT_EQ(sql.query_int("SELECT count(*) FROM sessions WHERE gpu_name = 'Stand-in GPU'"),
             sql.query_int("SELECT count(*) FROM sessions"));
   // One counter period for the call: the first model's sweep measures it, the six later ones
-  // reuse it (the smoke study has no idle baseline; StudyCli.OneIdleBaselinePerCall checks it).
+  // reuse it (the smoke study has no idle baseline; StudyCli.OneIdleBaselinePerStudy checks it).
   EXPECT_EQ(sql.query_int("SELECT count(*) FROM protocol_events WHERE step = 'counter-period' "
                           "AND outcome = 'measured'"),
             1);
@@ -290,7 +290,9 @@ TEST_F(StudyCli, ABudgetStopsCleanlyAndTheNextCallFinishes) {
 // Every model of one call is net of the same idle baseline: metered by the first model's
 // sweep, reused by the next (metered again after GPU work it would read the card's warm rest
 // power), with the counter period likewise.
-TEST_F(StudyCli, OneIdleBaselinePerCall) {
+// One idle baseline per study: metered by the first call's first sweep, reused by its later
+// sweeps and by every later call that resumes the study on the same GPU.
+TEST_F(StudyCli, OneIdleBaselinePerStudy) {
   std::ofstream(dir_ / "two.toml") << R"(
 [sweep]
 prompt_lens = 8
@@ -315,19 +317,32 @@ models = ["synthetic:tiny?seed=1", "synthetic:tiny?seed=2"]
 formats = ["fp16"]
 batches = [1]
 )";
+  const std::string third = R"(
+[[part]]
+name = "a third model, measured by a later call"
+models = ["synthetic:tiny?seed=3"]
+formats = ["fp16"]
+batches = [1]
+)";
   const std::string db = (dir_ / "s.db").string();
   const Outcome o =
       run(fmt::format("study run {} --db {}", (dir_ / "two.toml").string(), db), env_);
   ASSERT_EQ(o.code, 0) << o.output;
+  std::ofstream(dir_ / "two.toml", std::ios::app) << third;
+  const Outcome later =
+      run(fmt::format("study run {} --db {}", (dir_ / "two.toml").string(), db), env_);
+  ASSERT_EQ(later.code, 0) << later.output;
+  EXPECT_THAT(later.output, HasSubstr("of this study at"));
   auto st = eco::store::Store::open_read_only(db);
   auto& sql = eco::store::test_db(st);
-  EXPECT_EQ(sql.query_int("SELECT count(*) FROM configurations WHERE status = 'done'"), 2);
-  for (const char* step : {"idle-baseline", "counter-period"}) {
-    SCOPED_TRACE(step);
-    const std::string where = fmt::format("FROM protocol_events WHERE step = '{}'", step);
-    EXPECT_EQ(sql.query_int("SELECT count(*) " + where + " AND outcome = 'measured'"), 1);
-    EXPECT_EQ(sql.query_int("SELECT count(*) " + where + " AND outcome = 'reused'"), 1);
-  }
+  EXPECT_EQ(sql.query_int("SELECT count(*) FROM configurations WHERE status = 'done'"), 3);
+  const std::string idle = "FROM protocol_events WHERE step = 'idle-baseline'";
+  EXPECT_EQ(sql.query_int("SELECT count(*) " + idle + " AND outcome = 'measured'"), 1);
+  EXPECT_EQ(sql.query_int("SELECT count(*) " + idle + " AND outcome = 'reused'"), 2);
+  // The counter period is measured once per call (it costs about a second).
+  const std::string period = "FROM protocol_events WHERE step = 'counter-period'";
+  EXPECT_EQ(sql.query_int("SELECT count(*) " + period + " AND outcome = 'measured'"), 2);
+  EXPECT_EQ(sql.query_int("SELECT count(*) " + period + " AND outcome = 'reused'"), 1);
   EXPECT_EQ(sql.query_int("SELECT count(DISTINCT json_extract(details_json, '$.idle_power_w')) "
                           "FROM protocol_events WHERE step = 'idle-baseline'"),
             1);
