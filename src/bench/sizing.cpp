@@ -110,12 +110,15 @@ int grow_until_seen(int k, const ProtocolOptions& p, ProbeFn probe) {
 // (N periods); the duration, unlike the changes a sampler happens to see, does not beat
 // against the counter, and it grows in proportion to k (each repetition is the whole phase),
 // so each attempt goes straight to the length the last one showed was missing, with kHeadroom
-// so that the measured runs, which vary a little, stay above the target.
+// so that the measured runs, which vary a little, stay above the target. The first window may
+// be a single repetition; a GPU's phases keep their length and the second then lasts, a loaded
+// CPU's do not, hence a few more attempts.
 constexpr double kHeadroom = 1.05;
+constexpr int kSizingWindows = 6;
 template <typename ProbeFn>
 int grow_until_long(int k, double target_s, const ProtocolOptions& p, double& window_s,
                     ProbeFn probe) {
-  for (int attempt = 0; attempt < 4 && k < p.max_repetitions; ++attempt) {
+  for (int attempt = 0; attempt < kSizingWindows && k < p.max_repetitions; ++attempt) {
     const Probe seen = probe(k);
     window_s = seen.seconds * k;
     if (window_s >= target_s || !seen.readable) break;
