@@ -41,6 +41,13 @@ double power_integral(const std::vector<Sample>& readings, double from, double t
   return joules + 0.5 * (power(a) + power(to)) * (to - a);
 }
 
+// The lower median: with two reads, one of them stalled, the other.
+double median(std::vector<double> xs) {
+  const auto mid = xs.begin() + static_cast<std::ptrdiff_t>((xs.size() - 1) / 2);
+  std::nth_element(xs.begin(), mid, xs.end());
+  return *mid;
+}
+
 double highest_power(const std::vector<Sample>& readings, double floor_w) {
   double w = floor_w;
   for (const Sample& s : readings) {
@@ -57,11 +64,11 @@ std::vector<CounterEdge> wait_for_counter_changes(Sampler& sampler, const std::v
   std::vector<CounterEdge> edges(n);
   std::vector<Sampler::CounterRead> last(n);  // the latest read that still showed the old value
   std::vector<bool> pending(n, false);
-  std::vector<double> quickest(n, std::numeric_limits<double>::infinity());  // read duration
+  std::vector<std::vector<double>> costs(n);  // each read's duration, per device
   for (size_t d = 0; d < n; ++d) {
     if (!want[d]) continue;
     last[d] = sampler.read_counter(static_cast<int>(d));
-    quickest[d] = last[d].t_after - last[d].t_call;
+    costs[d].push_back(last[d].t_after - last[d].t_call);
     edges[d].readings.push_back(last[d].sample);
     pending[d] = std::isfinite(last[d].sample.energy_mj);
   }
@@ -74,7 +81,7 @@ std::vector<CounterEdge> wait_for_counter_changes(Sampler& sampler, const std::v
       const Sampler::CounterRead r = sampler.read_counter(static_cast<int>(d));
       CounterEdge& e = edges[d];
       e.readings.push_back(r.sample);
-      quickest[d] = std::min(quickest[d], r.t_after - r.t_call);
+      costs[d].push_back(r.t_after - r.t_call);
       if (!std::isfinite(r.sample.energy_mj)) continue;  // a failed read widens the bracket
       if (r.sample.energy_mj == last[d].sample.energy_mj) {
         last[d] = r;
@@ -88,7 +95,7 @@ std::vector<CounterEdge> wait_for_counter_changes(Sampler& sampler, const std::v
       e.t = 0.5 * (last[d].t_before + r.t_after);
       e.half_width_s = 0.5 * (r.t_after - last[d].t_before);
       last[d] = r;
-      pending[d] = 2 * e.half_width_s > poll_s + 2 * quickest[d] + 2 * slack_s;
+      pending[d] = 2 * e.half_width_s > poll_s + 2 * median(costs[d]) + 2 * slack_s;
     }
   }
   return edges;

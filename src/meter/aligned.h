@@ -24,10 +24,13 @@ struct CounterEdge {
 
 // Polls the counters of the devices with want[d] set, about every poll_s on the calling thread,
 // until each has changed once with a sharp bracket, or timeout_s has passed. A bracket is sharp
-// when it is no wider than the poll period plus two of the quickest counter reads seen, plus
-// 2 x slack_s: wider means the thread was descheduled between the two reads, and the wait goes
-// on for the next change (the latest change seen is returned either way). This keeps the
-// criterion right for sensors whose reads take a few milliseconds (NVML on some drivers).
+// when it is no wider than the poll period plus two typical reads (the median of this wait's
+// read durations), plus 2 x slack_s: wider means the thread was descheduled between the two
+// reads, and the wait goes on for the next change (the latest change seen is returned either
+// way). This keeps the criterion right for sensors whose reads take a few milliseconds and vary
+// (NVML on an H200: 2.5-4.2 ms); judged against the quickest read instead, ordinary reads can
+// fail it, and the H200's aligned begin waits had a median of 108 ms, more than the half period
+// a random phase costs (docs/BENCHMARKS.md).
 // Devices not wanted get an unseen edge.
 std::vector<CounterEdge> wait_for_counter_changes(Sampler& sampler, const std::vector<bool>& want,
                                                   double timeout_s, double poll_s = 0.001,

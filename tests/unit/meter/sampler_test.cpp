@@ -2,10 +2,14 @@
 // the counter is read (as NVML's field read does on a real board).
 #include "meter/sampler.h"
 
+#include <cmath>
+
 #include <chrono>
 #include <thread>
 
 #include <gtest/gtest.h>
+
+#include "meter/aligned.h"
 
 namespace eco::meter {
 namespace {
@@ -39,6 +43,59 @@ TEST(Sampler, CounterReadStartsAtTheCounterNotAtThePowerReading) {
   EXPECT_EQ(r.t_before, sensor.counter_read_at);
   EXPECT_GE(r.t_before - r.t_call, 0.015);
   EXPECT_GE(r.t_after, r.t_before);
+}
+
+// A counter that changes every 20 ms behind reads that take 1 ms of power and 1 ms of counter
+// (after one quick first read), and one read that stalls for 30 ms (the thread descheduled).
+class VariableReadSensor final : public GpuSensor {
+ public:
+  explicit VariableReadSensor(int stall_at) : stall_at_(stall_at), origin_(steady_seconds()) {}
+  std::string unavailable_reason() const override { return ""; }
+  std::string driver_version() const override { return "variable reads"; }
+  std::vector<DeviceInfo> devices() const override {
+    DeviceInfo d;
+    d.has_energy_counter = true;
+    return {d};
+  }
+  Sample read(int device, std::vector<std::string>& errors) override {
+    return read_counter(device, errors);
+  }
+  Sample read_counter(int device, std::vector<std::string>&) override {
+    const int n = reads_++;
+    auto ms = [](double x) { std::this_thread::sleep_for(std::chrono::duration<double>(x)); };
+    if (n > 0) ms(0.001);  // the power reading
+    if (n == stall_at_) ms(0.030);
+    Sample s;
+    s.device = device;
+    s.t = steady_seconds();  // the counter read starts here
+    if (n > 0) ms(0.001);
+    s.energy_mj = std::floor((s.t - origin_) / 0.02);  // one update every 20 ms
+    s.watts = 100;
+    return s;
+  }
+
+ private:
+  int reads_ = 0;
+  int stall_at_;
+  double origin_;
+};
+
+// Ordinary reads of a few milliseconds, slower than the first: the first change is used (the
+// bound is two typical reads, not two of the quickest); a change inside a stalled read is not.
+TEST(AlignedWait, AChangeIsJudgedAgainstTypicalReadsAndAStalledOneIsNotUsed) {
+  VariableReadSensor ordinary(-1);
+  Sampler a(&ordinary, 1, nullptr, 0);
+  const double t0 = steady_seconds();
+  const auto e = wait_for_counter_changes(a, {true}, 0.5);
+  ASSERT_TRUE(e[0].seen);
+  EXPECT_LT(e[0].half_width_s, 0.004);
+  EXPECT_LT(steady_seconds() - t0, 0.035);  // the first change, within one period and a read
+
+  VariableReadSensor stalled(1);  // the first poll stalls across a change
+  Sampler b(&stalled, 1, nullptr, 0);
+  const auto f = wait_for_counter_changes(b, {true}, 0.5);
+  ASSERT_TRUE(f[0].seen);
+  EXPECT_LT(f[0].half_width_s, 0.004);  // a later, sharp change
 }
 
 }  // namespace
