@@ -1,5 +1,6 @@
 // The sampler's timed counter read, against a sensor whose power reading takes a while before
-// the counter is read (as NVML's field read does on a real board).
+// the counter is read (as NVML's field read does on a real board), and the aligned wait that
+// judges each change's bracket against the reads around it.
 #include "meter/sampler.h"
 
 #include <cmath>
