@@ -1,14 +1,13 @@
-// The protocol's steps for one configuration: repetitions, stabilisation, warm-ups, adaptive
-// measured runs and the gates (docs/METHODOLOGY.md, "Protocol").
+// The protocol's steps for one configuration: stabilisation, warm-ups, adaptive measured runs
+// and the gates, after the windows are sized (bench/sizing.cpp; docs/METHODOLOGY.md,
+// "Protocol").
 #include <algorithm>
 #include <cmath>
 
 #include <nlohmann/json.hpp>
 
 #include "analysis/stats.h"
-#include "bench/counter_period.h"
 #include "bench/measure.h"
-#include "bench/window.h"
 #include "common/error.h"
 #include "ecocompute/meter.h"
 #include "engine/finite_logits.h"
