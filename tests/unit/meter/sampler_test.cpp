@@ -89,14 +89,16 @@ TEST(AlignedWait, AChangeIsJudgedAgainstTypicalReadsAndAStalledOneIsNotUsed) {
   const double t0 = steady_seconds();
   const auto e = wait_for_counter_changes(a, {true}, 0.5);
   ASSERT_TRUE(e[0].seen);
-  EXPECT_LT(e[0].half_width_s, 0.004);
-  EXPECT_LT(steady_seconds() - t0, 0.035);  // the first change, within one period and a read
+  EXPECT_LT(e[0].half_width_s, 0.01);
+  // One of the first changes, not the 0.5 s timeout that judging against the quickest read (the
+  // first, instant) gives: every ordinary bracket then exceeded it.
+  EXPECT_LT(steady_seconds() - t0, 0.2);
 
   VariableReadSensor stalled(1);  // the first poll stalls across a change
   Sampler b(&stalled, 1, nullptr, 0);
   const auto f = wait_for_counter_changes(b, {true}, 0.5);
   ASSERT_TRUE(f[0].seen);
-  EXPECT_LT(f[0].half_width_s, 0.004);  // a later, sharp change
+  EXPECT_LT(f[0].half_width_s, 0.01);  // a later, sharp change (the stalled one is 16 ms)
 }
 
 }  // namespace
