@@ -36,16 +36,6 @@ class Flags {
   std::vector<std::string> items_;
 };
 
-void prefill(Workload& w) {
-  w.engine.prefill(w.prompts);
-  w.engine.synchronize();
-}
-
-void decode(Workload& w) {
-  w.engine.decode_greedy(w.gen_len);
-  w.engine.synchronize();
-}
-
 // The windows of one run.
 struct RunWindows {
   meter::WindowResult prefill;
@@ -59,7 +49,7 @@ RunWindows run_windows(MeasureContext& ctx, Workload& w, const Repetitions& reps
   {
     ctx.position_saved = false;  // the prefills below start a new position
     Window pre(ctx, "prefill");
-    for (int i = 0; i < reps.prefill; ++i) prefill(w);
+    for (int i = 0; i < reps.prefill; ++i) w.prefill();
     out.prefill = pre.end();
   }
   if (reps.direct_decode) {
@@ -68,8 +58,8 @@ RunWindows run_windows(MeasureContext& ctx, Workload& w, const Repetitions& reps
   } else {
     Window whole(ctx, "total");
     for (int i = 0; i < reps.decode; ++i) {
-      prefill(w);
-      decode(w);
+      w.prefill();
+      w.decode();
     }
     out.second = whole.end();
   }
@@ -270,9 +260,19 @@ meter::WindowResult decode_window(MeasureContext& ctx, Workload& w, int k,
   Window win(ctx, name);
   for (int i = 0; i < k; ++i) {
     if (i > 0) w.engine.restore_position();
-    decode(w);
+    w.decode();
   }
   return win.end();
+}
+
+void Workload::prefill() const {
+  engine.prefill(prompts);
+  engine.synchronize();
+}
+
+void Workload::decode() const {
+  engine.decode_greedy(gen_len);
+  engine.synchronize();
 }
 
 int64_t Workload::prompt_tokens() const {

@@ -33,6 +33,10 @@ struct Workload {
   int64_t prompt_tokens() const;
   int64_t generated_tokens() const { return int64_t(prompts.size()) * gen_len; }
   int64_t decode_tokens() const { return int64_t(prompts.size()) * (gen_len - 1); }
+  // One prefill of the prompts, or one greedy decode of gen_len tokens from the current
+  // position, finished on the device when they return (a window may end right after).
+  void prefill() const;
+  void decode() const;
 };
 
 struct MeasureContext {

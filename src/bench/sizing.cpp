@@ -19,16 +19,6 @@ namespace {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr int kWarmDecodeSteps = 2;
 
-void prefill(Workload& w) {
-  w.engine.prefill(w.prompts);
-  w.engine.synchronize();
-}
-
-void decode(Workload& w) {
-  w.engine.decode_greedy(w.gen_len);
-  w.engine.synchronize();
-}
-
 // Resolution of a window in "updates": counter updates, or power samples without a counter
 // (the meter's own definition of too_short).
 int resolution(const meter::WindowResult& r) {
@@ -58,7 +48,7 @@ struct LastDecodeProbe {
 Probe probe_prefill(MeasureContext& ctx, Workload& w, int k) {
   ctx.position_saved = false;
   Window win(ctx, "probe-prefill");
-  for (int i = 0; i < k; ++i) prefill(w);
+  for (int i = 0; i < k; ++i) w.prefill();
   const auto r = win.end();
   return {r.duration_s / k, resolution(r), window_readable(r)};
 }
@@ -73,7 +63,7 @@ Probe probe_decode(MeasureContext& ctx, Workload& w, bool direct, int k, LastDec
     if (ctx.position_saved) {
       w.engine.restore_position();  // the last probe's: no work outside the windows
     } else {
-      prefill(w);
+      w.prefill();
       ctx.window_just_ended = false;
     }
     const auto r = decode_window(ctx, w, k, "probe-decode");
@@ -84,8 +74,8 @@ Probe probe_decode(MeasureContext& ctx, Workload& w, bool direct, int k, LastDec
   ctx.position_saved = false;
   Window win(ctx, "probe-decode");
   for (int i = 0; i < k; ++i) {
-    prefill(w);
-    decode(w);
+    w.prefill();
+    w.decode();
   }
   return probe(win.end());
 }
@@ -173,7 +163,7 @@ void size_by_duration(MeasureContext& ctx, Workload& w, Repetitions& reps, LastD
   const double pre_s = window_target_s(prefill_min_counter_updates(p), ctx.counter_period_s, p);
   const double dec_s = window_target_s(p.min_counter_updates, ctx.counter_period_s, p);
   reps.timed = true;
-  reps.prefill_rep_s = timed_mean(ctx, pre_s, [&](int) { prefill(w); });
+  reps.prefill_rep_s = timed_mean(ctx, pre_s, [&](int) { w.prefill(); });
   reps.prefill = repetitions_for_duration(reps.prefill_rep_s, pre_s, p);
   reps.prefill_target_s = pre_s;
   reps.decode_target_s = dec_s;
@@ -242,7 +232,7 @@ Repetitions size_repetitions(MeasureContext& ctx, Workload& w) {
   // A first, unmetered pass: graph capture and first-touch costs stay out of every timing. Two
   // decode steps run every kernel a decode runs (a captured step replays them); the rest of a
   // whole decode would only repeat them.
-  prefill(w);
+  w.prefill();
   w.engine.decode_greedy(std::min(w.gen_len, kWarmDecodeSteps));
   w.engine.synchronize();
   if (!ctx.energy || (p.min_counter_updates <= 0 && p.decode_window_s <= 0)) return reps;
