@@ -20,7 +20,7 @@ TEST(Budget, ParsesDurations) {
     EXPECT_THROW(parse_duration(bad, "--budget"), eco::Error) << bad;
 }
 
-TEST(Budget, ExpectsFromTheSameModelAndFormatThenModelThenSize) {
+TEST(Budget, ExpectsFromTheSameModelThenFormatAndStartsBySize) {
   double now = 100;
   Budget b(600, 20, [&] { return now; });
   EXPECT_FALSE(b.expected(Kind::Config, "a", "fp16", 1000).has_value());
@@ -31,8 +31,12 @@ TEST(Budget, ExpectsFromTheSameModelAndFormatThenModelThenSize) {
   b.took(Kind::ModelStart, "a", "", 1000, 100);
   EXPECT_DOUBLE_EQ(*b.expected(Kind::Config, "a", "fp16", 1000), 15);
   EXPECT_DOUBLE_EQ(*b.expected(Kind::Config, "a", "int8", 1000), 70.0 / 3);
-  // Another model: seconds per parameter of every step of the kind, times its size.
-  EXPECT_DOUBLE_EQ(*b.expected(Kind::Config, "b", "fp16", 2000), 2 * 70.0 / 3);
+  // A configuration of another model: the same format's mean, else every configuration's,
+  // whatever the size.
+  EXPECT_DOUBLE_EQ(*b.expected(Kind::Config, "b", "fp16", 2000), 15);
+  EXPECT_DOUBLE_EQ(*b.expected(Kind::Config, "b", "nf4", 5000), 40);
+  EXPECT_DOUBLE_EQ(*b.expected(Kind::Config, "b", "int8", 2000), 70.0 / 3);
+  // A model's start and quality: seconds per parameter of every step of the kind, times size.
   EXPECT_DOUBLE_EQ(*b.expected(Kind::ModelStart, "b", "", 3000), 300);
   EXPECT_FALSE(b.expected(Kind::Quality, "a", "", 1000).has_value());
 }
