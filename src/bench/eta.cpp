@@ -19,23 +19,26 @@ void EtaEstimator::finished(size_t config, double seconds) {
 }
 
 double EtaEstimator::expected(const Item& item) const {
-  double same_format = 0, same_model = 0, all = 0;
-  int n_format = 0, n_model = 0, n_all = 0;
-  double params_done = 0;
+  double same_format = 0, same_model = 0, format_elsewhere = 0, all = 0;
+  int n_format = 0, n_model = 0, n_elsewhere = 0, n_all = 0;
   for (size_t i = 0; i < configs_.size(); ++i) {
     if (took_[i] < 0) continue;
     const Item& done = configs_[i];
     all += took_[i], ++n_all;
-    params_done += done.model < params_.size() ? double(params_[done.model]) : 0;
-    if (done.model != item.model) continue;
+    if (done.model != item.model) {
+      if (done.format == item.format) format_elsewhere += took_[i], ++n_elsewhere;
+      continue;
+    }
     same_model += took_[i], ++n_model;
     if (done.format == item.format) same_format += took_[i], ++n_format;
   }
   if (n_format > 0) return same_format / n_format;
+  // The protocol's windows have lengths in seconds, so a configuration lasts about as long
+  // whatever the model's size (18-34 s at batch 1 from 1.1 B to 7.6 B on an H200,
+  // docs/BENCHMARKS.md), and the format decides most of the rest (a format whose gate fails
+  // runs a second round): its time on the other models, else this model's, else any.
+  if (n_elsewhere > 0) return format_elsewhere / n_elsewhere;
   if (n_model > 0) return same_model / n_model;
-  // Another model: its work scales with its size (most of a configuration's time is its runs).
-  const double mine = item.model < params_.size() ? double(params_[item.model]) : 0;
-  if (mine > 0 && params_done > 0) return all / n_all * (mine / (params_done / n_all));
   return all / n_all;
 }
 
@@ -53,8 +56,15 @@ std::optional<double> EtaEstimator::seconds_left() const {
   int loads = 0;
   for (double l : load_)
     if (l >= 0) load_sum += l, ++loads;
-  for (size_t m = 0; m < model_pending.size(); ++m)
-    if (model_pending[m] && loads > 0) left += load_sum / loads;
+  // A load reads the model's weights (and quantizes them): it scales with the model's size.
+  double params_loaded = 0;
+  for (size_t m = 0; m < load_.size(); ++m)
+    if (load_[m] >= 0) params_loaded += double(params_[m]);
+  for (size_t m = 0; m < model_pending.size(); ++m) {
+    if (!model_pending[m] || loads == 0) continue;
+    left += params_[m] > 0 && params_loaded > 0 ? load_sum * double(params_[m]) / params_loaded
+                                                : load_sum / loads;
+  }
   return left;
 }
 

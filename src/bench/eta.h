@@ -1,9 +1,10 @@
 #pragma once
 // Time left in a sweep, from the configurations finished so far. A remaining configuration is
 // expected to take the mean time of the finished ones of its model and format, else of its
-// model (scaled by the parameter counts when none of its model has finished), and a model not
-// loaded yet adds the mean load time. Time is given by the caller (a clock it owns), so tests
-// drive it with their own.
+// format on the other models (the protocol's windows last seconds whatever the model's size,
+// and the format decides the rest), else of its model; a model not loaded yet adds the loads' time
+// per parameter times its size. Time is given by the caller (a clock it owns), so tests drive
+// it with their own.
 #include <cstddef>
 #include <cstdint>
 #include <optional>

@@ -36,15 +36,15 @@ std::optional<double> Budget::expected(Kind kind, const std::string& model,
     if (s.format == format) same_format += s.seconds, ++n_format;
   }
   if (n_format > 0) return same_format / n_format;
-  if (n_model > 0) return same_model / n_model;
-  if (kind == Kind::Config) {
-    // A configuration of another model lasts what the protocol's windows and rounds last,
-    // hardly longer for a larger model (18-34 s at batch 1 from 1.1 B to 7.6 B on an H200),
-    // and depends most on the format (a format whose gate fails runs a second round): the
-    // same format's mean over other models, else every configuration's.
-    if (n_elsewhere > 0) return format_elsewhere / n_elsewhere;
-    if (n_all > 0) return all / n_all;
+  if (kind == Kind::Config && n_elsewhere > 0) {
+    // A configuration lasts what the protocol's windows and rounds last, hardly longer for a
+    // larger model (18-34 s at batch 1 from 1.1 B to 7.6 B on an H200), and depends most on
+    // the format (a format whose gate fails runs a second round): the same format's mean over
+    // the other models.
+    return format_elsewhere / n_elsewhere;
   }
+  if (n_model > 0) return same_model / n_model;
+  if (kind == Kind::Config && n_all > 0) return all / n_all;
   // A model's start (synthesis, load, quantization) and its quality scoring scale with its size.
   if (n_params > 0 && params > 0) return per_param / n_params * double(params);
   if (n_all > 0) return all / n_all;

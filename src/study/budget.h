@@ -2,10 +2,11 @@
 // The time budget of one `study run` call: the call stops before a step that the study expects
 // to end past the deadline, so that a device call's limit never cuts a configuration in half.
 // Expectations come from what this call has measured, with the rules of the sweep's ETA
-// (bench/eta.h): the mean of the same model and format, else of the same model; for another
-// model, a configuration is expected to last the same format's mean (its windows do not grow
-// with size), a model's start and quality to scale with parameter count. Until something has
-// been measured, a step is expected to fit (a fresh call starts far from its deadline).
+// (bench/eta.h): a configuration is expected to last the mean of the same model and format,
+// else of its format on the other models (its windows do not grow with size), else of its
+// model; a model's start and its quality the same model's mean, else scaled by parameter
+// count. Until something has been measured, a step is expected to fit (a fresh call starts
+// far from its deadline).
 #include <cstdint>
 #include <functional>
 #include <optional>

@@ -74,7 +74,8 @@ TEST(PlanSweep, ExistingWithoutResumeOrWithAnotherPromptIsRefused) {
 }
 
 TEST(Eta, SameModelAndFormatPredictsTheRest) {
-  // Model 0 configurations take 10 s, model 1 (3x the parameters) take 30 s; loads 5 s.
+  // Configurations take 10 s in fp16 and 20 s in int8 on either model (windows of fixed
+  // length); loads take 5 s per 1000 parameters (model 1 has 3x model 0's).
   std::vector<EtaEstimator::Item> items;
   for (size_t m = 0; m < 2; ++m)
     for (const char* f : {"fp16", "int8"})
@@ -83,15 +84,19 @@ TEST(Eta, SameModelAndFormatPredictsTheRest) {
   EXPECT_FALSE(eta.seconds_left().has_value());
   eta.model_loaded(0, 5);
   eta.finished(0, 10);
-  // 5 more of model 0 at 10 s, 6 of model 1 scaled by size (30 s), one more load (5 s).
-  const double truth = 5 * 10 + 6 * 30 + 5;
-  ASSERT_TRUE(eta.seconds_left().has_value());
-  EXPECT_NEAR(*eta.seconds_left(), truth, 0.2 * truth);
-  for (size_t i = 1; i < 6; ++i) eta.finished(i, 10);
-  eta.model_loaded(1, 5);
-  eta.finished(6, 33);  // model 1 runs a little slower than its size says
-  EXPECT_NEAR(*eta.seconds_left(), 5 * 30, 0.2 * 5 * 30);
-  EXPECT_DOUBLE_EQ(*eta.seconds_left(), 5 * 33);
+  // Every other configuration at the only time known (10 s), one more load scaled by size.
+  EXPECT_DOUBLE_EQ(*eta.seconds_left(), 11 * 10 + 15);
+  for (size_t i = 1; i < 3; ++i) eta.finished(i, 10);
+  eta.finished(3, 20);
+  // Model 0's two int8 left at 20 s; model 1 by format: 3 x 10 + 3 x 20; its load 15 s.
+  const double truth = 2 * 20 + 3 * 10 + 3 * 20 + 15;
+  EXPECT_DOUBLE_EQ(*eta.seconds_left(), truth);
+  for (size_t i = 4; i < 6; ++i) eta.finished(i, 20);
+  eta.model_loaded(1, 15);
+  eta.finished(6, 11);  // model 1 runs a little slower: its own fp16 time takes over
+  EXPECT_DOUBLE_EQ(*eta.seconds_left(), 2 * 11 + 3 * 20);
+  eta.finished(9, 24);  // and its own int8 time
+  EXPECT_DOUBLE_EQ(*eta.seconds_left(), 2 * 11 + 2 * 24);
 }
 
 TEST(Repetitions, WindowSpansTheCounterUpdates) {
