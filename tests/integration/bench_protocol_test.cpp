@@ -82,6 +82,10 @@ TEST_F(BenchProtocol, GatePassesOnSteadyPowerAndSubtractsIdle) {
   // Microsecond windows on a shared core: one preempted run can double its J/token. This test
   // is about the records and the idle subtraction, so only a broken figure may fail the gate.
   spec_.protocol.max_cv_decode_j_per_token = 10.0;
+  // Every window waits for a change of its own: this sensor integrates its power only at reads,
+  // so a window that starts on the previous window's change (and subtracts the head from power
+  // readings) is off by whatever a preempted read misses. Sharing has its own test.
+  spec_.protocol.reuse_change_s = 0;
   make_meter();
   Steering steering(*sensor_);
   steering.power = [](const RunLabel&) { return 250.0; };  // idle is 100 W
