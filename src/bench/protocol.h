@@ -62,8 +62,10 @@ struct ProtocolOptions {
   // Aligned windows back to back (prefill then decode, one run then the next, nothing run on
   // the GPU between them): a window begun at most this long after the counter change that ended
   // the previous one starts from that change instead of waiting up to a counter period for the
-  // next (meter::WindowOptions). 0: every window waits for a change of its own.
-  double reuse_change_s = 0.05;
+  // next (meter::WindowOptions). 0 (the default): every window waits for a change of its own.
+  // Off until measured on a GPU: the shared change's head is taken off at NVML's power reading,
+  // which an H200 refreshes only every ~100 ms (docs/METHODOLOGY.md, "Back to back").
+  double reuse_change_s = 0;
   // Quality gates on the measured runs of a round, as coefficients of variation.
   double max_cv_decode_tok_s = 0.01;
   double max_cv_decode_j_per_token = 0.02;

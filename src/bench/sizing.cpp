@@ -229,9 +229,9 @@ Repetitions size_repetitions(MeasureContext& ctx, Workload& w) {
   Repetitions reps;
   reps.direct_decode = w.engine.can_restore_position();
   ctx.window_just_ended = ctx.position_saved = false;
-  // A first, unmetered pass: graph capture and first-touch costs stay out of every timing. Two
-  // decode steps run every kernel a decode runs (a captured step replays them); the rest of a
-  // whole decode would only repeat them.
+  // A first, unmetered pass: graph capture and first-touch costs stay out of every timing. A
+  // two-token decode (one decode step: the first token comes from the prefill's logits) runs
+  // every kernel a decode runs (a captured step replays them); the rest would only repeat them.
   w.prefill();
   w.engine.decode_greedy(std::min(w.gen_len, kWarmDecodeSteps));
   w.engine.synchronize();

@@ -183,13 +183,13 @@ TEST(ProtocolOptions, PrefillWindowUpdates) {
 }
 
 // Back-to-back windows share a counter change when the next begins within reuse_change_s: a
-// protocol key like the others, recorded with every configuration, 0 to turn it off.
+// protocol key like the others, recorded with every configuration, 0 (the default) for off.
 TEST(ProtocolOptions, ReuseChangeIsAKeyAndMustNotBeNegative) {
   ProtocolOptions p;
-  EXPECT_DOUBLE_EQ(p.reuse_change_s, 0.05);
-  EXPECT_DOUBLE_EQ(p.to_json().at("reuse_change_s").get<double>(), 0.05);
-  EXPECT_DOUBLE_EQ(ProtocolOptions::from_json({{"reuse_change_s", 0}}, "sweep.json").reuse_change_s,
-                   0.0);
+  EXPECT_DOUBLE_EQ(p.reuse_change_s, 0.0);
+  EXPECT_DOUBLE_EQ(p.to_json().at("reuse_change_s").get<double>(), 0.0);
+  EXPECT_DOUBLE_EQ(
+      ProtocolOptions::from_json({{"reuse_change_s", 0.05}}, "sweep.json").reuse_change_s, 0.05);
   EXPECT_THROW(ProtocolOptions::from_json({{"reuse_change_s", -0.01}}, "sweep.json"), Error);
 }
 

@@ -50,6 +50,7 @@ TEST(ProtocolWindow, FollowsTheLastWindowOnItsChangeOnlyWhenNothingRanBetween) {
   meter::Meter m(mo, std::move(sensor));
   ProgressSink quiet;
   ProtocolOptions p;
+  p.reuse_change_s = 0.05;
   MeasureContext ctx{st, m, quiet, p};
   ctx.energy = true;
 
