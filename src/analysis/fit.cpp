@@ -1,5 +1,6 @@
 #include "analysis/fit.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -8,6 +9,34 @@
 #include "common/error.h"
 
 namespace eco::analysis {
+
+LineFit fit_line(std::span<const double> x, std::span<const double> y) {
+  LineFit f;
+  const size_t n = std::min(x.size(), y.size());
+  if (n < 2) return f;
+  x = x.first(n), y = y.first(n);
+  const double mx = mean(x), my = mean(y);
+  double sxx = 0, sxy = 0, syy = 0;
+  for (size_t i = 0; i < n; ++i) {
+    sxx += (x[i] - mx) * (x[i] - mx);
+    sxy += (x[i] - mx) * (y[i] - my);
+    syy += (y[i] - my) * (y[i] - my);
+  }
+  if (sxx == 0) return f;
+  f.ok = true;
+  f.n = int(n);
+  f.slope = sxy / sxx;
+  f.intercept = my - f.slope * mx;
+  double sse = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const double r = y[i] - (my + f.slope * (x[i] - mx));
+    sse += r * r;
+  }
+  f.r_squared = syy == 0 ? 1.0 : 1.0 - sse / syy;
+  f.slope_se =
+      n < 3 ? std::numeric_limits<double>::quiet_NaN() : std::sqrt(sse / double(n - 2) / sxx);
+  return f;
+}
 
 PowerLawFit fit_power_law(std::span<const double> batch, std::span<const double> energy) {
   if (batch.size() != energy.size())
@@ -21,28 +50,17 @@ PowerLawFit fit_power_law(std::span<const double> batch, std::span<const double>
     x[i] = std::log(batch[i]);
     y[i] = std::log(energy[i]);
   }
-  const double mx = mean(x), my = mean(y);
-  double sxx = 0, sxy = 0, syy = 0;
-  for (size_t i = 0; i < n; ++i) {
-    sxx += (x[i] - mx) * (x[i] - mx);
-    sxy += (x[i] - mx) * (y[i] - my);
-    syy += (y[i] - my) * (y[i] - my);
-  }
-  if (n < 2 || sxx == 0) fail("power-law fit: needs at least two distinct batch sizes");
+  const LineFit line = fit_line(x, y);
+  if (!line.ok) fail("power-law fit: needs at least two distinct batch sizes");
   PowerLawFit f;
-  f.n = int(n);
-  f.b = sxy / sxx;
-  f.a = std::exp(my - f.b * mx);
-  double sse = 0;
-  for (size_t i = 0; i < n; ++i) {
-    const double r = y[i] - (my + f.b * (x[i] - mx));
-    sse += r * r;
-  }
-  f.r_squared = syy == 0 ? 1.0 : 1.0 - sse / syy;
+  f.n = line.n;
+  f.b = line.slope;
+  f.a = std::exp(line.intercept);
+  f.r_squared = line.r_squared;
+  f.b_se = line.slope_se;
   if (n < 3) {
-    f.b_se = f.b_ci_low = f.b_ci_high = std::numeric_limits<double>::quiet_NaN();
+    f.b_ci_low = f.b_ci_high = std::numeric_limits<double>::quiet_NaN();
   } else {
-    f.b_se = std::sqrt(sse / double(n - 2) / sxx);
     const double tq = student_t_quantile(0.975, double(n - 2));
     f.b_ci_low = f.b - tq * f.b_se;
     f.b_ci_high = f.b + tq * f.b_se;

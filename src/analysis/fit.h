@@ -6,6 +6,17 @@
 
 namespace eco::analysis {
 
+// Ordinary least squares y = intercept + slope x.
+struct LineFit {
+  double slope = 0, intercept = 0;
+  double slope_se = 0;   // standard error of the slope (NaN with fewer than three points)
+  double r_squared = 0;  // 1 when y does not vary
+  int n = 0;
+  bool ok =
+      false;  // false with fewer than two points or when x does not vary (then nothing else is set)
+};
+LineFit fit_line(std::span<const double> x, std::span<const double> y);
+
 struct PowerLawFit {
   double a = 0;         // prefactor (energy per request at B = 1, in the unit of E)
   double b = 0;         // exponent

@@ -63,15 +63,8 @@ void IdleBaseline::measure() {
           "idle baseline and every energy figure would include its draw",
           d.index, d.memory_used_mib));
   baseline_ = meter_.measure_idle(protocol_.idle_seconds, idle_window(protocol_));
-  last_ = meter_.now();
-  store::ProtocolEvent ev;
-  ev.step = "idle-baseline";
-  ev.seconds = protocol_.idle_seconds;
-  ev.outcome = "measured";
-  ev.details_json = nlohmann::json{{"idle_power_w", finite_or_null(baseline_)},
-                                   {"window", std::string(to_string(protocol_.windows))}}
-                        .dump();
-  store_.add_event(session_id_, ev);
+  record_baseline("measured", protocol_.idle_seconds,
+                  {"window", std::string(to_string(protocol_.windows))});
   progress_.step("idle baseline", watts_text(baseline_));
 }
 
@@ -83,15 +76,22 @@ void IdleBaseline::adopt(const std::vector<double>& watts, const std::string& fr
   if (!usable) return measure();
   baseline_ = watts;
   meter_.set_idle_power(baseline_);
+  record_baseline("reused", 0, {"from", from});
+  progress_.step("idle baseline", watts_text(baseline_) + " (metered in " + from + ")");
+}
+
+void IdleBaseline::record_baseline(const char* outcome, double seconds,
+                                   const std::pair<const char*, std::string>& detail) {
   last_ = meter_.now();
   store::ProtocolEvent ev;
   ev.step = "idle-baseline";
-  ev.seconds = 0;
-  ev.outcome = "reused";
-  ev.details_json =
-      nlohmann::json{{"idle_power_w", finite_or_null(baseline_)}, {"from", from}}.dump();
+  ev.seconds = seconds;
+  ev.outcome = outcome;
+  ev.details_json = nlohmann::json{
+      {"idle_power_w", finite_or_null(baseline_)},
+      {detail.first,
+       detail.second}}.dump();
   store_.add_event(session_id_, ev);
-  progress_.step("idle baseline", watts_text(baseline_) + " (metered in " + from + ")");
 }
 
 void IdleBaseline::maybe_recheck() {

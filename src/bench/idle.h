@@ -5,6 +5,7 @@
 // (the baseline itself stays, so every configuration is net of the same idle power).
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "bench/progress.h"
@@ -30,16 +31,17 @@ class IdleBaseline {
   // Takes a baseline metered earlier instead (recorded as the event idle-baseline with outcome
   // "reused" and `from`, where it was metered); meters one when `watts` does not cover every
   // device.
-  void adopt(const std::vector<double>& watts,
-             const std::string& from = "an earlier sweep of this process");
+  void adopt(const std::vector<double>& watts, const std::string& from);
   // Between configurations: re-checks when idle_recheck_s has passed since the last metering.
   void maybe_recheck();
   // At the end of the sweep: one last re-check.
   void finish();
-  const std::vector<double>& watts() const { return baseline_; }
 
  private:
   void recheck(const char* when);
+  // Stores the event idle-baseline for baseline_ with `detail` (where it came from).
+  void record_baseline(const char* outcome, double seconds,
+                       const std::pair<const char*, std::string>& detail);
   meter::Meter& meter_;
   store::Store& store_;
   ProgressSink& progress_;

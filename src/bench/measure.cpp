@@ -265,6 +265,15 @@ meter::WindowResult decode_window(MeasureContext& ctx, Workload& w, int k,
   return win.end();
 }
 
+void to_post_prefill_position(MeasureContext& ctx, Workload& w) {
+  if (ctx.position_saved) {
+    w.engine.restore_position();
+    return;
+  }
+  w.prefill();
+  ctx.window_just_ended = false;
+}
+
 void Workload::prefill() const {
   engine.prefill(prompts);
   engine.synchronize();

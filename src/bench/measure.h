@@ -135,6 +135,11 @@ bool window_readable(const meter::WindowResult& r);
 // A decode window's energy per token: net of idle, gross without a baseline.
 double decode_j_per_token(const meter::WindowResult& r, double tokens);
 
+// Brings the engine to the post-prefill position a decode window starts from: the one the last
+// decode window saved (no work outside the windows), else a prefill, which is GPU work outside
+// any window, so the next window waits for a counter change of its own.
+void to_post_prefill_position(MeasureContext& ctx, Workload& w);
+
 // One run: prefill and decode windows with `reps` repetitions. Not stored. `fault`, when
 // given, receives what went wrong with the energy readings (empty when nothing did); the run
 // is then flagged energy-fault.

@@ -31,11 +31,6 @@ nlohmann::json trend_json(const Trend& t) {
           {"significant", t.significant}};
 }
 
-void prefill(Workload& w) {
-  w.engine.prefill(w.prompts);
-  w.engine.synchronize();
-}
-
 // Least-squares slope of the first device's temperature over the trailing `span_s` of the
 // meter's timeline, in C per minute; NaN without readings or with under half the span covered.
 double temperature_slope(meter::Meter& m, double span_s) {
@@ -71,14 +66,7 @@ StabilisationWindow stabilisation_window(MeasureContext& ctx, Workload& w,
     out.has_temperature = std::isfinite(r.temp_end_c);
     return out;
   }
-  // The post-prefill position the last decode window saved, else a prefill (outside any window,
-  // so this window waits for a counter change of its own).
-  if (ctx.position_saved) {
-    w.engine.restore_position();
-  } else {
-    prefill(w);
-    ctx.window_just_ended = false;
-  }
+  to_post_prefill_position(ctx, w);
   const auto r = decode_window(ctx, w, reps.decode, "stabilisation");
   engine::check_finite_logits(w.engine, fmt::format("configuration {}", ctx.config_id));
   const double tokens = double(reps.decode) * double(w.decode_tokens());

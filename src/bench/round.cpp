@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 
+#include "analysis/fit.h"
 #include "analysis/stats.h"
 #include "bench/measure.h"
 
@@ -28,27 +29,16 @@ Trend trend_of(const std::vector<double>& xs, const std::vector<double>& ys, dou
   Trend tr;
   tr.n = int(ys.size());
   if (tr.n < 3 || xs.size() != ys.size() || !all_finite(ys)) return tr;
-  const double n = tr.n;
-  double mx = 0, my = 0;
-  for (size_t i = 0; i < ys.size(); ++i) mx += xs[i] / n, my += ys[i] / n;
-  double sxx = 0, sxy = 0;
-  for (size_t i = 0; i < ys.size(); ++i) {
-    sxx += (xs[i] - mx) * (xs[i] - mx);
-    sxy += (xs[i] - mx) * (ys[i] - my);
-  }
-  if (sxx <= 0 || my == 0) return tr;
-  tr.slope = sxy / sxx;
-  double sse = 0;
-  for (size_t i = 0; i < ys.size(); ++i) {
-    const double r = ys[i] - (my + tr.slope * (xs[i] - mx));
-    sse += r * r;
-  }
-  const double se = std::sqrt(sse / (n - 2) / sxx);
+  const double my = analysis::mean(ys);
+  const analysis::LineFit line = analysis::fit_line(xs, ys);
+  if (!line.ok || my == 0) return tr;
+  tr.slope = line.slope;
+  const double se = line.slope_se;
   tr.t = se > 0
              ? tr.slope / se
              : (tr.slope == 0 ? 0.0
                               : std::copysign(std::numeric_limits<double>::infinity(), tr.slope));
-  tr.t_critical = analysis::student_t_quantile(0.975, n - 2);
+  tr.t_critical = analysis::student_t_quantile(0.975, tr.n - 2.0);
   const auto [lo, hi] = std::minmax_element(xs.begin(), xs.end());
   tr.change = tr.slope * (*hi - *lo) / std::fabs(my);
   tr.significant = std::fabs(tr.t) > tr.t_critical && std::fabs(tr.change) > target;

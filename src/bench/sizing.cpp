@@ -44,32 +44,28 @@ struct LastDecodeProbe {
   double start_s = 0;  // steady clock, before its prefill
 };
 
+// What a window of k repetitions showed.
+Probe probe_of(const meter::WindowResult& r, int k) {
+  return {r.duration_s / k, resolution(r), window_readable(r)};
+}
+
 // k prefills in one window.
 Probe probe_prefill(MeasureContext& ctx, Workload& w, int k) {
   ctx.position_saved = false;
   Window win(ctx, "probe-prefill");
   for (int i = 0; i < k; ++i) w.prefill();
-  const auto r = win.end();
-  return {r.duration_s / k, resolution(r), window_readable(r)};
+  return probe_of(win.end(), k);
 }
 
 // k decodes from one saved position (direct), or k whole runs (derived), in one window.
 Probe probe_decode(MeasureContext& ctx, Workload& w, bool direct, int k, LastDecodeProbe& last) {
-  auto probe = [&](const meter::WindowResult& r) {
-    return Probe{r.duration_s / k, resolution(r), window_readable(r)};
-  };
   last = {k, kNaN, ctx.meter.now()};
   if (direct) {
-    if (ctx.position_saved) {
-      w.engine.restore_position();  // the last probe's: no work outside the windows
-    } else {
-      w.prefill();
-      ctx.window_just_ended = false;
-    }
+    to_post_prefill_position(ctx, w);
     const auto r = decode_window(ctx, w, k, "probe-decode");
     if (window_readable(r))
       last.value = decode_j_per_token(r, double(k) * double(w.decode_tokens()));
-    return probe(r);
+    return probe_of(r, k);
   }
   ctx.position_saved = false;
   Window win(ctx, "probe-decode");
@@ -77,7 +73,7 @@ Probe probe_decode(MeasureContext& ctx, Workload& w, bool direct, int k, LastDec
     w.prefill();
     w.decode();
   }
-  return probe(win.end());
+  return probe_of(win.end(), k);
 }
 
 // Grows k until its window sees enough counter updates: the probe's rate can be off for short

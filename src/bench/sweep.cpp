@@ -416,10 +416,9 @@ std::unique_ptr<meter::Meter> default_meter(const ProtocolOptions& p) {
   return std::make_unique<meter::Meter>(mo);
 }
 
-// The sweep's idle baseline: carried from an earlier sweep of this process, else (when the
-// hooks ask) the first one this store holds for the same GPU, else metered now.
+// The sweep's idle baseline: (when the hooks ask) the first one this store holds for the same
+// GPU, else metered now.
 void adopt_or_measure_idle(Sweep& s) {
-  if (!s.hooks.carried_idle_w.empty()) return s.idle->adopt(s.hooks.carried_idle_w);
   if (s.hooks.idle_from_store && s.energy && !s.meter.devices().empty()) {
     if (const auto ev = s.store.first_idle_baseline(s.meter.devices().front().uuid)) {
       const auto details = nlohmann::json::parse(ev->details_json, nullptr, false);
@@ -470,7 +469,6 @@ SweepResult run_sweep(const SweepSpec& spec_in, store::Store& store, ProgressSin
   s.result.not_started =
       s.result.configurations - s.result.skipped - s.result.done - s.result.failed;
   if (s.result.skipped < s.result.configurations) s.idle->finish();
-  s.result.idle_w = s.idle->watts();
   s.result.counter_period_s = s.counter_period_s;
   return s.result;
 }

@@ -31,9 +31,8 @@ struct SweepResult {
   int model_loads = 0;      // model files loaded (once per model)
   int engines_built = 0;    // engines built (once per model and format where possible)
   std::string energy_note;  // why energy was not measured; empty when it was
-  // The idle baseline and counter period the sweep used (metered or carried in), for a later
-  // sweep of the same process to carry (SweepHooks::carried); empty / 0 when none.
-  std::vector<double> idle_w;
+  // The counter period the sweep used (measured or carried in), for a later sweep of the same
+  // process to carry (SweepHooks::carried_counter_period_s); 0 when none.
   double counter_period_s = 0;
   bool ok() const { return failed == 0 && energy_faults == 0; }
 };
@@ -55,16 +54,14 @@ struct SweepHooks {
   // first of a format): false stops the sweep there, cleanly, as a time budget needs; the
   // configurations not started keep their state, and the final idle re-check still runs.
   std::function<bool(const PlannedConfig& next)> proceed;
-  // A baseline an earlier sweep of this process metered on the same device (a study sweeps
-  // one model after another): used, and recorded as reused, instead of metering idle again.
-  // Metered right after GPU work, idle reads the card's warm rest power (124-129 W on an H200
-  // against 81 W cold), so each model would be net of a different idle. Empty: meter it.
-  std::vector<double> carried_idle_w;
-  double carried_counter_period_s = 0;  // likewise the counter period; 0: measure it
-  // Without a carried baseline: take the first baseline this store holds for the same GPU
-  // (an earlier call of a resumed study) instead of metering one, so that every call of a
-  // study is net of one idle power; the re-checks record how far idle has drifted from it.
+  // Take the first idle baseline this store holds for the same GPU (an earlier sweep of the
+  // study, in this process or an earlier one) instead of metering one, recorded as reused: a
+  // study sweeps one model after another, over several calls, and idle metered right after GPU
+  // work reads the card's warm rest power (124-129 W on an H200 against 81 W cold), so each
+  // model would be net of a different idle. The re-checks record the drift from it.
   bool idle_from_store = false;
+  // A counter period an earlier sweep of this process measured; 0: measure it.
+  double carried_counter_period_s = 0;
 };
 
 // Runs the sweep into `store`. `meter` may be supplied (tests, embedders); otherwise one is

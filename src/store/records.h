@@ -160,7 +160,6 @@ struct ProtocolEvent {
 struct StoredEvent {
   int64_t session_id = 0;
   std::string at;
-  std::string outcome;
   std::string details_json;
 };
 

@@ -501,12 +501,12 @@ void Store::add_event(int64_t session_id, const ProtocolEvent& e) {
 std::optional<StoredEvent> Store::first_idle_baseline(const std::string& gpu_uuid) {
   if (gpu_uuid.empty()) return std::nullopt;
   auto q = db_.prepare(
-      "SELECT e.session_id, e.at, e.outcome, e.details_json FROM protocol_events e "
+      "SELECT e.session_id, e.at, e.details_json FROM protocol_events e "
       "JOIN sessions s ON s.id = e.session_id WHERE e.step = 'idle-baseline' AND "
       "e.outcome = 'measured' AND s.gpu_uuid = ? ORDER BY e.id LIMIT 1");
   q.bind(1, gpu_uuid);
   if (!q.step()) return std::nullopt;
-  return StoredEvent{q.get_int(0), q.get_text(1), q.get_text(2), q.get_text(3)};
+  return StoredEvent{q.get_int(0), q.get_text(1), q.get_text(2)};
 }
 
 std::vector<RunRecord> Store::runs(int64_t config_id, bool with_phases) {

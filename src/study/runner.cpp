@@ -144,9 +144,8 @@ struct Call {
   const RunOptions& opt;
   Budget budget;
   RunOutcome out;
-  // The idle baseline and counter period of this call's first sweep, carried to the later ones
-  // so that every model of the call is net of the same (cold) idle power.
-  std::vector<double> idle_w;
+  // The counter period of this call's first sweep, carried to the later ones (the idle baseline
+  // is the study's, from the store: SweepHooks::idle_from_store).
   double counter_period_s = 0;
 };
 
@@ -174,7 +173,6 @@ bool sweep_model(Call& c, const std::string& model, int64_t params) {
                          c.budget.expected(Kind::Config, model, spec.formats[0], params))))
     return stop(c, model);
   bench::SweepHooks hooks = c.opt.hooks;
-  hooks.carried_idle_w = c.idle_w;
   hooks.idle_from_store = true;  // one idle baseline per study, across its calls
   hooks.carried_counter_period_s = c.counter_period_s;
   double mark = c.budget.now();
@@ -195,7 +193,6 @@ bool sweep_model(Call& c, const std::string& model, int64_t params) {
     return true;
   };
   const bench::SweepResult r = bench::run_sweep(spec, c.st, c.progress, nullptr, hooks);
-  if (c.idle_w.empty()) c.idle_w = r.idle_w;
   if (c.counter_period_s <= 0) c.counter_period_s = r.counter_period_s;
   if (running) c.budget.took(Kind::Config, model, *running, params, c.budget.now() - mark);
   c.out.measured_now += r.done;

@@ -10,6 +10,26 @@
 namespace eco::analysis {
 namespace {
 
+TEST(LineFit, HandComputed) {
+  // y = 1 + 2x exactly, then with residuals +1, -1, -1, +1 (sse 4, sxx 5, se = sqrt(4/2/5)).
+  const std::vector<double> x{0, 1, 2, 3};
+  LineFit f = fit_line(x, std::vector<double>{1, 3, 5, 7});
+  ASSERT_TRUE(f.ok);
+  EXPECT_DOUBLE_EQ(f.slope, 2);
+  EXPECT_DOUBLE_EQ(f.intercept, 1);
+  EXPECT_DOUBLE_EQ(f.slope_se, 0);
+  EXPECT_DOUBLE_EQ(f.r_squared, 1);
+  f = fit_line(x, std::vector<double>{2, 2, 4, 8});
+  EXPECT_DOUBLE_EQ(f.slope, 2);
+  EXPECT_DOUBLE_EQ(f.intercept, 1);
+  EXPECT_NEAR(f.slope_se, std::sqrt(0.4), 1e-12);
+  EXPECT_NEAR(f.r_squared, 1 - 4.0 / 24.0, 1e-12);
+  // Two points: no standard error; x that does not vary: no line.
+  EXPECT_TRUE(std::isnan(fit_line(std::vector<double>{0, 1}, std::vector<double>{0, 1}).slope_se));
+  EXPECT_FALSE(fit_line(std::vector<double>{2, 2, 2}, std::vector<double>{1, 2, 3}).ok);
+  EXPECT_FALSE(fit_line(std::vector<double>{1}, std::vector<double>{1}).ok);
+}
+
 TEST(PowerLaw, RecoversExponentWithinItsCiInAtLeast90PercentOfSeeds) {
   // E = 40 B^-0.85 with 5 % multiplicative noise, 3 repeats at each of 7 batch sizes. A 95 %
   // interval should hold the true exponent in ~95 % of seeds; fewer than 90 % would mean the
