@@ -278,25 +278,14 @@ TEST(SteadyWindow, AlignedDecodeWindowIsSizedByItsLength) {
   SweepSpec spec = tiny_cpu_sweep(8);
   auto& p = spec.protocol;
   p.idle_seconds = 0;
-  p.stabilise_max_s = 0;
-  p.warmup = 0;
-  p.runs = p.max_runs = 1;
-  p.max_reruns = 0;
+  fixed_runs(p, 1);
   p.min_counter_updates = 3;
   p.sample_interval_s = 0.01;
   p.decode_window_s = 0.3;
-  meter::ScriptedDevice d;
-  d.power = {{0.0, 200.0}};
-  d.counter_period_s = 0.02;
-  meter::MeterOptions mo;
-  mo.interval_s = p.sample_interval_s;
-  mo.min_counter_updates = p.min_counter_updates;
-  mo.use_host = false;
-  meter::Meter meter(
-      mo, std::make_unique<meter::ScriptedSensor>(std::vector<meter::ScriptedDevice>{d}));
+  const auto meter = scripted_gpu_meter(p, 200.0, 0.02);
   ProgressSink quiet;
   auto st = store::Store::open(dir / "s.db");
-  run_sweep(spec, st, quiet, &meter);
+  run_sweep(spec, st, quiet, meter.get());
   const auto cfg = st.configs().at(0);
   EXPECT_EQ(cfg.gate, store::GateOutcome::NotEvaluated);
   const auto gate = nlohmann::json::parse(cfg.gate_json);

@@ -12,6 +12,7 @@
 
 #include "bench/sweep.h"
 #include "integration/steered_sensor.h"
+#include "integration/tiny_sweep.h"
 #include "store/store.h"
 #include "store_access.h"
 
@@ -37,12 +38,9 @@ class SweepHooksTest : public ::testing::Test {
     spec_.device = "cpu";
     auto& p = spec_.protocol;
     p.idle_seconds = 0;
-    p.stabilise_max_s = 0;
-    p.warmup = 0;
-    p.runs = p.max_runs = 2;
+    fixed_runs(p, 2);
     p.min_counter_updates = 0;
     p.max_cv_decode_tok_s = 10.0;
-    p.max_reruns = 0;
     meter::MeterOptions mo;
     mo.interval_s = 0.001;
     meter_ = std::make_unique<meter::Meter>(mo, std::make_unique<SteeredSensor>());

@@ -6,11 +6,16 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include <fmt/format.h>
 
+#include "bench/protocol.h"
 #include "bench/sweep_spec.h"
+#include "ecocompute/meter.h"
+#include "meter/scripted_sensor.h"
 
 namespace eco::bench {
 
@@ -34,6 +39,30 @@ inline SweepSpec tiny_cpu_sweep(int gen_len) {
   spec.gen_lens = {gen_len};
   spec.device = "cpu";
   return spec;
+}
+
+// A meter over one scripted GPU drawing `watts` whose energy counter updates every `period_s`,
+// sampled as the protocol asks (no host sensor).
+inline std::unique_ptr<meter::Meter> scripted_gpu_meter(const ProtocolOptions& p, double watts,
+                                                        double period_s) {
+  meter::ScriptedDevice d;
+  d.power = {{0.0, watts}};
+  d.counter_period_s = period_s;
+  meter::MeterOptions mo;
+  mo.interval_s = p.sample_interval_s;
+  mo.min_counter_updates = p.min_counter_updates;
+  mo.use_host = false;
+  return std::make_unique<meter::Meter>(
+      mo, std::make_unique<meter::ScriptedSensor>(std::vector<meter::ScriptedDevice>{d}));
+}
+
+// Exactly `runs` measured runs: no stabilisation, warm-up or re-run round (tests about what the
+// windows and runs record, not about the protocol's adaptive steps).
+inline void fixed_runs(ProtocolOptions& p, int runs) {
+  p.stabilise_max_s = 0;
+  p.warmup = 0;
+  p.runs = p.max_runs = runs;
+  p.max_reruns = 0;
 }
 
 }  // namespace eco::bench

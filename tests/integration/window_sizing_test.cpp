@@ -31,25 +31,14 @@ TEST(WindowSizing, AlignedWindowsLastTheirUpdatesOfTheMeasuredCounterPeriod) {
   SweepSpec spec = tiny_cpu_sweep(8);
   auto& p = spec.protocol;
   p.idle_seconds = 0.05;
-  p.stabilise_max_s = 0;
-  p.warmup = 0;
-  p.runs = p.max_runs = 4;
+  fixed_runs(p, 4);
   p.min_counter_updates = 6;
   p.sample_interval_s = 0.01;
   p.max_cv_decode_tok_s = p.max_cv_decode_j_per_token = 10.0;  // not what this test checks
-  p.max_reruns = 0;
-  meter::ScriptedDevice d;
-  d.power = {{0.0, 200.0}};
-  d.counter_period_s = kPeriod;
-  meter::MeterOptions mo;
-  mo.interval_s = p.sample_interval_s;
-  mo.min_counter_updates = p.min_counter_updates;
-  mo.use_host = false;
-  meter::Meter meter(
-      mo, std::make_unique<meter::ScriptedSensor>(std::vector<meter::ScriptedDevice>{d}));
+  const auto meter = scripted_gpu_meter(p, 200.0, kPeriod);
   ProgressSink quiet;
   auto st = store::Store::open(dir / "s.db");
-  run_sweep(spec, st, quiet, &meter);
+  run_sweep(spec, st, quiet, meter.get());
 
   auto q = test_db(st).prepare(
       "SELECT outcome, details_json FROM protocol_events WHERE step = 'counter-period'");
