@@ -96,6 +96,11 @@ struct WindowOptions {
   // of work: set it only when nothing ran on the GPU since that window ended. 0 (default):
   // always wait for a new change.
   double reuse_change_s = 0;
+  // The energy counter's update period, measured (Meter::watch_counters; the bench does this
+  // once per sweep). 0 (default): unknown. With it an aligned window takes its tail's energy
+  // from the counter's last increment, not from the instant power readings, which some boards
+  // (H200: ~100 ms) refresh so rarely that they still show the work's power after it ended.
+  double counter_period_s = 0;
 };
 
 struct DeviceEnergy {

@@ -30,6 +30,7 @@ class Window {
     meter::WindowOptions o;
     o.aligned = ctx.protocol.windows == WindowMode::Aligned;
     o.reuse_change_s = ctx.window_just_ended ? ctx.protocol.reuse_change_s : 0;
+    o.counter_period_s = ctx.counter_period_s;  // the tail from the counter, not stale readings
     return o;
   }
   MeasureContext& ctx_;

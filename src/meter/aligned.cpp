@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <limits>
+#include <string>
 #include <thread>
 
 namespace eco::meter {
@@ -54,6 +55,60 @@ double highest_power(const std::vector<Sample>& readings, double floor_w) {
     if (std::isfinite(s.watts) && !(s.watts <= w)) w = s.watts;
   }
   return w;
+}
+
+// How far a counter change may lie from its period's grid, as a fraction of the period: the
+// H200's change times lie within 1.1-1.3 ms (sd; 2.2 ms at most) of a fitted 100 ms grid, and a
+// period fitted over one second is good to about 0.2 ms (docs/BENCHMARKS.md).
+constexpr double kChangeJitterFraction = 0.03;
+
+struct CounterTail {
+  double joules = 0, uncertainty_j = 0;
+  std::string why_not;  // non-empty: the counter's increment cannot give the tail
+};
+
+// A timeline sample inside the window that contradicts "the change before the end edge came one
+// period before it": the counter already showed its last value well before then, or still an
+// older one well after. The counter is read last in a sample, up to a read's time after s.t.
+bool period_contradicted(const AlignedInput& in, double last_change, double margin) {
+  const double last_value = in.end_edge.before_mj;
+  for (const Sample& s : in.inside) {
+    if (!std::isfinite(s.energy_mj)) continue;
+    if (s.t + margin < last_change && s.energy_mj == last_value) return true;
+    if (s.t > last_change + margin && s.energy_mj != last_value) return true;
+  }
+  return false;
+}
+
+// The tail from the counter's last increment (aligned.h). head_j: the energy already removed
+// from the window's start.
+CounterTail counter_tail(const AlignedInput& in, double head_j, double tail_s) {
+  CounterTail out;
+  const CounterEdge& a = in.start_edge;
+  const CounterEdge& b = in.end_edge;
+  const double period = in.counter_period_s;
+  const double slack = kChangeJitterFraction * period + b.half_width_s;
+  const double last_change = b.t - period;  // the start of the period the work ended in
+  if (!(tail_s + slack < period)) {
+    out.why_not = "the counter changed more than one period after the work's end";
+  } else if (!(last_change > in.start.t + slack)) {
+    out.why_not = "the work is shorter than one counter period";
+  } else if ((std::isfinite(in.end.energy_mj) && in.end.energy_mj != b.before_mj) ||
+             period_contradicted(in, last_change, slack + 0.1 * period)) {
+    out.why_not = "the counter's changes inside the window do not follow the given period";
+  }
+  if (!out.why_not.empty()) return out;
+  // Everything from the work's start to the last change, per second: the work's rate.
+  const double before_j = (b.before_mj - a.value_mj) / 1000.0 - head_j;
+  const double rate_w = before_j / (last_change - in.start.t);
+  const double increment_j = (b.value_mj - b.before_mj) / 1000.0;
+  const double work_part_j = rate_w * (in.end.t - last_change);
+  // The tail holds between none and the whole increment.
+  out.joules = std::clamp(increment_j - work_part_j, 0.0, increment_j);
+  // Where the last change lies (its bracket and jitter), and the work's last part drawing the
+  // window's mean power to within the readings' tolerance.
+  out.uncertainty_j = std::fabs(rate_w) * slack + in.power_tolerance * std::fabs(work_part_j);
+  return out;
 }
 
 }  // namespace
@@ -123,16 +178,29 @@ AlignedEnergy aligned_energy(const AlignedInput& in) {
   head.push_back(in.start);
   tail.insert(tail.end(), b.readings.begin(), b.readings.end());
   double head_j = power_integral(head, in.start.t - out.head_s, in.start.t);
-  double tail_j = power_integral(tail, in.end.t, in.end.t + out.tail_s);
   if (!std::isfinite(head_j)) head_j = rate_w * out.head_s;
-  if (!std::isfinite(tail_j)) tail_j = rate_w * out.tail_s;
-  out.joules = span_j - head_j - tail_j;
-
   // Each change time is known to within its bracket, at up to the highest power seen there; the
-  // head and tail are only as good as the power readings; each counter value is whole mJ.
-  out.uncertainty_j =
-      highest_power(head, rate_w) * a.half_width_s + highest_power(tail, rate_w) * b.half_width_s +
-      in.power_tolerance * (std::fabs(head_j) + std::fabs(tail_j)) + 2 * kCounterResolutionJ;
+  // head is only as good as the power readings; each counter value is whole mJ.
+  const double head_uncertainty_j = highest_power(head, rate_w) * a.half_width_s +
+                                    in.power_tolerance * std::fabs(head_j) +
+                                    2 * kCounterResolutionJ;
+  if (in.counter_period_s > 0) {
+    const CounterTail t = counter_tail(in, head_j, out.tail_s);
+    out.tail_note = t.why_not;
+    if (t.why_not.empty()) {
+      out.tail_from_counter = true;
+      out.tail_j = t.joules;
+      out.joules = span_j - head_j - t.joules;
+      out.uncertainty_j = head_uncertainty_j + t.uncertainty_j;
+      return out;
+    }
+  }
+  double tail_j = power_integral(tail, in.end.t, in.end.t + out.tail_s);
+  if (!std::isfinite(tail_j)) tail_j = rate_w * out.tail_s;
+  out.tail_j = tail_j;
+  out.joules = span_j - head_j - tail_j;
+  out.uncertainty_j = head_uncertainty_j + highest_power(tail, rate_w) * b.half_width_s +
+                      in.power_tolerance * std::fabs(tail_j);
   return out;
 }
 

@@ -40,17 +40,30 @@ struct AlignedInput {
   CounterEdge start_edge, end_edge;
   Sample start, end;              // the device's boundary samples: the work runs between them
   double power_tolerance = 0.05;  // relative error assumed for power readings (tail, head)
+  // The counter's update period (measured, e.g. bench/counter_period.h); 0 when unknown. With
+  // it the tail is taken from the counter's own last increment instead of the power readings,
+  // which on an H200 hold their value for about 100 ms and so still show the load in the tail.
+  double counter_period_s = 0;
+  std::vector<Sample> inside;  // the device's timeline samples in the window (checks the period)
 };
 
 struct AlignedEnergy {
-  double joules = 0;         // energy from start.t to end.t
-  double uncertainty_j = 0;  // bound on |joules - true energy| under the stated assumptions
-  double head_s = 0;         // from the start edge to the work's start
-  double tail_s = 0;         // from the work's end to the end edge
-  std::string problem;       // non-empty: unusable (e.g. the counter went down); use plain
+  double joules = 0;               // energy from start.t to end.t
+  double uncertainty_j = 0;        // bound on |joules - true energy| under the stated assumptions
+  double head_s = 0;               // from the start edge to the work's start
+  double tail_s = 0;               // from the work's end to the end edge
+  double tail_j = 0;               // the energy removed for the tail
+  bool tail_from_counter = false;  // the tail came from the counter's last increment
+  std::string tail_note;           // why a given period could not be used for the tail; else empty
+  std::string problem;             // non-empty: unusable (e.g. the counter went down); use plain
 };
 
 // (end value - start value) minus the head and tail energies; pure arithmetic for unit tests.
+// The tail, with a counter period: the increment at the end edge is the energy of the period
+// [end edge - period, end edge], which holds the last of the work and then the tail; the work's
+// part is its mean rate from the work's start to that period's start (the counter's own
+// figure), and the tail is the rest. Without a period (or when it does not fit the changes
+// seen), the tail is integrated from the power readings taken while waiting for the change.
 AlignedEnergy aligned_energy(const AlignedInput& in);
 
 }  // namespace eco::meter

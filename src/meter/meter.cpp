@@ -191,14 +191,21 @@ DeviceEnergy Meter::Impl::device_energy(size_t d, const OpenWindow& w, const Sam
     std::string why =
         why_not_aligned(info, e, w.start_edges[d], end_edge, w.options.align_timeout_s);
     if (why.empty()) {
-      // The head and tail are integrated from the power readings, assumed good to the same
-      // tolerance that the counter/timeline agreement check uses.
-      const AlignedEnergy a = aligned_energy(
-          {w.start_edges[d], *end_edge, w.device_start[d], end_sample, options.tolerance});
+      // The head (and the tail, unless the counter's period gives it) is integrated from the
+      // power readings, assumed good to the same tolerance that the counter/timeline
+      // agreement check uses.
+      AlignedInput in{w.start_edges[d], *end_edge, w.device_start[d], end_sample,
+                      options.tolerance};
+      in.counter_period_s = w.options.counter_period_s;
+      in.inside = samples;
+      const AlignedEnergy a = aligned_energy(in);
       why = a.problem;
       if (why.empty()) {
         const AlignedFigure figure{a.joules, a.uncertainty_j, a.tail_s, a.head_s};
         e = summarize_device(samples, duration_s, idle_w[d], policy, &figure);
+        if (!a.tail_note.empty())
+          e.notes.push_back("tail energy from power readings, not the counter (" + a.tail_note +
+                            ")");
       }
     }
     if (!why.empty())
@@ -347,6 +354,10 @@ void Meter::begin(const std::string& name, const WindowOptions& options) {
   }
   if (is_open(name)) {
     eco::fail("meter window '{}' is already open: end it first or use another name", name);
+  }
+  if (options.counter_period_s < 0 || !std::isfinite(options.counter_period_s)) {
+    eco::fail("meter window '{}': counter_period_s {} must be a finite number >= 0 (0: unknown)",
+              name, options.counter_period_s);
   }
   if (options.reuse_change_s < 0 || !std::isfinite(options.reuse_change_s)) {
     eco::fail("meter window '{}': reuse_change_s {} must be a finite number >= 0 (0: never)", name,

@@ -177,7 +177,7 @@ void NvmlSensor::probe(int visible_index, int nvml_index) {
   nvml::Device h = nullptr;
   nvml::Return rc = lib_->device_get_handle_by_index(static_cast<unsigned>(nvml_index), &h);
   handles_.push_back(h);
-  lost_.push_back(rc != nvml::kSuccess);
+  lost_.emplace_back(rc != nvml::kSuccess);
   if (rc != nvml::kSuccess) {
     info.error = lib_->describe("nvmlDeviceGetHandleByIndex_v2", rc);
     info.energy_source = "none";

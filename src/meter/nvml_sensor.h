@@ -2,6 +2,8 @@
 // GPU sensor backed by NVML (dlopen'ed). Probes every visible device once: what it supports,
 // which power reading feeds the timeline, and whether energy comes from the counter or must be
 // integrated (the fallback, recorded in DeviceInfo::notes).
+#include <atomic>
+#include <deque>
 #include <memory>
 #include <string>
 #include <vector>
@@ -36,7 +38,7 @@ class NvmlSensor final : public GpuSensor {
   std::string driver_;
   std::vector<DeviceInfo> infos_;
   std::vector<nvml::Device> handles_;
-  std::vector<bool> lost_;
+  std::deque<std::atomic<bool>> lost_;  // read and set by the sampler and the polling thread
 };
 
 }  // namespace eco::meter

@@ -1,8 +1,9 @@
 #pragma once
 // One background thread that polls every GPU and host sensor at a fixed period into the
-// timeline. Boundary samples (window begin/end) go through the same lock, so each device's
-// samples stay in time order. Sensor failures are kept as events, not thrown, so a lost GPU
-// cannot kill the thread.
+// timeline. Boundary samples (window begin/end) take turns with it, so each device's samples
+// stay in time order. The quick counter reads of aligned windows do not wait for either: the
+// sensor must allow read_counter() while read() runs on another thread. Sensor failures are
+// kept as events, not thrown, so a lost GPU cannot kill the thread.
 #include <condition_variable>
 #include <mutex>
 #include <optional>
@@ -60,7 +61,9 @@ class Sampler {
   size_t sample_count() const;
 
  private:
-  void take_locked(std::vector<Sample>* out);  // requires mu_
+  // Reads every device (and the host) once into the timeline; the boundary with its samples
+  // and host joules when `keep`.
+  Boundary take(bool keep);
   void record_errors_locked(int device, double t, const std::vector<std::string>& errors);
   void loop();
 
@@ -70,7 +73,8 @@ class Sampler {
   std::optional<RaplAccumulator> host_;
   double interval_s_;
 
-  mutable std::mutex mu_;
+  std::mutex read_mu_;     // one whole sample at a time (the timeline stays in time order)
+  mutable std::mutex mu_;  // the timeline, events and host accumulator; never held for a read
   std::vector<std::vector<Sample>> timeline_;  // per device
   std::vector<SensorEvent> events_;
   std::condition_variable wake_;

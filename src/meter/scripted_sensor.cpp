@@ -107,7 +107,12 @@ Sample ScriptedSensor::read(int device, std::vector<std::string>& /*errors*/) {
   s.device = device;
   s.t = steady_seconds();
   const double script_t = s.t - origin_;
-  s.watts = power_at(d.power, script_t);
+  double shown_t = script_t;
+  if (d.power_refresh_s > 0) {
+    shown_t = d.counter_phase_s +
+              std::floor((script_t - d.counter_phase_s) / d.power_refresh_s) * d.power_refresh_s;
+  }
+  s.watts = power_at(d.power, shown_t);
   s.avg_watts = kNaN;
   s.temperature_c = d.temperature_c;
   s.sm_clock_mhz = 1980;

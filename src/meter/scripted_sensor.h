@@ -21,6 +21,10 @@ struct ScriptedDevice {
   // from a fixed sequence (so a run is reproducible); jitter < period keeps the order.
   double counter_phase_s = 0;
   double counter_jitter_s = 0;
+  // > 0: the point power reading holds the power at its last refresh, at counter_phase_s +
+  // k x power_refresh_s, as an H200's does for about 100 ms (so right after work ends it still
+  // shows the work's power); 0: the reading is the power at that instant.
+  double power_refresh_s = 0;
   double reset_at_s = -1;  // >= 0: the counter restarts from 0 at this time
   double temperature_c = 40;
 };

@@ -1,6 +1,8 @@
 #pragma once
 // The seam between the meter and a GPU: NVML in production, a scripted sensor in unit tests.
-// A sensor probes its devices once and then answers read() from the sampler thread.
+// A sensor probes its devices once and then answers read() from the sampler thread (or the
+// thread taking a window's boundary sample, never both at once) and read_counter() from the
+// thread waiting for a counter change, possibly while a read() runs.
 #include <string>
 #include <vector>
 

@@ -2,6 +2,7 @@
 // is worked out in the comments.
 #include "meter/aligned.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -86,6 +87,75 @@ TEST(AlignedEnergy, WithoutPowerReadingsTheCounterRateStandsIn) {
   EXPECT_NEAR(a.joules, 7.0, 1e-9);
   // 100 W x 1 ms x 2 + 5 % of (1 + 2) J + 0.002 J.
   EXPECT_NEAR(a.uncertainty_j, 0.2 + 0.15 + 0.002, 1e-9);
+}
+
+// A decode window as an H200 sees it (docs/METHODOLOGY.md, "Update-aligned windows"): counter
+// changes every 100 ms at 0.0, 0.1, ... s; 118 W idle in the head [0, 0.004] and in the tail
+// [1.310, 1.400]; 560 W work from 0.004 to 1.310 s (731.36 J). The power readings in the tail
+// were refreshed inside the work and still show 560 W.
+//   counter at the start edge: 1000000 mJ; at the change 1.3 s: + 118 x 0.004 + 560 x 1.296
+//   = + 726.232 J; at 1.4 s: + 560 x 0.010 + 118 x 0.090 = + 16.22 J (the last increment).
+AlignedInput stale_tail_window() {
+  AlignedInput in;
+  in.start_edge = edge(0.0, 0.002, 990000, 1000000, {at(-0.01, 118), at(0.001, 118)});
+  in.end_edge = edge(1.4, 0.002, 1726232, 1742452, {at(1.33, 560), at(1.39, 560), at(1.401, 560)});
+  in.start = at(0.004, 118, 1000000);
+  in.end = at(1.310, 560, 1726232);
+  in.inside = {in.start, at(1.15, 560, 1614232), at(1.25, 560, 1670232), in.end};
+  return in;
+}
+
+TEST(AlignedEnergy, TailFromTheCounterIncrementWhenThePowerReadingIsStale) {
+  AlignedInput in = stale_tail_window();
+  // Without the period, the stale readings take 560 W x 0.09 s = 50.4 J off for a tail that
+  // held 10.62 J: 742.452 - 0.472 - 50.4 = 691.58 J, 39.78 J (5.4 %) short.
+  const AlignedEnergy readings = aligned_energy(in);
+  EXPECT_FALSE(readings.tail_from_counter);
+  EXPECT_NEAR(readings.joules, 691.58, 1e-9);
+  // With it: the last change before the end edge is at 1.4 - 0.1 = 1.3 s; the work's rate is
+  // (726.232 - 0.472 head) / (1.3 - 0.004) = 560 W; the last increment's work part is
+  // 560 x (1.310 - 1.3) = 5.6 J, its tail 16.22 - 5.6 = 10.62 J: 742.452 - 0.472 - 10.62.
+  in.counter_period_s = 0.1;
+  const AlignedEnergy a = aligned_energy(in);
+  ASSERT_TRUE(a.problem.empty()) << a.problem;
+  EXPECT_TRUE(a.tail_from_counter) << a.tail_note;
+  EXPECT_NEAR(a.tail_j, 10.62, 1e-9);
+  EXPECT_NEAR(a.joules, 731.36, 1e-9);
+  // Head as before: the span's mean rate 742.452 / 1.4 W (above the 118 W read) x 2 ms bracket,
+  // 5 % of 0.472 J, 1 mJ at each end. Tail: where the last change lies, 3 % of the period plus
+  // the end bracket (5 ms) at 560 W = 2.8 J, and 5 % of the 5.6 J work part.
+  const double head = 742.452 / 1.4 * 0.002 + 0.05 * 0.472 + 0.002;
+  EXPECT_NEAR(a.uncertainty_j, head + 560 * 0.005 + 0.05 * 5.6, 1e-9);
+  EXPECT_LT(a.uncertainty_j, 0.01 * 731.36);
+  EXPECT_GT(731.36 - readings.joules, 5 * a.uncertainty_j);
+}
+
+TEST(AlignedEnergy, APeriodThatDoesNotFitTheChangesFallsBackToTheReadingsAndSaysWhy) {
+  AlignedInput in = stale_tail_window();
+  // 150 ms puts the last change at 1.25 s, but a sample at 1.29 s still shows the value of the
+  // change at 1.2 s: the counter changed again after 1.29 s, so the period is wrong.
+  in.counter_period_s = 0.15;
+  in.inside.push_back(at(1.29, 560, 1670232));
+  std::sort(in.inside.begin(), in.inside.end(),
+            [](const Sample& x, const Sample& y) { return x.t < y.t; });
+  AlignedEnergy a = aligned_energy(in);
+  EXPECT_FALSE(a.tail_from_counter);
+  EXPECT_NE(a.tail_note.find("do not follow the given period"), std::string::npos);
+  EXPECT_NEAR(a.joules, 691.58, 1e-9);  // the readings' figure
+
+  // 50 ms: the end edge came more than one such period after the work.
+  in = stale_tail_window();
+  in.counter_period_s = 0.05;
+  a = aligned_energy(in);
+  EXPECT_FALSE(a.tail_from_counter);
+  EXPECT_NE(a.tail_note.find("more than one period after"), std::string::npos);
+
+  // Work inside a single period: no full period of work to take its rate from.
+  in = stale_tail_window();
+  in.counter_period_s = 1.39;
+  a = aligned_energy(in);
+  EXPECT_FALSE(a.tail_from_counter);
+  EXPECT_NE(a.tail_note.find("shorter than one counter period"), std::string::npos);
 }
 
 TEST(AlignedEnergy, UnusableEdgesAreNamed) {

@@ -3,10 +3,12 @@
 // judges each change's bracket against the reads around it.
 #include "meter/sampler.h"
 
-#include <cmath>
-
+#include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <cmath>
 #include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -99,6 +101,54 @@ TEST(AlignedWait, AChangeIsJudgedAgainstTypicalReadsAndAStalledOneIsNotUsed) {
   const auto f = wait_for_counter_changes(b, {true}, 0.5);
   ASSERT_TRUE(f[0].seen);
   EXPECT_LT(f[0].half_width_s, 0.01);  // a later, sharp change (the stalled one is 16 ms)
+}
+
+// A whole sample that takes 30 ms (the sampler thread reading every field of a slow device)
+// beside a counter read that takes none: an aligned wait's poll must not wait for the sample,
+// or its bracket around a counter change widens by up to the sample's time.
+class SlowSampleSensor final : public GpuSensor {
+ public:
+  std::string unavailable_reason() const override { return ""; }
+  std::string driver_version() const override { return "slow sample"; }
+  std::vector<DeviceInfo> devices() const override { return {DeviceInfo{}}; }
+  Sample read(int device, std::vector<std::string>& errors) override {
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));
+    ++samples;
+    return read_counter(device, errors);
+  }
+  Sample read_counter(int device, std::vector<std::string>&) override {
+    Sample s;
+    s.device = device;
+    s.t = steady_seconds();
+    s.energy_mj = 1000;
+    s.watts = 100;
+    return s;
+  }
+  std::atomic<int> samples{0};
+};
+
+TEST(Sampler, CounterPollDoesNotWaitForTheSamplerThreadsRead) {
+  SlowSampleSensor sensor;
+  Sampler sampler(&sensor, 1, nullptr, 0.005);  // back to back: a read is nearly always running
+  sampler.start();
+  while (sensor.samples.load() < 1) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  std::vector<double> took;
+  for (int i = 0; i < 40; ++i) {
+    const double called = steady_seconds();
+    const Sampler::CounterRead r = sampler.read_counter(0);
+    took.push_back(r.t_after - called);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  const Sampler::Boundary b = sampler.sample_now();  // boundary samples still take their turn
+  sampler.stop();
+  std::sort(took.begin(), took.end());
+  // Waiting behind the lock, most polls took up to 30 ms (median about 15 ms).
+  EXPECT_LT(took[took.size() / 2], 0.005);
+  ASSERT_EQ(b.samples.size(), 1u);
+  const std::vector<Sample> timeline = sampler.device_samples(0, 0, 1e300);
+  EXPECT_GE(timeline.size(), 3u);
+  EXPECT_TRUE(std::is_sorted(timeline.begin(), timeline.end(),
+                             [](const Sample& x, const Sample& y) { return x.t < y.t; }));
 }
 
 }  // namespace
