@@ -1,13 +1,10 @@
 // GPU engine benchmark (run by tools/gpu/bench_engine.sh on a lent GPU machine; not by ctest).
 //
 //   bench_engine_cuda synth SHAPE DIR                 write a synthetic model (fp16)
-//   bench_engine_cuda decode DIR B1,B2,.. PROMPT NEW [no-split-k]
-//                                                     decode tok/s, bytes/step, GB/s, host CPU %,
-//                                                     J/token (no-split-k: every GEMV with one
-//                                                     block per tile, as before split-K)
+//   bench_engine_cuda decode DIR B1,B2,.. PROMPT NEW  decode tok/s, bytes/step, GB/s, host CPU %,
+//                                                     J/token
 //   bench_engine_cuda gemv B1,B2,..                   the fp16 GEMV alone on mistral-7b's four
-//                                                     shapes: GB/s with the automatic split-K
-//                                                     choice and with 1..4 splits forced
+//                                                     shapes: time and GB/s of weights
 //   bench_engine_cuda prefill DIR TOKENS               prefill time and TFLOP/s
 //   bench_engine_cuda greedy DIR OUT.json N           N greedy tokens + first logits for the
 //                                                     transformers cross-check
@@ -37,8 +34,8 @@ int main() {
 #include "common/error.h"
 #include "ecocompute/meter.h"
 #include "engine/cuda/cuda_engine.h"
+#include "engine/cuda/device_buffer.h"
 #include "engine/cuda/kernels.h"
-#include "engine/cuda/linear.h"
 #include "engine/engine.h"
 #include "model/synth.h"
 #include "model/weights.h"
@@ -84,8 +81,7 @@ std::vector<int> parse_list(const std::string& s) {
   return out;
 }
 
-int run_decode(const std::string& dir, const std::vector<int>& batches, int prompt, int steps,
-               bool split_k) {
+int run_decode(const std::string& dir, const std::vector<int>& batches, int prompt, int steps) {
   const auto w = model::load_model(dir);
   const int maxb = *std::max_element(batches.begin(), batches.end());
   engine::EngineOptions o;
@@ -93,7 +89,6 @@ int run_decode(const std::string& dir, const std::vector<int>& batches, int prom
   o.format = quant::parse_format("fp16");
   o.max_batch = maxb;
   o.max_context = prompt + steps + 8;
-  o.cuda.gemv_splits = split_k ? 0 : 1;
   auto t_load = Clock::now();
   auto e = engine::create_engine(w, o);
   const double load_s = since(t_load);
@@ -134,16 +129,16 @@ int run_decode(const std::string& dir, const std::vector<int>& batches, int prom
     fmt::print(
         "RESULT {{\"kind\":\"decode\",\"batch\":{},\"prompt\":{},\"steps\":{},\"seconds\":{:.6f},"
         "\"tok_s\":{:.2f},\"step_ms\":{:.4f},\"bytes_per_step\":{:.0f},\"weight_bytes\":{},"
-        "\"gb_s\":{:.2f},\"host_cpu_frac\":{:.4f},\"j_per_token\":{},\"split_k\":{}}}\n",
+        "\"gb_s\":{:.2f},\"host_cpu_frac\":{:.4f},\"j_per_token\":{}}}\n",
         b, prompt, dsteps, t, double(b) * dsteps / t, step_s * 1e3, bytes, tm.weight_bytes,
         bytes / step_s / 1e9, cpu / t,
-        std::isfinite(j) ? fmt::format("{:.5f}", j / (double(b) * dsteps)) : "null", split_k);
+        std::isfinite(j) ? fmt::format("{:.5f}", j / (double(b) * dsteps)) : "null");
     std::fflush(stdout);
   }
   return 0;
 }
 
-// ---- gemv: the fp16 GEMV kernels alone, per shape and split ---------------------------------
+// ---- gemv: the fp16 GEMV kernels alone, per shape ----------------------------------------------
 using engine::cuda::GemvArgs;
 using engine::cuda::GemvOut;
 
@@ -203,7 +198,6 @@ int run_gemv(const std::vector<int>& batches) {
   const int kmax = 14336, nmax = 28672, mmax = ec::gemv_max_batch();
   cudaStream_t s = nullptr;
   cuda_ok(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), "stream");
-  ec::GemvSplitBuffers split;
   const auto T = ec::DevType::F16;
   ec::DeviceBuffer x(size_t(mmax) * kmax * 2, "x"), resid(size_t(mmax) * kmax * 4, "resid");
   ec::DeviceBuffer gamma(size_t(kmax) * 2, "gamma"), sumsq(size_t(mmax) * 4, "sumsq");
@@ -212,8 +206,7 @@ int run_gemv(const std::vector<int>& batches) {
   ec::launch_fill_f32(resid.as<float>(), int64_t(mmax) * kmax, 0.5f, s);
   ec::launch_fill(T, gamma.get(), kmax, 1.0f, s);
   ec::launch_fill_f32(y.as<float>(), int64_t(mmax) * nmax, 0.0f, s);
-  fmt::print(stderr,
-             "fp16 GEMV, weights streamed from DRAM (GB/s of weights; auto = the choice)\n");
+  fmt::print(stderr, "fp16 GEMV, weights streamed from DRAM\n");
   for (const GemvShape& sh : shapes) {
     const size_t bytes = size_t(sh.n) * sh.k * 2;
     const int copies = std::max<int>(2, int((size_t(768) << 20) / bytes + 1));
@@ -236,23 +229,13 @@ int run_gemv(const std::vector<int>& batches) {
       }
       a.out = {sh.out, y.get(), sh.out == GemvOut::SwiGLU ? sh.n / 2 : sh.n,
                sh.out == GemvOut::AddResidual ? sumsq_out.as<float>() : nullptr};
-      a.scratch = split.scratch();
-      a.w = w.get();
-      const int chosen = ec::gemv_splits_for(T, a);
-      std::string line = fmt::format("{:>10} batch {:>2}:", sh.name, m);
-      for (int sp : {0, 1, 2, 3, 4}) {
-        if (long((sh.n + 15) / 16) * sp > split.scratch().blocks) continue;
-        a.splits = sp;
-        const double t = time_gemv(a, w.as<char>(), bytes, copies, s);
-        const double gbs = double(bytes) / t / 1e9;
-        fmt::print(
-            "RESULT {{\"kind\":\"gemv\",\"shape\":\"{}\",\"n\":{},\"k\":{},\"batch\":{},"
-            "\"splits\":{},\"auto\":{},\"us\":{:.2f},\"gb_s\":{:.1f}}}\n",
-            sh.name, sh.n, sh.k, m, sp == 0 ? chosen : sp, sp == 0, t * 1e6, gbs);
-        line += sp == 0 ? fmt::format("  auto({}) {:6.0f}", chosen, gbs)
-                        : fmt::format("  {}: {:6.0f}", sp, gbs);
-      }
-      fmt::print(stderr, "{}\n", line);
+      const double t = time_gemv(a, w.as<char>(), bytes, copies, s);
+      const double gbs = double(bytes) / t / 1e9;
+      fmt::print(
+          "RESULT {{\"kind\":\"gemv\",\"shape\":\"{}\",\"n\":{},\"k\":{},\"batch\":{},"
+          "\"us\":{:.2f},\"gb_s\":{:.1f}}}\n",
+          sh.name, sh.n, sh.k, m, t * 1e6, gbs);
+      fmt::print(stderr, "{:>10} batch {:>2}: {:7.1f} us {:6.0f} GB/s\n", sh.name, m, t * 1e6, gbs);
       std::fflush(stdout);
     }
   }
@@ -329,13 +312,13 @@ int main(int argc, char** argv) {
       fmt::print(stderr, "synthetic {} written to {} in {:.1f} s\n", a[1], a[2], since(t0));
       return 0;
     }
-    if ((a.size() == 5 || (a.size() == 6 && a[5] == "no-split-k")) && a[0] == "decode")
-      return run_decode(a[1], parse_list(a[2]), std::stoi(a[3]), std::stoi(a[4]), a.size() == 5);
+    if (a.size() == 5 && a[0] == "decode")
+      return run_decode(a[1], parse_list(a[2]), std::stoi(a[3]), std::stoi(a[4]));
     if (a.size() == 2 && a[0] == "gemv") return run_gemv(parse_list(a[1]));
     if (a.size() == 3 && a[0] == "prefill") return run_prefill(a[1], std::stoi(a[2]));
     if (a.size() == 4 && a[0] == "greedy") return run_greedy(a[1], a[2], std::stoi(a[3]));
     std::fputs(
-        "usage: bench_engine_cuda synth SHAPE DIR | decode DIR B1,B2 PROMPT NEW [no-split-k] | "
+        "usage: bench_engine_cuda synth SHAPE DIR | decode DIR B1,B2 PROMPT NEW | "
         "gemv B1,B2 | prefill DIR TOKENS | greedy DIR OUT N\n",
         stderr);
     return 2;

@@ -25,10 +25,6 @@ struct CudaPathOptions {
   // int8 with a threshold: record every matmul's outlier-column count (a host synchronisation
   // per matmul, so decode runs eager); read with cuda::take_quant_stats().
   bool count_outliers = false;
-  // fp16/bf16 GEMV blocks per 16-row tile along k (split-K): 0 chooses per matrix (splits only
-  // those with too few rows to fill the GPU), 1 never splits, 2..8 split every GEMV that many
-  // ways (as far as the scratch holds; tests, benchmarks).
-  int gemv_splits = 0;
 };
 
 struct EngineOptions {

@@ -1,15 +1,13 @@
 #!/usr/bin/env bash
-# Before/after of the decode kernels' launch geometry (split-K GEMV for matrices with few rows,
-# attention keys split into whole rounds) in one device call of about three minutes:
+# Before/after of a decode-kernel change in one device call of about three minutes:
 #   1. the new kernel tests (test_cuda: GEMV, attention, engine against the CPU reference),
 #      while synthetic mistral-7b is written;
-#   2. the fp16 GEMV alone on mistral-7b's four shapes at batch 1 and 8: GB/s with the automatic
-#      split and with 1..4 splits forced (bench_engine_cuda gemv; split 1 is the old geometry);
+#   2. the new fp16 GEMV alone on mistral-7b's four shapes at batch 1 and 8: time and GB/s of
+#      weights (bench_engine_cuda gemv);
 #   3. decode tok/s, GB/s and J/token (NVML energy counter) at batch 1/8/64, prompt 32, STEPS
-#      new tokens: the old binary, the new one, and the new one without split-K (batch 1/8, the
-#      GEMV batches), alternated so that clock and temperature drift falls on both.
+#      new tokens: the old binary, then the new one.
 # Needs two ignored folders in the checkout (carry them): $OLD with bench_engine_cuda of the
-# commit before (e.g. e6b73e5), $NEW with bench_engine_cuda and test_cuda of this one, each
+# commit before, $NEW with bench_engine_cuda and test_cuda of the commit under test, each
 # stripped (12 MB a binary). Builds nothing. Logs and results.jsonl go to $OUT.
 #   OLD=gpu-kernels-before NEW=gpu-kernels STEPS=128 bash tools/gpu/decode_geometry.sh
 set -uo pipefail
@@ -38,15 +36,14 @@ log "GEMV alone"
 timeout 60 "$NEW/bench_engine_cuda" gemv 1,8 2> "$OUT/gemv.txt" | sed -n 's/^RESULT //p' >> "$R"
 cat "$OUT/gemv.txt"
 
-decode() {  # label binary batches [no-split-k]
-  timeout 120 "$2/bench_engine_cuda" decode $M "$3" 32 "$STEPS" ${4:+"$4"} 2> "$OUT/decode_$1.err" |
+decode() {  # label binary batches
+  timeout 120 "$2/bench_engine_cuda" decode $M "$3" 32 "$STEPS" 2> "$OUT/decode_$1.err" |
     sed -n "s/^RESULT {/{\"engine\":\"$1\",/p" >> "$R"
   tail -1 "$OUT/decode_$1.err"
 }
-log "decode: old, new, new without split-K"
+log "decode: old, new"
 decode old "$OLD" 1,8,64
 decode new "$NEW" 1,8,64
-decode new-no-split-k "$NEW" 1,8 no-split-k
 head -1 "$OUT/decode_new.err"
 
 python3 - "$R" <<'EOF' | tee "$OUT/summary.md"
@@ -60,10 +57,9 @@ for r in rows:
         print(f"| {r['engine']} | {r['batch']} | {r['tok_s']:.1f} | {r['step_ms']:.3f} | "
               f"{r['gb_s']:.0f} | {'-' if j is None else f'{j:.4f}'} |")
 print()
-print("| GEMV shape | batch | splits | us | GB/s |")
-print("|---|---|---|---|---|")
+print("| GEMV shape | batch | us | GB/s |")
+print("|---|---|---|---|")
 for r in rows:
     if r.get("kind") == "gemv":
-        s = f"auto ({r['splits']})" if r["auto"] else str(r["splits"])
-        print(f"| {r['shape']} | {r['batch']} | {s} | {r['us']:.1f} | {r['gb_s']:.0f} |")
+        print(f"| {r['shape']} | {r['batch']} | {r['us']:.1f} | {r['gb_s']:.0f} |")
 EOF

@@ -42,12 +42,7 @@ std::string CudaEngine::describe() const {
   if (l0.qkv.qweight) s += " (" + describe_quant_format(lin_fmt) + ")";
   const quant::FormatSpec head_fmt{model_.lm_head.format};
   s += fmt::format("; lm_head {}", describe_matmul_paths(head_fmt, opts_.cuda, model_.lm_head.k));
-  s += "; fused RMSNorm/SwiGLU/residual epilogues on the GEMV paths";
-  if (opts_.cuda.gemv_splits == 0)
-    s += "; split-K fp16/bf16 GEMV for matrices with few rows";
-  else if (opts_.cuda.gemv_splits > 1)
-    s += fmt::format("; fp16/bf16 GEMV split {} ways along k", opts_.cuda.gemv_splits);
-  s += "; flash-decoding attention";
+  s += "; fused RMSNorm/SwiGLU/residual epilogues on the GEMV paths; flash-decoding attention";
   if (cfg_.sliding_window > 0) s += fmt::format(" (sliding window {})", cfg_.sliding_window);
   s += decode_needs_eager(opts_.format, opts_.cuda) ? "; decode steps enqueued eagerly"
                                                     : "; decode as CUDA graphs per batch size";

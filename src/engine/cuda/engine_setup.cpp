@@ -7,7 +7,6 @@
 #include "common/error.h"
 #include "engine/cuda/cuda_check.h"
 #include "engine/cuda/engine_impl.h"
-#include "engine/cuda/launch_plan.h"
 #include "engine/cuda/quant_linear.h"
 
 namespace eco::engine::cuda {
@@ -22,9 +21,6 @@ void check_paths(const CudaPathOptions& p) {
   if (p.nf4_fused_max_batch < 0 || p.nf4_fused_max_batch > nf4_fused_max_batch_limit())
     fail("CUDA path options: nf4_fused_max_batch {} is outside 0..{}", p.nf4_fused_max_batch,
          nf4_fused_max_batch_limit());
-  if (p.gemv_splits < 0 || p.gemv_splits > kGemvMaxSplits)
-    fail("CUDA path options: gemv_splits {} is outside 0..{} (0: automatic, 1: no split-K)",
-         p.gemv_splits, kGemvMaxSplits);
 }
 
 // Shapes the kernels handle; anything else runs on the CPU engine.

@@ -12,9 +12,6 @@
 //   dequantization) and multiplies it with one n-tile of the batch (mma);
 // - the tensor-core mma wrappers, the input loader (T rows, or the fp32 residual normalised on
 //   the fly), the reduction over the warps and the epilogue store in each output mode;
-// - split-K (combine_k_splits): for matrices with too few tiles to fill the GPU, k divided among
-//   gridDim.y blocks per tile whose fp32 partials the last of them adds (a format opts in by
-//   launching with gridDim.y > 1 and giving its policy a k-block range; gemv.cu does);
 // - the launch switch over n-tiles (batch 1..8, ..16, ..32, ..64) and output modes.
 //
 // A dot product does not care about the order of k, so a format may permute k as long as it
@@ -170,47 +167,6 @@ __device__ __forceinline__ void sum_over_warps(A (&acc)[NT][4], A* red, const Ge
       for (int w = 0; w < kGemvWarps; ++w) s += red[((w * NT + t) * 4 + i) * 32 + tl.lane];
       acc[t][i] = s;
     }
-}
-
-// ---- split-K ---------------------------------------------------------------------------------
-// With gridDim.y > 1 the k-blocks are divided among gridDim.y blocks per tile (blockIdx.y: this
-// block's split). Warp 0 of each block calls this with the block's sums: it stores them to the
-// tile's partials (lane-major, so each lane later reads back exactly the values it holds), and
-// the last block of the tile to take a ticket sums all splits in split order into acc (the same
-// floating-point order whichever block is last), resets the ticket for the next launch and
-// returns true; the other blocks return false and are done. Float accumulators only.
-template <int NT>
-__device__ __forceinline__ bool combine_k_splits(float (&acc)[NT][4], const GemvSplitScratch& sc,
-                                                 const GemvTile& tl) {
-  const int splits = int(gridDim.y);
-  float* part = sc.partial + size_t(tl.tile) * splits * (NT * 128);
-  float* mine = part + size_t(blockIdx.y) * (NT * 128);
-#pragma unroll
-  for (int t = 0; t < NT; ++t)
-#pragma unroll
-    for (int i = 0; i < 4; ++i) __stcg(mine + (t * 4 + i) * 32 + tl.lane, acc[t][i]);
-  __threadfence();  // the partials reach L2 before the ticket says so
-  __syncwarp();
-  int ticket = 0;
-  if (tl.lane == 0) ticket = atomicAdd(sc.tickets + tl.tile, 1);
-  ticket = __shfl_sync(0xffffffffu, ticket, 0);
-  if (ticket != splits - 1) return false;
-  __syncwarp();
-  __threadfence();  // the other splits' partials are read after their tickets
-#pragma unroll
-  for (int t = 0; t < NT; ++t)
-#pragma unroll
-    for (int i = 0; i < 4; ++i) acc[t][i] = 0.0f;
-#pragma unroll 2
-  for (int s = 0; s < splits; ++s) {
-    const float* ps = part + size_t(s) * (NT * 128) + tl.lane;
-#pragma unroll
-    for (int t = 0; t < NT; ++t)
-#pragma unroll
-      for (int i = 0; i < 4; ++i) acc[t][i] += __ldcg(ps + (t * 4 + i) * 32);
-  }
-  if (tl.lane == 0) sc.tickets[tl.tile] = 0;  // ready for the next launch
-  return true;
 }
 
 // ---- the epilogue ----------------------------------------------------------------------------

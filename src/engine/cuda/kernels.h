@@ -46,18 +46,6 @@ struct GemvDst {
   float* sumsq_out = nullptr;  // AddResidual only (may be null)
 };
 
-// Split-K: a matrix with too few 16-row tiles to fill the GPU divides k among `splits` blocks
-// per tile; each writes its partial sums (fp32) and the last of the tile to finish (an atomic
-// ticket) adds them in split order and runs the output mode, so results do not depend on which
-// block finished last. Device memory the engine allocates once (GemvSplitBuffers, linear.h).
-struct GemvSplitScratch {
-  float* partial = nullptr;  // [blocks][gemv_split_floats_per_block()]
-  int* tickets = nullptr;    // [blocks], zero; each launch leaves them zero
-  int blocks = 0;            // tiles x splits the scratch holds (0: no split-K)
-  int sm_count = 0;          // of the device the scratch lives on
-};
-int gemv_split_floats_per_block();
-
 // ---- gemv.cu: fp16/bf16 weights ------------------------------------------------------------
 struct GemvArgs {
   const void* w = nullptr;  // [n, k] row-major, T
@@ -65,18 +53,9 @@ struct GemvArgs {
   int m = 0;                // batch rows, 1..gemv_max_batch()
   GemvIn in;
   GemvDst out;
-  // Blocks per tile along k: 0 chooses from the shape and the device (choose_gemv_splits in
-  // launch_plan.h; 1 without scratch), 1 never splits, > 1 forces (benchmarks, tests).
-  int splits = 0;
-  GemvSplitScratch scratch;
 };
 int gemv_max_batch();
 void launch_gemv(DevType t, const GemvArgs& a, cudaStream_t stream, const std::string& step);
-// The split launch_gemv would use for `a` (forced, or chosen), after its checks of the scratch.
-int gemv_splits_for(DevType t, const GemvArgs& a);
-// Reads what the automatic split needs from the device (each kernel's resident blocks per SM)
-// now, so that no launch asks for it first while a CUDA graph is being captured.
-void prepare_gemv_launches();
 
 // ---- rmsnorm.cu: out[i] (T) = x[row(i)] * rsqrt(mean(x^2) + eps) * gamma ---------------------
 // rows: optional gather (row(i) = rows[i]); used before cuBLAS GEMMs and for the final norm of

@@ -1,15 +1,12 @@
 #pragma once
-// Launch geometry of the decode kernels that cannot fill the GPU with one block per unit of
-// output: how many blocks share the k dimension of a GEMV (gemv.cu) and the keys of one
-// attention head (attention.cu). Pure host arithmetic without CUDA types, so that the CPU
-// build compiles it and its tests run everywhere.
+// Launch geometry of decode attention (attention.cu), which cannot fill the GPU with one block
+// per unit of output: how many blocks share the keys of one attention head. Pure host
+// arithmetic without CUDA types, so that the CPU build compiles it and its tests run
+// everywhere.
 //
-// Why: at batch 1 a GEMV has one block per 16 output rows. A matrix with few rows then leaves
-// resident-block slots empty (mistral-7b's o_proj and down_proj: 256 blocks where an H200
-// holds 4 x 132 of them) or ends in a partial wave (q|k|v: 384 blocks for 2 x 132 slots, so
-// the last third runs on half the card). Decode attention has batch x kv heads blocks (8 at
-// batch 1) and splits the keys to fill the card; each block should get at least one full round
-// of keys (all its warps loading), not a sliver that leaves warps idle.
+// Why: decode attention has batch x kv heads blocks (8 at batch 1 on mistral-7b) and splits the
+// keys to fill the card; each block should get at least one full round of keys (all its warps
+// loading), not a sliver that leaves warps idle.
 //
 // The attention kernel calls the key-split functions itself (ECO_HD: host and device), so the
 // host's choice and the device's division of the keys cannot drift apart.
@@ -22,39 +19,6 @@
 #endif
 
 namespace eco::engine::cuda {
-
-// ---- GEMV split-K ---------------------------------------------------------------------------
-constexpr int kGemvMaxSplits = 8;
-// Fewest k-blocks a split keeps: every warp of the block (8) has a full round of 4 k-blocks
-// of weights in flight (gemv.cu's unroll), else the loads no longer cover the memory latency.
-constexpr int kGemvMinSplitKBlocks = 32;
-
-// Of the resident-block slots (slots = SMs x resident blocks per SM) a grid of `blocks` equal
-// blocks keeps busy over its waves, 0..1: blocks / (waves x slots).
-inline double gemv_slot_fill(long blocks, long slots) {
-  if (blocks <= 0 || slots <= 0) return 0.0;
-  const long waves = (blocks + slots - 1) / slots;
-  return double(blocks) / double(waves * slots);
-}
-
-// Blocks along k for a GEMV of `tiles` 16-row tiles over `k_blocks` k-blocks, given the slots
-// and the most splits the partials' workspace holds (max_splits). The split with the best
-// slot fill wins; a larger split must beat a smaller one by 5 % of fill (its partial sums cost
-// a little), so large matrices keep one block per tile.
-inline int choose_gemv_splits(int tiles, int k_blocks, long slots, int max_splits) {
-  const int smax = std::min({kGemvMaxSplits, k_blocks / kGemvMinSplitKBlocks, max_splits});
-  if (tiles <= 0 || slots <= 0 || smax <= 1) return 1;
-  int best = 1;
-  double best_fill = gemv_slot_fill(tiles, slots);
-  for (int s = 2; s <= smax; ++s) {
-    const double f = gemv_slot_fill(long(tiles) * s, slots);
-    if (f >= best_fill * 1.05) {
-      best = s;
-      best_fill = f;
-    }
-  }
-  return best;
-}
 
 // ---- attention key splits -------------------------------------------------------------------
 constexpr int kAttnWarps = 4;       // warps per attention block

@@ -2,30 +2,11 @@
 
 #include <fmt/format.h>
 
-#include <algorithm>
-
 #include "common/error.h"
 #include "engine/cuda/cuda_check.h"
 #include "engine/cuda/quant_linear.h"
 
 namespace eco::engine::cuda {
-
-GemvSplitBuffers::GemvSplitBuffers() {
-  partial_.allocate(size_t(kBlocks) * size_t(gemv_split_floats_per_block()) * 4,
-                    "GEMV split-K partials");
-  tickets_.allocate(size_t(kBlocks) * 4, "GEMV split-K tickets");
-  // Synchronous: the engine's stream does not wait for the legacy stream.
-  ECO_CUDA_CHECK(cudaMemset(tickets_.get(), 0, tickets_.bytes()), "zeroing GEMV split-K tickets");
-  ECO_CUDA_CHECK(cudaDeviceSynchronize(), "zeroing GEMV split-K tickets");
-  int dev = 0;
-  ECO_CUDA_CHECK(cudaGetDevice(&dev), "GEMV split-K: current device");
-  ECO_CUDA_CHECK(cudaDeviceGetAttribute(&view_.sm_count, cudaDevAttrMultiProcessorCount, dev),
-                 "GEMV split-K: reading the SM count");
-  view_.partial = partial_.as<float>();
-  view_.tickets = tickets_.as<int>();
-  view_.blocks = kBlocks;
-  prepare_gemv_launches();
-}
 
 Blas::Blas() {
   ECO_CUBLAS_CHECK(cublasCreate(&handle_), "creating the cuBLAS handle");
@@ -143,7 +124,7 @@ quant::FormatSpec format_of(const LinearWeight& w) {
 }
 
 void run_dense_gemv(const LinearWeight& w, int m, const LinearIn& in, const LinearOut& out,
-                    const Blas& blas, cudaStream_t stream, const std::string& step) {
+                    cudaStream_t stream, const std::string& step) {
   GemvArgs a;
   a.w = w.data;
   a.n = w.n;
@@ -151,9 +132,6 @@ void run_dense_gemv(const LinearWeight& w, int m, const LinearIn& in, const Line
   a.m = m;
   a.in = gemv_input(in, w.k);
   a.out = gemv_dst(out);
-  a.scratch = blas.gemv_split.scratch();
-  // A forced split as far as the scratch holds it (the lm_head has many tiles).
-  a.splits = std::min(blas.paths.gemv_splits, std::max(1, a.scratch.blocks / ((w.n + 15) / 16)));
   launch_gemv(w.type, a, stream, step);
 }
 
@@ -190,7 +168,7 @@ void run_dense_linear(const LinearWeight& w, bool gemv, int m, const LinearIn& i
     fail("{}: the CUDA engine has no kernels for format {} yet", step,
          quant::FormatSpec{w.format}.name());
   if (gemv)
-    run_dense_gemv(w, m, in, out, blas, stream, step);
+    run_dense_gemv(w, m, in, out, stream, step);
   else
     run_dense_gemm(w, m, in, out, blas, stream, step);
 }

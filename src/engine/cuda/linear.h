@@ -72,20 +72,6 @@ inline bool fused_norm_input(int m) {
 std::string describe_matmul_paths(const quant::FormatSpec& format, const CudaPathOptions& paths,
                                   int k);
 
-// Device memory for the dense GEMV's split-K partials and tickets (GemvSplitScratch), on the
-// current device: room for kBlocks blocks (tiles x splits), 4 MiB. Allocated and zeroed when
-// constructed, so never during CUDA-graph capture.
-class GemvSplitBuffers {
- public:
-  static constexpr int kBlocks = 4096;
-  GemvSplitBuffers();
-  const GemvSplitScratch& scratch() const { return view_; }
-
- private:
-  DeviceBuffer partial_, tickets_;
-  GemvSplitScratch view_;
-};
-
 class Blas {
  public:
   Blas();
@@ -96,9 +82,8 @@ class Blas {
   // out[m, n] = x[m, k] . w[n, k]^T (+ beta * out when out is fp32)
   void gemm(DevType t, int m, int n, int k, const void* x, const void* w, void* out, bool out_f32,
             float beta, const std::string& step);
-  QuantScratch qscratch;        // scratch of the quantized formats' matmuls
-  GemvSplitBuffers gemv_split;  // the dense GEMV's split-K partials
-  CudaPathOptions paths;        // the engine's path choices (EngineOptions::cuda)
+  QuantScratch qscratch;  // scratch of the quantized formats' matmuls
+  CudaPathOptions paths;  // the engine's path choices (EngineOptions::cuda)
 
  private:
   cublasHandle_t handle_ = nullptr;

@@ -50,8 +50,7 @@ std::vector<std::vector<int32_t>> ragged_prompts(int batch, int vocab, uint32_t 
   return p;
 }
 
-void compare_engines(const model::ModelWeights& w, int batch, const std::string& what,
-                     const CudaPathOptions& paths = {}) {
+void compare_engines(const model::ModelWeights& w, int batch, const std::string& what) {
   EngineOptions o;
   o.format = quant::parse_format("fp16");
   o.max_batch = batch;
@@ -59,7 +58,6 @@ void compare_engines(const model::ModelWeights& w, int batch, const std::string&
   o.device = DeviceKind::Cpu;
   auto cpu = create_engine(w, o);
   o.device = DeviceKind::Cuda;
-  o.cuda = paths;
   auto gpu = create_engine(w, o);
   const auto prompts =
       ragged_prompts(batch, w.config.vocab_size, uint32_t(batch * 31 + w.config.hidden_size));
@@ -143,22 +141,6 @@ TEST(CudaEngine, MatchesCpuOnTinyQwen2BiasTied) {
 TEST(CudaEngine, MatchesCpuOnTinyPhi3) {
   ECO_REQUIRE_GPU();
   check_shape("tiny-phi3");
-}
-
-// Every GEMV of the step split along k (the automatic choice splits none of a tiny model's):
-// prefill and the decode graphs against the reference, at batch 1 and 16 (two n-tiles).
-TEST(CudaEngine, SplitKGemvMatchesCpu) {
-  ECO_REQUIRE_GPU();
-  TempDir dir("splitk");
-  model::SynthOptions so;
-  so.shape = "tiny";
-  so.seed = 5;
-  model::write_synthetic_model(so, dir.path);
-  const auto w = model::load_model(dir.path);
-  CudaPathOptions paths;
-  paths.gemv_splits = 3;
-  for (int batch : {1, 16})
-    compare_engines(w, batch, fmt::format("split-K batch {}", batch), paths);
 }
 
 TEST(CudaEngine, MatchesCpuOnTinyQwen3) {
@@ -365,8 +347,6 @@ TEST(CudaEngine, RejectsBadInputs) {
   EXPECT_THROW(e->decode_greedy(3), eco::Error);  // would pass context
   EXPECT_EQ(e->decode_greedy(2).size(), 2u);
   EXPECT_EQ(e->sequence_length(0), 8);
-  o.cuda.gemv_splits = 9;  // beyond the split-K limit
-  EXPECT_THROW(create_engine(w, o), eco::Error);
 }
 
 TEST(CudaEngine, TrafficModelCountsWeightsAndKv) {

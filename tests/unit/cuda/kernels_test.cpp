@@ -3,11 +3,9 @@
 // every element must come back finite and close; inputs are fresh random draws per case.
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <numeric>
 
 #include "cuda_test_util.h"
-#include "engine/cuda/launch_plan.h"
 
 namespace eco::engine::cuda::test {
 namespace {
@@ -19,16 +17,7 @@ struct GemvCase {
   int m, n, k;
   GemvOut out;
   bool norm;
-  int splits = 0;  // GemvArgs::splits (0: automatic; without scratch none)
-  const GemvSplitScratch* scratch = nullptr;
 };
-
-// Split-K scratch shared by the tests (allocated on first use, on the test's device; never
-// freed, so no cudaFree runs after the runtime has shut down at exit).
-const GemvSplitScratch& split_scratch() {
-  static const GemvSplitBuffers* buffers = new GemvSplitBuffers();
-  return buffers->scratch();
-}
 
 void run_gemv_case(const GemvCase& c, uint32_t seed) {
   std::mt19937 rng(seed);
@@ -83,10 +72,8 @@ void run_gemv_case(const GemvCase& c, uint32_t seed) {
     a.in.x = dx.get();
   }
   a.out.kind = c.out;
-  a.splits = c.splits;
-  if (c.scratch) a.scratch = *c.scratch;
-  const std::string what = ::testing::PrintToString(
-      std::vector<int>{int(c.t), c.m, c.n, c.k, int(c.out), c.norm, c.splits});
+  const std::string what =
+      ::testing::PrintToString(std::vector<int>{int(c.t), c.m, c.n, c.k, int(c.out), c.norm});
   switch (c.out) {
     case GemvOut::StoreT: {
       DeviceBuffer y(size_t(c.m) * c.n * 2, "y");
@@ -95,10 +82,6 @@ void run_gemv_case(const GemvCase& c, uint32_t seed) {
       a.out.ldy = c.n;
       launch_gemv(c.t, a, nullptr, "test");
       EXPECT_LT(rel_err(download_t(y, dot.size(), c.t), dot), 1e-2) << what;
-      // Again into a poisoned output: split-K left its tickets ready for the next launch.
-      launch_fill(c.t, y.get(), int64_t(c.m) * c.n, kNaN, nullptr);
-      launch_gemv(c.t, a, nullptr, "test");
-      EXPECT_LT(rel_err(download_t(y, dot.size(), c.t), dot), 1e-2) << what << " (again)";
       break;
     }
     case GemvOut::StoreF32: {
@@ -168,73 +151,6 @@ TEST(CudaGemv, RejectsUnsupportedShapes) {
   a.n = 16;
   a.k = 16;
   a.in.ldx = 16;
-  EXPECT_THROW(launch_gemv(DevType::F16, a, nullptr, "test"), eco::Error);
-}
-
-// Split-K: k divided among blocks per tile, their partials added by the last one. Splits that
-// divide k unevenly (k = 1096: 35 k-blocks in shares of 12, 12, 11) or leave a block without
-// k-blocks (k = 200: 7 k-blocks in 5 shares of 2), n not a multiple of 16, every output mode.
-TEST(CudaGemv, SplitKMatchesReferenceForEveryBatchModeAndType) {
-  ECO_REQUIRE_GPU();
-  const GemvSplitScratch& sc = split_scratch();
-  uint32_t seed = 501;
-  for (DevType t : {DevType::F16, DevType::BF16})
-    for (int m : {1, 5, 9, 16})
-      for (int splits : {2, 3, 5}) {
-        run_gemv_case({t, m, 72, 200, GemvOut::StoreT, false, splits, &sc}, seed++);
-        run_gemv_case({t, m, 100, 1096, GemvOut::StoreF32, true, splits, &sc}, seed++);
-        run_gemv_case({t, m, 40, 1096, GemvOut::AddResidual, false, splits, &sc}, seed++);
-        run_gemv_case({t, m, 96, 520, GemvOut::SwiGLU, true, splits, &sc}, seed++);
-      }
-  std::vector<int> tickets(size_t(sc.blocks));
-  ASSERT_EQ(cudaMemcpy(tickets.data(), sc.tickets, tickets.size() * 4, cudaMemcpyDeviceToHost),
-            cudaSuccess);
-  for (int v : tickets) ASSERT_EQ(v, 0) << "a split-K ticket was not reset";
-}
-
-// The automatic choice on mistral-7b's o_proj shape (whatever split this device gets: 2 on an
-// H200), plain and through the fused-norm kernel (fewer resident blocks, so another choice).
-TEST(CudaGemv, AutomaticSplitMatchesReferenceOnModelShapes) {
-  ECO_REQUIRE_GPU();
-  const GemvSplitScratch& sc = split_scratch();
-  run_gemv_case({DevType::F16, 1, 4096, 4096, GemvOut::AddResidual, false, 0, &sc}, 601);
-  run_gemv_case({DevType::BF16, 3, 4096, 4096, GemvOut::StoreT, true, 0, &sc}, 602);
-  GemvArgs a;
-  a.n = 4096;
-  a.k = 4096;
-  a.m = 1;
-  a.in.ldx = 4096;
-  a.in.x = sc.partial;  // any non-null pointer: only the choice is asked for
-  a.scratch = sc;
-  const int auto_splits = gemv_splits_for(DevType::F16, a);
-  EXPECT_GE(auto_splits, 1);
-  EXPECT_LE(auto_splits, kGemvMaxSplits);
-  std::printf("o_proj shape on this device: %d splits (%d SMs)\n", auto_splits, sc.sm_count);
-  a.splits = 1;
-  EXPECT_EQ(gemv_splits_for(DevType::F16, a), 1);
-  a.splits = 3;
-  EXPECT_EQ(gemv_splits_for(DevType::F16, a), 3);
-  a.splits = 0;
-  a.scratch = {};
-  EXPECT_EQ(gemv_splits_for(DevType::F16, a), 1);  // no scratch, no split
-}
-
-TEST(CudaGemv, RejectsSplitsWithoutScratch) {
-  ECO_REQUIRE_GPU();
-  DeviceBuffer x(64 * 2, "x");
-  GemvArgs a;
-  a.m = 1;
-  a.n = 16;
-  a.k = 64;
-  a.in.ldx = 64;
-  a.in.x = x.get();
-  a.splits = 2;
-  EXPECT_THROW(launch_gemv(DevType::F16, a, nullptr, "test"), eco::Error);
-  a.splits = -1;
-  EXPECT_THROW(launch_gemv(DevType::F16, a, nullptr, "test"), eco::Error);
-  a.splits = GemvSplitBuffers::kBlocks;  // 1 tile x 4096 blocks fits; one more tile does not
-  a.n = 32;
-  a.scratch = split_scratch();
   EXPECT_THROW(launch_gemv(DevType::F16, a, nullptr, "test"), eco::Error);
 }
 

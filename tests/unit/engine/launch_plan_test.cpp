@@ -1,52 +1,12 @@
-// The CUDA engine's launch geometry (engine/cuda/launch_plan.h: pure host arithmetic, so it is
-// checked here on the CPU) on the shapes the H200 profile of mistral-7b decode named.
+// The CUDA engine's decode-attention launch geometry (engine/cuda/launch_plan.h: pure host
+// arithmetic, so it is checked here on the CPU) on the shapes the H200 profile of mistral-7b
+// decode named.
 #include "engine/cuda/launch_plan.h"
 
 #include <gtest/gtest.h>
 
 namespace eco::engine::cuda {
 namespace {
-
-// An H200: 132 SMs. The fp16 GEMV kernels hold 4 blocks per SM without the fused norm input
-// and 2 with it (their register counts); tiles are 16 rows, k-blocks 32 columns.
-constexpr long kSms = 132;
-
-TEST(GemvSplits, SmallMatricesFillTheSlotsLargeOnesKeepOneBlockPerTile) {
-  // o_proj / down_proj: 256 tiles on 528 slots, one half-empty wave -> 2 splits fill it.
-  EXPECT_EQ(choose_gemv_splits(256, 128, kSms * 4, 16), 2);
-  EXPECT_EQ(choose_gemv_splits(256, 448, kSms * 4, 16), 2);
-  // q|k|v through the fused norm: 384 tiles on 264 slots (1.45 waves) -> 768 blocks, 2.9 waves.
-  EXPECT_EQ(choose_gemv_splits(384, 128, kSms * 2, 10), 2);
-  // gate|up (1792 tiles, 6.8 waves) and the lm_head (2000 tiles): no split.
-  EXPECT_EQ(choose_gemv_splits(1792, 128, kSms * 2, 2), 1);
-  EXPECT_EQ(choose_gemv_splits(2000, 128, kSms * 2, 2), 1);
-  EXPECT_EQ(choose_gemv_splits(1792, 128, kSms * 2, 0), 1);
-}
-
-TEST(GemvSplits, EverySplitKeepsAFullRoundOfLoadsAndFitsTheScratch) {
-  // k = 2048 (64 k-blocks) allows 2 splits of 32 k-blocks at most; k = 1024 none.
-  EXPECT_EQ(choose_gemv_splits(16, 64, kSms * 4, 64), 2);
-  EXPECT_EQ(choose_gemv_splits(16, 63, kSms * 4, 64), 1);
-  EXPECT_EQ(choose_gemv_splits(16, 32, kSms * 4, 64), 1);
-  // The scratch bounds the split (max_splits), and so does kGemvMaxSplits.
-  EXPECT_EQ(choose_gemv_splits(16, 4096, kSms * 4, 3), 3);
-  EXPECT_EQ(choose_gemv_splits(16, 4096, kSms * 4, 100), kGemvMaxSplits);
-  EXPECT_EQ(choose_gemv_splits(256, 128, kSms * 4, 1), 1);
-  // Nothing known about the device: no split.
-  EXPECT_EQ(choose_gemv_splits(256, 128, 0, 16), 1);
-}
-
-TEST(GemvSplits, ChosenSplitNeverLowersTheFill) {
-  for (int tiles : {1, 7, 100, 256, 384, 500, 1000, 1792})
-    for (long slots : {132L, 264L, 396L, 528L, 1056L}) {
-      const int s = choose_gemv_splits(tiles, 4096, slots, 1000);
-      EXPECT_GE(gemv_slot_fill(long(tiles) * s, slots), gemv_slot_fill(tiles, slots))
-          << tiles << " tiles, " << slots << " slots";
-    }
-  EXPECT_DOUBLE_EQ(gemv_slot_fill(384, 264), 384.0 / 528.0);
-  EXPECT_DOUBLE_EQ(gemv_slot_fill(528, 528), 1.0);
-  EXPECT_EQ(gemv_slot_fill(0, 528), 0.0);
-}
 
 TEST(AttentionSplits, KeysPerRoundFollowTheHeadDim) {
   EXPECT_EQ(attention_lanes_per_key(128), 16);
