@@ -1,7 +1,10 @@
 // GPU engine benchmark (run by tools/gpu/bench_engine.sh on a lent GPU machine; not by ctest).
 //
 //   bench_engine_cuda synth SHAPE DIR                 write a synthetic model (fp16)
-//   bench_engine_cuda decode DIR B1,B2,.. PROMPT NEW  decode tok/s, bytes/step, GB/s, host CPU %
+//   bench_engine_cuda decode DIR B1,B2,.. PROMPT NEW  decode tok/s, bytes/step, GB/s, host CPU %,
+//                                                     J/token
+//   bench_engine_cuda gemv B1,B2,..                   the fp16 GEMV alone on mistral-7b's four
+//                                                     shapes: time and GB/s of weights
 //   bench_engine_cuda prefill DIR TOKENS               prefill time and TFLOP/s
 //   bench_engine_cuda greedy DIR OUT.json N           N greedy tokens + first logits for the
 //                                                     transformers cross-check
@@ -31,6 +34,8 @@ int main() {
 #include "common/error.h"
 #include "ecocompute/meter.h"
 #include "engine/cuda/cuda_engine.h"
+#include "engine/cuda/device_buffer.h"
+#include "engine/cuda/kernels.h"
 #include "engine/engine.h"
 #include "model/synth.h"
 #include "model/weights.h"
@@ -133,6 +138,112 @@ int run_decode(const std::string& dir, const std::vector<int>& batches, int prom
   return 0;
 }
 
+// ---- gemv: the fp16 GEMV kernels alone, per shape ----------------------------------------------
+using engine::cuda::GemvArgs;
+using engine::cuda::GemvOut;
+
+void cuda_ok(cudaError_t e, const char* what) {
+  if (e != cudaSuccess) eco::fail("bench gemv: {}: {}", what, cudaGetErrorString(e));
+}
+
+// Mean device time of one launch of `a`: a CUDA graph of one launch per weight copy (together
+// far beyond the L2, so each launch streams its weights from DRAM as in a decode step), replayed.
+double time_gemv(GemvArgs a, const char* w, size_t bytes, int copies, cudaStream_t s) {
+  cudaGraph_t graph = nullptr;
+  cuda_ok(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal), "capture");
+  try {
+    for (int c = 0; c < copies; ++c) {
+      a.w = w + size_t(c) * bytes;
+      engine::cuda::launch_gemv(engine::cuda::DevType::F16, a, s, "bench gemv");
+    }
+  } catch (...) {
+    (void)cudaStreamEndCapture(s, &graph);
+    if (graph) (void)cudaGraphDestroy(graph);
+    throw;
+  }
+  cuda_ok(cudaStreamEndCapture(s, &graph), "end capture");
+  cudaGraphExec_t exec = nullptr;
+  cuda_ok(cudaGraphInstantiate(&exec, graph, 0), "instantiate");
+  (void)cudaGraphDestroy(graph);
+  cudaEvent_t e0 = nullptr, e1 = nullptr;
+  cuda_ok(cudaEventCreate(&e0), "event");
+  cuda_ok(cudaEventCreate(&e1), "event");
+  for (int i = 0; i < 2; ++i) cuda_ok(cudaGraphLaunch(exec, s), "warm-up");
+  const int reps = std::max(3, 96 / copies);
+  cuda_ok(cudaEventRecord(e0, s), "event");
+  for (int i = 0; i < reps; ++i) cuda_ok(cudaGraphLaunch(exec, s), "replay");
+  cuda_ok(cudaEventRecord(e1, s), "event");
+  cuda_ok(cudaEventSynchronize(e1), "timing");
+  float ms = 0;
+  cuda_ok(cudaEventElapsedTime(&ms, e0, e1), "timing");
+  (void)cudaEventDestroy(e0);
+  (void)cudaEventDestroy(e1);
+  (void)cudaGraphExecDestroy(exec);
+  return double(ms) * 1e-3 / (double(reps) * copies);
+}
+
+struct GemvShape {
+  const char* name;
+  int n, k;
+  GemvOut out;
+  bool norm;  // input through the fused RMSNorm, as the engine feeds it
+};
+
+int run_gemv(const std::vector<int>& batches) {
+  namespace ec = engine::cuda;
+  const GemvShape shapes[] = {{"q|k|v", 6144, 4096, GemvOut::StoreT, true},
+                              {"o_proj", 4096, 4096, GemvOut::AddResidual, false},
+                              {"gate|up", 28672, 4096, GemvOut::SwiGLU, true},
+                              {"down_proj", 4096, 14336, GemvOut::AddResidual, false}};
+  const int kmax = 14336, nmax = 28672, mmax = ec::gemv_max_batch();
+  cudaStream_t s = nullptr;
+  cuda_ok(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), "stream");
+  const auto T = ec::DevType::F16;
+  ec::DeviceBuffer x(size_t(mmax) * kmax * 2, "x"), resid(size_t(mmax) * kmax * 4, "resid");
+  ec::DeviceBuffer gamma(size_t(kmax) * 2, "gamma"), sumsq(size_t(mmax) * 4, "sumsq");
+  ec::DeviceBuffer y(size_t(mmax) * nmax * 4, "y"), sumsq_out(size_t(mmax) * 4, "sumsq out");
+  ec::launch_fill(T, x.get(), int64_t(mmax) * kmax, 0.02f, s);
+  ec::launch_fill_f32(resid.as<float>(), int64_t(mmax) * kmax, 0.5f, s);
+  ec::launch_fill(T, gamma.get(), kmax, 1.0f, s);
+  ec::launch_fill_f32(y.as<float>(), int64_t(mmax) * nmax, 0.0f, s);
+  fmt::print(stderr, "fp16 GEMV, weights streamed from DRAM\n");
+  for (const GemvShape& sh : shapes) {
+    const size_t bytes = size_t(sh.n) * sh.k * 2;
+    const int copies = std::max<int>(2, int((size_t(768) << 20) / bytes + 1));
+    ec::DeviceBuffer w(bytes * size_t(copies), fmt::format("{} weights x {}", sh.name, copies));
+    ec::launch_fill(T, w.get(), int64_t(bytes / 2) * copies, 0.01f, s);
+    ec::launch_fill_f32(sumsq.as<float>(), mmax, 0.25f * float(sh.k), s);
+    for (int m : batches) {
+      if (m < 1 || m > mmax) eco::fail("bench gemv: batch {} outside 1..{}", m, mmax);
+      GemvArgs a;
+      a.n = sh.n;
+      a.k = sh.k;
+      a.m = m;
+      a.in.ldx = sh.k;
+      if (sh.norm) {
+        a.in.xf = resid.as<float>();
+        a.in.rms_gamma = gamma.get();
+        a.in.sumsq_in = sumsq.as<float>();
+      } else {
+        a.in.x = x.get();
+      }
+      a.out = {sh.out, y.get(), sh.out == GemvOut::SwiGLU ? sh.n / 2 : sh.n,
+               sh.out == GemvOut::AddResidual ? sumsq_out.as<float>() : nullptr};
+      const double t = time_gemv(a, w.as<char>(), bytes, copies, s);
+      const double gbs = double(bytes) / t / 1e9;
+      fmt::print(
+          "RESULT {{\"kind\":\"gemv\",\"shape\":\"{}\",\"n\":{},\"k\":{},\"batch\":{},"
+          "\"us\":{:.2f},\"gb_s\":{:.1f}}}\n",
+          sh.name, sh.n, sh.k, m, t * 1e6, gbs);
+      fmt::print(stderr, "{:>10} batch {:>2}: {:7.1f} us {:6.0f} GB/s\n", sh.name, m, t * 1e6, gbs);
+      std::fflush(stdout);
+    }
+  }
+  cuda_ok(cudaStreamSynchronize(s), "bench gemv");
+  (void)cudaStreamDestroy(s);
+  return 0;
+}
+
 int run_prefill(const std::string& dir, int tokens) {
   const auto w = model::load_model(dir);
   engine::EngineOptions o;
@@ -203,11 +314,12 @@ int main(int argc, char** argv) {
     }
     if (a.size() == 5 && a[0] == "decode")
       return run_decode(a[1], parse_list(a[2]), std::stoi(a[3]), std::stoi(a[4]));
+    if (a.size() == 2 && a[0] == "gemv") return run_gemv(parse_list(a[1]));
     if (a.size() == 3 && a[0] == "prefill") return run_prefill(a[1], std::stoi(a[2]));
     if (a.size() == 4 && a[0] == "greedy") return run_greedy(a[1], a[2], std::stoi(a[3]));
     std::fputs(
-        "usage: bench_engine_cuda synth SHAPE DIR | decode DIR B1,B2 PROMPT NEW | prefill DIR "
-        "TOKENS | greedy DIR OUT N\n",
+        "usage: bench_engine_cuda synth SHAPE DIR | decode DIR B1,B2 PROMPT NEW | "
+        "gemv B1,B2 | prefill DIR TOKENS | greedy DIR OUT N\n",
         stderr);
     return 2;
   } catch (const std::exception& e) {

@@ -4,6 +4,35 @@
 
 namespace eco::bench {
 
+std::optional<double> expected_config_seconds(const std::vector<ConfigTime>& done,
+                                              const ConfigKey& next) {
+  using Match = bool (*)(const ConfigKey&, const ConfigKey&);
+  const Match groups[] = {
+      [](const ConfigKey& a, const ConfigKey& b) {
+        return a.model == b.model && a.format == b.format && a.batch == b.batch;
+      },
+      [](const ConfigKey& a, const ConfigKey& b) {
+        return a.model != b.model && a.format == b.format && a.batch == b.batch;
+      },
+      [](const ConfigKey& a, const ConfigKey& b) {
+        return a.model == b.model && a.format == b.format;
+      },
+      [](const ConfigKey& a, const ConfigKey& b) {
+        return a.model != b.model && a.format == b.format;
+      },
+      [](const ConfigKey& a, const ConfigKey& b) { return a.model == b.model; },
+      [](const ConfigKey&, const ConfigKey&) { return true; },
+  };
+  for (Match same : groups) {
+    double sum = 0;
+    int n = 0;
+    for (const ConfigTime& t : done)
+      if (same(t.key, next)) sum += t.seconds, ++n;
+    if (n > 0) return sum / n;
+  }
+  return std::nullopt;
+}
+
 EtaEstimator::EtaEstimator(std::vector<Item> configs, std::vector<int64_t> model_params)
     : configs_(std::move(configs)),
       params_(std::move(model_params)),
@@ -19,27 +48,11 @@ void EtaEstimator::finished(size_t config, double seconds) {
 }
 
 double EtaEstimator::expected(const Item& item) const {
-  double same_format = 0, same_model = 0, format_elsewhere = 0, all = 0;
-  int n_format = 0, n_model = 0, n_elsewhere = 0, n_all = 0;
-  for (size_t i = 0; i < configs_.size(); ++i) {
-    if (took_[i] < 0) continue;
-    const Item& done = configs_[i];
-    all += took_[i], ++n_all;
-    if (done.model != item.model) {
-      if (done.format == item.format) format_elsewhere += took_[i], ++n_elsewhere;
-      continue;
-    }
-    same_model += took_[i], ++n_model;
-    if (done.format == item.format) same_format += took_[i], ++n_format;
-  }
-  if (n_format > 0) return same_format / n_format;
-  // The protocol's windows have lengths in seconds, so a configuration lasts about as long
-  // whatever the model's size (18-34 s at batch 1 from 1.1 B to 7.6 B on an H200,
-  // docs/BENCHMARKS.md), and the format decides most of the rest (a format whose gate fails
-  // runs a second round): its time on the other models, else this model's, else any.
-  if (n_elsewhere > 0) return format_elsewhere / n_elsewhere;
-  if (n_model > 0) return same_model / n_model;
-  return all / n_all;
+  auto key = [](const Item& i) { return ConfigKey{std::to_string(i.model), i.format, i.batch}; };
+  std::vector<ConfigTime> done;
+  for (size_t i = 0; i < configs_.size(); ++i)
+    if (took_[i] >= 0) done.push_back({key(configs_[i]), took_[i]});
+  return expected_config_seconds(done, key(item)).value_or(0);
 }
 
 std::optional<double> EtaEstimator::seconds_left() const {

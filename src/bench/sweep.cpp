@@ -404,7 +404,7 @@ void start_eta(Sweep& s) {
   for (size_t i = 0; i < s.plan.size(); ++i) {
     if (s.plan[i].action == PlanAction::Skip) continue;
     s.eta_index[i] = items.size();
-    items.push_back({s.plan[i].model, s.plan[i].format});
+    items.push_back({s.plan[i].model, s.plan[i].format, s.plan[i].batch});
   }
   s.eta = std::make_unique<EtaEstimator>(std::move(items), std::move(params));
 }

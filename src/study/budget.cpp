@@ -15,36 +15,28 @@ double Budget::left() const {
   return start_ + budget_s_ - reserve_s_ - now();
 }
 
-void Budget::took(Kind kind, const std::string& model, const std::string& format, int64_t params,
-                  double seconds) {
-  steps_.push_back({kind, model, format, params, seconds});
+void Budget::took(Kind kind, const std::string& model, int64_t params, double seconds) {
+  steps_.push_back({kind, model, params, seconds});
 }
 
-std::optional<double> Budget::expected(Kind kind, const std::string& model,
-                                       const std::string& format, int64_t params) const {
-  double same_format = 0, same_model = 0, format_elsewhere = 0, per_param = 0, all = 0;
-  int n_format = 0, n_model = 0, n_elsewhere = 0, n_params = 0, n_all = 0;
+void Budget::took_config(const bench::ConfigKey& config, double seconds) {
+  configs_.push_back({config, seconds});
+}
+
+std::optional<double> Budget::expected_config(const bench::ConfigKey& config) const {
+  return bench::expected_config_seconds(configs_, config);
+}
+
+std::optional<double> Budget::expected(Kind kind, const std::string& model, int64_t params) const {
+  double same_model = 0, per_param = 0, all = 0;
+  int n_model = 0, n_params = 0, n_all = 0;
   for (const Step& s : steps_) {
     if (s.kind != kind) continue;
     all += s.seconds, ++n_all;
     if (s.params > 0) per_param += s.seconds / double(s.params), ++n_params;
-    if (s.model != model) {
-      if (s.format == format) format_elsewhere += s.seconds, ++n_elsewhere;
-      continue;
-    }
-    same_model += s.seconds, ++n_model;
-    if (s.format == format) same_format += s.seconds, ++n_format;
-  }
-  if (n_format > 0) return same_format / n_format;
-  if (kind == Kind::Config && n_elsewhere > 0) {
-    // A configuration lasts what the protocol's windows and rounds last, hardly longer for a
-    // larger model (18-34 s at batch 1 from 1.1 B to 7.6 B on an H200), and depends most on
-    // the format (a format whose gate fails runs a second round): the same format's mean over
-    // the other models.
-    return format_elsewhere / n_elsewhere;
+    if (s.model == model) same_model += s.seconds, ++n_model;
   }
   if (n_model > 0) return same_model / n_model;
-  if (kind == Kind::Config && n_all > 0) return all / n_all;
   // A model's start (synthesis, load, quantization) and its quality scoring scale with its size.
   if (n_params > 0 && params > 0) return per_param / n_params * double(params);
   if (n_all > 0) return all / n_all;

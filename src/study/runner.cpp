@@ -100,7 +100,7 @@ StudyStatus study_status(const StudyFile& study, store::Store& st) {
               ps.done += done;
               ps.failed += failed;
               ps.remaining += !done && !failed;
-              if (!distinct.count(key) && !done) out.todo.emplace_back(m, f);
+              if (!distinct.count(key) && !done) out.todo.push_back({m, f, b});
               distinct[key] = s;
             }
     out.parts.push_back(ps);
@@ -167,34 +167,37 @@ bool sweep_model(Call& c, const std::string& model, int64_t params) {
   bench::SweepSpec spec = c.study.model_sweep(model);
   spec.command = c.opt.command;
   const bool todo = std::any_of(c.out.status.todo.begin(), c.out.status.todo.end(),
-                                [&](const auto& t) { return t.first == model; });
+                                [&](const auto& t) { return t.model == model; });
   if (!todo) return true;
-  if (!c.budget.fits(sum(c.budget.expected(Kind::ModelStart, model, "", params),
-                         c.budget.expected(Kind::Config, model, spec.formats[0], params))))
+  if (!c.budget.fits(sum(c.budget.expected(Kind::ModelStart, model, params),
+                         c.budget.expected_config({model, spec.formats[0], spec.batches[0]}))))
     return stop(c, model);
   bench::SweepHooks hooks = c.opt.hooks;
   hooks.idle_from_store = true;  // one idle baseline per study, across its calls
   hooks.carried_counter_period_s = c.counter_period_s;
   double mark = c.budget.now();
-  std::optional<std::string> running;  // the format of the configuration under way
+  std::optional<bench::ConfigKey> running;  // the configuration under way
   hooks.include = [&](const std::string& m, const std::string& f, int b, int, int) {
     return c.study.includes(m, f, b);
   };
   hooks.proceed = [&](const bench::PlannedConfig& next) {
     const double now = c.budget.now();
-    c.budget.took(running ? Kind::Config : Kind::ModelStart, model, running.value_or(""), params,
-                  now - mark);
-    if (!c.budget.fits(c.budget.expected(Kind::Config, model, next.format, params))) {
+    if (running)
+      c.budget.took_config(*running, now - mark);
+    else
+      c.budget.took(Kind::ModelStart, model, params, now - mark);
+    const bench::ConfigKey key{model, next.format, next.batch};
+    if (!c.budget.fits(c.budget.expected_config(key))) {
       running.reset();
       return stop(c, next.label);
     }
     mark = now;
-    running = next.format;
+    running = key;
     return true;
   };
   const bench::SweepResult r = bench::run_sweep(spec, c.st, c.progress, nullptr, hooks);
   if (c.counter_period_s <= 0) c.counter_period_s = r.counter_period_s;
-  if (running) c.budget.took(Kind::Config, model, *running, params, c.budget.now() - mark);
+  if (running) c.budget.took_config(*running, c.budget.now() - mark);
   c.out.measured_now += r.done;
   c.out.failed_now += r.failed;
   c.out.energy_faults += r.energy_faults;
@@ -242,7 +245,7 @@ bool quality_model(Call& c, const std::string& model, int64_t params) {
   for (const auto& [m, f] : c.out.status.quality_todo)
     if (m == model) formats.push_back(f);
   if (formats.empty()) return true;
-  const auto per_format = c.budget.expected(Budget::Kind::Quality, model, "", params);
+  const auto per_format = c.budget.expected(Budget::Kind::Quality, model, params);
   if (!c.budget.fits(per_format ? std::optional(*per_format * double(formats.size())) : per_format))
     return stop(c, "the quality of " + model);
   const double t0 = c.budget.now();
@@ -252,7 +255,7 @@ bool quality_model(Call& c, const std::string& model, int64_t params) {
     c.out.quality_errors.push_back(fmt::format("{}: {}", model, e.what()));
     c.progress.warning(fmt::format("study: quality of {} failed: {}", model, e.what()));
   }
-  c.budget.took(Budget::Kind::Quality, model, "", params,
+  c.budget.took(Budget::Kind::Quality, model, params,
                 (c.budget.now() - t0) / double(formats.size()));
   return true;
 }
@@ -272,13 +275,13 @@ std::optional<double> remaining_seconds(const Call& c) {
   using Kind = Budget::Kind;
   std::optional<double> total;
   std::set<std::string> started;
-  for (const auto& [m, f] : c.out.status.todo) {
-    const int64_t p = model_params(m);
-    if (started.insert(m).second) total = sum(total, c.budget.expected(Kind::ModelStart, m, "", p));
-    total = sum(total, c.budget.expected(Kind::Config, m, f, p));
+  for (const auto& t : c.out.status.todo) {
+    if (started.insert(t.model).second)
+      total = sum(total, c.budget.expected(Kind::ModelStart, t.model, model_params(t.model)));
+    total = sum(total, c.budget.expected_config(t));
   }
   for (const auto& [m, f] : c.out.status.quality_todo)
-    total = sum(total, c.budget.expected(Kind::Quality, m, "", model_params(m)));
+    total = sum(total, c.budget.expected(Kind::Quality, m, model_params(m)));
   return total;
 }
 

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/eta.h"
 #include "bench/progress.h"
 #include "bench/sweep.h"
 #include "store/store.h"
@@ -34,9 +35,10 @@ struct StudyStatus {
   int configurations = 0, done = 0, failed = 0, remaining = 0;  // distinct configurations
   int quality_formats = 0, quality_done = 0;                    // (model, format) pairs scored
   bool published = false;                                       // the published table is in
-  // What a later call has to do: (model, format) of each configuration not done (failed ones
-  // are retried) and of each quality score missing.
-  std::vector<std::pair<std::string, std::string>> todo, quality_todo;
+  // What a later call has to do: each configuration not done (failed ones are retried), and
+  // the (model, format) of each quality score missing.
+  std::vector<bench::ConfigKey> todo;
+  std::vector<std::pair<std::string, std::string>> quality_todo;
 };
 
 struct RunOutcome {

@@ -140,10 +140,15 @@ void StudySmoke::database_holds_every_part() {
   EXPECT_EQ(sql.query_int("SELECT count(*) FROM configurations WHERE status != 'done'"), 0);
   EXPECT_EQ(sql.query_int("SELECT count(DISTINCT model_id) FROM configurations"), 7);
   EXPECT_EQ(sql.query_int("SELECT count(*) FROM configurations WHERE device != 'cpu'"), 0);
-  // Quality: every metered (model, format) once against fp16.
+  // Quality: every metered (model, format) once against fp16, and the study file's quality-only
+  // model (the trained one, a tiny model here) with each of the study's 10 formats.
   EXPECT_EQ(
       sql.query_int("SELECT count(*) FROM quality_scores"),
-      sql.query_int("SELECT count(DISTINCT model_id || '/' || format_id) FROM configurations"));
+      sql.query_int("SELECT count(DISTINCT model_id || '/' || format_id) FROM configurations") +
+          10);
+  EXPECT_EQ(sql.query_int("SELECT count(DISTINCT model_id) FROM quality_scores WHERE model_id NOT "
+                          "IN (SELECT model_id FROM configurations)"),
+            1);
   EXPECT_EQ(sql.query_int("SELECT count(*) FROM published_imports"), 1);
   EXPECT_EQ(sql.query_int("SELECT count(*) FROM sessions WHERE gpu_name = 'Stand-in GPU'"),
             sql.query_int("SELECT count(*) FROM sessions"));

@@ -12,15 +12,31 @@
 // over `splits` blocks (flash-decoding). Each block writes its partial (max, sum, values); the
 // last block to finish (counted with an atomic ticket) merges them and resets the ticket, so
 // the launch needs no second kernel and replays in a CUDA graph.
+//
+// The split count is fixed when a decode step is captured, so it is sized for the longest
+// context; a token with fewer keys divides them into whole rounds of the block (every lane
+// group of every warp one key; launch_plan.h) and only that many splits do work, the others
+// exit at once. With one round or less the single active block writes the output itself. The
+// merge reads each split's (max, sum) once per head into shared weights and then the values
+// with independent 16-byte loads, so its cost is a few memory latencies whatever the split
+// count (it was a chain of dependent loads per output element).
 #include <cmath>
 
 #include "engine/cuda/common.cuh"
 #include "engine/cuda/cuda_check.h"
+#include "engine/cuda/launch_plan.h"
 
 namespace eco::engine::cuda {
 namespace {
 
-constexpr int kAttnWarps = 4;
+// Split partials: the values of every (token, head, split) first, then their (max, sum) pairs.
+__device__ __forceinline__ float* split_values(const AttnArgs& a, int i, int h, int split) {
+  return a.partial + ((size_t(i) * a.nh + h) * a.splits + split) * a.d;
+}
+__device__ __forceinline__ float* split_stats(const AttnArgs& a, int i, int h, int split) {
+  return a.partial + size_t(a.m) * a.nh * a.splits * a.d +
+         ((size_t(i) * a.nh + h) * a.splits + split) * 2;
+}
 
 __device__ __forceinline__ void merge_state(float& m, float& l, float* acc, float m2, float l2,
                                             const float* acc2) {
@@ -63,11 +79,11 @@ __device__ __forceinline__ void warp_states_to_shared(float (*sm)[GMAX][2 + 256]
   }
 }
 
-// Merges the warps' states (sm) and writes the block's result: the output when the keys are not
-// split, else this split's partial (max, sum, values). Thread t takes (g, dim) pairs.
+// Merges the warps' states (sm) and writes the block's result: the output when it is the only
+// active split, else this split's partial (max, sum, values). Thread t takes (g, dim) pairs.
 template <typename T, int GMAX>
 __device__ __forceinline__ void finish_block(const AttnArgs& a, float (*sm)[GMAX][2 + 256], int i,
-                                             int kvh, int split, int G) {
+                                             int kvh, int split, int G, bool alone) {
   const int items = G * a.d;
   for (int t = threadIdx.x; t < items; t += blockDim.x) {
     const int g = t / a.d, dd = t % a.d;
@@ -82,56 +98,116 @@ __device__ __forceinline__ void finish_block(const AttnArgs& a, float (*sm)[GMAX
       m = mn;
     }
     const int h = kvh * G + g;
-    if (a.splits == 1) {
+    if (alone) {
       static_cast<T*>(a.out)[(size_t(i) * a.nh + h) * a.d + dd] = Ty<T>::from_f(o / ls);
     } else {
-      float* p = a.partial + ((size_t(i) * a.nh + h) * a.splits + split) * (a.d + 2);
       if (dd == 0) {
-        p[0] = m;
-        p[1] = ls;
+        float* st = split_stats(a, i, h, split);
+        st[0] = m;
+        st[1] = ls;
       }
-      p[2 + dd] = o;
+      split_values(a, i, h, split)[dd] = o;
     }
   }
 }
 
-// Split keys: the last block of the (token, kv head) to finish (atomic ticket) merges the
-// partials into the output and resets the ticket for the next launch.
+// Split keys: the last of the `active` blocks of the (token, kv head) to finish (atomic ticket)
+// merges the partials into the output and resets the ticket for the next launch. First each
+// warp takes query heads g = warp, warp + kAttnWarps, ..., its lanes the splits: split s with
+// (max m_s, sum l_s) gets the weight e_s / (sum over splits of l_s e_s), e_s = exp2(m_s - max
+// m), kept in shared memory (w); then each thread adds 4 output dims over the splits with
+// independent 16-byte loads.
 template <typename T>
-__device__ __forceinline__ void merge_splits(const AttnArgs& a, int i, int kvh, int G,
-                                             bool* is_last) {
+__device__ __forceinline__ void merge_splits(const AttnArgs& a, int i, int kvh, int G, int active,
+                                             float (*w)[kAttnMaxSplits], bool* is_last) {
   __threadfence();
   __syncthreads();
   if (threadIdx.x == 0) {
     const int ticket = atomicAdd(a.counters + i * a.nkv + kvh, 1);
-    *is_last = ticket == a.splits - 1;
+    *is_last = ticket == active - 1;
   }
   __syncthreads();
   if (!*is_last) return;
   __threadfence();
-  const int items = G * a.d;
-  for (int t = threadIdx.x; t < items; t += blockDim.x) {
-    const int g = t / a.d, dd = t % a.d;
-    const int h = kvh * G + g;
-    const float* p = a.partial + (size_t(i) * a.nh + h) * a.splits * (a.d + 2);
-    float m = -INFINITY;
-    for (int s = 0; s < a.splits; ++s) m = fmaxf(m, __ldcg(p + size_t(s) * (a.d + 2)));
-    float ls = 0.0f, o = 0.0f;
-    for (int s = 0; s < a.splits; ++s) {
-      const float* ps = p + size_t(s) * (a.d + 2);
-      const float ms = __ldcg(ps);
-      const float w = ms == -INFINITY ? 0.0f : exp2f(ms - m);
-      ls += __ldcg(ps + 1) * w;
-      o += __ldcg(ps + 2 + dd) * w;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  for (int g = warp; g < G; g += kAttnWarps) {
+    float ms[kAttnMaxSplits / 32], ls[kAttnMaxSplits / 32];
+    float mx = -INFINITY;
+#pragma unroll
+    for (int r = 0; r < kAttnMaxSplits / 32; ++r) {
+      const int sp = lane + 32 * r;
+      ms[r] = -INFINITY;
+      ls[r] = 0.0f;
+      if (sp < active) {
+        const float2 st =
+            __ldcg(reinterpret_cast<const float2*>(split_stats(a, i, kvh * G + g, sp)));
+        ms[r] = st.x;
+        ls[r] = st.y;
+      }
+      mx = fmaxf(mx, ms[r]);
     }
-    static_cast<T*>(a.out)[(size_t(i) * a.nh + h) * a.d + dd] = Ty<T>::from_f(o / ls);
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
+    float sum = 0.0f;
+#pragma unroll
+    for (int r = 0; r < kAttnMaxSplits / 32; ++r) {
+      ms[r] = ms[r] == -INFINITY ? 0.0f : exp2f(ms[r] - mx);  // now the split's scale
+      sum += ls[r] * ms[r];
+    }
+    sum = warp_sum(sum);
+#pragma unroll
+    for (int r = 0; r < kAttnMaxSplits / 32; ++r)
+      if (lane + 32 * r < active) w[g][lane + 32 * r] = ms[r] / sum;
+  }
+  __syncthreads();
+  const int quads = G * a.d / 4;
+  for (int q = threadIdx.x; q < quads; q += blockDim.x) {
+    const int g = q * 4 / a.d, dd = q * 4 % a.d;
+    const int h = kvh * G + g;
+    const float* v0 = split_values(a, i, h, 0) + dd;
+    float4 o = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    // Unrolled by 8: eight independent 16-byte loads in flight per thread, so up to 32 splits
+    // cost four memory latencies.
+#pragma unroll 8
+    for (int sp = 0; sp < active; ++sp) {
+      const float4 v = __ldcg(reinterpret_cast<const float4*>(v0 + size_t(sp) * a.d));
+      const float ws = w[g][sp];
+      o.x += ws * v.x;
+      o.y += ws * v.y;
+      o.z += ws * v.z;
+      o.w += ws * v.w;
+    }
+    T* out = static_cast<T*>(a.out) + (size_t(i) * a.nh + h) * a.d + dd;
+    out[0] = Ty<T>::from_f(o.x);
+    out[1] = Ty<T>::from_f(o.y);
+    out[2] = Ty<T>::from_f(o.z);
+    out[3] = Ty<T>::from_f(o.w);
   }
   if (threadIdx.x == 0) a.counters[i * a.nkv + kvh] = 0;  // ready for the next launch
+}
+
+// This lane's 8 dims (dim0..) of the G query heads sharing kv head kvh, scaled by 1/sqrt(d) and
+// log2(e) (the softmax runs in base 2).
+template <typename T, int GMAX>
+__device__ __forceinline__ void load_queries(const AttnArgs& a, int i, int kvh, int G, int dim0,
+                                             bool dim_ok, float (&q)[GMAX][8]) {
+  const float qscale = rsqrtf(float(a.d)) * 1.4426950408889634f;
+#pragma unroll
+  for (int g = 0; g < GMAX; ++g) {
+    float f[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    if (g < G && dim_ok) {
+      const T* qp = static_cast<const T*>(a.q) + (size_t(i) * a.nh + kvh * G + g) * a.d + dim0;
+      unpack8<T>(*reinterpret_cast<const uint4*>(qp), f);
+    }
+#pragma unroll
+    for (int e = 0; e < 8; ++e) q[g][e] = f[e] * qscale;
+  }
 }
 
 template <typename T, int GMAX>
 __global__ void __launch_bounds__(kAttnWarps * 32) attention_kernel(const AttnArgs a, int tpk) {
   __shared__ float sm[kAttnWarps][GMAX][2 + 256];
+  __shared__ float split_w[GMAX][kAttnMaxSplits];
   __shared__ bool is_last;
   const int i = blockIdx.x, kvh = blockIdx.y, split = blockIdx.z;
   const int G = a.nh / a.nkv;
@@ -143,22 +219,15 @@ __global__ void __launch_bounds__(kAttnWarps * 32) attention_kernel(const AttnAr
   // Keys first .. pos: with a sliding window only the newest `window` positions.
   const int first = a.window > 0 && pos >= a.window ? pos - a.window + 1 : 0;
   const int n = pos + 1 - first;
-  const int chunk = (n + a.splits - 1) / a.splits;
+  // Whole rounds of keys per split; the splits past the keys have nothing to do (no ticket).
+  const int chunk = attention_split_chunk(n, a.splits, a.d);
+  const int active = attention_active_splits(n, a.splits, a.d);
+  if (split >= active) return;
   const int begin = first + split * chunk;
   const int end = min(pos + 1, begin + chunk);
 
-  const float qscale = rsqrtf(float(a.d)) * 1.4426950408889634f;  // softmax in base 2
   float q[GMAX][8];
-#pragma unroll
-  for (int g = 0; g < GMAX; ++g) {
-    float f[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    if (g < G && dim_ok) {
-      const T* qp = static_cast<const T*>(a.q) + (size_t(i) * a.nh + kvh * G + g) * a.d + dim0;
-      unpack8<T>(*reinterpret_cast<const uint4*>(qp), f);
-    }
-#pragma unroll
-    for (int e = 0; e < 8; ++e) q[g][e] = f[e] * qscale;
-  }
+  load_queries<T, GMAX>(a, i, kvh, G, dim0, dim_ok, q);
 
   float mx[GMAX], l[GMAX], acc[GMAX][8];
 #pragma unroll
@@ -172,14 +241,28 @@ __global__ void __launch_bounds__(kAttnWarps * 32) attention_kernel(const AttnAr
   const size_t head_base = (size_t(seq) * a.nkv + kvh) * a.ctx * a.d;
   const T* kb = static_cast<const T*>(a.k_cache) + head_base + dim0;
   const T* vb = static_cast<const T*>(a.v_cache) + head_base + dim0;
-  for (int jb = begin + warp * kpw; jb < end; jb += kAttnWarps * kpw) {  // warp-uniform
+  // Each round's key and value are loaded one round ahead (zeros past the end).
+  const int step = kAttnWarps * kpw;
+  const uint4 zero = make_uint4(0, 0, 0, 0);
+  const int j0 = begin + warp * kpw + kg;
+  uint4 kr = zero, vr = zero;
+  if (j0 < end && dim_ok) {
+    kr = __ldg(reinterpret_cast<const uint4*>(kb + size_t(j0) * a.d));
+    vr = __ldg(reinterpret_cast<const uint4*>(vb + size_t(j0) * a.d));
+  }
+  for (int jb = begin + warp * kpw; jb < end; jb += step) {  // warp-uniform
     const int j = jb + kg;
     const bool valid = j < end;
-    float kf[8] = {0, 0, 0, 0, 0, 0, 0, 0}, vf[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    if (valid && dim_ok) {
-      unpack8<T>(__ldg(reinterpret_cast<const uint4*>(kb + size_t(j) * a.d)), kf);
-      unpack8<T>(__ldg(reinterpret_cast<const uint4*>(vb + size_t(j) * a.d)), vf);
+    uint4 kn = zero, vn = zero;
+    if (j + step < end && dim_ok) {
+      kn = __ldg(reinterpret_cast<const uint4*>(kb + size_t(j + step) * a.d));
+      vn = __ldg(reinterpret_cast<const uint4*>(vb + size_t(j + step) * a.d));
     }
+    float kf[8], vf[8];
+    unpack8<T>(kr, kf);
+    unpack8<T>(vr, vf);
+    kr = kn;
+    vr = vn;
 #pragma unroll
     for (int g = 0; g < GMAX; ++g) {
       if (g >= G) break;
@@ -200,8 +283,8 @@ __global__ void __launch_bounds__(kAttnWarps * 32) attention_kernel(const AttnAr
 
   warp_states_to_shared<GMAX>(sm, mx, l, acc, tpk, warp, kg, sub, dim0, dim_ok);
   __syncthreads();
-  finish_block<T, GMAX>(a, sm, i, kvh, split, G);
-  if (a.splits > 1) merge_splits<T>(a, i, kvh, G, &is_last);
+  finish_block<T, GMAX>(a, sm, i, kvh, split, G, active == 1);
+  if (active > 1) merge_splits<T>(a, i, kvh, G, active, split_w, &is_last);
 }
 
 template <typename T, int GMAX>
@@ -226,18 +309,18 @@ void launch_typed(const AttnArgs& a, int tpk, cudaStream_t s) {
 }  // namespace
 
 size_t attention_partial_floats(int m, int nh, int d, int splits) {
-  return size_t(m) * nh * splits * (d + 2);
+  return size_t(m) * nh * splits * (d + 2);  // values, then (max, sum) pairs
 }
 
 void launch_attention(DevType t, const AttnArgs& a, cudaStream_t stream, const std::string& step) {
   if (a.m <= 0) return;
   if (a.d % 8 != 0 || a.d > 256 || a.nkv <= 0 || a.nh % a.nkv != 0 || a.nh / a.nkv > 8 ||
-      a.splits < 1 || a.splits > 65535 || (a.splits > 1 && (!a.partial || !a.counters)))
+      a.splits < 1 || a.splits > kAttnMaxSplits || (a.splits > 1 && (!a.partial || !a.counters)))
     throw_error(cat(step, ": unsupported attention shape (head_dim ", a.d,
                     " must be a multiple of 8 and <= 256; heads ", a.nh, " / kv heads ", a.nkv,
-                    " must be an integer <= 8)"));
-  int tpk = 1;
-  while (tpk * 8 < a.d) tpk *= 2;
+                    " must be an integer <= 8; splits ", a.splits, " must be 1..", kAttnMaxSplits,
+                    ", with partials and counters when > 1)"));
+  const int tpk = attention_lanes_per_key(a.d);
   if (t == DevType::F16)
     launch_typed<__half>(a, tpk, stream);
   else

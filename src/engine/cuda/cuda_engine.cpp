@@ -10,6 +10,7 @@
 #include "common/error.h"
 #include "engine/cuda/cuda_check.h"
 #include "engine/cuda/engine_impl.h"
+#include "engine/cuda/launch_plan.h"
 #include "engine/cuda/quant_linear.h"
 
 namespace eco::engine::cuda {
@@ -49,11 +50,10 @@ std::string CudaEngine::describe() const {
 }
 
 int CudaEngine::decode_splits(int batch) const {
-  // Enough blocks for two waves over the SMs, at least 16 keys per split.
-  const int pairs = batch * cfg_.num_kv_heads;
-  int s = (2 * std::max(sm_count_, 1) + pairs - 1) / pairs;
-  s = std::min({s, 32, std::max(1, opts_.max_context / 16)});
-  return std::max(s, 1);
+  // Enough blocks for two waves over the SMs, at most one per round of keys of the longest
+  // context; shorter contexts activate fewer (launch_plan.h).
+  return choose_decode_splits(batch, cfg_.num_kv_heads, sm_count_, opts_.max_context,
+                              cfg_.head_dim);
 }
 
 LinearIn CudaEngine::normed_input(const void* gamma, int slot, int m, bool fused_norm,

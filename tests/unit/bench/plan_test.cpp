@@ -99,6 +99,22 @@ TEST(Eta, SameModelAndFormatPredictsTheRest) {
   EXPECT_DOUBLE_EQ(*eta.seconds_left(), 2 * 11 + 2 * 24);
 }
 
+TEST(Eta, ExpectedConfigurationTimeFollowsBatchAndFormatBeforeModel) {
+  using eco::bench::ConfigKey;
+  using eco::bench::ConfigTime;
+  using eco::bench::expected_config_seconds;
+  EXPECT_FALSE(expected_config_seconds({}, {"m", "fp16", 1}).has_value());
+  const std::vector<ConfigTime> done{{{"a", "nf4", 1}, 20},   {{"a", "nf4", 1}, 24},
+                                     {{"a", "nf4", 128}, 80}, {{"b", "nf4", 128}, 90},
+                                     {{"b", "fp16", 1}, 30},  {{"c", "int8", 8}, 16}};
+  EXPECT_DOUBLE_EQ(*expected_config_seconds(done, {"a", "nf4", 1}), 22);          // its own
+  EXPECT_DOUBLE_EQ(*expected_config_seconds(done, {"c", "nf4", 128}), 85);        // format + batch
+  EXPECT_DOUBLE_EQ(*expected_config_seconds(done, {"a", "nf4", 64}), 124.0 / 3);  // model+format
+  EXPECT_DOUBLE_EQ(*expected_config_seconds(done, {"c", "fp16", 8}), 30);    // format elsewhere
+  EXPECT_DOUBLE_EQ(*expected_config_seconds(done, {"c", "nf4-dq", 1}), 16);  // its model
+  EXPECT_DOUBLE_EQ(*expected_config_seconds(done, {"d", "nf4-dq", 1}), 260.0 / 6);  // all
+}
+
 TEST(Repetitions, WindowSpansTheCounterUpdates) {
   ProtocolOptions p;
   p.min_counter_updates = 10;

@@ -20,25 +20,27 @@ TEST(Budget, ParsesDurations) {
     EXPECT_THROW(parse_duration(bad, "--budget"), eco::Error) << bad;
 }
 
-TEST(Budget, ExpectsFromTheSameModelThenFormatAndStartsBySize) {
+TEST(Budget, ExpectsConfigurationsByTheEtaRuleAndStartsBySize) {
   double now = 100;
   Budget b(600, 20, [&] { return now; });
-  EXPECT_FALSE(b.expected(Kind::Config, "a", "fp16", 1000).has_value());
+  EXPECT_FALSE(b.expected_config({"a", "fp16", 1}).has_value());
   EXPECT_TRUE(b.fits(std::nullopt));  // nothing known: a fresh call goes on
-  b.took(Kind::Config, "a", "fp16", 1000, 10);
-  b.took(Kind::Config, "a", "fp16", 1000, 20);
-  b.took(Kind::Config, "a", "nf4", 1000, 40);
-  b.took(Kind::ModelStart, "a", "", 1000, 100);
-  EXPECT_DOUBLE_EQ(*b.expected(Kind::Config, "a", "fp16", 1000), 15);
-  EXPECT_DOUBLE_EQ(*b.expected(Kind::Config, "a", "int8", 1000), 70.0 / 3);
-  // A configuration of another model: the same format's mean, else every configuration's,
-  // whatever the size.
-  EXPECT_DOUBLE_EQ(*b.expected(Kind::Config, "b", "fp16", 2000), 15);
-  EXPECT_DOUBLE_EQ(*b.expected(Kind::Config, "b", "nf4", 5000), 40);
-  EXPECT_DOUBLE_EQ(*b.expected(Kind::Config, "b", "int8", 2000), 70.0 / 3);
-  // A model's start and quality: seconds per parameter of every step of the kind, times size.
-  EXPECT_DOUBLE_EQ(*b.expected(Kind::ModelStart, "b", "", 3000), 300);
-  EXPECT_FALSE(b.expected(Kind::Quality, "a", "", 1000).has_value());
+  b.took_config({"a", "fp16", 1}, 10);
+  b.took_config({"a", "fp16", 1}, 20);
+  b.took_config({"a", "nf4", 1}, 40);
+  b.took_config({"a", "nf4", 128}, 81);
+  b.took(Kind::ModelStart, "a", 1000, 100);
+  EXPECT_DOUBLE_EQ(*b.expected_config({"a", "fp16", 1}), 15);
+  // Another model: the same format and batch; a batch not measured: the format's mean here.
+  EXPECT_DOUBLE_EQ(*b.expected_config({"b", "nf4", 128}), 81);
+  EXPECT_DOUBLE_EQ(*b.expected_config({"b", "nf4", 1}), 40);
+  EXPECT_DOUBLE_EQ(*b.expected_config({"a", "fp16", 64}), 15);
+  // A format not measured: the model's mean.
+  EXPECT_DOUBLE_EQ(*b.expected_config({"a", "int8", 1}), 151.0 / 4);
+  // A model's start and quality: the same model's, else seconds per parameter times size.
+  EXPECT_DOUBLE_EQ(*b.expected(Kind::ModelStart, "a", 1000), 100);
+  EXPECT_DOUBLE_EQ(*b.expected(Kind::ModelStart, "b", 3000), 300);
+  EXPECT_FALSE(b.expected(Kind::Quality, "a", 1000).has_value());
 }
 
 TEST(Budget, StopsBeforeTheDeadlineLessTheReserve) {
