@@ -4,7 +4,9 @@
 Usage: tail_bias.py PROTOCOL_DB STEADY_DB [--period-ms 100.0] [--head-ms 4] [--post-w 118]
 
 Reads two databases of `tools/gpu/session.sh steady` (the default protocol, and one long
-decode window of the same configuration) read-only, and recomputes each protocol decode window
+decode window of the same configuration) measured before commit 0cb781f (from then on the bench
+takes the tail from the counter, and adding this correction again would count it twice),
+read-only, and recomputes each protocol decode window
 under the tail rule that the meter used before (tail energy = tail time x the power reading at
 the work's end) against the counter-rate rule (the tail holds the post-work power only).
 
