@@ -67,11 +67,26 @@ struct CounterTail {
   std::string why_not;  // non-empty: the counter's increment cannot give the tail
 };
 
-// A timeline sample inside the window that contradicts "the change before the end edge came one
-// period before it": the counter already showed its last value well before then, or still an
-// older one well after. The counter is read last in a sample, up to a read's time after s.t.
+// Changes of the counter after the end sample read it, up to the end edge: the value
+// transitions from the end sample through the end wait's readings. One, unless the wait passed
+// over a change whose bracket was too wide, or the counter changed between the work's end and
+// the end sample's counter read.
+int changes_after_end(const AlignedInput& in) {
+  double last = in.end.energy_mj;
+  int n = 0;
+  for (const Sample& s : in.end_edge.readings) {
+    if (!std::isfinite(s.energy_mj) || s.t < in.end.t || s.energy_mj == last) continue;
+    ++n;
+    last = s.energy_mj;
+  }
+  return n;
+}
+
+// A timeline sample inside the window that contradicts "the counter's last change before the end
+// sample came at last_change": it already showed that change's value well before then, or still
+// an older one well after. The counter is read last in a sample, up to a read's time after s.t.
 bool period_contradicted(const AlignedInput& in, double last_change, double margin) {
-  const double last_value = in.end_edge.before_mj;
+  const double last_value = in.end.energy_mj;
   for (const Sample& s : in.inside) {
     if (!std::isfinite(s.energy_mj)) continue;
     if (s.t + margin < last_change && s.energy_mj == last_value) return true;
@@ -80,33 +95,33 @@ bool period_contradicted(const AlignedInput& in, double last_change, double marg
   return false;
 }
 
-// The tail from the counter's last increment (aligned.h). head_j: the energy already removed
-// from the window's start.
-CounterTail counter_tail(const AlignedInput& in, double head_j, double tail_s) {
+// The window's energy from the counter alone (aligned.h): up to the last change c before the end
+// sample's counter read (whose value that sample shows), then the work from c to its end at the
+// work's own rate up to c. The tail is what the span holds beyond that. head_j: the energy from
+// the start edge to the work's start.
+CounterTail counter_tail(const AlignedInput& in, double span_j, double head_j) {
   CounterTail out;
   const CounterEdge& a = in.start_edge;
   const CounterEdge& b = in.end_edge;
   const double period = in.counter_period_s;
-  const double slack = kChangeJitterFraction * period + b.half_width_s;
-  const double last_change = b.t - period;  // the start of the period the work ended in
-  if (!(tail_s + slack < period)) {
-    out.why_not = "the counter changed more than one period after the work's end";
+  const int changes = changes_after_end(in);
+  const double last_change = b.t - changes * period;
+  const double slack = b.half_width_s + kChangeJitterFraction * period * std::max(changes, 1);
+  if (!std::isfinite(in.end.energy_mj) || changes < 1) {
+    out.why_not = "the end sample or the end wait has no counter value";
+  } else if (in.end.t - last_change > period + slack || last_change - in.end.t > slack ||
+             period_contradicted(in, last_change, slack + 0.1 * period)) {
+    out.why_not = "the counter's changes do not follow the given period";
   } else if (!(last_change > in.start.t + slack)) {
     out.why_not = "the work is shorter than one counter period";
-  } else if ((std::isfinite(in.end.energy_mj) && in.end.energy_mj != b.before_mj) ||
-             period_contradicted(in, last_change, slack + 0.1 * period)) {
-    out.why_not = "the counter's changes inside the window do not follow the given period";
   }
   if (!out.why_not.empty()) return out;
-  // Everything from the work's start to the last change, per second: the work's rate.
-  const double before_j = (b.before_mj - a.value_mj) / 1000.0 - head_j;
+  const double before_j = (in.end.energy_mj - a.value_mj) / 1000.0 - head_j;
   const double rate_w = before_j / (last_change - in.start.t);
-  const double increment_j = (b.value_mj - b.before_mj) / 1000.0;
   const double work_part_j = rate_w * (in.end.t - last_change);
-  // The tail holds between none and the whole increment.
-  out.joules = std::clamp(increment_j - work_part_j, 0.0, increment_j);
+  out.joules = span_j - head_j - (before_j + work_part_j);
   // Where the last change lies (its bracket and jitter), and the work's last part drawing the
-  // window's mean power to within the readings' tolerance.
+  // work's mean power to within the readings' tolerance.
   out.uncertainty_j = std::fabs(rate_w) * slack + in.power_tolerance * std::fabs(work_part_j);
   return out;
 }
@@ -185,7 +200,7 @@ AlignedEnergy aligned_energy(const AlignedInput& in) {
                                     in.power_tolerance * std::fabs(head_j) +
                                     2 * kCounterResolutionJ;
   if (in.counter_period_s > 0) {
-    const CounterTail t = counter_tail(in, head_j, out.tail_s);
+    const CounterTail t = counter_tail(in, span_j, head_j);
     out.tail_note = t.why_not;
     if (t.why_not.empty()) {
       out.tail_from_counter = true;

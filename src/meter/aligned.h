@@ -59,11 +59,12 @@ struct AlignedEnergy {
 };
 
 // (end value - start value) minus the head and tail energies; pure arithmetic for unit tests.
-// The tail, with a counter period: the increment at the end edge is the energy of the period
-// [end edge - period, end edge], which holds the last of the work and then the tail; the work's
-// part is its mean rate from the work's start to that period's start (the counter's own
-// figure), and the tail is the rest. Without a period (or when it does not fit the changes
-// seen), the tail is integrated from the power readings taken while waiting for the change.
+// The tail, with a counter period: the end sample shows the counter's value at its last change c
+// before the work's end, and c lies a whole number of periods before the end edge (the number
+// of changes the end wait saw after the end sample); the window holds the counter's energy from
+// the start edge to c, less the head, plus the work from c to its end at the work's own mean
+// rate up to c; the tail is the rest of the span. Without a period (or when it does not fit the
+// changes seen), the tail is integrated from the power readings taken while waiting.
 AlignedEnergy aligned_energy(const AlignedInput& in);
 
 }  // namespace eco::meter

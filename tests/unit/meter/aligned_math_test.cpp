@@ -98,7 +98,8 @@ TEST(AlignedEnergy, WithoutPowerReadingsTheCounterRateStandsIn) {
 AlignedInput stale_tail_window() {
   AlignedInput in;
   in.start_edge = edge(0.0, 0.002, 990000, 1000000, {at(-0.01, 118), at(0.001, 118)});
-  in.end_edge = edge(1.4, 0.002, 1726232, 1742452, {at(1.33, 560), at(1.39, 560), at(1.401, 560)});
+  in.end_edge = edge(1.4, 0.002, 1726232, 1742452,
+                     {at(1.33, 560, 1726232), at(1.39, 560, 1726232), at(1.401, 560, 1742452)});
   in.start = at(0.004, 118, 1000000);
   in.end = at(1.310, 560, 1726232);
   in.inside = {in.start, at(1.15, 560, 1614232), at(1.25, 560, 1670232), in.end};
@@ -130,6 +131,44 @@ TEST(AlignedEnergy, TailFromTheCounterIncrementWhenThePowerReadingIsStale) {
   EXPECT_GT(731.36 - readings.joules, 5 * a.uncertainty_j);
 }
 
+// The end wait passed over the change at 1.4 s (its bracket too wide: the thread was
+// descheduled) and stopped at 1.5 s. Its readings show both changes, so the last change before
+// the work's end is two periods before the end edge: 1.3 s, as before. 1.4 -> 1.5 s holds
+// 118 W x 0.1 s = 11.8 J more, all tail.
+TEST(AlignedEnergy, AChangeTheEndWaitPassedOverStillCounts) {
+  AlignedInput in = stale_tail_window();
+  in.counter_period_s = 0.1;
+  in.end_edge = edge(1.5, 0.002, 1742452, 1754252,
+                     {at(1.33, 560, 1726232), at(1.395, 560, 1726232), at(1.425, 560, 1742452),
+                      at(1.49, 118, 1742452), at(1.501, 118, 1754252)});
+  const AlignedEnergy a = aligned_energy(in);
+  ASSERT_TRUE(a.tail_from_counter) << a.tail_note;
+  EXPECT_NEAR(a.joules, 731.36, 1e-9);
+  EXPECT_NEAR(a.tail_j, 10.62 + 11.8, 1e-9);
+  // Where 1.3 s lies: the end bracket plus 3 % of the period for each of the two periods.
+  const double head = 754.252 / 1.5 * 0.002 + 0.05 * 0.472 + 0.002;
+  EXPECT_NEAR(a.uncertainty_j, head + 560 * (0.002 + 0.006) + 0.05 * 5.6, 1e-9);
+}
+
+// The work ended 1 ms before the change at 1.3 s, and the end sample read the counter after it:
+// it shows the value of 1.3 s, whose last millisecond was already the tail (118 W). The rule
+// then counts that millisecond at the work's rate (560 W) and is off by 0.442 J, inside its
+// residual.
+TEST(AlignedEnergy, AChangeRightAfterTheWorksEndIsTheLastOneBeforeIt) {
+  AlignedInput in = stale_tail_window();
+  in.counter_period_s = 0.1;
+  // Work 0.004 -> 1.299 s at 560 W (725.2 J); 1.299 -> 1.4 s at 118 W (11.918 J).
+  // Counter: at 1.3 s 1000000 + 0.472 + 725.2 + 0.118 J, at 1.4 s + 11.8 J.
+  in.end = at(1.299, 560, 1725790);
+  in.end_edge =
+      edge(1.4, 0.002, 1725790, 1737590, {at(1.33, 560, 1725790), at(1.401, 118, 1737590)});
+  in.inside = {in.start, at(1.25, 560, 1670232), in.end};
+  const AlignedEnergy a = aligned_energy(in);
+  ASSERT_TRUE(a.tail_from_counter) << a.tail_note;
+  EXPECT_NEAR(a.joules, 725.2, 0.45);
+  EXPECT_LE(std::fabs(a.joules - 725.2), a.uncertainty_j);
+}
+
 TEST(AlignedEnergy, APeriodThatDoesNotFitTheChangesFallsBackToTheReadingsAndSaysWhy) {
   AlignedInput in = stale_tail_window();
   // 150 ms puts the last change at 1.25 s, but a sample at 1.29 s still shows the value of the
@@ -143,16 +182,21 @@ TEST(AlignedEnergy, APeriodThatDoesNotFitTheChangesFallsBackToTheReadingsAndSays
   EXPECT_NE(a.tail_note.find("do not follow the given period"), std::string::npos);
   EXPECT_NEAR(a.joules, 691.58, 1e-9);  // the readings' figure
 
-  // 50 ms: the end edge came more than one such period after the work.
+  // 50 ms: one change before the end edge would be at 1.35 s, after the work's end (1.31 s),
+  // yet the end sample already showed that change's value.
   in = stale_tail_window();
   in.counter_period_s = 0.05;
   a = aligned_energy(in);
   EXPECT_FALSE(a.tail_from_counter);
-  EXPECT_NE(a.tail_note.find("more than one period after"), std::string::npos);
+  EXPECT_NE(a.tail_note.find("do not follow the given period"), std::string::npos);
 
-  // Work inside a single period: no full period of work to take its rate from.
+  // Work inside a single period (1.304 -> 1.31 s, after the change at 1.3 s): no full period of
+  // work to take its rate from.
   in = stale_tail_window();
-  in.counter_period_s = 1.39;
+  in.counter_period_s = 0.1;
+  in.start_edge = edge(1.3, 0.002, 1670232, 1726232, {at(1.295, 560), at(1.301, 560)});
+  in.start = at(1.304, 560, 1726232);
+  in.inside = {in.start, in.end};
   a = aligned_energy(in);
   EXPECT_FALSE(a.tail_from_counter);
   EXPECT_NE(a.tail_note.find("shorter than one counter period"), std::string::npos);
