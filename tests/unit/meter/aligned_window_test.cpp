@@ -207,51 +207,63 @@ TEST(AlignedWindow, ShortWorkInsideOneUpdateIsStillMeasured) {
 // counter (as an H200's does, about every 100 ms), so through the tail after the work it holds
 // the work's 560 W while the board draws 118 W. Each pulse of work ends 3 ms after a counter
 // change, so the tail is most of a period. The test does the work between begin() and end()
-// itself: it begins inside a pulse and ends when the pulse ends.
+// itself: it begins inside a pulse and ends when the pulse ends. A window whose end() came more
+// than 2 ms late (a loaded host) does not test the tail, and the next pulse is used.
 TEST(AlignedWindow, TailIsTakenFromTheCounterWhenThePowerReadingLagsTheWork) {
   constexpr double kLoad = 560, kAfter = 118;
+  constexpr int kPulses = 8;
   ScriptedDevice d = stepping_counter();
   d.counter_jitter_s = 0.0003;  // 1.5 % of the period, as the H200's change times
   d.power_refresh_s = kPeriod;
-  const double pulse_ends[] = {ScriptedSensor::last_change(d, 0.25) + 0.003,
-                               ScriptedSensor::last_change(d, 0.55) + 0.003};
+  std::vector<double> pulse_ends;
   d.power = {{0.0, kAfter}};
-  for (double end : pulse_ends) {
+  for (int i = 0; i < kPulses; ++i) {
+    const double end = ScriptedSensor::last_change(d, 0.25 + 0.25 * i) + 0.003;
+    pulse_ends.push_back(end);
     d.power.insert(
         d.power.end(),
         {{end - 0.2, kAfter}, {end - 0.1995, kLoad}, {end, kLoad}, {end + 0.0005, kAfter}});
   }
   Rig rig = make({d});
-  double off_without_period = 0;
-  for (int i = 0; i < 2; ++i) {
-    const double pulse_end = rig.sensor->origin() + pulse_ends[i];
-    std::this_thread::sleep_until(std::chrono::steady_clock::time_point(
-        std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-            std::chrono::duration<double>(pulse_end - 0.17))));
-    WindowOptions o = aligned();
-    o.counter_period_s = i == 0 ? kPeriod : 0;
-    rig.meter->begin("w", o);
-    sleep_s(pulse_end - steady_seconds());
-    const WindowResult r = rig.meter->end("w");
-    const DeviceEnergy& e = r.devices.at(0);
-    ASSERT_TRUE(e.aligned) << (e.notes.empty() ? "" : e.notes[0]);
-    ASSERT_LT(r.start_s, pulse_end - 2 * kPeriod) << "the window began too late to test";
-    const double exact = rig.sensor->energy_j(0, r.start_s, r.end_s);
-    // end() came `late` after the work; the counter's rule counts that part at the work's rate.
-    const double late = std::max(0.0, r.end_s - pulse_end);
-    const double stale_j = (e.tail_s - late) * (kLoad - kAfter);  // what the readings add
-    ASSERT_GT(stale_j, 3.0) << "tail " << e.tail_s;               // about 17 ms at 442 W: 7.5 J
-    if (i == 0) {
-      EXPECT_TRUE(e.notes.empty()) << e.notes[0];
-      EXPECT_LE(std::fabs(e.gross_j - exact), e.uncertainty_j + late * (kLoad - kAfter))
-          << "tail " << e.tail_s << " s, late " << late << " s";
-      EXPECT_LT(e.uncertainty_j, 0.5 * stale_j);
-    } else {
-      off_without_period = exact - e.gross_j;
-      EXPECT_GT(off_without_period, 0.5 * stale_j);  // the readings' rule takes off too much
+  size_t next = 0;
+  // One window over the next pulse whose end() came in time; false when none is left.
+  auto window_over_a_pulse = [&](double period, WindowResult& r, double& late) {
+    while (next < pulse_ends.size()) {
+      const double pulse_end = rig.sensor->origin() + pulse_ends[next++];
+      std::this_thread::sleep_until(std::chrono::steady_clock::time_point(
+          std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+              std::chrono::duration<double>(pulse_end - 0.17))));
+      WindowOptions o = aligned();
+      o.counter_period_s = period;
+      rig.meter->begin("w", o);
+      sleep_s(pulse_end - steady_seconds());
+      r = rig.meter->end("w");
+      late = r.end_s - pulse_end;
+      if (r.start_s < pulse_end - 2 * kPeriod && late >= 0 && late < 0.002) return true;
     }
-  }
-  EXPECT_GT(off_without_period, 3.0);
+    return false;
+  };
+  WindowResult r;
+  double late = 0;
+  if (!window_over_a_pulse(kPeriod, r, late)) GTEST_SKIP() << "end() was late at every pulse";
+  const DeviceEnergy& e = r.devices.at(0);
+  ASSERT_TRUE(e.aligned) << (e.notes.empty() ? "" : e.notes[0]);
+  EXPECT_TRUE(e.notes.empty()) << e.notes[0];
+  // What the stale readings would take off too much: the tail after the pulse at 442 W, about
+  // 17 ms: 7.5 J. The counter's rule counts the late part at the work's rate.
+  const double stale_j = (e.tail_s - late) * (kLoad - kAfter);
+  ASSERT_GT(stale_j, 3.0) << "tail " << e.tail_s;
+  const double exact = rig.sensor->energy_j(0, r.start_s, r.end_s);
+  EXPECT_LE(std::fabs(e.gross_j - exact), e.uncertainty_j + late * (kLoad - kAfter))
+      << "tail " << e.tail_s << " s, late " << late << " s";
+  EXPECT_LT(e.uncertainty_j, 0.5 * stale_j);
+
+  // The same without the period: the readings' rule takes off too much.
+  if (!window_over_a_pulse(0, r, late)) GTEST_SKIP() << "end() was late at every pulse";
+  const DeviceEnergy& f = r.devices.at(0);
+  const double stale_f = (f.tail_s - late) * (kLoad - kAfter);
+  EXPECT_GT(rig.sensor->energy_j(0, r.start_s, r.end_s) - f.gross_j, 0.5 * stale_f);
+  EXPECT_GT(stale_f, 3.0);
 }
 
 TEST(AlignedWindow, CounterThatDoesNotChangeFallsBackToAPlainWindowAndSaysSo) {
