@@ -236,6 +236,49 @@ TEST_F(StubNvml, AlignedWindowsRecoverARampOnAPhasedJitteredCounter) {
   }
 }
 
+// Through the real NVML code path, with an instant power field that holds its value for a
+// counter period (as an H200's does): 560 W pulses of work, each ending 3 ms after a counter
+// change (at 7 + 20 k ms), then 118 W. A window over a pulse that knows the counter's period
+// takes its tail from the counter; the stale 560 W readings would take about 7.5 J too much.
+// A window whose end() came more than 2 ms late does not test the tail; the next pulse is used.
+TEST_F(StubNvml, AlignedWindowTakesItsTailFromTheCounterWhenTheInstantPowerLags) {
+  std::vector<std::pair<double, double>> trace = {{0.0, 118}};
+  std::vector<double> ends;
+  for (int i = 0; i < 6; ++i) {
+    const double end = 0.007 + 0.020 * (12 + 12 * i) + 0.003;
+    ends.push_back(end);
+    trace.insert(trace.end(),
+                 {{end - 0.2, 118}, {end - 0.1995, 560}, {end, 560}, {end + 0.0005, 118}});
+  }
+  std::string text = "device name=NVIDIA_H200 period_ms=20 phase_ms=7 power_refresh_ms=20; power 0";
+  for (const auto& [t, w] : trace) text += fmt::format(" {:.4f} {:g}", t, w);
+  script(text);
+  Meter meter(options());
+  ASSERT_TRUE(meter.gpu_available()) << meter.gpu_unavailable_reason();
+  WindowOptions o;
+  o.aligned = true;
+  o.counter_period_s = 0.020;
+  for (double end : ends) {
+    const double pulse_end = epoch_ + end;
+    sleep_s(pulse_end - 0.17 - steady_now());
+    meter.begin("w", o);
+    sleep_s(pulse_end - steady_now());
+    const WindowResult r = meter.end("w");
+    const double late = r.end_s - pulse_end;
+    if (!(r.start_s < pulse_end - 0.04 && late >= 0 && late < 0.002)) continue;
+    const DeviceEnergy& d = r.devices.at(0);
+    ASSERT_TRUE(d.aligned) << (d.notes.empty() ? "" : d.notes.back());
+    EXPECT_TRUE(d.notes.empty()) << d.notes.front();
+    ASSERT_GT(d.tail_s - late, 0.01);  // most of a period: what the readings would get wrong
+    const double exact = exact_joules(trace, r.start_s - epoch_, r.end_s - epoch_);
+    EXPECT_LE(std::fabs(d.gross_j - exact), d.uncertainty_j + late * (560 - 118))
+        << "tail " << d.tail_s << " s, late " << late << " s";
+    EXPECT_LT(d.uncertainty_j, 3.0);
+    return;
+  }
+  GTEST_SKIP() << "end() was late at every pulse";
+}
+
 TEST_F(StubNvml, TheOneSecondAveragePowerIsNeverIntegrated) {
   // Only NVML's 1 s average field answers: no counter, no instant field, no power usage. A
   // trailing average would smear the window's edges, so there is no energy figure at all.

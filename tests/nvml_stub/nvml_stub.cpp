@@ -3,6 +3,7 @@
 //   driver 555.42.06
 //   device name=NVIDIA_H100_80GB_HBM3 uuid=GPU-0000-aaaa limit=700 memory=81559 period_ms=1
 //   device period_ms=100 phase_ms=37 jitter_ms=4   # counter changes at 37 + 100 k + [0, 4) ms
+//   device period_ms=100 power_refresh_ms=100      # instant power holds its value 100 ms (H200)
 //   power 0  0 100  0.3 400  0.6 200     # device 0: (seconds, watts) points, linear between
 //   temp 0 45                            # device 0 temperature, C (default 40)
 //   reset 0 0.25                         # device 0 energy counter restarts from 0 at 0.25 s
@@ -60,6 +61,7 @@ struct Device {
   double period_s = 0.001;
   double phase_s = 0;
   double jitter_s = 0;
+  double power_refresh_s = 0;  // > 0: the instant field shows the power at its last refresh
   double temperature_c = 40;
   std::vector<std::pair<double, double>> power = {{0.0, 100.0}};
   std::vector<double> resets;
@@ -124,6 +126,8 @@ bool parse_line(const std::string& line, std::string& why) {
         d.phase_s = std::stod(v) / 1000.0;
       else if (k == "jitter_ms")
         d.jitter_s = std::stod(v) / 1000.0;
+      else if (k == "power_refresh_ms")
+        d.power_refresh_s = std::stod(v) / 1000.0;
       else
         return why = "unknown device key: " + k, false;
     }
@@ -437,7 +441,12 @@ NVML_STUB_EXPORT Return nvmlDeviceGetFieldValues(void* device, int count, FieldV
     f.valueType = 1;  // unsigned int, milliwatts
     if (f.fieldId == 186) {
       f.nvmlReturn = fault("instant", index);
-      f.value.uiVal = static_cast<unsigned>(std::lround(1000.0 * power_at(*d, t)));
+      // Refreshed at phase_ms + k power_refresh_ms (in step with the counter's grid).
+      const double shown =
+          d->power_refresh_s > 0
+              ? d->phase_s + std::floor((t - d->phase_s) / d->power_refresh_s) * d->power_refresh_s
+              : t;
+      f.value.uiVal = static_cast<unsigned>(std::lround(1000.0 * power_at(*d, shown)));
     } else if (f.fieldId == 185) {
       f.nvmlReturn = fault("average", index);
       f.value.uiVal =
