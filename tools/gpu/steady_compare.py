@@ -42,6 +42,10 @@ def runs_that_count(db, config_id):
     return kept, len(in_last) - len(kept)
 
 
+def open_read_only(path):
+    return sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+
+
 def configurations(db):
     out = {}
     for cid, batch, fmt, model, gate in db.execute(
@@ -60,8 +64,7 @@ def pct(a, b):
 def main():
     if len(sys.argv) != 3:
         sys.exit(__doc__)
-    proto = sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True)
-    steady = sqlite3.connect(f"file:{sys.argv[2]}?mode=ro", uri=True)
+    proto, steady = open_read_only(sys.argv[1]), open_read_only(sys.argv[2])
     a_cfg, b_cfg = configurations(proto), configurations(steady)
     print(
         "| model | format | batch | protocol n (set aside) | gate | protocol decode J/token gross "

@@ -26,10 +26,16 @@ Recomputed from stored data: not a measurement.
 """
 import argparse
 import math
-import sqlite3
 import statistics
 
-from steady_compare import configurations, decode_k, runs_that_count
+from steady_compare import configurations, decode_k, open_read_only, runs_that_count
+
+
+def add_tail_assumptions(ap):
+    """The reconstruction's assumptions, as options (tools/study/tail_recompute.py uses them too)."""
+    ap.add_argument("--period-ms", type=float, default=100.0)
+    ap.add_argument("--head-ms", type=float, default=4.0)
+    ap.add_argument("--post-w", type=float, default=118.0)
 
 
 def end_reading(db, run_id, duration):
@@ -118,12 +124,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("protocol_db")
     ap.add_argument("steady_db")
-    ap.add_argument("--period-ms", type=float, default=100.0)
-    ap.add_argument("--head-ms", type=float, default=4.0)
-    ap.add_argument("--post-w", type=float, default=118.0)
+    add_tail_assumptions(ap)
     a = ap.parse_args()
-    proto = sqlite3.connect(f"file:{a.protocol_db}?mode=ro", uri=True)
-    steady = sqlite3.connect(f"file:{a.steady_db}?mode=ro", uri=True)
+    proto, steady = open_read_only(a.protocol_db), open_read_only(a.steady_db)
     a_cfg, b_cfg = configurations(proto), configurations(steady)
     print(
         "| batch | decode window s | tail ms (reconstructed) | reading at end W | J taken off too "

@@ -15,11 +15,11 @@ stored data: not a measurement.
 """
 import argparse
 import os
-import sqlite3
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "gpu"))
-from tail_bias import per_token, protocol_windows  # noqa: E402
+from steady_compare import open_read_only  # noqa: E402
+from tail_bias import add_tail_assumptions, per_token, protocol_windows  # noqa: E402
 
 
 def batch1_configurations(db):
@@ -33,11 +33,9 @@ def batch1_configurations(db):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("study_db")
-    ap.add_argument("--period-ms", type=float, default=100.0)
-    ap.add_argument("--head-ms", type=float, default=4.0)
-    ap.add_argument("--post-w", type=float, default=118.0)
+    add_tail_assumptions(ap)
     a = ap.parse_args()
-    db = sqlite3.connect(f"file:{a.study_db}?mode=ro", uri=True)
+    db = open_read_only(a.study_db)
     rows = {}
     for cid, model, fmt, params in batch1_configurations(db):
         windows = protocol_windows(db, cid)
