@@ -67,6 +67,21 @@ double measure_counter_period(meter::Meter& meter, store::Store& store, Progress
   return period;
 }
 
+double watch_counter_period(meter::Meter& meter) {
+  // The counter's tail rule places the last change on the period's grid to within 3 % of a
+  // period (src/meter/aligned.cpp); a counter whose changes stray further (the H200's: about
+  // 1 %) keeps the power readings' tail, so 0.
+  constexpr double kMaxJitterFraction = 0.03;
+  double watched_s = 0, period = 0;
+  for (const auto& w : watch(meter, watched_s)) {
+    const meter::CounterStats st = meter::counter_stats(w.changes);
+    if (!(std::isfinite(st.period_s) && st.period_s > 0)) continue;
+    if (!(st.jitter_sd_s <= kMaxJitterFraction * st.period_s)) return 0;
+    period = std::max(period, st.period_s);
+  }
+  return period;
+}
+
 double reuse_counter_period(double period_s, store::Store& store, ProgressSink& progress,
                             int64_t session_id) {
   store::ProtocolEvent ev;

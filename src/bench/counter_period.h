@@ -22,6 +22,11 @@ namespace eco::bench {
 double measure_counter_period(meter::Meter& meter, store::Store& store, ProgressSink& progress,
                               const ProtocolOptions& protocol, int64_t session_id, bool energy);
 
+// The same measurement, neither recorded nor printed (`ecocompute measure` sizes nothing by it;
+// its aligned windows take their tails from the counter with it): 0 when none fitted, or when a
+// device's changes stray more than 3 % of a period from the fitted grid.
+double watch_counter_period(meter::Meter& meter);
+
 // A period measured by an earlier sweep of this process, recorded as the event `counter-period`
 // with outcome "reused"; returns it.
 double reuse_counter_period(double period_s, store::Store& store, ProgressSink& progress,

@@ -20,6 +20,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "bench/counter_period.h"
 #include "cli/command.h"
 #include "common/error.h"
 #include "ecocompute/meter.h"
@@ -314,7 +315,7 @@ void write_timeline(const std::string& path, const eco::meter::Meter& meter,
 
 // One run of the command inside its window; its token count from --tokens or the output.
 Run measure_one_run(const Options& o, eco::meter::Meter& meter,
-                    const std::optional<TokenRegex>& regex, int i) {
+                    const std::optional<TokenRegex>& regex, int i, double counter_period_s) {
   Run run;
   run.number = i;
   eco::meter::ChildOptions co;
@@ -322,7 +323,8 @@ Run measure_one_run(const Options& o, eco::meter::Meter& meter,
   co.capture_output = regex.has_value();
   const std::string name = fmt::format("run-{}", i);
   eco::meter::WindowOptions wo;
-  wo.aligned = !o.plain_windows;  // the command starts right after a counter change
+  wo.aligned = !o.plain_windows;           // the command starts right after a counter change
+  wo.counter_period_s = counter_period_s;  // the tail from the counter, not a stale power reading
   meter.begin(name, wo);
   run.child = eco::meter::run_child(co);
   run.window = meter.end(name);
@@ -406,10 +408,18 @@ void run_measure(const Options& o) {
     }
   }
 
+  double counter_period_s = 0;
+  if (!o.plain_windows && meter.gpu_available()) {
+    counter_period_s = eco::bench::watch_counter_period(meter);
+    fmt::print(stderr, "ecocompute: counter update period: {}\n",
+               counter_period_s > 0 ? fmt::format("{:.1f} ms", 1000 * counter_period_s)
+                                    : "unknown (window tails from the power readings)");
+  }
+
   std::vector<Run> runs;
   int exit_code = 0;
   for (int i = 1; i <= o.repeat; ++i) {
-    runs.push_back(measure_one_run(o, meter, regex, i));
+    runs.push_back(measure_one_run(o, meter, regex, i, counter_period_s));
     const Run& run = runs.back();
     exit_code = run.child.exit_code;
     fmt::print("--- run {}/{}: {}\n", i, o.repeat,

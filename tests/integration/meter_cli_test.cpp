@@ -270,6 +270,31 @@ TEST(MeasureCli, WindowsAreAlignedToCounterUpdatesByDefault) {
   fs::remove(json);
 }
 
+// `measure` measures the counter's period before the command, so an aligned window takes its
+// tail from the counter: a stepping counter without jitter, and a power field that holds each
+// reading for 100 ms (an H200's), which the tail would otherwise be integrated from.
+TEST(MeasureCli, AlignedWindowsTakeTheirTailFromTheCounter) {
+  const fs::path json = temp_file("tail.json");
+  const Outcome o =
+      run_cli({"measure", "--interval-ms", "5", "--json", json.string(), "--", "sleep", "0.25"},
+              {{"ECO_NVML_LIBRARY", ECO_NVML_STUB},
+               {"ECO_NVML_STUB_SCRIPT",
+                "device name=Stepping period_ms=20 phase_ms=7 power_refresh_ms=100; power 0 0 300"},
+               {"ECO_NVML_STUB_EPOCH", fmt::format("{:.9f}", steady_now())}});
+  ASSERT_EQ(o.exit_code, 0) << o.output;
+  EXPECT_NE(o.output.find("counter update period: 20.0 ms"), std::string::npos) << o.output;
+  const auto j = nlohmann::json::parse(std::ifstream(json));
+  const auto& w = j["runs"][0]["window"];
+  const auto& d = w["devices"][0];
+  ASSERT_TRUE(d["aligned"].get<bool>()) << d["notes"].dump();
+  for (const auto& note : d["notes"])
+    EXPECT_EQ(note.get<std::string>().find("tail energy from power readings"), std::string::npos)
+        << note;
+  EXPECT_LE(std::fabs(d["gross_j"].get<double>() - 300.0 * w["duration_s"].get<double>()),
+            d["uncertainty_j"].get<double>());
+  fs::remove(json);
+}
+
 TEST(MeasureCli, WindowShorterThanOneCounterUpdateReportsTheTimelineFlagged) {
   const fs::path json = temp_file("short.json");
   const double epoch = steady_now();
