@@ -31,20 +31,27 @@ std::vector<meter::CounterWatch> watch(meter::Meter& meter, double& seconds) {
   return watches;
 }
 
-}  // namespace
+// The counter's tail rule places the last change on the period's grid to within 3 % of a period
+// (src/meter/aligned.cpp); a counter whose changes stray further from the fitted grid (the
+// H200's: about 1 %) is irregular.
+constexpr double kMaxJitterFraction = 0.03;
 
-double measure_counter_period(meter::Meter& meter, store::Store& store, ProgressSink& progress,
-                              const ProtocolOptions& protocol, int64_t session_id, bool energy) {
-  if (!energy || protocol.windows != WindowMode::Aligned || protocol.min_counter_updates <= 0)
-    return 0;
-  double period = 0;
-  nlohmann::json devices = nlohmann::json::array();
+struct PeriodFit {
+  double period_s = 0;     // the longest fitted period; 0 when none fitted
+  bool irregular = false;  // a device's changes stray more than kMaxJitterFraction
   double watched_s = 0;
-  for (const auto& w : watch(meter, watched_s)) {
+  nlohmann::json devices = nlohmann::json::array();
+};
+
+PeriodFit fit_period(meter::Meter& meter) {
+  PeriodFit fit;
+  for (const auto& w : watch(meter, fit.watched_s)) {
     const meter::CounterStats st = meter::counter_stats(w.changes);
     const bool fitted = std::isfinite(st.period_s) && st.period_s > 0;
-    if (fitted) period = std::max(period, st.period_s);
-    devices.push_back(
+    if (fitted) fit.period_s = std::max(fit.period_s, st.period_s);
+    fit.irregular =
+        fit.irregular || (fitted && !(st.jitter_sd_s <= kMaxJitterFraction * st.period_s));
+    fit.devices.push_back(
         {{"device", w.device},
          {"changes", st.changes},
          {"period_s", fitted ? nlohmann::json(st.period_s) : nlohmann::json()},
@@ -52,34 +59,35 @@ double measure_counter_period(meter::Meter& meter, store::Store& store, Progress
           std::isfinite(st.jitter_sd_s) ? nlohmann::json(st.jitter_sd_s) : nlohmann::json()},
          {"read_cost_s", w.read_cost_s}});
   }
+  return fit;
+}
+
+}  // namespace
+
+double measure_counter_period(meter::Meter& meter, store::Store& store, ProgressSink& progress,
+                              const ProtocolOptions& protocol, int64_t session_id, bool energy) {
+  if (!energy || protocol.windows != WindowMode::Aligned || protocol.min_counter_updates <= 0)
+    return 0;
+  const PeriodFit fit = fit_period(meter);
   store::ProtocolEvent ev;
   ev.step = "counter-period";
-  ev.seconds = watched_s;
-  ev.outcome = period > 0 ? "measured" : "unknown";
+  ev.seconds = fit.watched_s;
+  ev.outcome = fit.period_s > 0 ? "measured" : "unknown";
   ev.details_json = nlohmann::json{
-      {"period_s", period > 0 ? nlohmann::json(period) : nlohmann::json()},
+      {"period_s", fit.period_s > 0 ? nlohmann::json(fit.period_s) : nlohmann::json()},
+      {"irregular", fit.irregular},
       {"devices",
-       devices}}.dump();
+       fit.devices}}.dump();
   store.add_event(session_id, ev);
-  progress.step("counter period", period > 0
-                                      ? fmt::format("{:.1f} ms", 1000 * period)
+  progress.step("counter period", fit.period_s > 0
+                                      ? fmt::format("{:.1f} ms", 1000 * fit.period_s)
                                       : std::string("unknown: windows sized by the changes seen"));
-  return period;
+  return fit.period_s;
 }
 
 double watch_counter_period(meter::Meter& meter) {
-  // The counter's tail rule places the last change on the period's grid to within 3 % of a
-  // period (src/meter/aligned.cpp); a counter whose changes stray further (the H200's: about
-  // 1 %) keeps the power readings' tail, so 0.
-  constexpr double kMaxJitterFraction = 0.03;
-  double watched_s = 0, period = 0;
-  for (const auto& w : watch(meter, watched_s)) {
-    const meter::CounterStats st = meter::counter_stats(w.changes);
-    if (!(std::isfinite(st.period_s) && st.period_s > 0)) continue;
-    if (!(st.jitter_sd_s <= kMaxJitterFraction * st.period_s)) return 0;
-    period = std::max(period, st.period_s);
-  }
-  return period;
+  const PeriodFit fit = fit_period(meter);
+  return fit.irregular ? 0 : fit.period_s;
 }
 
 double reuse_counter_period(double period_s, store::Store& store, ProgressSink& progress,

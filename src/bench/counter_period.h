@@ -18,13 +18,14 @@ namespace eco::bench {
 // Polls every GPU's counter back to back for about a second (Meter::watch_counters) and
 // returns the longest fitted period, recorded as the event `counter-period`. 0 (nothing polled)
 // without energy, with plain windows or without a minimum window; 0 as well, recorded, when no
-// device changed often enough to fit a period.
+// device changed often enough to fit a period. The event says whether a device's changes
+// stray more than 3 % of a period from the fitted grid (`irregular`).
 double measure_counter_period(meter::Meter& meter, store::Store& store, ProgressSink& progress,
                               const ProtocolOptions& protocol, int64_t session_id, bool energy);
 
-// The same measurement, neither recorded nor printed (`ecocompute measure` sizes nothing by it;
-// its aligned windows take their tails from the counter with it): 0 when none fitted, or when a
-// device's changes stray more than 3 % of a period from the fitted grid.
+// The same measurement, neither recorded nor printed (`ecocompute measure`: its aligned windows
+// take their tails from the counter with it); 0 as well for an irregular counter, whose
+// changes the counter's tail rule could not place.
 double watch_counter_period(meter::Meter& meter);
 
 // A period measured by an earlier sweep of this process, recorded as the event `counter-period`
