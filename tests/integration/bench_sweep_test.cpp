@@ -291,11 +291,10 @@ TEST_F(BenchSweep, StabilisationSettlesOnSteadyEnergyAndIsRecorded) {
   spec_.protocol.stabilise_slope_span_s = 0.05;  // the scripted temperature is constant
   auto st = store::Store::open(dir_ / "s.db");
   run_sweep(spec_, st, quiet, meter_.get());
-  auto q = test_db(st).prepare(
-      "SELECT outcome, details_json FROM protocol_events WHERE step = 'stabilisation'");
-  ASSERT_TRUE(q.step());
-  EXPECT_EQ(q.get_text(0), "stable");
-  const auto d = nlohmann::json::parse(q.get_text(1));
+  const auto ev = first_event(st, "stabilisation");
+  ASSERT_TRUE(ev);
+  EXPECT_EQ(ev->outcome, "stable");
+  const auto& d = ev->details;
   EXPECT_EQ(d["observable"], "decode_j_per_token");
   EXPECT_EQ(d["first_value"], "decode sizing window");
   // The observable's own window: decode from the saved position, no prefill window, no run.

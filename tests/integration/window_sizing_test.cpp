@@ -40,11 +40,10 @@ TEST(WindowSizing, AlignedWindowsLastTheirUpdatesOfTheMeasuredCounterPeriod) {
   auto st = store::Store::open(dir / "s.db");
   run_sweep(spec, st, quiet, meter.get());
 
-  auto q = test_db(st).prepare(
-      "SELECT outcome, details_json FROM protocol_events WHERE step = 'counter-period'");
-  ASSERT_TRUE(q.step());
-  EXPECT_EQ(q.get_text(0), "measured");
-  const double period = nlohmann::json::parse(q.get_text(1))["period_s"].get<double>();
+  const auto ev = first_event(st, "counter-period");
+  ASSERT_TRUE(ev);
+  EXPECT_EQ(ev->outcome, "measured");
+  const double period = ev->details["period_s"].get<double>();
   EXPECT_NEAR(period, kPeriod, 0.003);
   // Each window was sized to N periods (3 for prefill, 6 for decode; N sampler intervals would
   // have been 30 and 60 ms) and its last sizing probe lasted at least that long.
@@ -124,11 +123,10 @@ TEST(WindowSizing, PrefillIsTimedAndTheDecodeSizingWindowIsStabilisationsFirst) 
               1e-12);
   EXPECT_GE(sizing["decode_probe_s"].get<double>(), sizing["decode_target_s"].get<double>());
 
-  auto q = test_db(st).prepare(
-      "SELECT outcome, details_json FROM protocol_events WHERE step = 'stabilisation'");
-  ASSERT_TRUE(q.step());
-  EXPECT_EQ(q.get_text(0), "stable");
-  const auto d = nlohmann::json::parse(q.get_text(1));
+  const auto ev = first_event(st, "stabilisation");
+  ASSERT_TRUE(ev);
+  EXPECT_EQ(ev->outcome, "stable");
+  const auto& d = ev->details;
   EXPECT_EQ(d["first_value"], "decode sizing window");
   ASSERT_EQ(d["values"].size(), 2u) << d.dump();
   const double per_token = kPerDecodeJ / double(spec.gen_lens[0] - 1);
