@@ -9,8 +9,8 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "common/version.h"
 #include "ecocompute/meter.h"
-#include "ecocompute/version.h"
 #include "store/sha256.h"
 #include "store/store.h"
 
@@ -40,8 +40,8 @@ store::Session collect_session(const std::string& command, const meter::Meter& m
   struct utsname u {};
   if (::uname(&u) == 0) s.os = fmt::format("{} {} {}", u.sysname, u.release, u.machine);
   s.cpu = cpu_model();
-  s.eco_version = ECO_VERSION;
-  s.eco_git_commit = ECO_GIT_COMMIT;
+  s.eco_version = eco::version();
+  s.eco_git_commit = eco::git_commit();
   if (meter.gpu_available() && !meter.devices().empty()) {
     const auto& d = meter.devices().front();
     s.gpu_name = d.name;

@@ -8,7 +8,7 @@
 #include "analysis/published.h"
 #include "cli/command.h"
 #include "common/error.h"
-#include "ecocompute/version.h"
+#include "common/version.h"
 #include "store/sha256.h"
 #include "store/store.h"
 
@@ -68,7 +68,7 @@ void run(const ImportArgs& a) {
           "would count every row twice",
           a.csv, a.db, prev.id, prev.file, prev.imported_at);
   imp.imported_at = store::utc_now();
-  imp.eco_version = fmt::format("{} ({})", ECO_VERSION, ECO_GIT_COMMIT);
+  imp.eco_version = fmt::format("{} ({})", eco::version(), eco::git_commit());
   imp.command = fmt::format("ecocompute import --csv {} --db {}{}", a.csv, a.db,
                             a.claims.empty() ? "" : " --claims " + a.claims);
   const int64_t id = st.add_published(imp);

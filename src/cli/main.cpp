@@ -13,7 +13,7 @@
 
 #include "cli/command.h"
 #include "common/error.h"
-#include "ecocompute/version.h"
+#include "common/version.h"
 
 namespace eco::cli {
 
@@ -73,7 +73,8 @@ int main(int argc, char** argv) {
   sigemptyset(&sa.sa_mask);
   sigaction(SIGPIPE, &sa, nullptr);
   CLI::App app{"ecocompute: what LLM inference costs in energy, and why"};
-  app.set_version_flag("--version", fmt::format("ecocompute {} ({})", ECO_VERSION, ECO_GIT_COMMIT));
+  app.set_version_flag("--version",
+                       fmt::format("ecocompute {} ({})", eco::version(), eco::git_commit()));
   app.require_subcommand(1);
   auto commands = registry();
   std::sort(commands.begin(), commands.end(),

@@ -20,7 +20,7 @@
 #include "bench/sweep.h"
 #include "cli/command.h"
 #include "common/error.h"
-#include "ecocompute/version.h"
+#include "common/version.h"
 #include "engine/engine.h"
 #include "model/config.h"
 #include "model/resolve.h"
@@ -190,7 +190,7 @@ std::string markdown_report(eco::store::Store& st, const eco::bench::SweepSpec& 
                             const nlohmann::json& prompt, const std::string& device,
                             const eco::store::Session& session, const std::string& json_path) {
   std::string md = "# ecocompute report\n\n";
-  md += fmt::format("ecocompute {} ({}), {}. Command: `{}`\n\n", ECO_VERSION, ECO_GIT_COMMIT,
+  md += fmt::format("ecocompute {} ({}), {}. Command: `{}`\n\n", eco::version(), eco::git_commit(),
                     session.started_at, session.command);
   md += "## Results\n\n";
   md += eco::store::render_summary(st);
@@ -296,8 +296,8 @@ nlohmann::json json_report(eco::store::Store& st, const MainJob& job,
   using namespace eco;
   nlohmann::json report;
   report["tool"] = "ecocompute run";
-  report["version"] = ECO_VERSION;
-  report["commit"] = ECO_GIT_COMMIT;
+  report["version"] = eco::version();
+  report["commit"] = eco::git_commit();
   report["generated_at"] = session.started_at;
   report["command"] = session.command;
   report["study"] = st.path().string();

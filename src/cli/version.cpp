@@ -2,14 +2,14 @@
 #include <fmt/format.h>
 
 #include "cli/command.h"
-#include "ecocompute/version.h"
+#include "common/version.h"
 #include "engine/engine.h"
 
 namespace {
 
 void setup(CLI::App& sub) {
   sub.callback([] {
-    fmt::print("ecocompute {} (commit {})\n", ECO_VERSION, ECO_GIT_COMMIT);
+    fmt::print("ecocompute {} (commit {})\n", eco::version(), eco::git_commit());
 #ifdef ECO_HAVE_CUDA
     fmt::print("CUDA engine: compiled in; device available: {}\n",
                eco::engine::cuda_available() ? "yes" : "no");

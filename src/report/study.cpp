@@ -10,7 +10,7 @@
 #include "analysis/cost.h"
 #include "analysis/stats.h"
 #include "common/error.h"
-#include "ecocompute/version.h"
+#include "common/version.h"
 #include "report/compare.h"
 #include "store/reader.h"
 #include "store/store.h"
@@ -352,7 +352,7 @@ json cost_defaults() {
 json build_study(const std::vector<fs::path>& databases, const StudyOptions& options) {
   json doc{{"format", "ecocompute-dashboard/1"},
            {"generated_at", store::utc_now()},
-           {"generator", {{"version", ECO_VERSION}, {"commit", ECO_GIT_COMMIT}}},
+           {"generator", {{"version", eco::version()}, {"commit", eco::git_commit()}}},
            {"metrics", config_metrics()}};
   for (const char* k :
        {"databases", "sessions", "models", "configs", "events", "failures", "published"})

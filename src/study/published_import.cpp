@@ -7,7 +7,7 @@
 
 #include "analysis/published.h"
 #include "common/error.h"
-#include "ecocompute/version.h"
+#include "common/version.h"
 #include "store/sha256.h"
 
 namespace eco::study {
@@ -52,7 +52,7 @@ bool import_published(const StudyFile& study, store::Store& st) {
     analysis::parse_claims_csv(imp.claims_text, imp.claims_file);
   }
   imp.imported_at = store::utc_now();
-  imp.eco_version = fmt::format("{} ({})", ECO_VERSION, ECO_GIT_COMMIT);
+  imp.eco_version = fmt::format("{} ({})", eco::version(), eco::git_commit());
   imp.command = fmt::format("ecocompute study run {} (import --csv {}{})", study.path, imp.file,
                             imp.claims_file.empty() ? "" : " --claims " + imp.claims_file);
   st.add_published(imp);
